@@ -79,8 +79,8 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 def _resize_dim(x: torch.Tensor, dim: int, out_length: int, scale: float, antialias: bool) -> torch.Tensor:
     weights_np, indices_np = contributions(x.shape[dim], out_length, scale, antialias)
-    weights = torch.from_numpy(weights_np).to(x.device)
-    indices = torch.from_numpy(indices_np).to(x.device)
+    weights = torch.tensor(weights_np, device=x.device)
+    indices = torch.tensor(indices_np, device=x.device)
     view = [1] * x.dim()
     view[dim] = out_length
     out = None

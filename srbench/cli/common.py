@@ -1,0 +1,42 @@
+"""Argument helpers shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from srbench.errors import UserError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake prints one line (not the usage block) and exits 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def parse_scales(text: str) -> list[int]:
+    """Parse ``"2,3,4"``; scales are integers >= 2 (the protocol's modcrop and shave need integers)."""
+    scales = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            value = int(part.lower().removeprefix("x"))
+        except ValueError:
+            value = 0
+        if value < 2:
+            raise UserError(f"bad scale '{part}' in --scales: scales are integers >= 2, e.g. --scales 2,3,4")
+        scales.append(value)
+    if not scales:
+        raise UserError("--scales is empty: give e.g. --scales 2,3,4")
+    return list(dict.fromkeys(scales))
+
+
+def add_data_root(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-root", metavar="DIR",
+        help="where data sets live (default: $SRBENCH_DATA, else a per-user cache folder)",
+    )
+    parser.add_argument("--no-download", action="store_true", help="never download; fail if a set is missing")

@@ -1,0 +1,98 @@
+"""``srbench data``: list, verify and fetch the catalogue's sets; write benchmark LR images."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from srbench.cli.common import add_data_root, parse_scales
+from srbench.data import CATALOGUE, ensure, get_spec, load_set, resolve_data_root, save_png, status
+from srbench.degrade import bicubic_lr
+from srbench.errors import UserError
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("data", help="list, verify and fetch data sets; write LR images",
+                              description="Manage the data sets srbench knows (see 'srbench data list').")
+    sub = p.add_subparsers(dest="data_command", required=True, metavar="{list,verify,fetch,lr}")
+
+    ls = sub.add_parser("list", help="show the catalogue and what is present under the data root")
+    add_data_root(ls)
+    ls.set_defaults(run=run_list)
+
+    verify = sub.add_parser("verify", help="check present sets pixel by pixel against the reference digests")
+    verify.add_argument("sets", nargs="*", help="set names (default: every set that is present)")
+    add_data_root(verify)
+    verify.set_defaults(run=run_verify)
+
+    fetch = sub.add_parser("fetch", help="download sets that are missing")
+    fetch.add_argument("sets", nargs="+", help="set names, or 'all'")
+    add_data_root(fetch)
+    fetch.set_defaults(run=run_fetch)
+
+    lr = sub.add_parser("lr", help="write a benchmark set's LR images (MATLAB-exact bicubic)",
+                        description="Write imresize(modcrop(HR, s), 1/s) for every image of a set, as PNGs "
+                                    "named like the HR files, e.g. as inputs for methods outside srbench.")
+    lr.add_argument("--set", required=True, dest="set_name", help="benchmark set, e.g. Set5")
+    lr.add_argument("--scale", required=True, help="integer scale, e.g. 4")
+    lr.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
+    lr.add_argument("--overwrite", action="store_true", help="replace files already in --out")
+    add_data_root(lr)
+    lr.set_defaults(run=run_lr)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    root = resolve_data_root(args.data_root)
+    print(f"data root: {root}")
+    print(f"{'name':<10}{'kind':<11}{'images':>7}  {'here':<32}source")
+    for spec in CATALOGUE.values():
+        state = status(spec, root, check_pixels=False).state
+        print(f"{spec.name:<10}{spec.kind:<11}{spec.count:>7}  {state:<32}{spec.url or 'on request: ' + spec.homepage}")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    root = resolve_data_root(args.data_root)
+    specs = [get_spec(n) for n in args.sets] or list(CATALOGUE.values())
+    failed = False
+    for spec in specs:
+        st = status(spec, root)
+        if st.present == 0 and not args.sets:
+            continue
+        print(f"{spec.name:<10}{st.state}  ({st.folder})")
+        for name in st.mismatched:
+            print(f"  differs: {name}")
+        failed |= bool(st.mismatched or st.missing or st.present == 0)
+    return 1 if failed else 0
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    root = resolve_data_root(args.data_root)
+    names = list(CATALOGUE) if [n.lower() for n in args.sets] == ["all"] else args.sets
+    for spec in [get_spec(n) for n in names]:
+        folder = ensure(spec, root, download=not args.no_download)
+        print(f"{spec.name:<10}{status(spec, root).state}  ({folder})")
+    return 0
+
+
+def run_lr(args: argparse.Namespace) -> int:
+    spec = get_spec(args.set_name, kind="benchmark")
+    scales = parse_scales(args.scale)
+    if len(scales) != 1:
+        raise UserError(f"--scale takes one scale, got '{args.scale}'")
+    scale = scales[0]
+    images = load_set(spec, resolve_data_root(args.data_root), download=not args.no_download)
+    targets = [args.out / (Path(name).stem + ".png") for name, _ in images]
+    clashes = [t.name for t in targets if t.exists()]
+    if clashes and not args.overwrite:
+        raise UserError(f"{args.out} already holds {', '.join(clashes[:5])}{' ...' if len(clashes) > 5 else ''}; "
+                        f"choose another --out or pass --overwrite")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create output folder {args.out}: {exc.strerror}") from None
+    for (_, hr), target in zip(images, targets):
+        save_png(bicubic_lr(hr, scale), target)
+    print(f"wrote {len(targets)} LR images of {spec.name} x{scale} to {args.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,102 @@
+"""The named data sets srbench knows: where they live on disk and on the web.
+
+Digests are SHA-256 of the decoded RGB pixels (see ``images.pixel_digest``),
+computed from the reference copies, so a losslessly re-encoded file still
+verifies. Sets without digests are checked by image count only and say so.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from typing import Literal
+
+from srbench.errors import UserError
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    kind: Literal["benchmark", "train"]
+    description: str
+    citation: str
+    homepage: str
+    # Public archive holding the images, or None where the owners require a request.
+    url: str | None
+    # fnmatch pattern selecting the set's images among the archive members.
+    members: str
+    count: int
+    digests: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def relpath(self) -> str:
+        """Where the images sit under the data root."""
+        return f"benchmarks/{self.name}/HR" if self.kind == "benchmark" else f"train/{self.name}"
+
+    @property
+    def verifiable(self) -> bool:
+        return bool(self.digests)
+
+
+def _digests() -> dict[str, dict[str, str]]:
+    return json.loads(resources.files("srbench.data").joinpath("digests.json").read_text())
+
+
+_BSDS500_URL = "http://www.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/BSR/BSR_bsds500.tgz"
+_HF = "https://huggingface.co/datasets/eugenesiow/{0}/resolve/main/data/{0}_HR.tar.gz"
+
+
+def _build() -> dict[str, DatasetSpec]:
+    digests = _digests()
+    specs = [
+        DatasetSpec("Set5", "benchmark", "5 images: baby, bird, butterfly, head, woman",
+                    "Bevilacqua et al., BMVC 2012", "http://people.rennes.inria.fr/Aline.Roumy/results/SR_BMVC12.html",
+                    _HF.format("Set5"), "*", 5),
+        DatasetSpec("Set14", "benchmark", "14 images (bridge is greyscale)",
+                    "Zeyde et al., Curves and Surfaces 2010", "https://sites.google.com/site/romanzeyde/research-interests",
+                    _HF.format("Set14"), "*", 14),
+        DatasetSpec("BSD100", "benchmark", "the 100 BSDS500 'val' (= BSDS300 test) images",
+                    "Martin et al., ICCV 2001", "https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/bsds/",
+                    _BSDS500_URL, "*/images/val/*.jpg", 100),
+        DatasetSpec("Urban100", "benchmark", "100 urban scenes with self-similar structure",
+                    "Huang et al., CVPR 2015", "https://github.com/jbhuang0604/SelfExSR",
+                    _HF.format("Urban100"), "*", 100),
+        DatasetSpec("Manga109", "benchmark", "109 manga volumes' covers; access on request from the owners",
+                    "Matsui et al., MTAP 2017", "http://www.manga109.org/en/download.html",
+                    None, "*", 109),
+        DatasetSpec("BSDS200", "train", "the 200 BSDS500 'train' images (half of the classic 291-image set)",
+                    "Arbelaez et al., TPAMI 2011", "https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/resources.html",
+                    _BSDS500_URL, "*/images/train/*.jpg", 200),
+        DatasetSpec("T91", "train", "the 91 training images of Yang et al., used by SRCNN",
+                    "Yang et al., TIP 2010", "http://mmlab.ie.cuhk.edu.hk/projects/SRCNN.html",
+                    "http://mmlab.ie.cuhk.edu.hk/projects/SRCNN/SRCNN_train.zip", "*/Train/*.bmp", 91),
+        DatasetSpec("DIV2K", "train", "800 2K-resolution training images",
+                    "Agustsson and Timofte, CVPRW 2017", "https://data.vision.ee.ethz.ch/cvl/DIV2K/",
+                    "http://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_train_HR.zip", "*/DIV2K_train_HR/*.png", 800),
+    ]
+    return {s.name: replace(s, digests=digests.get(s.name, {})) for s in specs}
+
+
+CATALOGUE: dict[str, DatasetSpec] = _build()
+BENCHMARKS = [n for n, s in CATALOGUE.items() if s.kind == "benchmark"]
+DEFAULT_BENCHMARKS = ["Set5", "Set14", "BSD100"]
+
+
+def get_spec(name: str, kind: str | None = None) -> DatasetSpec:
+    """Look a set up by name (case-insensitive); a clear error lists the valid names."""
+    matches = {n.lower(): s for n, s in CATALOGUE.items() if kind is None or s.kind == kind}
+    spec = matches.get(name.strip().lower())
+    if spec is None:
+        valid = ", ".join(s.name for s in matches.values())
+        what = f"{kind} set" if kind else "data set"
+        raise UserError(f"unknown {what} '{name}'; valid: {valid}")
+    return spec
+
+
+def parse_set_list(text: str, kind: str | None = "benchmark") -> list[DatasetSpec]:
+    """Parse ``"Set5,Set14"`` into specs, rejecting unknown names and empty lists."""
+    names = [n for n in (part.strip() for part in text.split(",")) if n]
+    if not names:
+        raise UserError("no data set named: give a comma-separated list such as Set5,Set14,BSD100")
+    return [get_spec(n, kind) for n in dict.fromkeys(names)]

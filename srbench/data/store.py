@@ -1,0 +1,96 @@
+"""Finding, verifying and loading the catalogue's sets under a data root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from srbench.data.catalogue import DatasetSpec
+from srbench.data.fetch import DownloadError, archive_url, fetch
+from srbench.data.images import list_images, load_rgb, pixel_digest
+from srbench.data.root import ENV_VAR
+from srbench.errors import UserError
+
+
+@dataclass(frozen=True)
+class SetStatus:
+    spec: DatasetSpec
+    folder: Path
+    present: int
+    missing: list[str]
+    mismatched: list[str]
+    checked: bool  # pixel digests were compared
+
+    @property
+    def state(self) -> str:
+        if self.present == 0:
+            return "missing"
+        if self.missing:
+            return f"incomplete ({len(self.missing)} missing)"
+        if self.mismatched:
+            return f"DIFFERS ({len(self.mismatched)} images differ from the reference)"
+        if self.checked:
+            return "ok, pixels verified"
+        return "present" if self.spec.verifiable else "present (no reference digests)"
+
+
+def set_folder(spec: DatasetSpec, root: Path) -> Path:
+    return root / spec.relpath
+
+
+def _expected_names(spec: DatasetSpec, folder: Path) -> list[str]:
+    if spec.verifiable:
+        return sorted(spec.digests)
+    return [p.name for p in list_images(folder)] if folder.is_dir() else []
+
+
+def status(spec: DatasetSpec, root: Path, check_pixels: bool = True) -> SetStatus:
+    folder = set_folder(spec, root)
+    names = _expected_names(spec, folder)
+    present = [n for n in names if (folder / n).is_file()]
+    missing = [n for n in names if n not in present] if spec.verifiable else []
+    if not spec.verifiable and 0 < len(present) < spec.count:
+        missing = [f"{spec.count - len(present)} unnamed images"]
+    mismatched = []
+    if check_pixels and spec.verifiable:
+        mismatched = [n for n in present if pixel_digest(load_rgb(folder / n)) != spec.digests[n]]
+    return SetStatus(spec, folder, len(present), missing, mismatched, check_pixels and spec.verifiable)
+
+
+def _not_found_message(spec: DatasetSpec, root: Path, reason: str) -> str:
+    return (
+        f"{spec.name} is not in {set_folder(spec, root)} and {reason}; point srbench at a local copy with "
+        f"--data-root DIR or {ENV_VAR}=DIR, where DIR/{spec.relpath} holds the images"
+    )
+
+
+def ensure(spec: DatasetSpec, root: Path, download: bool = True) -> Path:
+    """Return the set's folder, downloading the set first if it is absent."""
+    st = status(spec, root, check_pixels=False)
+    if st.present and not st.missing:
+        return st.folder
+    if not download:
+        raise UserError(_not_found_message(spec, root, "downloading is switched off"))
+    if archive_url(spec) is None:
+        raise UserError(_not_found_message(spec, root, f"has no public download ({spec.homepage})"))
+    try:
+        return fetch(spec, root)
+    except DownloadError as exc:
+        raise UserError(_not_found_message(spec, root, f"could not be downloaded ({exc})")) from None
+
+
+def load_set(spec: DatasetSpec, root: Path, download: bool = True) -> list[tuple[str, torch.Tensor]]:
+    """All images of a set as ``(file name, (3, H, W) uint8)``, pixel-verified where digests exist."""
+    folder = ensure(spec, root, download)
+    images = []
+    for name in _expected_names(spec, folder):
+        image = load_rgb(folder / name)
+        if spec.verifiable and pixel_digest(image) != spec.digests[name]:
+            raise UserError(
+                f"{folder / name} differs from the reference {spec.name} image (pixel digest mismatch), so scores "
+                f"would not be comparable with published ones; replace it or fetch the set again"
+            )
+        images.append((name, image))
+    return images

@@ -1,0 +1,153 @@
+"""Scoring SR results on the benchmark sets with the standard protocol.
+
+``evaluate_bicubic`` scores the bicubic baseline; ``evaluate_folder`` scores
+SR images produced by any method. Both return one :class:`SetScore` per
+(set, scale), with per-image figures kept for JSON output.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from srbench.data import DatasetSpec, load_set
+from srbench.data.images import list_images, load_rgb
+from srbench.degrade import bicubic_lr, imresize, modcrop
+from srbench.errors import UserError
+from srbench.metrics import psnr, ssim
+
+PROTOCOL = (
+    "HR modcropped to the scale; LR = MATLAB-exact bicubic imresize(HR, 1/s) on uint8 RGB; "
+    "SR clamped and rounded to uint8; PSNR and SSIM (11x11 Gaussian, sigma 1.5, valid) on float "
+    "BT.601 Y, s pixels shaved from each border; mean over images"
+)
+# Bounds the float64 SSIM working set when a set has many same-size images.
+MAX_BATCH = 16
+
+
+@dataclass
+class SetScore:
+    set: str
+    scale: int
+    psnr_y: float
+    ssim_y: float
+    psnr_rgb: float
+    images: int
+    per_image: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def score_pairs(pairs: list[tuple[str, torch.Tensor, torch.Tensor]], scale: int) -> list[dict]:
+    """Per-image metrics for ``(name, sr, hr)`` triples of ``(3, H, W)`` tensors, batched by size."""
+    by_shape: dict[tuple, list[int]] = defaultdict(list)
+    for i, (_, sr, _) in enumerate(pairs):
+        by_shape[tuple(sr.shape)].append(i)
+    rows: list[dict | None] = [None] * len(pairs)
+    for indices in by_shape.values():
+        for start in range(0, len(indices), MAX_BATCH):
+            chunk = indices[start : start + MAX_BATCH]
+            sr = torch.stack([pairs[i][1] for i in chunk])
+            hr = torch.stack([pairs[i][2] for i in chunk])
+            values = zip(psnr(sr, hr, scale).tolist(), ssim(sr, hr, scale).tolist(),
+                         psnr(sr, hr, scale, y_channel=False).tolist())
+            for i, (p, s, p_rgb) in zip(chunk, values):
+                rows[i] = {"image": pairs[i][0], "psnr_y": p, "ssim_y": s, "psnr_rgb": p_rgb}
+    return rows
+
+
+def _summarise(set_name: str, scale: int, rows: list[dict]) -> SetScore:
+    def mean(key: str) -> float:
+        return sum(r[key] for r in rows) / len(rows)
+
+    return SetScore(set_name, scale, mean("psnr_y"), mean("ssim_y"), mean("psnr_rgb"), len(rows), rows)
+
+
+def _evaluate(
+    specs: Iterable[DatasetSpec],
+    scales: Iterable[int],
+    data_root: Path,
+    make_sr: Callable[[DatasetSpec, int, list[tuple[str, torch.Tensor]]], list[torch.Tensor]],
+    download: bool,
+) -> list[SetScore]:
+    scores = []
+    for spec in specs:
+        images = load_set(spec, data_root, download)
+        for scale in scales:
+            print(f"scoring {spec.name} x{scale} ({len(images)} images)", file=sys.stderr)
+            hrs = [modcrop(hr, scale) for _, hr in images]
+            srs = make_sr(spec, scale, images)
+            rows = score_pairs([(name, sr, hr) for (name, _), sr, hr in zip(images, srs, hrs)], scale)
+            scores.append(_summarise(spec.name, scale, rows))
+    return scores
+
+
+def evaluate_bicubic(specs: Iterable[DatasetSpec], scales: Iterable[int], data_root: Path, download: bool = True) -> list[SetScore]:
+    """The bicubic baseline: MATLAB bicubic down, then MATLAB bicubic up (uint8 throughout)."""
+    def upscale(_spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
+        return [imresize(bicubic_lr(hr, scale), scale=scale) for _, hr in images]
+
+    return _evaluate(specs, scales, data_root, upscale, download)
+
+
+def find_sr_folder(root: Path, set_name: str, scale: int, single_set: bool, single_scale: bool) -> Path:
+    """Where a method's SR images for (set, scale) are: ROOT/SET/xS, ROOT/SET or ROOT itself."""
+    candidates = [root / set_name / f"x{scale}", root / set_name / f"X{scale}"]
+    if single_scale:
+        candidates.append(root / set_name)
+    if single_set and single_scale:
+        candidates.append(root)
+    for folder in candidates:
+        if folder.is_dir() and list_images(folder):
+            return folder
+    looked = ", ".join(str(c) for c in candidates)
+    raise UserError(f"no SR images for {set_name} x{scale}: looked in {looked}")
+
+
+def load_sr_images(folder: Path, images: list[tuple[str, torch.Tensor]], scale: int) -> list[torch.Tensor]:
+    """SR images named like the HR files (any image format), sized like the modcropped HR."""
+    by_stem = {p.stem: p for p in list_images(folder)}
+    wanted = [Path(name).stem for name, _ in images]
+    missing = [s for s in wanted if s not in by_stem]
+    if missing:
+        extra = sorted(set(by_stem) - set(wanted))
+        hint = f"; unmatched files there: {', '.join(extra[:10])}" if extra else ""
+        raise UserError(f"{folder}: no SR image named like HR file(s) {', '.join(missing[:10])}"
+                        f"{' ...' if len(missing) > 10 else ''}{hint}")
+    srs, wrong = [], []
+    for (name, hr), stem in zip(images, wanted):
+        sr = load_rgb(by_stem[stem])
+        target = modcrop(hr, scale)
+        if sr.shape == hr.shape:  # a method that kept the uncropped size: crop the same way
+            sr = modcrop(sr, scale)
+        if sr.shape != target.shape:
+            wrong.append(f"{by_stem[stem].name} is {sr.shape[2]}x{sr.shape[1]}, expected {target.shape[2]}x{target.shape[1]}")
+        srs.append(sr)
+    if wrong:
+        raise UserError(f"{folder}: wrong SR image size(s): {'; '.join(wrong[:10])}")
+    return srs
+
+
+def evaluate_folder(folder: Path, specs: list[DatasetSpec], scales: list[int], data_root: Path, download: bool = True) -> list[SetScore]:
+    """Score SR images made by any method, laid out as FOLDER/SET/xS/<HR name>."""
+    if not folder.is_dir():
+        raise UserError(f"SR folder {folder} does not exist (expected FOLDER/<set>/x<scale>/<HR file names>)")
+    single_set, single_scale = len(specs) == 1, len(scales) == 1
+
+    def read(spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
+        return load_sr_images(find_sr_folder(folder, spec.name, scale, single_set, single_scale), images, scale)
+
+    return _evaluate(specs, scales, data_root, read, download)
+
+
+def format_table(scores: list[SetScore], title: str) -> str:
+    lines = [title, f"{'set':<10}{'scale':>6}{'images':>8}{'PSNR-Y':>9}{'SSIM-Y':>9}{'PSNR-RGB':>10}"]
+    for s in scores:
+        lines.append(f"{s.set:<10}{'x' + str(s.scale):>6}{s.images:>8}{s.psnr_y:>9.2f}{s.ssim_y:>9.4f}{s.psnr_rgb:>10.2f}")
+    return "\n".join(lines)
