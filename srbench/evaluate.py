@@ -19,7 +19,7 @@ from srbench.data import DatasetSpec, load_set
 from srbench.data.images import list_images, load_rgb
 from srbench.degrade import bicubic_lr, imresize, modcrop
 from srbench.errors import UserError
-from srbench.metrics import psnr, ssim
+from srbench.metrics import psnr, psnr_ssim_y
 
 PROTOCOL = (
     "HR modcropped to the scale; LR = MATLAB-exact bicubic imresize(HR, 1/s) on uint8 RGB; "
@@ -55,8 +55,8 @@ def score_pairs(pairs: list[tuple[str, torch.Tensor, torch.Tensor]], scale: int)
             chunk = indices[start : start + MAX_BATCH]
             sr = torch.stack([pairs[i][1] for i in chunk])
             hr = torch.stack([pairs[i][2] for i in chunk])
-            values = zip(psnr(sr, hr, scale).tolist(), ssim(sr, hr, scale).tolist(),
-                         psnr(sr, hr, scale, y_channel=False).tolist())
+            psnr_y, ssim_y = psnr_ssim_y(sr, hr, scale)
+            values = zip(psnr_y.tolist(), ssim_y.tolist(), psnr(sr, hr, scale, y_channel=False).tolist())
             for i, (p, s, p_rgb) in zip(chunk, values):
                 rows[i] = {"image": pairs[i][0], "psnr_y": p, "ssim_y": s, "psnr_rgb": p_rgb}
     return rows
