@@ -143,8 +143,8 @@ def fetch(spec: DatasetSpec, root: Path) -> Path:
             f"{spec.name} cannot be downloaded automatically (access on request: {spec.homepage}); "
             f"put its images in {dest}"
         )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=dest.parent))
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".partial-{spec.name}-", dir=root))  # same filesystem as dest
     try:
         archive = work / url.rsplit("/", 1)[-1]
         print(f"Downloading {spec.name} from {url}", file=sys.stderr)
@@ -152,6 +152,7 @@ def fetch(spec: DatasetSpec, root: Path) -> Path:
         staging = work / "images"
         staging.mkdir()
         _stage_images(spec, archive, staging)
+        dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.exists():  # keep what the user already has; add only what is missing
             for f in staging.iterdir():
                 if not (dest / f.name).exists():

@@ -1,0 +1,45 @@
+"""The bicubic baseline reproduces the published figures; folder evaluation agrees with it."""
+
+from __future__ import annotations
+
+import pytest
+
+from srbench.data import get_spec
+from srbench.degrade import bicubic_lr, imresize
+from srbench.evaluate import evaluate_bicubic, evaluate_folder
+from srbench.data.images import save_png
+
+# Published bicubic figures (e.g. Lim et al. 2017, Zhang et al. 2018), Y channel, standard protocol.
+PUBLISHED = {
+    ("BSD100", 2): (29.56, 0.8434),
+    ("BSD100", 3): (27.21, 0.7391),
+    ("BSD100", 4): (25.96, 0.6681),
+    ("Set5", 4): (28.43, 0.8111),
+}
+
+
+@pytest.fixture(scope="module")
+def bicubic_scores(data_root):
+    scores = evaluate_bicubic([get_spec("Set5"), get_spec("BSD100")], [2, 3, 4], data_root, download=False)
+    return {(s.set, s.scale): s for s in scores}
+
+
+@pytest.mark.parametrize("key", sorted(PUBLISHED))
+def test_bicubic_reproduces_published_psnr_and_ssim(bicubic_scores, key):
+    score = bicubic_scores[key]
+    assert f"{score.psnr_y:.2f}" == f"{PUBLISHED[key][0]:.2f}"
+    assert f"{score.ssim_y:.4f}" == f"{PUBLISHED[key][1]:.4f}"
+    assert score.images == {"Set5": 5, "BSD100": 100}[key[0]]
+
+
+def test_folder_of_bicubic_images_scores_like_the_baseline(tmp_path, data_root, set5, bicubic_scores):
+    for scale in (2, 4):
+        out = tmp_path / "Set5" / f"x{scale}"
+        out.mkdir(parents=True)
+        for name, hr in set5:
+            save_png(imresize(bicubic_lr(hr, scale), scale=scale), out / name)
+    scores = evaluate_folder(tmp_path, [get_spec("Set5")], [2, 4], data_root, download=False)
+    for s in scores:
+        assert s.psnr_y == pytest.approx(bicubic_scores[("Set5", s.scale)].psnr_y, abs=1e-12)
+        assert s.ssim_y == pytest.approx(bicubic_scores[("Set5", s.scale)].ssim_y, abs=1e-12)
+        assert [r["image"] for r in s.per_image] == [name for name, _ in set5]
