@@ -111,7 +111,10 @@ def _stage_images(spec: DatasetSpec, archive: Path, staging: Path) -> None:
     for member, data in _image_members(archive):
         if not spec.verifiable and not fnmatch.fnmatch(member, spec.members):
             continue
-        image = decode_rgb(data, f"{archive.name}:{member}")
+        try:
+            image = decode_rgb(data, member)
+        except UserError as exc:
+            raise UserError(f"archive {archive.name} is corrupt: {exc}") from None
         if spec.verifiable:
             name = by_digest.get(pixel_digest(image))
             if name is None:
