@@ -1,0 +1,155 @@
+"""The command line: help, eval/data subcommands, and one-line errors with exit 2 for user mistakes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from srbench.cli import main
+from srbench.data import load_rgb
+from srbench.data.images import save_png
+from srbench.degrade import bicubic_lr, imresize
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse's own exits (--help, usage errors)
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    lines = [line for line in err.splitlines() if "error" in line]
+    assert code == 2
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def test_module_entry_point_lists_subcommands():
+    result = subprocess.run([sys.executable, "-m", "srbench", "--help"], capture_output=True, text=True, check=True)
+    assert "eval" in result.stdout and "data" in result.stdout
+
+
+def test_module_entry_point_user_error_exits_2_without_traceback(data_root):
+    env = {**os.environ, "SRBENCH_DATA": str(data_root)}
+    result = subprocess.run([sys.executable, "-m", "srbench", "eval", "bicubic", "--sets", "Set6"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip() == "srbench eval: error: unknown benchmark set 'Set6'; valid: Set5, Set14, BSD100, Urban100, Manga109"
+
+
+@pytest.mark.parametrize("argv", [("eval", "--help"), ("data", "lr", "--help"), ("data", "fetch", "--help")])
+def test_subcommand_help(capsys, argv):
+    code, out, _ = run_cli(capsys, *argv)
+    assert code == 0 and "--data-root" in out
+
+
+def test_eval_bicubic_table_and_json(capsys, data_root):
+    code, out, _ = run_cli(capsys, "eval", "bicubic", "--sets", "Set5", "--scales", "4", "--data-root", str(data_root))
+    assert code == 0
+    assert "Set5" in out and "x4" in out and "28.43" in out and "0.8111" in out
+    code, out, _ = run_cli(capsys, "eval", "bicubic", "--sets", "Set5", "--scales", "3,4", "--json", "--data-root", str(data_root))
+    results = json.loads(out)["results"]
+    assert [(r["set"], r["scale"]) for r in results] == [("Set5", 3), ("Set5", 4)]
+    assert round(results[1]["psnr_y"], 2) == 28.43 and len(results[1]["per_image"]) == 5
+
+
+@pytest.mark.parametrize("argv,fragments", [
+    (("eval", "bicubic", "--sets", "Set5,Foo"), ["unknown benchmark set 'Foo'", "Set14"]),
+    (("eval", "bicubic", "--sets", "BSDS200"), ["unknown benchmark set 'BSDS200'"]),
+    (("eval", "bicubic", "--sets", " , "), ["no data set named"]),
+    (("eval", "bicubic", "--scales", "2,x"), ["bad scale 'x'", "integers >= 2"]),
+    (("eval", "bicubic", "--scales", "1"), ["bad scale '1'"]),
+    (("eval", "bicubic", "--scales", "2.5"), ["bad scale '2.5'"]),
+    (("eval", "/no/such/folder", "--sets", "Set5", "--scales", "4"), ["SR folder /no/such/folder does not exist"]),
+    (("eval",), ["the following arguments are required: source"]),
+    (("data", "lr", "--set", "Set5", "--scale", "4,3", "--out", "x"), ["--scale takes one scale"]),
+    (("data", "lr", "--set", "BSD200", "--scale", "4", "--out", "x"), ["unknown benchmark set 'BSD200'"]),
+    (("data", "fetch", "Set99"), ["unknown data set 'Set99'"]),
+    (("frobnicate",), ["invalid choice: 'frobnicate'"]),
+])
+def test_user_mistakes_give_one_line_and_exit_2(capsys, data_root, argv, fragments):
+    code, _, err = run_cli(capsys, *argv, *(["--data-root", str(data_root)] if len(argv) > 1 and argv[0] != "frobnicate" else []))
+    assert_one_line_error(code, err, *fragments)
+
+
+@pytest.fixture
+def sr_folder(tmp_path, set5):
+    folder = tmp_path / "method" / "Set5" / "x4"
+    folder.mkdir(parents=True)
+    for name, hr in set5:
+        save_png(imresize(bicubic_lr(hr, 4), scale=4), folder / name)
+    return tmp_path / "method"
+
+
+def test_eval_folder_scores_sr_images(capsys, data_root, sr_folder):
+    code, out, _ = run_cli(capsys, "eval", str(sr_folder), "--sets", "Set5", "--scales", "4", "--data-root", str(data_root))
+    assert code == 0 and "28.43" in out and "0.8111" in out
+
+
+def test_eval_folder_with_misnamed_files_lists_them(capsys, data_root, sr_folder):
+    (sr_folder / "Set5" / "x4" / "baby.png").rename(sr_folder / "Set5" / "x4" / "baby_x4_SR.png")
+    code, _, err = run_cli(capsys, "eval", str(sr_folder), "--sets", "Set5", "--scales", "4", "--data-root", str(data_root))
+    assert_one_line_error(code, err, "no SR image named like HR file(s) baby", "unmatched files there: baby_x4_SR")
+
+
+def test_eval_folder_with_wrong_size_lists_them(capsys, data_root, sr_folder):
+    path = sr_folder / "Set5" / "x4" / "bird.png"
+    save_png(load_rgb(path)[:, :-4, :], path)
+    code, _, err = run_cli(capsys, "eval", str(sr_folder), "--sets", "Set5", "--scales", "4", "--data-root", str(data_root))
+    assert_one_line_error(code, err, "wrong SR image size(s): bird.png is 288x284, expected 288x288")
+
+
+def test_eval_folder_with_corrupt_image_names_it(capsys, data_root, sr_folder):
+    (sr_folder / "Set5" / "x4" / "head.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    code, _, err = run_cli(capsys, "eval", str(sr_folder), "--sets", "Set5", "--scales", "4", "--data-root", str(data_root))
+    assert_one_line_error(code, err, "cannot read image", "head.png")
+
+
+def test_eval_folder_without_the_scale_subfolder_says_where_it_looked(capsys, data_root, sr_folder):
+    code, _, err = run_cli(capsys, "eval", str(sr_folder), "--sets", "Set5", "--scales", "2,4", "--data-root", str(data_root))
+    assert_one_line_error(code, err, "no SR images for Set5 x2: looked in", "Set5/x2")
+
+
+def test_missing_set_offline_names_set_folder_and_fix(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("SRBENCH_MIRROR", "http://127.0.0.1:9")
+    code, _, err = run_cli(capsys, "eval", "bicubic", "--sets", "Set14", "--scales", "2", "--data-root", str(tmp_path))
+    assert_one_line_error(code, err, "Set14 is not in", "--data-root DIR or SRBENCH_DATA=DIR")
+
+
+def test_data_lr_writes_matlab_bicubic_pngs_named_like_hr(capsys, tmp_path, data_root, set5):
+    out = tmp_path / "lr"
+    code, _, _ = run_cli(capsys, "data", "lr", "--set", "Set5", "--scale", "3", "--out", str(out), "--data-root", str(data_root))
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == [name for name, _ in set5]
+    for name, hr in set5:
+        assert torch.equal(load_rgb(out / name), bicubic_lr(hr, 3))
+
+
+def test_data_lr_never_overwrites_silently(capsys, tmp_path, data_root):
+    out = tmp_path / "lr"
+    out.mkdir()
+    (out / "baby.png").write_bytes(b"precious")
+    code, _, err = run_cli(capsys, "data", "lr", "--set", "Set5", "--scale", "4", "--out", str(out), "--data-root", str(data_root))
+    assert_one_line_error(code, err, "already holds baby.png", "--overwrite")
+    assert (out / "baby.png").read_bytes() == b"precious" and len(list(out.iterdir())) == 1
+
+
+def test_data_list_and_verify(capsys, data_root):
+    code, out, _ = run_cli(capsys, "data", "list", "--data-root", str(data_root))
+    assert code == 0 and "Set5" in out and "Manga109" in out and "on request" in out
+    code, out, _ = run_cli(capsys, "data", "verify", "Set5", "BSDS200", "--data-root", str(data_root))
+    assert code == 0 and out.count("ok, pixels verified") == 2
+
+
+def test_data_verify_fails_for_a_missing_set(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "data", "verify", "Set5", "--data-root", str(tmp_path))
+    assert code == 1 and "missing" in out
