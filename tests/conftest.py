@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from srbench.data import get_spec, load_set
+from srbench.data import get_spec, load_set, resolve_data_root
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
 def data_root() -> Path:
-    value = os.environ.get("SRBENCH_DATA")
-    if not value:
-        pytest.fail("set SRBENCH_DATA to the reference data (e.g. SRBENCH_DATA=../shared/data), as the README says")
-    root = Path(value).resolve()
-    if not (root / "benchmarks" / "Set5" / "HR").is_dir():
-        pytest.fail(f"SRBENCH_DATA={value} does not hold benchmarks/Set5/HR")
+    """The reference sets, found like srbench finds them; the tests never download."""
+    root = resolve_data_root()
+    for rel in ("benchmarks/Set5/HR", "benchmarks/Set14/HR", "benchmarks/BSD100/HR", "train/BSDS200"):
+        if not (root / rel).is_dir():
+            pytest.fail(f"no {rel} under the data root {root}: set SRBENCH_DATA (e.g. SRBENCH_DATA=../shared/data) "
+                        f"or run 'python -m srbench data fetch Set5 Set14 BSD100 BSDS200'")
     return root
 
 

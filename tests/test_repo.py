@@ -1,0 +1,33 @@
+"""The README's Quick start and .ci/run stay in step; generated state is not committed."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import REPO
+
+
+def quick_start_commands() -> list[str]:
+    readme = (REPO / "README.md").read_text()
+    block = re.search(r"## Quick start\s+```bash\n(.*?)```", readme, re.S)
+    assert block, "README has no Quick start code block"
+    return [line for line in block.group(1).splitlines() if line.strip()]
+
+
+def test_quick_start_is_exactly_install_then_tests():
+    install, test = quick_start_commands()
+    assert install.startswith("pip install") and "pytest" in test
+
+
+def test_ci_runs_the_readme_commands_and_fails_on_no_tests():
+    ci = (REPO / ".ci" / "run").read_text()
+    install, test = quick_start_commands()
+    assert install in ci
+    assert test + " || status=$?" in ci
+    assert '"$status" -eq 5' in ci and "exit 1" in ci
+
+
+def test_gitignore_keeps_generated_state_out():
+    ignored = (REPO / ".gitignore").read_text().split()
+    for entry in ("mlruns/", "mlflow.db", "ray_results/", "/data/"):
+        assert entry in ignored
