@@ -69,8 +69,15 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def run_fetch(args: argparse.Namespace) -> int:
     root = resolve_data_root(args.data_root)
-    names = list(CATALOGUE) if [n.lower() for n in args.sets] == ["all"] else args.sets
-    for spec in [get_spec(n) for n in names]:
+    if [n.lower() for n in args.sets] == ["all"]:
+        specs = [s for s in CATALOGUE.values() if s.url]
+        for spec in CATALOGUE.values():
+            if not spec.url:
+                print(f"{spec.name:<10}skipped: access on request ({spec.homepage}); put it in "
+                      f"{root / spec.relpath}", file=sys.stderr)
+    else:
+        specs = [get_spec(n) for n in args.sets]
+    for spec in specs:
         folder = ensure(spec, root, download=not args.no_download)
         print(f"{spec.name:<10}{status(spec, root).state}  ({folder})")
     return 0

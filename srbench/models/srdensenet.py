@@ -1,0 +1,98 @@
+"""SRDenseNet: Tong, Li, Liu and Gao, "Image Super-Resolution Using Dense Skip
+Connections", ICCV 2017.
+
+A 3x3 convolution extracts low-level features from the LR Y image; 8 dense blocks
+of 8 3x3 conv layers (growth rate 16, ReLU) each emit 128 maps; a 1x1 bottleneck
+reduces to 256 maps; 3x3 deconvolution layers enlarge, and a 3x3 conv reconstructs.
+The paper's three variants differ in what reaches the reconstruction part:
+
+* ``H``:   only the last dense block's output;
+* ``HL``:  that plus the low-level features;
+* ``ALL``: every block's output plus the low-level features (dense skip connections
+  into the reconstruction part; the blocks themselves stay chained, as in the
+  paper's Fig. 2).
+
+Upsampling: for x4 two 3x3 stride-2 deconvolutions, as in the paper. The paper
+does not give x2/x3; srbench uses one stride-2 deconvolution (3x3) for x2 and one
+stride-3 deconvolution (3x3) for x3.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from srbench.models.registry import register
+
+VARIANTS = ("H", "HL", "ALL")
+
+
+class DenseBlock(nn.Module):
+    def __init__(self, in_channels: int, growth: int, layers: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(in_channels + i * growth, growth, 3, padding=1), nn.ReLU(inplace=True))
+            for i in range(layers)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs: list[torch.Tensor] = []
+        for layer in self.layers:
+            outputs.append(layer(torch.cat([x, *outputs], dim=1)))
+        return torch.cat(outputs, dim=1)  # growth * layers maps
+
+
+def _upsampler(scale: int, channels: int) -> nn.Sequential:
+    if scale == 3:
+        stages = [nn.ConvTranspose2d(channels, channels, 3, stride=3)]
+    else:
+        stages = [nn.ConvTranspose2d(channels, channels, 3, stride=2, padding=1, output_padding=1)
+                  for _ in range({2: 1, 4: 2}[scale])]
+    layers: list[nn.Module] = []
+    for stage in stages:
+        layers += [stage, nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class SRDenseNet(nn.Module):
+    input_kind = "lr"
+
+    def __init__(self, scale: int = 4, variant: str = "ALL", blocks: int = 8, layers_per_block: int = 8,
+                 growth: int = 16, bottleneck: int = 256, in_channels: int = 1) -> None:
+        super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"field 'variant': '{variant}' is not one of {', '.join(VARIANTS)}")
+        if scale not in (2, 3, 4):
+            raise ValueError(f"field 'scale': {scale} is not supported; valid: 2, 3, 4")
+        self.scale, self.variant, self.upscale = scale, variant, scale
+        self.in_channels = self.out_channels = in_channels
+        block_out = growth * layers_per_block
+        self.low_level = nn.Sequential(nn.Conv2d(in_channels, block_out, 3, padding=1), nn.ReLU(inplace=True))
+        self.blocks = nn.ModuleList(DenseBlock(block_out, growth, layers_per_block) for _ in range(blocks))
+        reconstruction_in = {"H": block_out, "HL": 2 * block_out, "ALL": block_out * (blocks + 1)}[variant]
+        self.bottleneck = nn.Sequential(nn.Conv2d(reconstruction_in, bottleneck, 1), nn.ReLU(inplace=True))
+        self.upsample = _upsampler(scale, bottleneck)
+        self.reconstruction = nn.Conv2d(bottleneck, in_channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        low = self.low_level(x)
+        features = [low]
+        out = low
+        for block in self.blocks:
+            out = block(out)
+            features.append(out)
+        if self.variant == "H":
+            joined = out
+        elif self.variant == "HL":
+            joined = torch.cat([low, out], dim=1)
+        else:
+            joined = torch.cat(features, dim=1)
+        return self.reconstruction(self.upsample(self.bottleneck(joined)))
+
+
+@register("srdensenet", "dense blocks with dense skip connections, deconvolution upsampling (Y channel)",
+          "Tong et al., ICCV 2017", variants={v: {"variant": v} for v in VARIANTS}, scales=(2, 3, 4),
+          default_variant="ALL")
+def srdensenet(scale: int = 4, variant: str = "ALL", blocks: int = 8, layers_per_block: int = 8, growth: int = 16,
+               bottleneck: int = 256, in_channels: int = 1) -> SRDenseNet:
+    return SRDenseNet(scale, variant, blocks, layers_per_block, growth, bottleneck, in_channels)
