@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from srbench import __version__
-from srbench.cli import data_cmd, eval_cmd
+from srbench.cli import data_cmd, eval_cmd, models_cmd
 from srbench.cli.common import OneLineParser
 from srbench.errors import UserError
 
@@ -20,6 +20,7 @@ def build_parser() -> OneLineParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
     eval_cmd.add_parser(sub)
     data_cmd.add_parser(sub)
+    models_cmd.add_parser(sub)
     return parser
 
 

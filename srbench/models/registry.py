@@ -78,7 +78,8 @@ def build_model(config: Mapping[str, Any]) -> nn.Module:
     """Build a model from ``{"name": "srcnn", "variant": "9-5-5", "scale": 3, ...}``."""
     resolved = resolve_config(config)
     entry = get_entry(resolved["name"])
-    kwargs = {k: v for k, v in resolved.items() if k not in ("name", "variant")}
+    passed_through = set(entry.fields())  # a family may take "variant" itself (SRDenseNet's H/HL/ALL)
+    kwargs = {k: v for k, v in resolved.items() if k != "name" and (k != "variant" or k in passed_through)}
     try:
         return entry.builder(**kwargs)
     except (ValueError, TypeError) as exc:
