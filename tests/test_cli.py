@@ -153,3 +153,12 @@ def test_data_list_and_verify(capsys, data_root):
 def test_data_verify_fails_for_a_missing_set(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "data", "verify", "Set5", "--data-root", str(tmp_path))
     assert code == 1 and "missing" in out
+
+
+def test_models_lists_every_family_with_figures(capsys):
+    code, out, _ = run_cli(capsys, "models")
+    assert code == 0 and "8,129" in out and "srdensenet" in out and "nosft" in out
+    code, out, _ = run_cli(capsys, "models", "--json")
+    rows = {(r["model"], r["variant"]): r for r in json.loads(out)}
+    assert rows[("srcnn", "9-1-5")]["parameters"] == 8129
+    assert rows[("srresnet", "")]["macs_per_mp"] > rows[("srcnn", "9-5-5")]["macs_per_mp"]
