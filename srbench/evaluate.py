@@ -75,15 +75,28 @@ def _evaluate(
     data_root: Path,
     make_sr: Callable[[DatasetSpec, int, list[tuple[str, torch.Tensor]]], list[torch.Tensor]],
     download: bool,
+    limit: int | None = None,
+    rank: int = 0,
+    world: int = 1,
 ) -> list[SetScore]:
+    """Score ``make_sr``'s output on each set and scale. Under ``torch.distributed`` each rank
+    scores every ``world``-th image and the per-image rows are gathered, so all ranks work."""
     scores = []
     for spec in specs:
-        images = load_set(spec, data_root, download)
+        images = load_set(spec, data_root, download)[:limit]
+        share = images[rank::world]
         for scale in scales:
-            print(f"scoring {spec.name} x{scale} ({len(images)} images)", file=sys.stderr)
-            hrs = [modcrop(hr, scale) for _, hr in images]
-            srs = make_sr(spec, scale, images)
-            rows = score_pairs([(name, sr, hr) for (name, _), sr, hr in zip(images, srs, hrs)], scale)
+            if rank == 0:
+                print(f"scoring {spec.name} x{scale} ({len(images)} images)", file=sys.stderr)
+            srs = make_sr(spec, scale, share)
+            rows = score_pairs([(name, sr, modcrop(hr, scale)) for (name, hr), sr in zip(share, srs)], scale)
+            if world > 1:
+                for row in rows:
+                    row["rank"] = rank
+                gathered: list[list[dict]] = [[] for _ in range(world)]
+                torch.distributed.all_gather_object(gathered, rows)
+                by_name = {r["image"]: r for part in gathered for r in part}
+                rows = [by_name[name] for name, _ in images]
             scores.append(_summarise(spec.name, scale, rows))
     return scores
 
@@ -94,6 +107,23 @@ def evaluate_bicubic(specs: Iterable[DatasetSpec], scales: Iterable[int], data_r
         return [imresize(bicubic_lr(hr, scale), scale=scale) for _, hr in images]
 
     return _evaluate(specs, scales, data_root, upscale, download)
+
+
+def evaluate_model(
+    super_resolve: Callable[[torch.Tensor, int], torch.Tensor],
+    specs: Iterable[DatasetSpec],
+    scales: Iterable[int],
+    data_root: Path,
+    download: bool = True,
+    limit: int | None = None,
+    rank: int = 0,
+    world: int = 1,
+) -> list[SetScore]:
+    """Score a model, given as ``super_resolve(lr_uint8, scale) -> sr_uint8``, on the protocol's LR."""
+    def run(_spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
+        return [super_resolve(bicubic_lr(hr, scale), scale) for _, hr in images]
+
+    return _evaluate(specs, scales, data_root, run, download, limit, rank, world)
 
 
 def find_sr_folder(root: Path, set_name: str, scale: int, single_set: bool, single_scale: bool) -> Path:

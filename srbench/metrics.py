@@ -26,6 +26,8 @@ from functools import lru_cache
 
 import torch
 
+from srbench.color import rgb_to_y
+
 PEAK = 255.0
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
@@ -38,14 +40,6 @@ def quantize(image: torch.Tensor) -> torch.Tensor:
     if image.dtype == torch.uint8:
         return image
     return torch.floor(image.to(torch.float64).clamp(0, 255) + 0.5).to(torch.uint8)
-
-
-def rgb_to_y(rgb: torch.Tensor) -> torch.Tensor:
-    """BT.601 luma in [16, 235] of an 8-bit RGB batch ``(N, 3, H, W)``, float64 ``(N, 1, H, W)``."""
-    if rgb.shape[-3] != 3:
-        raise ValueError(f"expected 3 colour channels, got shape {tuple(rgb.shape)}")
-    r, g, b = rgb.to(torch.float64).unbind(-3)
-    return (16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255).unsqueeze(-3)
 
 
 def shave_border(image: torch.Tensor, shave: int) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from srbench import __version__
-from srbench.cli import data_cmd, eval_cmd, models_cmd
+from srbench.cli import data_cmd, eval_cmd, models_cmd, train_cmd
 from srbench.cli.common import OneLineParser
 from srbench.errors import UserError
 
@@ -21,6 +21,7 @@ def build_parser() -> OneLineParser:
     eval_cmd.add_parser(sub)
     data_cmd.add_parser(sub)
     models_cmd.add_parser(sub)
+    train_cmd.add_parser(sub)
     return parser
 
 

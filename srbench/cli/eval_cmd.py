@@ -8,7 +8,8 @@ from pathlib import Path
 
 from srbench.cli.common import add_data_root, parse_scales
 from srbench.data import DEFAULT_BENCHMARKS, parse_set_list, resolve_data_root
-from srbench.evaluate import PROTOCOL, evaluate_bicubic, evaluate_folder, format_table
+from srbench.errors import UserError
+from srbench.evaluate import PROTOCOL, evaluate_bicubic, evaluate_folder, evaluate_model, format_table
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -18,25 +19,50 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Score SR results on benchmark sets with the standard protocol: " + PROTOCOL + ".",
         epilog="examples:\n  srbench eval bicubic --sets Set5,Set14,BSD100 --scales 2,3,4\n"
                "  srbench eval results/mymethod --sets Set5 --scales 4   "
-               "(files named like the HR images, in DIR/<set>/x<scale>/ or DIR itself)",
+               "(files named like the HR images, in DIR/<set>/x<scale>/ or DIR itself)\n"
+               "  srbench eval --checkpoint runs/srcnn-x3-quick-.../checkpoints/last.pt",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("source", help="'bicubic' for the baseline, or a folder of SR images")
+    p.add_argument("source", nargs="?", help="'bicubic' for the baseline, or a folder of SR images")
+    p.add_argument("--checkpoint", type=Path, metavar="PATH", help="score a model trained by srbench (a .pt checkpoint)")
     p.add_argument("--sets", default=",".join(DEFAULT_BENCHMARKS), help="comma-separated benchmark sets (default: %(default)s)")
-    p.add_argument("--scales", default="2,3,4", help="comma-separated integer scales (default: %(default)s)")
+    p.add_argument("--scales", help="comma-separated integer scales (default: 2,3,4; a checkpoint's own scale)")
     p.add_argument("--json", action="store_true", help="print JSON with per-image figures instead of a table")
     add_data_root(p)
     p.set_defaults(run=run)
 
 
+def _model_resolver(checkpoint: Path):
+    """The checkpoint's model as ``super_resolve(lr, scale)``, with a title and its trained scale."""
+    from srbench.models import build_model
+    from srbench.models.conditions import build_condition_source
+    from srbench.train.checkpoint import load_checkpoint
+    from srbench.train.inference import SuperResolver
+
+    state = load_checkpoint(checkpoint)
+    config = state["config"]
+    model = build_model(config["model"])
+    model.load_state_dict(state["model"])
+    condition = build_condition_source(model.condition_config) if getattr(model, "needs_condition", False) else None
+    title = f"{checkpoint} ({config['model']['name']}, trained x{config['scale']}, iteration {state['iteration']})"
+    return SuperResolver(model, condition), title, config["scale"]
+
+
 def run(args: argparse.Namespace) -> int:
+    if (args.source is None) == (args.checkpoint is None):
+        raise UserError("give either SOURCE ('bicubic' or a folder of SR images) or --checkpoint PATH")
     specs = parse_set_list(args.sets)
-    scales = parse_scales(args.scales)
     root = resolve_data_root(args.data_root)
     download = not args.no_download
-    if args.source == "bicubic":
+    if args.checkpoint is not None:
+        resolver, title, trained_scale = _model_resolver(args.checkpoint)
+        scales = parse_scales(args.scales) if args.scales else [trained_scale]
+        scores = evaluate_model(resolver, specs, scales, root, download)
+    elif args.source == "bicubic":
+        scales = parse_scales(args.scales or "2,3,4")
         scores, title = evaluate_bicubic(specs, scales, root, download), "bicubic (MATLAB imresize)"
     else:
+        scales = parse_scales(args.scales or "2,3,4")
         folder = Path(args.source)
         scores, title = evaluate_folder(folder, specs, scales, root, download), str(folder)
     if args.json:

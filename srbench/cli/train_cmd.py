@@ -1,0 +1,110 @@
+"""``srbench train``: one trial without Ray, with the outputs a sweep trial produces."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from srbench.cli.common import add_data_root, parse_scales
+from srbench.data import resolve_data_root
+from srbench.errors import UserError
+from srbench.evaluate import SetScore, format_table
+from srbench.train.checkpoint import load_checkpoint
+from srbench.train.config import BUDGETS, TRAINABLE, TrainConfig, make_config
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train", help="train one model (one trial, no Ray)",
+        description="Train one configuration in this process: the debugging path and the smallest users' path. "
+                    "Writes RUN_DIR/config.json, history.jsonl, checkpoints/{last,best}.pt and results.json.",
+        epilog="examples:\n  srbench train --model srcnn --scale 3 --budget quick\n"
+               "  srbench train --model srdensenet --variant HL --scale 4 --set iterations=200 --set lr=1e-4\n"
+               "  srbench train --resume runs/srcnn-x3-quick-20261121-101500",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", help=f"model family: {', '.join(TRAINABLE)}")
+    p.add_argument("--variant", help="named variant, e.g. 9-5-5 (srcnn), ALL (srdensenet), nosft (sftgan)")
+    p.add_argument("--scale", help="integer scale, e.g. 3")
+    p.add_argument("--budget", default="quick", help=f"{', '.join(BUDGETS)} (default: %(default)s)")
+    p.add_argument("--model-config", metavar="JSON", help='extra model fields, e.g. \'{"padding": "same"}\'')
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a training field (JSON value), e.g. --set iterations=500 --set eval_sets='[\"Set5\"]'")
+    p.add_argument("--run-dir", type=Path, help="output folder (default: runs/<model>-x<scale>-<budget>-<time>)")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    add_data_root(p)
+    p.set_defaults(run=run)
+
+
+def _parse_overrides(items: list[str]) -> dict:
+    overrides = {}
+    for item in items:
+        field, sep, value = item.partition("=")
+        if not sep or not field:
+            raise UserError(f"--set expects FIELD=VALUE, got '{item}'")
+        try:
+            overrides[field.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[field.strip()] = value  # a bare string such as lr_schedule=cosine
+    return overrides
+
+
+def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    if not args.model or not args.scale:
+        raise UserError("--model and --scale are required (or --resume RUN_DIR)")
+    scales = parse_scales(args.scale)
+    if len(scales) != 1:
+        raise UserError(f"--scale takes one scale, got '{args.scale}'")
+    model = {"name": args.model}
+    if args.variant:
+        model["variant"] = args.variant
+    if args.model_config:
+        try:
+            extra = json.loads(args.model_config)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"--model-config is not valid JSON: {exc}") from None
+        if not isinstance(extra, dict):
+            raise UserError("--model-config must be a JSON object")
+        model.update(extra)
+    return make_config(model, scales[0], args.budget, **_parse_overrides(args.set))
+
+
+def run(args: argparse.Namespace) -> int:
+    from srbench.train.loop import Trainer  # heavy imports only for this command
+
+    if args.resume:
+        run_dir = args.resume
+        saved = load_checkpoint(run_dir / "checkpoints" / "last.pt")["config"]
+        config = TrainConfig(**saved)
+    else:
+        config = _config_from_args(args)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_dir = args.run_dir or Path("runs") / f"{config.family}-x{config.scale}-{config.budget}-{stamp}"
+        if (run_dir / "checkpoints" / "last.pt").exists():
+            raise UserError(f"{run_dir} already holds a run; use --resume {run_dir} or another --run-dir")
+    trainer = Trainer(config, run_dir, resolve_data_root(args.data_root), resume=bool(args.resume),
+                      show_progress=not args.quiet)
+    print(f"run folder: {run_dir}  ({config.family} x{config.scale}, budget {config.budget}, "
+          f"{config.total_iterations} iterations)", file=sys.stderr)
+
+    def request_stop(_signum, _frame) -> None:  # finish the current iteration, checkpoint, stop
+        trainer.stop_requested = True
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        results = trainer.fit()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if results is None:
+        print(f"stopped at iteration {trainer.iteration}; continue with: python -m srbench train --resume {run_dir}",
+              file=sys.stderr)
+        return 130
+    scores = [SetScore(**s) for s in results["sets"]]
+    print(format_table(scores, f"{config.family} x{config.scale} ({config.budget}: {results['iterations']} iterations, "
+                               f"{results['wall_time_s']:.0f} s on {results['hardware']}; images: {results['eval_images']})"))
+    return 0

@@ -1,0 +1,32 @@
+"""BT.601 YCbCr (studio range) as MATLAB's rgb2ycbcr / ycbcr2rgb, on float tensors in [0, 255].
+
+Channel dimension is -3: ``(..., 3, H, W)``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_RGB_TO_YCBCR = ((65.481, 128.553, 24.966), (-37.797, -74.203, 112.0), (112.0, -93.786, -18.214))
+_OFFSET = (16.0, 128.0, 128.0)
+
+
+def rgb_to_y(rgb: torch.Tensor) -> torch.Tensor:
+    """Luma in [16, 235] of 8-bit RGB ``(..., 3, H, W)``, float64 ``(..., 1, H, W)``, not rounded."""
+    if rgb.shape[-3] != 3:
+        raise ValueError(f"expected 3 colour channels, got shape {tuple(rgb.shape)}")
+    r, g, b = rgb.to(torch.float64).unbind(-3)
+    kr, kg, kb = _RGB_TO_YCBCR[0]
+    return (_OFFSET[0] + (kr * r + kg * g + kb * b) / 255).unsqueeze(-3)
+
+
+def rgb_to_ycbcr(rgb: torch.Tensor) -> torch.Tensor:
+    matrix = torch.tensor(_RGB_TO_YCBCR, dtype=torch.float64, device=rgb.device) / 255
+    offset = torch.tensor(_OFFSET, dtype=torch.float64, device=rgb.device).view(3, 1, 1)
+    return torch.einsum("ij,...jhw->...ihw", matrix, rgb.to(torch.float64)) + offset
+
+
+def ycbcr_to_rgb(ycbcr: torch.Tensor) -> torch.Tensor:
+    matrix = torch.linalg.inv(torch.tensor(_RGB_TO_YCBCR, dtype=torch.float64, device=ycbcr.device) / 255)
+    offset = torch.tensor(_OFFSET, dtype=torch.float64, device=ycbcr.device).view(3, 1, 1)
+    return torch.einsum("ij,...jhw->...ihw", matrix, ycbcr.to(torch.float64) - offset)

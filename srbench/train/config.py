@@ -1,0 +1,181 @@
+"""One trial's configuration: model, data, optimisation and budget, as a plain dataclass.
+
+Every model family has three named budgets (``BUDGETS``): ``smoke`` (seconds on a CPU,
+for tests; validates on a subset of images and says so), ``quick`` (about 10-20
+minutes per trial on 2 CPU cores) and ``paper`` (the paper's iterations, batch and
+patch sizes, for a GPU cluster). Any field can be overridden; the resolved config,
+budget name included, is saved with every run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from srbench.data import DEFAULT_BENCHMARKS, get_spec
+from srbench.errors import UserError
+from srbench.models import build_model, get_entry, resolve_config
+
+BUDGETS = ("smoke", "quick", "paper")
+SCHEDULES = ("constant", "step", "cosine")
+CONTENT_LOSSES = ("pixel", "vgg22", "vgg54")
+
+
+@dataclass
+class TrainConfig:
+    model: dict[str, Any]
+    scale: int
+    budget: str = "quick"
+    train_set: str = "BSDS200"
+    train_images: int | None = None  # use only the first N training images (smoke)
+    eval_sets: list[str] = field(default_factory=lambda: list(DEFAULT_BENCHMARKS))
+    val_sets: list[str] = field(default_factory=lambda: ["Set5"])
+    val_images: int | None = None  # validate on the first N images of each set (smoke)
+    iterations: int = 1000
+    batch_size: int = 16
+    patch_size: int = 96  # HR patch side (the network's input side for bicubic-input models)
+    lr: float = 1e-4
+    lr_schedule: str = "constant"
+    lr_step: int = 0  # step schedule: multiply by lr_gamma every lr_step iterations
+    lr_gamma: float = 0.1
+    pixel_loss: str = "mse"
+    content_loss: str = "pixel"  # pixel | vgg22 | vgg54 (SRGAN's VGG content losses)
+    vgg_weights: str = "imagenet"
+    adversarial_weight: float = 0.0  # > 0 makes it a GAN trial (SRGAN: 1e-3)
+    pretrain_iterations: int = 0  # GAN: pixel-loss (MSE) pre-training of the generator first
+    generator_init: str | None = None  # GAN: start the generator from this checkpoint instead
+    discriminator_lr: float | None = None
+    val_every: int = 500
+    log_every: int = 50
+    seed: int = 0
+
+    @property
+    def family(self) -> str:
+        return self.model["name"]
+
+    @property
+    def is_gan(self) -> bool:
+        return self.adversarial_weight > 0
+
+    @property
+    def total_iterations(self) -> int:
+        return self.pretrain_iterations + self.iterations if self.is_gan else self.iterations
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _srcnn(budget: str) -> dict[str, Any]:
+    return {
+        "smoke": dict(iterations=12, batch_size=8, patch_size=33, lr=1e-3, train_images=4, val_images=2,
+                      eval_sets=["Set5"], val_every=6, log_every=3),
+        # ~12 min on 2 cores: Adam instead of the paper's SGD, cosine decay.
+        "quick": dict(iterations=6000, batch_size=64, patch_size=33, lr=1e-3, lr_schedule="cosine",
+                      val_every=1000, log_every=50),
+        # Paper: 33x33 sub-images, batch 128, 8e8 backpropagations (as 8e8 / 128 updates), SGD 1e-4.
+        "paper": dict(iterations=6_250_000, batch_size=128, patch_size=33, lr=1e-4, val_every=100_000,
+                      log_every=1000),
+    }[budget]
+
+
+def _srdensenet(budget: str) -> dict[str, Any]:
+    return {
+        "smoke": dict(iterations=4, batch_size=2, patch_size=32, lr=1e-4, train_images=4, val_images=1,
+                      eval_sets=["Set5"], val_every=2, log_every=1),
+        "quick": dict(iterations=1500, batch_size=16, patch_size=64, lr=3e-4, lr_schedule="cosine",
+                      val_every=500, log_every=25),
+        # Paper: 25x25 LR patches (100x100 HR at x4), batch 32, Adam 1e-4 divided by 10 every 30 epochs.
+        "paper": dict(iterations=500_000, batch_size=32, patch_size=100, lr=1e-4, lr_schedule="step",
+                      lr_step=150_000, val_every=10_000, log_every=500),
+    }[budget]
+
+
+def _srresnet(budget: str) -> dict[str, Any]:
+    return {
+        "smoke": dict(iterations=4, batch_size=2, patch_size=32, lr=1e-4, train_images=4, val_images=1,
+                      eval_sets=["Set5"], val_every=2, log_every=1),
+        "quick": dict(iterations=1500, batch_size=16, patch_size=64, lr=2e-4, lr_schedule="cosine",
+                      val_every=500, log_every=25),
+        # Paper: 96x96 HR patches, batch 16, Adam 1e-4, 1e6 updates (SRResNet).
+        "paper": dict(iterations=1_000_000, batch_size=16, patch_size=96, lr=1e-4, val_every=20_000, log_every=500),
+    }[budget]
+
+
+def _gan(budget: str) -> dict[str, Any]:
+    """SRGAN / SFT-GAN: MSE pre-training, then 1e-3-weighted adversarial training."""
+    return {
+        "smoke": dict(iterations=3, pretrain_iterations=2, batch_size=2, patch_size=32, lr=1e-4, train_images=4,
+                      val_images=1, eval_sets=["Set5"], val_every=5, log_every=1, adversarial_weight=1e-3),
+        "quick": dict(iterations=600, pretrain_iterations=900, batch_size=16, patch_size=64, lr=1e-4,
+                      val_every=500, log_every=25, adversarial_weight=1e-3),
+        # Paper (SRGAN): SRResNet-MSE init, 1e5 updates at 1e-4 then 1e5 at 1e-5, batch 16, 96x96 patches.
+        "paper": dict(iterations=200_000, pretrain_iterations=1_000_000, batch_size=16, patch_size=96, lr=1e-4,
+                      lr_schedule="step", lr_step=100_000, val_every=20_000, log_every=500, adversarial_weight=1e-3),
+    }[budget]
+
+
+_PRESETS = {"srcnn": _srcnn, "srdensenet": _srdensenet, "srresnet": _srresnet, "sftgan": _gan}
+TRAINABLE = tuple(_PRESETS)
+
+
+def budget_preset(family: str, budget: str) -> dict[str, Any]:
+    if family not in _PRESETS:
+        raise UserError(f"field 'model': '{family}' is not trainable on its own; trainable: {', '.join(TRAINABLE)}")
+    if budget not in BUDGETS:
+        raise UserError(f"field 'budget': '{budget}' is unknown; valid: {', '.join(BUDGETS)}")
+    return _PRESETS[family](budget)
+
+
+def make_config(model: Mapping[str, Any], scale: int, budget: str = "quick", **overrides: Any) -> TrainConfig:
+    """The resolved, validated config: family budget preset, then ``overrides`` (any field)."""
+    model = resolve_config({**model, "scale": scale} if "scale" in get_entry(model["name"]).fields() else model)
+    preset = budget_preset(model["name"], budget)
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = [k for k in overrides if k not in names]
+    if unknown:
+        raise UserError(f"unknown training field '{unknown[0]}'; valid: {', '.join(sorted(names - {'model', 'scale'}))}")
+    config = TrainConfig(model=model, scale=scale, budget=budget, **{**preset, **overrides})
+    validate(config)
+    return config
+
+
+def model_input_kind(model: Mapping[str, Any]) -> str:
+    """'lr' or 'bicubic' (SRCNN-style), read off the model built on the meta device."""
+    with torch.device("meta"):
+        return build_model(model).input_kind
+
+
+def validate(config: TrainConfig) -> None:
+    def bad(name: str, why: str) -> UserError:
+        return UserError(f"field '{name}' = {getattr(config, name)!r}: {why}")
+
+    for name in ("iterations", "batch_size", "patch_size", "val_every", "log_every"):
+        if not isinstance(getattr(config, name), int) or getattr(config, name) < 1:
+            raise bad(name, "must be a positive integer")
+    if config.pretrain_iterations < 0:
+        raise bad("pretrain_iterations", "must be >= 0")
+    if config.patch_size % config.scale and model_input_kind(config.model) == "lr":
+        raise bad("patch_size", f"must be a multiple of the scale ({config.scale}) for an LR-input model")
+    if not config.lr > 0:
+        raise bad("lr", "must be positive")
+    if config.lr_schedule not in SCHEDULES:
+        raise bad("lr_schedule", f"valid: {', '.join(SCHEDULES)}")
+    if config.lr_schedule == "step" and config.lr_step < 1:
+        raise bad("lr_step", "the step schedule needs lr_step >= 1")
+    if config.content_loss not in CONTENT_LOSSES:
+        raise bad("content_loss", f"valid: {', '.join(CONTENT_LOSSES)}")
+    if config.pixel_loss not in ("mse", "l1"):
+        raise bad("pixel_loss", "valid: mse, l1")
+    if config.adversarial_weight < 0:
+        raise bad("adversarial_weight", "must be >= 0")
+    if config.is_gan and config.family not in ("srresnet", "sftgan"):
+        raise bad("adversarial_weight", "adversarial training needs a GAN generator (srresnet, sftgan)")
+    if config.content_loss != "pixel" and config.family not in ("srresnet", "sftgan"):
+        raise bad("content_loss", "VGG content losses need an RGB model (srresnet, sftgan)")
+    get_spec(config.train_set, kind="train")
+    for name in (*config.eval_sets, *config.val_sets):
+        get_spec(name, kind="benchmark")

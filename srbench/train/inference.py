@@ -1,0 +1,51 @@
+"""Running a trained model on a whole LR image, producing the RGB uint8 SR image the protocol scores.
+
+* Y-channel models (SRCNN, SRDenseNet) super-resolve the luma; chroma comes from the
+  MATLAB-bicubic enlargement of the LR image, as in the papers' evaluation code.
+* Bicubic-input models (SRCNN) get the bicubic-enlarged image, edge-padded by their
+  ``border`` so a 'valid'-padded network still returns the full-size image.
+* SFT-GAN gets condition maps computed from the bicubic-enlarged image.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from srbench.color import rgb_to_ycbcr, ycbcr_to_rgb
+from srbench.degrade import imresize
+from srbench.metrics import quantize
+
+
+class SuperResolver:
+    def __init__(self, model: nn.Module, condition_source=None) -> None:
+        self.model, self.condition_source = model, condition_source
+
+    @torch.no_grad()
+    def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
+        """``lr``: ``(3, h, w)`` uint8 -> ``(3, h*s, w*s)`` uint8."""
+        model = self.model
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        try:
+            bicubic = imresize(lr, scale=scale)
+            source = bicubic if model.input_kind == "bicubic" else lr
+            extra = ()
+            if getattr(model, "needs_condition", False):
+                extra = (self.condition_source((bicubic[None].float() / 255).to(device)),)
+            if model.in_channels == 1:
+                x = rgb_to_ycbcr(source)[:1] / 255
+            else:
+                x = source.to(torch.float64) / 255
+            x = x[None].float().to(device)
+            border = getattr(model, "border", 0)
+            if border:
+                x = F.pad(x, (border,) * 4, mode="replicate")
+            out = model(x, *extra)[0].double().cpu() * 255
+            if model.in_channels == 1:
+                out = ycbcr_to_rgb(torch.cat([out, rgb_to_ycbcr(bicubic)[1:]]))
+            return quantize(out)
+        finally:
+            model.train(was_training)

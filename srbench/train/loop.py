@@ -1,0 +1,314 @@
+"""The training loop for one trial: pixel-loss training, optional perceptual content loss
+and adversarial phase, periodic validation, checkpoints and exact resume.
+
+It runs in one process or under ``torch.distributed`` (one process per rank, the
+process group set up by the caller: a test, ``torchrun`` or Ray Train). It reports
+through :class:`TrainCallback` and imports neither Ray nor MLflow.
+
+A run directory holds ``config.json``, ``history.jsonl`` (one JSON object per log or
+validation), ``checkpoints/last.pt`` and ``best.pt`` (best PSNR on the first
+validation set), and ``results.json`` (the final evaluation).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+
+from srbench.data import get_spec
+from srbench.evaluate import SetScore, evaluate_model
+from srbench.hardware import describe_hardware
+from srbench.losses import PerceptualLoss, discriminator_loss, generator_adversarial_loss, pixel_loss
+from srbench.models import build_model, count_parameters, macs_per_output_megapixel
+from srbench.models.conditions import build_condition_source
+from srbench.train.checkpoint import load_checkpoint, save_checkpoint
+from srbench.train.config import TrainConfig
+from srbench.train.data import Batch, PatchSampler
+from srbench.train.inference import SuperResolver
+from srbench.train.progress import Progress
+
+DISCRIMINATORS = {"srresnet": "srgan_discriminator", "sftgan": "sftgan_discriminator"}
+VGG_LAYERS = {"vgg22": "relu2_2", "vgg54": "relu5_4"}
+
+
+class TrainCallback(Protocol):
+    """What a sweep plugs in: Ray Train's report, an MLflow logger, ..."""
+
+    def report(self, iteration: int, metrics: dict[str, float], checkpoint: Path | None) -> None: ...
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, run_dir: Path, data_root: Path, callbacks: Sequence[TrainCallback] = (),
+                 resume: bool = False, show_progress: bool = True) -> None:
+        self.config, self.run_dir, self.data_root = config, Path(run_dir), data_root
+        self.callbacks, self.show_progress = list(callbacks), show_progress
+        self.distributed = dist.is_available() and dist.is_initialized()
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world = dist.get_world_size() if self.distributed else 1
+        if torch.cuda.is_available():
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(self.device)
+        else:
+            self.device = torch.device("cpu")
+        self.stop_requested = False
+
+        torch.manual_seed(config.seed)
+        self.model = build_model(config.model).to(self.device)
+        # SFT-GAN, SFT on or off: the maps condition the generator (on) and label the
+        # discriminator's category head (both), so the ablation changes only the conditioning.
+        self.condition_source = (build_condition_source(self.model.condition_config)
+                                 if hasattr(self.model, "condition_config") else None)
+        self.discriminator = (build_model({"name": DISCRIMINATORS[config.family]}).to(self.device)
+                              if config.is_gan else None)
+        if self.device.type == "cuda":  # channels_last suits tensor cores
+            self.model.to(memory_format=torch.channels_last)
+        self.perceptual = (PerceptualLoss([VGG_LAYERS[config.content_loss]], config.vgg_weights).to(self.device)
+                           if config.content_loss != "pixel" else None)
+        self.pixel_loss = pixel_loss(config.pixel_loss)
+
+        self.optimizers = {"generator": torch.optim.Adam(self.model.parameters(), lr=config.lr)}
+        if self.discriminator is not None:
+            self.optimizers["discriminator"] = torch.optim.Adam(self.discriminator.parameters(),
+                                                                lr=config.discriminator_lr or config.lr)
+        # The discriminator steps only in the adversarial phase: its step count starts there.
+        offsets = {"generator": 0, "discriminator": config.pretrain_iterations}
+        self.schedulers = {
+            name: torch.optim.lr_scheduler.LambdaLR(opt, lambda step, o=offsets[name]: self._lr_factor(step + o))
+            for name, opt in self.optimizers.items()
+        }
+        self.train_model = DistributedDataParallel(self.model) if self.distributed else self.model
+        self.train_discriminator = (DistributedDataParallel(self.discriminator)
+                                    if self.distributed and self.discriminator is not None else self.discriminator)
+
+        self.sampler = PatchSampler(config.train_set, config.scale, config.patch_size, self.model.in_channels,
+                                    self.model.input_kind, data_root, config.train_images,
+                                    need_rgb=self.condition_source is not None)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.sampler_state = self.generator.get_state()  # data-sampling state after the last consumed batch
+        self.iteration, self.best_psnr, self.elapsed = 0, -math.inf, 0.0
+        self.last_validation: dict[str, float] = {}
+
+        self.checkpoints = self.run_dir / "checkpoints"
+        if resume:
+            self._restore(load_checkpoint(self.checkpoints / "last.pt"))
+        elif config.generator_init:
+            self.model.load_state_dict(load_checkpoint(Path(config.generator_init))["model"])
+        if self.rank == 0:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+
+    # -- schedule -------------------------------------------------------------------------
+    def _lr_factor(self, step: int) -> float:
+        """Learning-rate multiplier at global iteration ``step``; each phase has its own schedule."""
+        c = self.config
+        pre = c.pretrain_iterations
+        start, length = (0, pre) if step < pre else (pre, c.iterations)
+        t = step - start
+        if c.lr_schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(t, length) / max(length, 1)))
+        if c.lr_schedule == "step":
+            return c.lr_gamma ** (t // c.lr_step)
+        return 1.0
+
+    # -- one iteration ----------------------------------------------------------------------
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else torch.autocast("cpu", enabled=False)
+
+    def _discriminate(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        out = self.train_discriminator(images)
+        return out if isinstance(out, tuple) else (out, None)
+
+    def _step(self, batch: Batch) -> dict[str, float]:
+        c = self.config
+        x = batch.inputs.to(self.device, non_blocking=True)
+        target = batch.targets.to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        extra, categories = (), None
+        if self.condition_source is not None:
+            probabilities = self.condition_source(batch.bicubic_rgb.to(self.device))
+            extra = (probabilities,) if self.model.needs_condition else ()
+            categories = probabilities.mean(dim=(2, 3)).argmax(dim=1)  # each patch's dominant category
+        border = getattr(self.model, "border", 0)
+        if border:
+            target = target[..., border:-border, border:-border]
+        pretraining = self.iteration < c.pretrain_iterations
+        metrics: dict[str, float] = {}
+        with self._autocast():
+            sr = self.train_model(x, *extra).float()
+            if pretraining or self.perceptual is None:
+                content = self.pixel_loss(sr, target)
+            else:
+                content = self.perceptual(sr, target)
+            loss = content
+            if self.discriminator is not None and not pretraining:
+                # Discriminator: real HR vs detached SR, in one forward pass (one DDP reduction).
+                logits, category_logits = self._discriminate(torch.cat([target, sr.detach()]))
+                n = len(target)
+                d_loss = discriminator_loss(logits[:n].float(), logits[n:].float())
+                if category_logits is not None:
+                    d_loss = d_loss + F.cross_entropy(category_logits[:n].float(), categories)
+                self.optimizers["discriminator"].zero_grad(set_to_none=True)
+                d_loss.backward()
+                self.optimizers["discriminator"].step()
+                self.schedulers["discriminator"].step()
+                # Generator: content + weighted adversarial term.
+                fake_logits, fake_categories = self._discriminate(sr)
+                adversarial = generator_adversarial_loss(fake_logits.float())
+                if fake_categories is not None:
+                    adversarial = adversarial + F.cross_entropy(fake_categories.float(), categories)
+                loss = content + c.adversarial_weight * adversarial
+                metrics.update(d_loss=d_loss.item(), adversarial=adversarial.item())
+        self.optimizers["generator"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizers["generator"].step()
+        self.schedulers["generator"].step()
+        metrics.update(loss=loss.item(), content=content.item(), lr=self.optimizers["generator"].param_groups[0]["lr"])
+        return metrics
+
+    # -- validation, checkpoints, records ---------------------------------------------------
+    def evaluate(self, set_names: Sequence[str]) -> list[SetScore]:
+        resolver = SuperResolver(self.model, self.condition_source)
+        specs = [get_spec(n) for n in set_names]
+        return evaluate_model(resolver, specs, [self.config.scale], self.data_root, limit=self.config.val_images,
+                              rank=self.rank, world=self.world)
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "iteration": self.iteration,
+            "model": self.model.state_dict(),
+            "discriminator": self.discriminator.state_dict() if self.discriminator is not None else None,
+            "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
+            "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
+            "sampler_rng": self.sampler_state,
+            "torch_rng": torch.get_rng_state(),
+            "best_psnr": self.best_psnr,
+            "elapsed": self.elapsed,
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        if self.discriminator is not None:
+            self.discriminator.load_state_dict(state["discriminator"])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        for name, sched in self.schedulers.items():
+            sched.load_state_dict(state["schedulers"][name])
+        self.generator.set_state(state["sampler_rng"])
+        self.sampler_state = state["sampler_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        self.iteration, self.best_psnr, self.elapsed = state["iteration"], state["best_psnr"], state["elapsed"]
+        if self.rank == 0:  # drop records written after the checkpoint: they will be redone
+            history = self.run_dir / "history.jsonl"
+            if history.exists():
+                rows = [line for line in history.read_text().splitlines()
+                        if line and json.loads(line)["iteration"] <= self.iteration]
+                history.write_text("".join(r + "\n" for r in rows))
+
+    def _save(self, best: bool) -> None:
+        if self.rank == 0:
+            state = self._state()
+            save_checkpoint(state, self.checkpoints / "last.pt")
+            if best:
+                save_checkpoint(state, self.checkpoints / "best.pt")
+        if self.distributed:
+            dist.barrier()
+
+    def _record(self, row: dict[str, Any]) -> None:
+        if self.rank == 0:
+            with open(self.run_dir / "history.jsonl", "a") as f:
+                f.write(json.dumps({"iteration": self.iteration, **row}) + "\n")
+
+    def _report(self, metrics: dict[str, float], checkpoint: Path | None) -> None:
+        for callback in self.callbacks:
+            callback.report(self.iteration, metrics, checkpoint)
+
+    def _validate_and_checkpoint(self, progress: Progress) -> None:
+        scores = self.evaluate(self.config.val_sets)
+        metrics = {f"val/{s.set}/{k}": getattr(s, k) for s in scores for k in ("psnr_y", "ssim_y")}
+        psnr = scores[0].psnr_y
+        improved = psnr > self.best_psnr
+        self.best_psnr = max(self.best_psnr, psnr)
+        self._save(best=improved)
+        self._record(metrics)
+        self.last_validation = metrics
+        progress.set_validation(f"{scores[0].set} {psnr:.2f} dB")
+        self._report(metrics, self.checkpoints)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def fit(self, stop_at: int | None = None) -> dict[str, Any] | None:
+        """Train to the end (returns the final results) or until ``stop_at`` iterations or a
+        stop request (saves a checkpoint to resume from and returns None)."""
+        c = self.config
+        total = c.total_iterations
+        end = min(total, stop_at) if stop_at is not None else total
+        progress = Progress(total, self.iteration, c.log_every, enabled=self.show_progress and self.rank == 0)
+        self.model.train()
+        started = time.perf_counter()
+        prefetch = ThreadPoolExecutor(max_workers=1)  # overlaps patch sampling with the training step
+
+        def sample() -> tuple[Batch, torch.Tensor]:
+            batch = self.sampler.sample(self.generator, c.batch_size, self.rank, self.world)
+            return batch, self.generator.get_state()
+
+        try:
+            pending = prefetch.submit(sample) if self.iteration < end else None
+            while self.iteration < end:
+                # The state after the batch being consumed, not after the one prefetched ahead:
+                # that is what a checkpoint taken after this iteration must resume from.
+                batch, self.sampler_state = pending.result()
+                pending = prefetch.submit(sample) if self.iteration + 1 < end else None
+                metrics = self._step(batch)
+                self.iteration += 1
+                progress.update(self.iteration, metrics["loss"])
+                if self.iteration % c.log_every == 0:
+                    phase = "pretrain" if self.iteration <= c.pretrain_iterations else "train"
+                    self._record({"phase": phase, **metrics})
+                    self._report({f"train/{k}": v for k, v in metrics.items()}, None)
+                if self.iteration % c.val_every == 0 or self.iteration == total:
+                    self.elapsed += time.perf_counter() - started
+                    started = time.perf_counter()
+                    self._validate_and_checkpoint(progress)
+                if self.stop_requested:
+                    break
+        finally:
+            prefetch.shutdown(wait=True)
+            progress.close()
+        self.elapsed += time.perf_counter() - started
+        if self.iteration < total:
+            self._save(best=False)
+            return None
+        return self._finish()
+
+    def _finish(self) -> dict[str, Any]:
+        scores = self.evaluate(self.config.eval_sets)
+        results = {
+            "config": self.config.to_dict(),
+            "iterations": self.iteration,
+            "wall_time_s": round(self.elapsed, 1),
+            "hardware": f"{describe_hardware()}, {self.world} process{'es' if self.world > 1 else ''}",
+            "parameters": count_parameters(self.model),
+            "macs_per_mp": macs_per_output_megapixel(build_model(self.config.model)),
+            "eval_images": (f"first {self.config.val_images} per set (subset)" if self.config.val_images else "all"),
+            "vgg_weights": self.perceptual.vgg.weights_label if self.perceptual is not None else None,
+            "condition_source": self.condition_source.describe() if self.condition_source is not None else None,
+            "lpips": "unavailable (no LPIPS weights installed)" if self.config.is_gan else None,
+            "sets": [s.as_dict() for s in scores],
+        }
+        if self.rank == 0:
+            (self.run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        self._report({f"final/{s.set}/{k}": getattr(s, k) for s in scores for k in ("psnr_y", "ssim_y")},
+                     self.checkpoints)
+        return results

@@ -1,0 +1,202 @@
+"""The training engine: every family at the smoke budget, exact resume, atomic checkpoints,
+DDP on CPU (gloo, 2 processes) with training and validation split across ranks, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from srbench.cli import main
+from srbench.train.checkpoint import load_checkpoint, save_checkpoint
+from srbench.train.config import make_config
+from srbench.train.loop import Trainer
+
+
+def train(tmp_path: Path, data_root: Path, model: dict, scale: int, name: str = "run", **overrides):
+    config = make_config(model, scale, "smoke", **overrides)
+    trainer = Trainer(config, tmp_path / name, data_root, show_progress=False)
+    return trainer, trainer.fit()
+
+
+def history(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("model,scale,overrides", [
+    ({"name": "srcnn"}, 3, {}),
+    ({"name": "srcnn", "variant": "9-5-5", "padding": "same"}, 2, {}),
+    ({"name": "srdensenet", "variant": "HL"}, 4, {}),
+    ({"name": "srresnet"}, 4, {"content_loss": "vgg22", "vgg_weights": "random"}),
+    ({"name": "srresnet"}, 4, {"content_loss": "vgg54", "vgg_weights": "random", "adversarial_weight": 1e-3,
+                               "pretrain_iterations": 2}),
+    ({"name": "sftgan"}, 4, {}),
+    ({"name": "sftgan", "variant": "nosft"}, 4, {}),
+])
+def test_every_family_trains_at_the_smoke_budget(tmp_path, data_root, model, scale, overrides):
+    trainer, results = train(tmp_path, data_root, model, scale, **overrides)
+    run = tmp_path / "run"
+    assert results["iterations"] == trainer.config.total_iterations
+    assert json.loads((run / "results.json").read_text())["sets"][0]["set"] == "Set5"
+    assert results["eval_images"].endswith("(subset)") and results["sets"][0]["images"] == trainer.config.val_images
+    assert 0 < results["sets"][0]["psnr_y"] < 100
+    assert (run / "checkpoints" / "last.pt").exists() and (run / "checkpoints" / "best.pt").exists()
+    rows = history(run)
+    assert any("val/Set5/psnr_y" in r for r in rows) and any("loss" in r for r in rows)
+    if trainer.config.is_gan:  # the adversarial phase really ran
+        adversarial = [r for r in rows if r.get("phase") == "train"]
+        assert adversarial and all("d_loss" in r for r in adversarial)
+        assert results["lpips"].startswith("unavailable")
+    if overrides.get("vgg_weights") == "random":
+        assert "not comparable" in results["vgg_weights"]
+    if model["name"] == "sftgan" and model.get("variant") != "nosft":
+        assert "not semantic" in results["condition_source"]
+
+
+def test_srcnn_learns_at_a_short_budget(tmp_path, data_root):
+    _, results = train(tmp_path, data_root, {"name": "srcnn"}, 3, iterations=150, batch_size=32, val_every=150)
+    rows = [r["content"] for r in history(tmp_path / "run") if "content" in r]
+    assert rows[-1] < rows[0] / 4
+
+
+def _state(trainer: Trainer) -> dict[str, torch.Tensor]:
+    state = {f"g.{k}": v for k, v in trainer.model.state_dict().items()}
+    if trainer.discriminator is not None:
+        state.update({f"d.{k}": v for k, v in trainer.discriminator.state_dict().items()})
+    return state
+
+
+@pytest.mark.parametrize("model,overrides,stop", [
+    ({"name": "srcnn"}, {"iterations": 12}, 5),
+    ({"name": "srresnet"}, {"adversarial_weight": 1e-3, "pretrain_iterations": 2, "iterations": 3, "val_every": 2}, 3),
+])
+def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path, data_root, model, overrides, stop):
+    scale = 3 if model["name"] == "srcnn" else 4
+    straight, _ = train(tmp_path, data_root, model, scale, name="straight", **overrides)
+
+    config = make_config(model, scale, "smoke", **overrides)
+    first = Trainer(config, tmp_path / "interrupted", data_root, show_progress=False)
+    assert first.fit(stop_at=stop) is None and first.iteration == stop
+    resumed = Trainer(config, tmp_path / "interrupted", data_root, resume=True, show_progress=False)
+    assert resumed.iteration == stop
+    resumed.fit()
+
+    a, b = _state(straight), _state(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert [r["iteration"] for r in history(tmp_path / "straight")] == [r["iteration"] for r in history(tmp_path / "interrupted")]
+
+
+_WRITER = """
+import sys, torch
+from pathlib import Path
+from srbench.train.checkpoint import save_checkpoint
+path = Path(sys.argv[1])
+big = torch.zeros(64 * 1024 * 1024 // 4)  # 64 MB: the write takes a while
+print("writing", flush=True)
+while True:
+    save_checkpoint({"iteration": 2, "weights": big}, path)
+"""
+
+
+def test_kill_9_during_a_checkpoint_write_leaves_the_previous_checkpoint_usable(tmp_path):
+    path = tmp_path / "last.pt"
+    save_checkpoint({"iteration": 1, "weights": torch.ones(3)}, path)
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".last.pt.*.tmp")):  # a write is in progress
+            assert time.monotonic() < deadline, "the writer never started writing"
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    state = load_checkpoint(path)  # either the old one or a complete new one, never a torn file
+    assert state["iteration"] in (1, 2)
+    if state["iteration"] == 1:
+        assert torch.equal(state["weights"], torch.ones(3))
+
+
+def test_loading_refuses_non_checkpoints(tmp_path):
+    from srbench.errors import UserError
+
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="cannot read checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"weights": torch.ones(1)}, tmp_path / "plain.pt")
+    with pytest.raises(UserError, match="not an srbench checkpoint"):
+        load_checkpoint(tmp_path / "plain.pt")
+
+
+def _ddp_worker(rank: int, world: int, init_file: str, run_dir: str, data_root: str, out: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        torch.set_num_threads(1)
+        config = make_config({"name": "srcnn"}, 3, "smoke", iterations=4, val_every=2, batch_size=8, val_images=4)
+        trainer = Trainer(config, Path(run_dir), Path(data_root), show_progress=False)
+        share = trainer.sampler.sample(torch.Generator().manual_seed(0), 8, rank, world).inputs.shape[0]
+        results = trainer.fit()
+        weights = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
+        torch.save({"share": share, "weights": weights, "results": results}, f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_on_cpu_splits_training_and_validation_across_two_ranks(tmp_path, data_root):
+    out = str(tmp_path / "out")
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path / "run"), str(data_root), out), nprocs=2)
+    r0, r1 = (torch.load(f"{out}.{r}", weights_only=False) for r in (0, 1))
+    assert r0["share"] == r1["share"] == 4  # each rank builds half of the global batch of 8
+    assert torch.equal(r0["weights"], r1["weights"])  # gradients were all-reduced
+    per_image = r0["results"]["sets"][0]["per_image"]
+    assert len(per_image) == 4 and {row["rank"] for row in per_image} == {0, 1}  # both ranks scored images
+    assert r0["results"]["sets"] == r1["results"]["sets"]
+    assert "2 processes" in r0["results"]["hardware"]
+
+
+def test_train_cli_and_eval_checkpoint(tmp_path, data_root, capsys):
+    run = tmp_path / "cli-run"
+    code = main(["train", "--model", "srcnn", "--scale", "3", "--budget", "smoke", "--run-dir", str(run), "--quiet",
+                 "--set", "iterations=6", "--data-root", str(data_root)])
+    out = capsys.readouterr().out
+    assert code == 0 and "srcnn x3 (smoke: 6 iterations" in out and "Set5" in out
+    code = main(["eval", "--checkpoint", str(run / "checkpoints" / "last.pt"), "--sets", "Set5", "--data-root",
+                 str(data_root), "--json"])
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert code == 0 and results[0]["scale"] == 3 and results[0]["images"] == 5
+    code = main(["train", "--model", "srcnn", "--scale", "3", "--budget", "smoke", "--run-dir", str(run), "--quiet",
+                 "--data-root", str(data_root)])
+    assert code == 2 and "already holds a run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["--model", "edsr", "--scale", "3"], "unknown model 'edsr'"),
+    (["--model", "srcnn", "--scale", "3", "--budget", "huge"], "field 'budget': 'huge' is unknown"),
+    (["--model", "srcnn", "--scale", "3", "--set", "iterationz=5"], "unknown training field 'iterationz'"),
+    (["--model", "srcnn", "--scale", "3", "--set", "iterations=-5"], "field 'iterations' = -5"),
+    (["--model", "srcnn", "--scale", "3", "--set", "eval_sets=[\"Set6\"]"], "unknown benchmark set 'Set6'"),
+    (["--model", "srcnn", "--scale", "3", "--set", "adversarial_weight=0.001"], "field 'adversarial_weight'"),
+    (["--model", "srdensenet", "--scale", "3", "--set", "patch_size=32"], "field 'patch_size' = 32"),
+    (["--model", "srcnn", "--scale", "3", "--model-config", "{bad"], "--model-config is not valid JSON"),
+    (["--model", "sftgan", "--scale", "2"], "field 'scale' = 2 is not supported"),
+    (["--model", "srcnn"], "--model and --scale are required"),
+    (["--resume", "/no/such/run"], "checkpoint /no/such/run/checkpoints/last.pt does not exist"),
+])
+def test_train_user_mistakes_give_one_line_and_exit_2(capsys, argv, fragment):
+    code = main(["train", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
