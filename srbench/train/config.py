@@ -73,9 +73,10 @@ def _srcnn(budget: str) -> dict[str, Any]:
     return {
         "smoke": dict(iterations=12, batch_size=8, patch_size=33, lr=1e-3, train_images=4, val_images=2,
                       eval_sets=["Set5"], val_every=6, log_every=3),
-        # ~12 min on 2 cores: Adam instead of the paper's SGD, cosine decay.
-        "quick": dict(iterations=6000, batch_size=64, patch_size=33, lr=1e-3, lr_schedule="cosine",
-                      val_every=1000, log_every=50),
+        # ~12 min on 2 cores (0.03 s/iteration): Adam at 3e-3 with cosine decay instead of the
+        # paper's SGD at 1e-4; the paper's N(0, 0.001) initialisation is kept.
+        "quick": dict(iterations=20_000, batch_size=64, patch_size=33, lr=3e-3, lr_schedule="cosine",
+                      val_every=2500, log_every=100),
         # Paper: 33x33 sub-images, batch 128, 8e8 backpropagations (as 8e8 / 128 updates), SGD 1e-4.
         "paper": dict(iterations=6_250_000, batch_size=128, patch_size=33, lr=1e-4, val_every=100_000,
                       log_every=1000),
