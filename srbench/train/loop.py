@@ -50,7 +50,8 @@ class TrainCallback(Protocol):
 
 class Trainer:
     def __init__(self, config: TrainConfig, run_dir: Path, data_root: Path, callbacks: Sequence[TrainCallback] = (),
-                 resume: bool = False, show_progress: bool = True) -> None:
+                 resume: bool = False, show_progress: bool = True, resume_from: Path | None = None) -> None:
+        """``resume`` continues from ``run_dir/checkpoints/last.pt``; ``resume_from`` from any checkpoint."""
         self.config, self.run_dir, self.data_root = config, Path(run_dir), data_root
         self.callbacks, self.show_progress = list(callbacks), show_progress
         self.distributed = dist.is_available() and dist.is_initialized()
@@ -100,8 +101,8 @@ class Trainer:
         self.last_validation: dict[str, float] = {}
 
         self.checkpoints = self.run_dir / "checkpoints"
-        if resume:
-            self._restore(load_checkpoint(self.checkpoints / "last.pt"))
+        if resume or resume_from is not None:
+            self._restore(load_checkpoint(resume_from or self.checkpoints / "last.pt"))
         elif config.generator_init:
             self.model.load_state_dict(load_checkpoint(Path(config.generator_init))["model"])
         if self.rank == 0:

@@ -1,0 +1,45 @@
+"""``srbench sweep``: run every trial of an experiment file on Ray, tracked in MLflow."""
+
+from __future__ import annotations
+
+import argparse
+
+from srbench.cli.common import add_data_root
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "sweep", help="run a study: Ray Tune trials of Ray Train DDP jobs, tracked in MLflow",
+        description="Run every trial of an experiment file. With no flags: a local Ray and a local MLflow store "
+                    "(./mlflow.db) in the working directory; --address / RAY_ADDRESS and --tracking-uri / "
+                    "MLFLOW_TRACKING_URI take it to a cluster.",
+        epilog="examples:\n  srbench sweep experiments/srcnn_ablation.py --budget smoke\n"
+               "  srbench sweep experiments/srcnn_ablation.py --dry-run\n"
+               "  srbench sweep experiments/srcnn_ablation.py --budget quick --resume",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("experiment", help="experiment file, e.g. experiments/srcnn_ablation.py")
+    p.add_argument("--budget", default="quick", help="smoke, quick or paper (default: %(default)s)")
+    p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlflow.db)")
+    p.add_argument("--storage", help="where Ray keeps checkpoints and sweep state: a shared path or URI "
+                                     "(default: ./ray_results)")
+    p.add_argument("--max-concurrent", type=int, help="at most this many trials at once (default: what fits)")
+    p.add_argument("--workers-per-trial", type=int, help="DDP workers per trial (default: the experiment's)")
+    p.add_argument("--gpus-per-worker", type=float, help="GPUs per DDP worker (default: the experiment's)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted sweep of this experiment and budget")
+    p.add_argument("--dry-run", action="store_true", help="print the trials and resources; start nothing")
+    p.add_argument("--only", metavar="PATTERN", help="run only the trials whose name matches (shell pattern, e.g. '9-5-5*')")
+    add_data_root(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from srbench.sweep import run_sweep
+
+    summary = run_sweep(args.experiment, budget=args.budget, address=args.address, tracking_uri=args.tracking_uri,
+                        storage=args.storage, max_concurrent=args.max_concurrent,
+                        workers_per_trial=args.workers_per_trial, gpus_per_worker=args.gpus_per_worker,
+                        resume=args.resume, dry_run=args.dry_run, data_root=args.data_root,
+                        only=args.only)
+    return 1 if summary.get("failed") else 0

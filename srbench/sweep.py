@@ -1,0 +1,297 @@
+"""``srbench sweep``: every trial of an experiment as a Ray Tune trial, each one a Ray Train
+``TorchTrainer`` DDP job, each one an MLflow child run under the sweep's parent run.
+
+Layout (Ray Train V2 with Tune, the documented pattern for Ray >= 2.4x): a Tune function
+trial (``_trial_driver``, a small CPU fraction) finds or creates the trial's MLflow run
+and launches a ``TorchTrainer`` whose workers run the training loop
+(``_train_worker``); ``TuneReportCallback`` forwards the workers' reports to Tune.
+Checkpoints go through Ray to ``--storage``; ``FailureConfig`` restarts failed workers
+from the last checkpoint, and a resumed sweep (``Tuner.restore``) skips finished trials
+and continues unfinished ones from theirs.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from srbench.errors import UserError
+from srbench.experiment import Experiment, TrialSpec, expand_trials, load_experiment, with_overrides
+from srbench.tracking import (TAG_KIND, TAG_STUDY, TAG_SWEEP, TAG_TRIAL, MetricLogger, Tracker, check_reachable,
+                              flatten, git_commit, resolve_tracking_uri, software_versions, ui_command)
+
+DRIVER_CPU = 0.01  # the Tune trial only waits on its TorchTrainer (a zero-CPU bundle is rejected)
+TRIAL_RETRIES = 2
+STATE_FILE = "srbench_sweep.json"
+
+
+@dataclass
+class SweepContext:
+    """What every trial needs, shipped to Ray with the trainable."""
+
+    study: str
+    sweep: str
+    budget: str
+    tracking_uri: str
+    parent_run_id: str
+    experiment_id: str
+    storage: str
+    data_root: str
+    workers: int
+    cpus_per_worker: float
+    gpus_per_worker: float
+    trials: dict[str, dict[str, Any]]  # key -> {"config": TrainConfig dict, "params": ..., "variant": ...}
+
+
+# -- inside the Ray workers ---------------------------------------------------------------------
+
+class _RayReport:
+    """Forwards the loop's reports to Ray Train (every rank reports; rank 0 attaches the checkpoint)."""
+
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+
+    def report(self, iteration: int, metrics: dict[str, float], checkpoint: Path | None) -> None:
+        import ray.train
+
+        ray_checkpoint = None
+        if checkpoint is not None and self.rank == 0:
+            ray_checkpoint = ray.train.Checkpoint.from_directory(str(checkpoint))
+        ray.train.report({"iteration": iteration, **metrics}, checkpoint=ray_checkpoint)
+
+
+def _train_worker(loop_config: dict[str, Any]) -> None:
+    import ray.train
+    import torch
+
+    from srbench.train.config import TrainConfig
+    from srbench.train.loop import Trainer
+
+    os.environ["MLFLOW_TRACKING_URI"] = loop_config["tracking_uri"]  # never a worker-local ./mlruns
+    context = ray.train.get_context()
+    rank = context.get_world_rank()
+    torch.set_num_threads(max(1, int(loop_config["cpus_per_worker"])))
+    config = TrainConfig(**loop_config["config"])
+    run_dir = Path(tempfile.mkdtemp(prefix=f"srbench-{loop_config['key']}-rank{rank}-"))
+    callbacks: list[Any] = [_RayReport(rank)]
+    tracker = None
+    if rank == 0:
+        tracker = Tracker(loop_config["tracking_uri"])
+        callbacks.append(MetricLogger(tracker, loop_config["run_id"]))
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            trainer = Trainer(config, run_dir, Path(loop_config["data_root"]), callbacks, show_progress=False,
+                              resume_from=Path(folder) / "last.pt")
+    else:
+        trainer = Trainer(config, run_dir, Path(loop_config["data_root"]), callbacks, show_progress=False)
+    results = trainer.fit()
+    if rank == 0 and results is not None:
+        _log_results(tracker, loop_config["run_id"], results, run_dir)
+
+
+def _log_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_dir: Path) -> None:
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    step = results["iterations"]
+    metrics = [Metric(f"{s['set']}.{k}", s[k], now, step) for s in results["sets"] for k in ("psnr_y", "ssim_y", "psnr_rgb")]
+    metrics += [Metric("parameters", results["parameters"], now, step), Metric("macs_per_mp", results["macs_per_mp"], now, step),
+                Metric("wall_time_s", results["wall_time_s"], now, step), Metric("iterations", step, now, step)]
+    tracker.client.log_batch(run_id, metrics=metrics)
+    tracker.set_tags(run_id, {"hardware": results["hardware"], "eval_images": results["eval_images"],
+                              "vgg_weights": results["vgg_weights"] or "none",
+                              "condition_source": results["condition_source"] or "none",
+                              "lpips": results["lpips"] or "n/a"})
+    tracker.client.log_artifact(run_id, str(run_dir / "results.json"))
+    tracker.client.log_artifact(run_id, str(run_dir / "history.jsonl"))
+
+
+# -- the Tune trial ------------------------------------------------------------------------------
+
+def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
+    import ray.train
+    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    key = tune_config["trial"]
+    trial = context.trials[key]
+    tracker = Tracker(context.tracking_uri)
+    run_id = tracker.find_or_create_run(
+        context.experiment_id, {TAG_SWEEP: context.sweep, TAG_TRIAL: key, TAG_KIND: "trial"}, run_name=key,
+        parent_run_id=context.parent_run_id)
+    tracker.log_params(run_id, {**flatten("", trial["config"]), "variant": trial["variant"],
+                                "workers": context.workers, "gpus_per_worker": context.gpus_per_worker})
+    tracker.set_tags(run_id, {TAG_STUDY: context.study, "budget": context.budget, "git_commit": git_commit(),
+                              **{f"version.{k}": v for k, v in software_versions().items()}})
+    use_gpu = context.gpus_per_worker > 0
+    resources = {"CPU": context.cpus_per_worker, **({"GPU": context.gpus_per_worker} if use_gpu else {})}
+    trainer = TorchTrainer(
+        _train_worker,
+        train_loop_config={"config": trial["config"], "key": key, "run_id": run_id, "tracking_uri": context.tracking_uri,
+                           "data_root": context.data_root, "cpus_per_worker": context.cpus_per_worker},
+        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+        scaling_config=ray.train.ScalingConfig(num_workers=context.workers, use_gpu=use_gpu,
+                                               resources_per_worker=resources),
+        run_config=ray.train.RunConfig(
+            name=f"{context.sweep}-{key}", storage_path=context.storage,
+            failure_config=ray.train.FailureConfig(max_failures=TRIAL_RETRIES),
+            callbacks=[TuneReportCallback()],
+        ),
+    )
+    try:
+        trainer.fit()
+    except Exception:
+        tracker.finish(run_id, "FAILED")
+        raise
+    tracker.set_tags(run_id, {"checkpoint": f"{context.storage}/{context.sweep}-{key}"})
+    tracker.finish(run_id)
+
+
+# -- the driver ----------------------------------------------------------------------------------
+
+def trial_table(experiment: Experiment, trials: list[TrialSpec], budget: str) -> str:
+    lines = [f"study {experiment.name} ({experiment.description}), x{experiment.scale}, budget {budget}: "
+             f"{len(trials)} trial(s)",
+             f"  per trial: {experiment.workers_per_trial} DDP worker(s) x {experiment.cpus_per_worker:g} CPU"
+             f"{f' + {experiment.gpus_per_worker:g} GPU' if experiment.gpus_per_worker else ''}",
+             f"  {'trial':<22}{'settings':<52}{'iterations':>11}{'batch':>7}{'patch':>7}  evaluation"]
+    for t in trials:
+        c = t.config
+        settings = " ".join(f"{k.removeprefix('model.')}={v}" for k, v in t.params.items()) or "-"
+        its = f"{c.pretrain_iterations}+{c.iterations}" if c.pretrain_iterations else str(c.iterations)
+        lines.append(f"  {t.key:<22}{settings[:51]:<52}{its:>11}{c.batch_size:>7}{c.patch_size:>7}  "
+                     f"{','.join(c.eval_sets)}{' (subset)' if c.val_images else ''}")
+    return "\n".join(lines)
+
+
+def _concurrency(experiment: Experiment, max_concurrent: int | None) -> int:
+    import ray
+
+    cpus = ray.cluster_resources().get("CPU", 1)
+    gpus = ray.cluster_resources().get("GPU", 0)
+    per_trial_cpu = experiment.workers_per_trial * experiment.cpus_per_worker + DRIVER_CPU
+    fit = int(cpus // per_trial_cpu)
+    if experiment.gpus_per_worker:
+        fit = min(fit, int(gpus // (experiment.workers_per_trial * experiment.gpus_per_worker)))
+    if fit < 1:
+        raise UserError(f"one trial needs {experiment.workers_per_trial} worker(s) x {experiment.cpus_per_worker:g} CPU"
+                        f"{f' x {experiment.gpus_per_worker:g} GPU' if experiment.gpus_per_worker else ''}, but the "
+                        f"Ray cluster has {cpus:g} CPU and {gpus:g} GPU; lower --workers-per-trial/--gpus-per-worker")
+    return min(fit, max_concurrent) if max_concurrent else fit
+
+
+def run_sweep(file: str, budget: str = "smoke", address: str | None = None, tracking_uri: str | None = None,
+              storage: str | None = None, max_concurrent: int | None = None, workers_per_trial: int | None = None,
+              gpus_per_worker: float | None = None, resume: bool = False, dry_run: bool = False,
+              data_root: Path | None = None, only: str | None = None) -> dict[str, Any]:
+    from srbench.data import resolve_data_root
+    from srbench.train.config import BUDGETS
+
+    if budget not in BUDGETS:
+        raise UserError(f"--budget: '{budget}' is unknown; valid: {', '.join(BUDGETS)}")
+    experiment = with_overrides(load_experiment(file), workers_per_trial=workers_per_trial,
+                                gpus_per_worker=gpus_per_worker)
+    trials = expand_trials(experiment, budget, file)
+    if only:
+        chosen = [t for t in trials if fnmatch.fnmatch(t.key, only)]
+        if not chosen:
+            raise UserError(f"--only '{only}' matches no trial; trials: {', '.join(t.key for t in trials)}")
+        trials = chosen
+    print(trial_table(experiment, trials, budget))
+    if dry_run:
+        return {"trials": [t.key for t in trials], "dry_run": True}
+
+    tracking_uri = resolve_tracking_uri(tracking_uri)
+    check_reachable(tracking_uri)
+    storage_path = Path(storage or Path.cwd() / "ray_results").expanduser().resolve() if not (storage and "://" in storage) else None
+    storage_uri = str(storage_path) if storage_path is not None else storage
+    sweep = f"{experiment.name}-{budget}"
+    state_file = (storage_path / sweep / STATE_FILE) if storage_path is not None else None
+    if state_file is not None and state_file.exists() and not resume:
+        raise UserError(f"a sweep of {experiment.name} at budget {budget} already exists in {storage_path / sweep}; "
+                        f"pass --resume to continue it, or choose another --storage")
+    if resume and (state_file is None or not state_file.exists()):
+        raise UserError(f"nothing to resume: no sweep of {experiment.name} at budget {budget} in {storage_uri}")
+
+    import ray
+    from ray import tune
+
+    _init_ray(address)
+    concurrency = _concurrency(experiment, max_concurrent)
+    tracker = Tracker(tracking_uri)
+    experiment_id = tracker.experiment_id(experiment.name)
+    parent = tracker.find_or_create_run(experiment_id, {TAG_SWEEP: sweep, TAG_KIND: "sweep"}, run_name=sweep)
+    tracker.log_params(parent, {"budget": budget, "experiment_file": str(file), "trials": len(trials),
+                                "workers_per_trial": experiment.workers_per_trial,
+                                "gpus_per_worker": experiment.gpus_per_worker})
+    tracker.set_tags(parent, {TAG_STUDY: experiment.name, "git_commit": git_commit()})
+    print(f"MLflow: runs go to {tracking_uri} (experiment '{experiment.name}', parent run {parent}); "
+          f"view them with: {ui_command(tracking_uri)}")
+    print(f"Ray: {ray.cluster_resources().get('CPU', 0):g} CPU, {ray.cluster_resources().get('GPU', 0):g} GPU; "
+          f"{concurrency} trial(s) at a time; checkpoints in {storage_uri}/{sweep}-<trial>")
+
+    context = SweepContext(
+        study=experiment.name, sweep=sweep, budget=budget, tracking_uri=tracking_uri, parent_run_id=parent,
+        experiment_id=experiment_id, storage=storage_uri, data_root=str(resolve_data_root(data_root)),
+        workers=experiment.workers_per_trial, cpus_per_worker=experiment.cpus_per_worker,
+        gpus_per_worker=experiment.gpus_per_worker,
+        trials={t.key: {"config": t.config.to_dict(), "params": t.params, "variant": t.variant} for t in trials},
+    )
+    trainable = tune.with_resources(tune.with_parameters(_trial_driver, context=context), {"CPU": DRIVER_CPU})
+    scheduler = None
+    if experiment.scheduler == "asha":
+        from ray.tune.schedulers import ASHAScheduler
+
+        first = trials[0].config.val_sets[0]
+        scheduler = ASHAScheduler(metric=f"val/{first}/psnr_y", mode="max", time_attr="iteration",
+                                  grace_period=trials[0].config.val_every)
+    sweep_path = f"{storage_uri}/{sweep}"
+    if resume:
+        tuner = tune.Tuner.restore(sweep_path, trainable=trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"trial": tune.grid_search([t.key for t in trials])},
+            tune_config=tune.TuneConfig(max_concurrent_trials=concurrency, scheduler=scheduler),
+            run_config=tune.RunConfig(name=sweep, storage_path=storage_uri, verbose=1),
+        )
+        if state_file is not None:
+            state_file.parent.mkdir(parents=True, exist_ok=True)
+            state_file.write_text(json.dumps({"parent_run_id": parent, "file": str(file), "budget": budget}) + "\n")
+    grid = tuner.fit()
+    errors = [r for r in grid if r.error is not None]
+    tracker.finish(parent, "FAILED" if errors else "FINISHED")
+
+    from srbench.leaderboard import write_leaderboards
+
+    pages = write_leaderboards([experiment.name], tracking_uri, Path("leaderboards"))
+    summary = {"sweep": sweep, "parent_run_id": parent, "trials": len(trials), "failed": len(errors),
+               "leaderboards": [str(p) for p in pages]}
+    print(f"sweep {sweep}: {len(trials) - len(errors)} of {len(trials)} trials finished; leaderboard: "
+          f"{', '.join(summary['leaderboards'])}")
+    return summary
+
+
+def _init_ray(address: str | None) -> None:
+    import ray
+
+    address = address or os.environ.get("RAY_ADDRESS")
+    if ray.is_initialized():
+        return
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(log_to_driver=False, include_dashboard=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = address or "a local Ray"
+        raise UserError(f"cannot connect to Ray at {where}: {str(exc).splitlines()[0]}; check --address / "
+                        f"RAY_ADDRESS (e.g. 127.0.0.1:6379 for 'ray start --head')") from None

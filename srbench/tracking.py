@@ -1,0 +1,162 @@
+"""MLflow tracking: one experiment per study, one parent run per sweep, one child run per trial.
+
+Runs are found by tags before they are created, so a retried trial or a resumed sweep
+continues its own run instead of adding one; metric steps already in a run are not
+logged again (a resumed trial recomputes them exactly). With no tracking URI given,
+srbench uses a local store in the working directory (``sqlite:///<cwd>/mlflow.db``,
+artifacts in ``<cwd>/mlartifacts``), written as absolute paths so that Ray workers,
+whatever their working directory, log to the same place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from srbench import __version__
+from srbench.errors import UserError
+
+TAG_STUDY = "srbench.study"
+TAG_SWEEP = "srbench.sweep"
+TAG_TRIAL = "srbench.trial"
+TAG_KIND = "srbench.kind"
+
+
+def resolve_tracking_uri(cli_value: str | None = None) -> str:
+    if cli_value:
+        return cli_value
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def ui_command(tracking_uri: str) -> str:
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"open {tracking_uri} in a browser"
+    return f"mlflow ui --backend-store-uri {tracking_uri}"
+
+
+def check_reachable(tracking_uri: str, timeout: float = 10.0) -> None:
+    """Fail early, with a clear message, when a tracking server does not answer."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    try:
+        urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=timeout).read()
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise UserError(f"MLflow tracking server {tracking_uri} is unreachable ({reason}); start it or fix "
+                        f"--tracking-uri / MLFLOW_TRACKING_URI") from None
+
+
+def flatten(prefix: str, value: Any, out: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{"model": {"name": "srcnn"}}`` -> ``{"model.name": "srcnn"}``."""
+    out = {} if out is None else out
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = json.dumps(value) if isinstance(value, (list, tuple)) else value
+    return out
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def software_versions() -> dict[str, str]:
+    import mlflow
+    import ray
+    import torch
+
+    return {"srbench": __version__, "torch": torch.__version__, "ray": ray.__version__, "mlflow": mlflow.__version__,
+            "python": platform.python_version()}
+
+
+class Tracker:
+    """Thin wrapper over ``MlflowClient`` with srbench's find-or-create rules."""
+
+    def __init__(self, tracking_uri: str) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.uri = tracking_uri
+        self.client = MlflowClient(tracking_uri)
+
+    def experiment_id(self, study: str) -> str:
+        found = self.client.get_experiment_by_name(study)
+        if found is not None:
+            return found.experiment_id
+        artifacts = None
+        if self.uri.startswith("sqlite:///"):  # keep local artifacts beside the local store
+            artifacts = (Path(self.uri.removeprefix("sqlite:///")).parent / "mlartifacts" / study).as_uri()
+        return self.client.create_experiment(study, artifact_location=artifacts)
+
+    def _find(self, experiment_id: str, tags: Mapping[str, str]) -> str | None:
+        query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+        runs = self.client.search_runs([experiment_id], filter_string=query, max_results=2)
+        if len(runs) > 1:
+            raise RuntimeError(f"more than one MLflow run carries {dict(tags)}")
+        return runs[0].info.run_id if runs else None
+
+    def find_or_create_run(self, experiment_id: str, tags: Mapping[str, str], run_name: str,
+                           parent_run_id: str | None = None) -> str:
+        run_id = self._find(experiment_id, tags)
+        if run_id is not None:
+            if self.client.get_run(run_id).info.status != "RUNNING":
+                self.client.update_run(run_id, status="RUNNING")
+            return run_id
+        all_tags = dict(tags)
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        return self.client.create_run(experiment_id, tags=all_tags, run_name=run_name).info.run_id
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        existing = self.client.get_run(run_id).data.params
+        new = [Param(k, str(v)[:6000]) for k, v in params.items() if k not in existing]
+        for start in range(0, len(new), 100):
+            self.client.log_batch(run_id, params=new[start : start + 100])
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        for k, v in tags.items():
+            self.client.set_tag(run_id, k, str(v))
+
+    def finish(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status=status)
+
+
+class MetricLogger:
+    """A training callback (rank 0) logging metrics over iterations, never the same step twice."""
+
+    def __init__(self, tracker: Tracker, run_id: str) -> None:
+        from mlflow.entities import Metric  # noqa: F401  (fail early if MLflow is missing)
+
+        self.tracker, self.run_id = tracker, run_id
+        self.logged: dict[str, int] = {}
+        for key in tracker.client.get_run(run_id).data.metrics:
+            history = tracker.client.get_metric_history(run_id, key)
+            self.logged[key] = max((m.step for m in history), default=-1)
+
+    def report(self, iteration: int, metrics: dict[str, float], checkpoint: Path | None) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        fresh = [Metric(k.replace("/", "."), float(v), now, iteration) for k, v in metrics.items()
+                 if iteration > self.logged.get(k.replace("/", "."), -1)]
+        if fresh:
+            self.tracker.client.log_batch(self.run_id, metrics=fresh)
+            for m in fresh:
+                self.logged[m.key] = iteration

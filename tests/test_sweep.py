@@ -1,0 +1,122 @@
+"""Sweeps: experiment files, Ray Tune over Ray Train DDP trials, MLflow runs, fault tolerance, resume.
+
+These tests use a real local Ray and a real MLflow store (SQLite) in a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from srbench.cli import main
+from srbench.errors import UserError
+from srbench.experiment import load_experiment
+from srbench.sweep import run_sweep
+from srbench.tracking import TAG_KIND, Tracker
+
+STUDIES = ["srcnn_ablation", "srdensenet_ablation", "srgan_content_loss", "sftgan_ablation"]
+
+
+def write_experiment(folder: Path, body: str, name: str = "study.py") -> Path:
+    path = folder / name
+    path.write_text("from ray import tune\nfrom srbench.experiment import Experiment\n" + textwrap.dedent(body))
+    return path
+
+
+@pytest.mark.parametrize("body,fragments", [
+    ("EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3\n", ["study.py:", "syntax error"]),
+    ("X = 1\n", ["study.py: defines no Experiment object"]),
+    ("EXPERIMENT = Experiment(name='x', model={'name': 'edsr'}, scale=3)\n", ["field 'model'", "unknown model 'edsr'"]),
+    ("EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, variants={'a': {'model.variant': '9-7-5'}})\n",
+     ["variant 'a'", "unknown variant '9-7-5'"]),
+    ("EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, search_space={'lr': tune.uniform(-1, 1)})\n",
+     ["field 'lr'", "must be positive"]),
+    ("EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, search_space={'lr': 0.1})\n",
+     ["search_space['lr'] is not a Ray Tune domain"]),
+    ("EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, scheduler='pbt')\n", ["field 'scheduler'"]),
+    ("EXPERIMENT = Experiment(name='x', model={'name': 'sftgan'}, scale=2)\n", ["field 'scale' = 2 is not supported"]),
+    ("import nonexistent_module\n", ["study.py:3: ModuleNotFoundError"]),
+])
+def test_bad_experiment_files_give_one_line_naming_file_and_field(tmp_path, capsys, body, fragments):
+    path = write_experiment(tmp_path, body)
+    with pytest.raises(UserError) as err:
+        load_experiment(path)
+    for fragment in fragments:
+        assert fragment in str(err.value)
+    code = main(["sweep", str(path), "--dry-run"])
+    stderr = capsys.readouterr().err
+    assert code == 2 and len(stderr.strip().splitlines()) == 1 and str(path) in stderr
+
+
+@pytest.mark.parametrize("study,count", [("srcnn_ablation", 8), ("srdensenet_ablation", 3),
+                                         ("srgan_content_loss", 5), ("sftgan_ablation", 2)])
+def test_dry_run_prints_the_trials_and_starts_nothing(capsys, study, count):
+    import ray
+
+    summary = run_sweep(str(REPO / "experiments" / f"{study}.py"), budget="quick", dry_run=True)
+    out = capsys.readouterr().out
+    assert len(summary["trials"]) == count and f"{count} trial(s)" in out and "DDP worker" in out
+    assert not ray.is_initialized()
+
+
+def test_search_space_grid_and_samples_expand(tmp_path):
+    from srbench.experiment import expand_trials
+
+    path = write_experiment(tmp_path, """
+        EXPERIMENT = Experiment(name='lr_study', model={'name': 'srcnn'}, scale=2,
+                                search_space={'lr': tune.grid_search([1e-3, 1e-4]), 'model.padding': tune.choice(['same'])},
+                                seeds=[0, 1])
+    """)
+    trials = expand_trials(load_experiment(path), "smoke")
+    assert len(trials) == 4 and {t.config.lr for t in trials} == {1e-3, 1e-4}
+    assert all(t.config.model["padding"] == "same" for t in trials) and {t.seed for t in trials} == {0, 1}
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def child_runs(tracker: Tracker, study: str):
+    experiment = tracker.client.get_experiment_by_name(study)
+    return tracker.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_KIND}` = 'trial'")
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, monkeypatch, data_root, study):
+    monkeypatch.chdir(tmp_path)
+    first = load_experiment(REPO / "experiments" / f"{study}.py")
+    key = next(iter(first.variants)) + "_seed0"
+    summary = run_sweep(str(REPO / "experiments" / f"{study}.py"), budget="smoke", data_root=data_root, only=key)
+    assert summary["failed"] == 0 and summary["trials"] == 1
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = child_runs(tracker, study)
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED" and runs[0].info.run_name == key
+    metrics = runs[0].data.metrics
+    for s in ("Set5", "Set14", "BSD100"):
+        assert 0 < metrics[f"{s}.psnr_y"] < 100 and 0 < metrics[f"{s}.ssim_y"] <= 1
+    assert runs[0].data.params["model.name"] == first.model["name"] and runs[0].data.tags["budget"] == "smoke"
+    assert runs[0].data.tags["mlflow.parentRunId"] == summary["parent_run_id"]
+    page = (tmp_path / "leaderboards" / f"{study}.md").read_text()
+    assert key in page and runs[0].info.run_id in page
+    assert not (tmp_path / "mlruns").exists()  # the workers did not fall back to a local ./mlruns
+
+
+def test_a_trial_with_two_ddp_workers(ray_session, tmp_path, monkeypatch, data_root):
+    monkeypatch.chdir(tmp_path)
+    summary = run_sweep(str(REPO / "experiments" / "srcnn_ablation.py"), budget="smoke", data_root=data_root,
+                        only="9-1-5_seed0", workers_per_trial=2, max_concurrent=1)
+    assert summary["failed"] == 0
+    run = child_runs(Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}"), "srcnn_ablation")[0]
+    assert "2 processes" in run.data.tags["hardware"] and run.data.params["workers"] == "2"
