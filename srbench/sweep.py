@@ -124,9 +124,15 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
     key = tune_config["trial"]
     trial = context.trials[key]
     tracker = Tracker(context.tracking_uri)
-    run_id = tracker.find_or_create_run(
-        context.experiment_id, {TAG_SWEEP: context.sweep, TAG_TRIAL: key, TAG_KIND: "trial"}, run_name=key,
-        parent_run_id=context.parent_run_id)
+    tags = {TAG_SWEEP: context.sweep, TAG_TRIAL: key, TAG_KIND: "trial"}
+    done = tracker.find_run(context.experiment_id, tags)
+    if done is not None and tracker.client.get_run(done).info.status == "FINISHED":
+        # Finished before the sweep was interrupted (Tune's own state may lag): never train twice.
+        from ray import tune
+
+        tune.report({k.replace(".", "/"): v for k, v in tracker.client.get_run(done).data.metrics.items()})
+        return
+    run_id = tracker.find_or_create_run(context.experiment_id, tags, run_name=key, parent_run_id=context.parent_run_id)
     tracker.log_params(run_id, {**flatten("", trial["config"]), "variant": trial["variant"],
                                 "workers": context.workers, "gpus_per_worker": context.gpus_per_worker})
     tracker.set_tags(run_id, {TAG_STUDY: context.study, "budget": context.budget, "git_commit": git_commit(),

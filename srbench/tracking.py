@@ -101,7 +101,7 @@ class Tracker:
             artifacts = (Path(self.uri.removeprefix("sqlite:///")).parent / "mlartifacts" / study).as_uri()
         return self.client.create_experiment(study, artifact_location=artifacts)
 
-    def _find(self, experiment_id: str, tags: Mapping[str, str]) -> str | None:
+    def find_run(self, experiment_id: str, tags: Mapping[str, str]) -> str | None:
         query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
         runs = self.client.search_runs([experiment_id], filter_string=query, max_results=2)
         if len(runs) > 1:
@@ -110,7 +110,7 @@ class Tracker:
 
     def find_or_create_run(self, experiment_id: str, tags: Mapping[str, str], run_name: str,
                            parent_run_id: str | None = None) -> str:
-        run_id = self._find(experiment_id, tags)
+        run_id = self.find_run(experiment_id, tags)
         if run_id is not None:
             if self.client.get_run(run_id).info.status != "RUNNING":
                 self.client.update_run(run_id, status="RUNNING")

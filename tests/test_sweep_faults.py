@@ -1,0 +1,148 @@
+"""Fault tolerance of real sweeps run as `python -m srbench sweep` processes (each with its own local Ray):
+a SIGKILLed training worker is restarted from its checkpoint; a SIGKILLed sweep driver is continued
+with --resume. In both cases MLflow ends with exactly one run per trial and no repeated steps."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from srbench.tracking import TAG_KIND, Tracker
+
+TIMEOUT = 240
+
+
+def experiment(tmp_path: Path, variants: str, iterations: int) -> Path:
+    path = tmp_path / "faults.py"
+    path.write_text(textwrap.dedent(f"""
+        from srbench.experiment import Experiment
+        EXPERIMENT = Experiment(
+            name="faults", model={{"name": "srcnn"}}, scale=3, variants={variants},
+            budgets={{"smoke": {{"iterations": {iterations}, "val_every": 20, "log_every": 10, "eval_sets": ["Set5"],
+                                 "val_images": 1, "batch_size": 16}}}},
+        )
+    """))
+    return path
+
+
+def start_sweep(tmp_path: Path, data_root: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "SRBENCH_DATA": str(data_root)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("RAY_ADDRESS", None)
+    return subprocess.Popen([sys.executable, "-m", "srbench", "sweep", "faults.py", "--budget", "smoke",
+                             "--max-concurrent", "1", *extra], cwd=tmp_path, env=env, start_new_session=True,
+                            stdout=open(tmp_path / "sweep.log", "ab"), stderr=subprocess.STDOUT)
+
+
+def kill_session(proc: subprocess.Popen) -> None:
+    """SIGKILL the sweep and everything it started (its session), Ray's processes included."""
+    sid = os.getsid(proc.pid)
+    for p in psutil.process_iter():
+        try:
+            if os.getsid(p.pid) == sid:
+                p.kill()
+        except (psutil.Error, ProcessLookupError, PermissionError):
+            pass
+    proc.wait(timeout=30)
+
+
+def runs(tmp_path: Path):
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = tracker.client.get_experiment_by_name("faults")
+    if exp is None:
+        return tracker, []
+    return tracker, tracker.client.search_runs([exp.experiment_id], filter_string=f"tags.`{TAG_KIND}` = 'trial'")
+
+
+def wait_for(condition, what: str, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def steps(tracker: Tracker, run_id: str, key: str) -> list[int]:
+    return [m.step for m in tracker.client.get_metric_history(run_id, key)]
+
+
+def assert_no_repeated_steps(tracker: Tracker, run) -> None:
+    for key in run.data.metrics:
+        history = steps(tracker, run.info.run_id, key)
+        assert len(history) == len(set(history)), f"{key} logged twice at some step: {sorted(history)}"
+
+
+def train_workers() -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if any("ray::RayTrainWorker" in part for part in (p.info["cmdline"] or [])):
+                found.append(p)
+        except psutil.Error:
+            pass
+    return found
+
+
+def test_sigkilled_training_worker_resumes_from_its_checkpoint(tmp_path, data_root):
+    path = experiment(tmp_path, '{"a": {}}', iterations=300)
+    proc = start_sweep(tmp_path, data_root)
+    try:
+        def checkpointed() -> bool:
+            tracker, found = runs(tmp_path)
+            return bool(found) and len(steps(tracker, found[0].info.run_id, "val.Set5.psnr_y")) >= 2
+
+        wait_for(checkpointed, "two validations (checkpoints) of the trial")
+        workers = train_workers()
+        assert workers, "no Ray Train worker process found"
+        for w in workers:
+            w.kill()
+        assert proc.wait(timeout=TIMEOUT) == 0, (tmp_path / "sweep.log").read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            kill_session(proc)
+    tracker, found = runs(tmp_path)
+    assert len(found) == 1 and found[0].info.status == "FINISHED"
+    assert found[0].data.metrics["iterations"] == 300
+    assert_no_repeated_steps(tracker, found[0])
+    assert steps(tracker, found[0].info.run_id, "val.Set5.psnr_y") == list(range(20, 301, 20))
+
+
+def test_killed_driver_then_resume_skips_finished_trials_and_completes(tmp_path, data_root):
+    path = experiment(tmp_path, '{"first": {}, "second": {"model.variant": "n32-16"}}', iterations=200)
+    proc = start_sweep(tmp_path, data_root)
+    try:
+        def one_finished_one_running() -> bool:
+            _, found = runs(tmp_path)
+            return sorted(r.info.status for r in found) == ["FINISHED", "RUNNING"]
+
+        wait_for(one_finished_one_running, "the first trial to finish and the second to start")
+        time.sleep(3)  # let Tune record the finished trial in its experiment state
+        kill_session(proc)
+    finally:
+        if proc.poll() is None:
+            kill_session(proc)
+    tracker, before = runs(tmp_path)
+    finished = next(r for r in before if r.info.status == "FINISHED")
+    finished_history = steps(tracker, finished.info.run_id, "train.loss")
+
+    again = start_sweep(tmp_path, data_root, "--resume")
+    try:
+        assert again.wait(timeout=TIMEOUT) == 0, (tmp_path / "sweep.log").read_text()[-3000:]
+    finally:
+        if again.poll() is None:
+            kill_session(again)
+    tracker, after = runs(tmp_path)
+    assert len(after) == 2 and all(r.info.status == "FINISHED" for r in after)
+    same = next(r for r in after if r.info.run_id == finished.info.run_id)
+    assert steps(tracker, same.info.run_id, "train.loss") == finished_history  # not trained again
+    for run in after:
+        assert_no_repeated_steps(tracker, run)
+        assert run.data.metrics["iterations"] == 200
+    assert (tmp_path / "leaderboards" / "faults.md").exists()
