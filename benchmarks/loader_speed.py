@@ -3,8 +3,8 @@
     SRBENCH_DATA=../shared/data python benchmarks/loader_speed.py [--model srcnn --scale 3 --budget quick]
 
 Both timings use the same Trainer (model, optimiser, batch size, patch size of the
-budget); the real-loader figure is the training loop itself (background prefetch
-included), the other repeats the step on a batch already in memory. Target for
+budget); the real-loader figure is the training loop itself, the other repeats
+the step on a batch already in memory. Target for
 SRCNN on CPU: loader overhead <= 5%.
 """
 

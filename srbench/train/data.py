@@ -46,13 +46,39 @@ def _dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
     return x.flip(-1) if k >= 4 else x
 
 
-def _apply_dihedral(batch: torch.Tensor, transforms: torch.Tensor) -> torch.Tensor:
-    """Apply transform ``transforms[i]`` to ``batch[i]``, one vectorised call per transform."""
-    out = torch.empty_like(batch)
-    for k in transforms.unique().tolist():
-        index = (transforms == k).nonzero().flatten()
-        out[index] = _dihedral(batch[index], k)
-    return out
+class ImageBank:
+    """Images of different sizes in one flat buffer; a batch of augmented crops is one ``torch.take``."""
+
+    def __init__(self, images: list[torch.Tensor]) -> None:
+        self.channels = images[0].shape[0]
+        self.buffer = torch.cat([img.reshape(-1) for img in images])
+        sizes = torch.tensor([img.shape[1:] for img in images])
+        self.heights, self.widths = sizes[:, 0], sizes[:, 1]
+        counts = torch.tensor([img.numel() for img in images])
+        self.offsets = torch.cumsum(counts, 0) - counts
+        self._maps: dict[int, torch.Tensor] = {}
+
+    def _source_maps(self, size: int) -> torch.Tensor:
+        """``(8, size, size)`` flat in-patch source index of each output pixel, per transform."""
+        if size not in self._maps:
+            flat = torch.arange(size * size).view(size, size)
+            self._maps[size] = torch.stack([_dihedral(flat, k) for k in range(8)])
+        return self._maps[size]
+
+    def crop_index(self, which: torch.Tensor, tops: torch.Tensor, lefts: torch.Tensor, transforms: torch.Tensor,
+                   size: int) -> torch.Tensor:
+        """Flat buffer positions of ``(B, C, size, size)`` crops at (top, left) of images ``which``,
+        each under its transform; valid for every bank holding images of the same shapes."""
+        source = self._source_maps(size)[transforms]  # (B, size, size)
+        rows = tops.view(-1, 1, 1) + source // size
+        cols = lefts.view(-1, 1, 1) + source % size
+        widths = self.widths[which].view(-1, 1, 1)
+        plane = (self.heights[which] * self.widths[which]).view(-1, 1, 1, 1)
+        channel = torch.arange(self.channels).view(1, -1, 1, 1)
+        return self.offsets[which].view(-1, 1, 1, 1) + channel * plane + (rows * widths + cols).unsqueeze(1)
+
+    def take(self, index: torch.Tensor) -> torch.Tensor:
+        return torch.take(self.buffer, index)
 
 
 class PatchSampler:
@@ -63,48 +89,54 @@ class PatchSampler:
         start = time.perf_counter()
         images = load_set(get_spec(train_set, kind="train"), data_root)[:limit]
         # Per image: HR (targets), the network input (LR, or bicubic-enlarged LR) in model space,
-        # and uint8 RGB copies where conditions/perceptual losses need them.
-        self.targets, self.inputs, self.hr_rgb, self.bicubic_rgb = [], [], [], []
+        # and uint8 RGB copies where SFT conditions need them.
+        targets, inputs, hr_rgb, bicubic_rgb = [], [], [], []
         for _, image in images:
             hr = modcrop(image, scale)
             if min(hr.shape[-2:]) < patch_size:
                 continue
             lr = imresize(hr, scale=1 / scale)
             bicubic = imresize(lr, scale=scale) if input_kind == "bicubic" or need_rgb else None
-            self.targets.append(to_model_space(hr[None], channels)[0])
-            self.inputs.append(to_model_space((lr if input_kind == "lr" else bicubic)[None], channels)[0])
+            targets.append(to_model_space(hr[None], channels)[0])
+            inputs.append(to_model_space((lr if input_kind == "lr" else bicubic)[None], channels)[0])
             if need_rgb:
-                self.hr_rgb.append(hr)
-                self.bicubic_rgb.append(bicubic)
-        if not self.targets:
+                hr_rgb.append(hr)
+                bicubic_rgb.append(bicubic)
+        if not targets:
             raise ValueError(f"no image of {train_set} is at least {patch_size} pixels on each side")
-        print(f"training set {train_set}: {len(self.targets)} images decoded and degraded x{scale} "
+        self.count = len(targets)
+        self.targets, self.inputs = ImageBank(targets), ImageBank(inputs)
+        self.hr_rgb = ImageBank(hr_rgb) if need_rgb else None
+        self.bicubic_rgb = ImageBank(bicubic_rgb) if need_rgb else None
+        print(f"training set {train_set}: {self.count} images decoded and degraded x{scale} "
               f"in {time.perf_counter() - start:.1f}s", file=sys.stderr)
 
     def sample(self, generator: torch.Generator, batch_size: int, rank: int = 0, world: int = 1) -> Batch:
         """The ``rank``-th share of a global batch; the generator advances the same on every rank."""
-        s, p = self.scale, self.patch
-        which = torch.randint(len(self.targets), (batch_size,), generator=generator)
+        p = self.patch
+        which = torch.randint(self.count, (batch_size,), generator=generator)
         fractions = torch.rand(batch_size, 2, generator=generator)
         transforms = torch.randint(8, (batch_size,), generator=generator)
-        mine = list(range(rank, batch_size, world))
-        ratio = s if self.input_kind == "lr" else 1  # input pixels per target pixel, inverted
-        targets, inputs, hr_rgb, bicubic_rgb = [], [], [], []
-        for i in mine:
-            img = int(which[i])
-            h, w = self.targets[img].shape[-2:]
-            # Align the crop on the input's grid so input and target cover the same area.
-            top = int(fractions[i, 0] * ((h - p) // ratio + 1)) * ratio
-            left = int(fractions[i, 1] * ((w - p) // ratio + 1)) * ratio
-            targets.append(self.targets[img][:, top : top + p, left : left + p])
-            inputs.append(self.inputs[img][:, top // ratio : (top + p) // ratio, left // ratio : (left + p) // ratio])
-            if self.need_rgb:
-                hr_rgb.append(self.hr_rgb[img][:, top : top + p, left : left + p])
-                bicubic_rgb.append(self.bicubic_rgb[img][:, top : top + p, left : left + p])
-        chosen = transforms[mine]
+        mine = torch.arange(rank, batch_size, world)
+        which, fractions, transforms = which[mine], fractions[mine], transforms[mine]
+        # Align the crop on the input's grid so input and target cover the same area.
+        ratio = self.scale if self.input_kind == "lr" else 1
+        h, w = self.targets.heights[which], self.targets.widths[which]
+        tops = (fractions[:, 0] * ((h - p) // ratio + 1)).long() * ratio
+        lefts = (fractions[:, 1] * ((w - p) // ratio + 1)).long() * ratio
+        target_index = self.targets.crop_index(which, tops, lefts, transforms, p)
+        if ratio == 1 and self.inputs.channels == self.targets.channels:  # same geometry: one index for both
+            inputs = self.inputs.take(target_index)
+        else:
+            inputs = self.inputs.take(self.inputs.crop_index(which, tops // ratio, lefts // ratio, transforms, p // ratio))
+        rgb = {}
+        if self.need_rgb:
+            rgb_index = self.hr_rgb.crop_index(which, tops, lefts, transforms, p)
+            rgb = {"hr_rgb": self.hr_rgb.take(rgb_index).float() / 255,
+                   "bicubic_rgb": self.bicubic_rgb.take(rgb_index).float() / 255}
         return Batch(
-            inputs=_apply_dihedral(torch.stack(inputs), chosen),
-            targets=_apply_dihedral(torch.stack(targets), chosen),
-            hr_rgb=_apply_dihedral(torch.stack(hr_rgb), chosen).float() / 255 if hr_rgb else None,
-            bicubic_rgb=_apply_dihedral(torch.stack(bicubic_rgb), chosen).float() / 255 if bicubic_rgb else None,
+            inputs=inputs,
+            targets=self.targets.take(target_index),
+            hr_rgb=rgb.get("hr_rgb"),
+            bicubic_rgb=rgb.get("bicubic_rgb"),
         )

@@ -17,7 +17,6 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -96,7 +95,6 @@ class Trainer:
                                     self.model.input_kind, data_root, config.train_images,
                                     need_rgb=self.condition_source is not None)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.sampler_state = self.generator.get_state()  # data-sampling state after the last consumed batch
         self.iteration, self.best_psnr, self.elapsed = 0, -math.inf, 0.0
         self.last_validation: dict[str, float] = {}
 
@@ -193,7 +191,7 @@ class Trainer:
             "discriminator": self.discriminator.state_dict() if self.discriminator is not None else None,
             "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
             "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
-            "sampler_rng": self.sampler_state,
+            "sampler_rng": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "best_psnr": self.best_psnr,
             "elapsed": self.elapsed,
@@ -208,7 +206,6 @@ class Trainer:
         for name, sched in self.schedulers.items():
             sched.load_state_dict(state["schedulers"][name])
         self.generator.set_state(state["sampler_rng"])
-        self.sampler_state = state["sampler_rng"]
         torch.set_rng_state(state["torch_rng"])
         self.iteration, self.best_psnr, self.elapsed = state["iteration"], state["best_psnr"], state["elapsed"]
         if self.rank == 0:  # drop records written after the checkpoint: they will be redone
@@ -258,20 +255,9 @@ class Trainer:
         progress = Progress(total, self.iteration, c.log_every, enabled=self.show_progress and self.rank == 0)
         self.model.train()
         started = time.perf_counter()
-        prefetch = ThreadPoolExecutor(max_workers=1)  # overlaps patch sampling with the training step
-
-        def sample() -> tuple[Batch, torch.Tensor]:
-            batch = self.sampler.sample(self.generator, c.batch_size, self.rank, self.world)
-            return batch, self.generator.get_state()
-
         try:
-            pending = prefetch.submit(sample) if self.iteration < end else None
             while self.iteration < end:
-                # The state after the batch being consumed, not after the one prefetched ahead:
-                # that is what a checkpoint taken after this iteration must resume from.
-                batch, self.sampler_state = pending.result()
-                pending = prefetch.submit(sample) if self.iteration + 1 < end else None
-                metrics = self._step(batch)
+                metrics = self._step(self.sampler.sample(self.generator, c.batch_size, self.rank, self.world))
                 self.iteration += 1
                 progress.update(self.iteration, metrics["loss"])
                 if self.iteration % c.log_every == 0:
@@ -285,7 +271,6 @@ class Trainer:
                 if self.stop_requested:
                     break
         finally:
-            prefetch.shutdown(wait=True)
             progress.close()
         self.elapsed += time.perf_counter() - started
         if self.iteration < total:
