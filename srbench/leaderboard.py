@@ -53,7 +53,7 @@ def render_study(study: str, frame: pd.DataFrame) -> str:
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     subsets = sorted({e for e in frame["eval_images"] if e and e != "all"})
     if subsets:
-        lines += ["", f"Evaluated on a subset of images: {'; '.join(subsets)} (smoke budget: not comparable)."]
+        lines += ["", f"Evaluated on a subset of the images ({'; '.join(subsets)}): not comparable with full-set figures."]
     return "\n".join(lines) + "\n"
 
 

@@ -27,7 +27,10 @@ from srbench.experiment import Experiment, TrialSpec, expand_trials, load_experi
 from srbench.tracking import (TAG_KIND, TAG_STUDY, TAG_SWEEP, TAG_TRIAL, MetricLogger, Tracker, check_reachable,
                               flatten, git_commit, resolve_tracking_uri, software_versions, ui_command)
 
-DRIVER_CPU = 0.01  # the Tune trial only waits on its TorchTrainer (a zero-CPU bundle is rejected)
+# The Tune trial only waits on its TorchTrainer: it reserves memory, no CPU, so the trial's workers
+# can use every CPU (an empty bundle is rejected, and a CPU fraction would keep e.g. 2 workers x 1 CPU
+# off a 2-CPU machine).
+DRIVER_RESOURCES = {"memory": 64 * 1024 * 1024}
 TRIAL_RETRIES = 2
 STATE_FILE = "srbench_sweep.json"
 
@@ -183,7 +186,7 @@ def _concurrency(experiment: Experiment, max_concurrent: int | None) -> int:
 
     cpus = ray.cluster_resources().get("CPU", 1)
     gpus = ray.cluster_resources().get("GPU", 0)
-    per_trial_cpu = experiment.workers_per_trial * experiment.cpus_per_worker + DRIVER_CPU
+    per_trial_cpu = experiment.workers_per_trial * experiment.cpus_per_worker
     fit = int(cpus // per_trial_cpu)
     if experiment.gpus_per_worker:
         fit = min(fit, int(gpus // (experiment.workers_per_trial * experiment.gpus_per_worker)))
@@ -251,7 +254,7 @@ def run_sweep(file: str, budget: str = "smoke", address: str | None = None, trac
         gpus_per_worker=experiment.gpus_per_worker,
         trials={t.key: {"config": t.config.to_dict(), "params": t.params, "variant": t.variant} for t in trials},
     )
-    trainable = tune.with_resources(tune.with_parameters(_trial_driver, context=context), {"CPU": DRIVER_CPU})
+    trainable = tune.with_resources(tune.with_parameters(_trial_driver, context=context), DRIVER_RESOURCES)
     scheduler = None
     if experiment.scheduler == "asha":
         from ray.tune.schedulers import ASHAScheduler
