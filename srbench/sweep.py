@@ -56,7 +56,9 @@ class SweepContext:
 # -- inside the Ray workers ---------------------------------------------------------------------
 
 class _RayReport:
-    """Forwards the loop's reports to Ray Train (every rank reports; rank 0 attaches the checkpoint)."""
+    """Forwards validations and the final result, with their checkpoint, to Ray Train: every rank
+    reports (a Ray Train report is collective), rank 0 attaches the checkpoint. Training losses,
+    far more frequent, go to MLflow only: each Ray report is a synchronisation."""
 
     def __init__(self, rank: int) -> None:
         self.rank = rank
@@ -64,6 +66,8 @@ class _RayReport:
     def report(self, iteration: int, metrics: dict[str, float], checkpoint: Path | None) -> None:
         import ray.train
 
+        if checkpoint is None:
+            return
         ray_checkpoint = None
         if checkpoint is not None and self.rank == 0:
             ray_checkpoint = ray.train.Checkpoint.from_directory(str(checkpoint))

@@ -26,7 +26,7 @@ def experiment(tmp_path: Path, variants: str, iterations: int) -> Path:
         from srbench.experiment import Experiment
         EXPERIMENT = Experiment(
             name="faults", model={{"name": "srcnn"}}, scale=3, variants={variants},
-            budgets={{"smoke": {{"iterations": {iterations}, "val_every": 20, "log_every": 10, "eval_sets": ["Set5"],
+            budgets={{"smoke": {{"iterations": {iterations}, "val_every": 40, "log_every": 20, "eval_sets": ["Set5"],
                                  "val_images": 1, "batch_size": 16}}}},
         )
     """))
@@ -91,7 +91,7 @@ def train_workers() -> list[psutil.Process]:
 
 
 def test_sigkilled_training_worker_resumes_from_its_checkpoint(tmp_path, data_root):
-    path = experiment(tmp_path, '{"a": {}}', iterations=300)
+    path = experiment(tmp_path, '{"a": {}}', iterations=200)
     proc = start_sweep(tmp_path, data_root)
     try:
         def checkpointed() -> bool:
@@ -109,13 +109,14 @@ def test_sigkilled_training_worker_resumes_from_its_checkpoint(tmp_path, data_ro
             kill_session(proc)
     tracker, found = runs(tmp_path)
     assert len(found) == 1 and found[0].info.status == "FINISHED"
-    assert found[0].data.metrics["iterations"] == 300
+    assert found[0].data.metrics["iterations"] == 200
     assert_no_repeated_steps(tracker, found[0])
-    assert steps(tracker, found[0].info.run_id, "val.Set5.psnr_y") == list(range(20, 301, 20))
+    assert steps(tracker, found[0].info.run_id, "val.Set5.psnr_y") == list(range(40, 201, 40))
+    assert steps(tracker, found[0].info.run_id, "train.loss") == list(range(20, 201, 20))
 
 
 def test_killed_driver_then_resume_skips_finished_trials_and_completes(tmp_path, data_root):
-    path = experiment(tmp_path, '{"first": {}, "second": {"model.variant": "n32-16"}}', iterations=200)
+    path = experiment(tmp_path, '{"first": {}, "second": {"model.variant": "n32-16"}}', iterations=160)
     proc = start_sweep(tmp_path, data_root)
     try:
         def one_finished_one_running() -> bool:
@@ -144,5 +145,5 @@ def test_killed_driver_then_resume_skips_finished_trials_and_completes(tmp_path,
     assert steps(tracker, same.info.run_id, "train.loss") == finished_history  # not trained again
     for run in after:
         assert_no_repeated_steps(tracker, run)
-        assert run.data.metrics["iterations"] == 200
+        assert run.data.metrics["iterations"] == 160
     assert (tmp_path / "leaderboards" / "faults.md").exists()
