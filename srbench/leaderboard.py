@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from srbench.data import DEFAULT_BENCHMARKS
-from srbench.tracking import TAG_KIND, TAG_STUDY, Tracker
+from srbench.tracking import TAG_KIND, Tracker
 
 
 def runs_frame(tracker: Tracker, study: str) -> pd.DataFrame:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import sys
+import socket
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,7 @@ def _log_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_dir
                               "lpips": results["lpips"] or "n/a"})
     tracker.client.log_artifact(run_id, str(run_dir / "results.json"))
     tracker.client.log_artifact(run_id, str(run_dir / "history.jsonl"))
+    tracker.client.log_artifacts(run_id, str(run_dir / "crops"), artifact_path="crops")
 
 
 # -- the Tune trial ------------------------------------------------------------------------------
@@ -182,6 +183,21 @@ def trial_table(experiment: Experiment, trials: list[TrialSpec], budget: str) ->
         its = f"{c.pretrain_iterations}+{c.iterations}" if c.pretrain_iterations else str(c.iterations)
         lines.append(f"  {t.key:<22}{settings[:51]:<52}{its:>11}{c.batch_size:>7}{c.patch_size:>7}  "
                      f"{','.join(c.eval_sets)}{' (subset)' if c.val_images else ''}")
+    return "\n".join(lines)
+
+
+def summary_table(tracker: Tracker, study: str, sweep: str) -> str:
+    """One line per trial of this sweep: status and final Y-PSNR per set."""
+    from srbench.data import DEFAULT_BENCHMARKS
+
+    experiment = tracker.client.get_experiment_by_name(study)
+    runs = tracker.client.search_runs([experiment.experiment_id],
+                                      filter_string=f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_KIND}` = 'trial'")
+    lines = [f"  {'trial':<22}{'status':<10}" + "".join(f"{s + ' PSNR':>13}" for s in DEFAULT_BENCHMARKS)]
+    for run in sorted(runs, key=lambda r: r.info.run_name):
+        values = "".join(f"{run.data.metrics[f'{s}.psnr_y']:>13.2f}" if f"{s}.psnr_y" in run.data.metrics
+                         else f"{'-':>13}" for s in DEFAULT_BENCHMARKS)
+        lines.append(f"  {run.info.run_name:<22}{run.info.status:<10}{values}")
     return "\n".join(lines)
 
 
@@ -288,15 +304,31 @@ def run_sweep(file: str, budget: str = "smoke", address: str | None = None, trac
     pages = write_leaderboards([experiment.name], tracking_uri, Path("leaderboards"))
     summary = {"sweep": sweep, "parent_run_id": parent, "trials": len(trials), "failed": len(errors),
                "leaderboards": [str(p) for p in pages]}
+    print(summary_table(tracker, experiment.name, sweep))
     print(f"sweep {sweep}: {len(trials) - len(errors)} of {len(trials)} trials finished; leaderboard: "
           f"{', '.join(summary['leaderboards'])}")
     return summary
+
+
+def check_ray_address(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, not minutes, when nothing answers at a Ray head's GCS address."""
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if address == "auto" or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise UserError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start it with "
+                        f"'ray start --head' or fix --address / RAY_ADDRESS") from None
 
 
 def _init_ray(address: str | None) -> None:
     import ray
 
     address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        check_ray_address(address)
     if ray.is_initialized():
         return
     try:

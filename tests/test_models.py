@@ -12,7 +12,7 @@ from srbench.errors import UserError
 from srbench.losses import PerceptualLoss, discriminator_loss, generator_adversarial_loss, total_variation
 from srbench.metrics import rgb_to_y
 from srbench.models import MODELS, build_model, count_parameters, macs_per_output_megapixel, resolve_config
-from srbench.models.conditions import ColourTextureClusters, FolderConditions, build_condition_source
+from srbench.models.conditions import ColourTextureClusters, build_condition_source
 from srbench.models.vgg import LAYERS, VGGFeatures
 
 

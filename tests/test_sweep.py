@@ -4,12 +4,7 @@ These tests use a real local Ray and a real MLflow store (SQLite) in a temporary
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -108,6 +103,8 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
         assert 0 < metrics[f"{s}.psnr_y"] < 100 and 0 < metrics[f"{s}.ssim_y"] <= 1
     assert runs[0].data.params["model.name"] == first.model["name"] and runs[0].data.tags["budget"] == "smoke"
     assert runs[0].data.tags["mlflow.parentRunId"] == summary["parent_run_id"]
+    crops = [a.path for a in tracker.client.list_artifacts(runs[0].info.run_id, "crops")]
+    assert sorted(crops) == ["crops/BSD100-101085.png", "crops/Set14-baboon.png", "crops/Set5-baby.png"]
     page = (tmp_path / "leaderboards" / f"{study}.md").read_text()
     assert key in page and runs[0].info.run_id in page
     assert not (tmp_path / "mlruns").exists()  # the workers did not fall back to a local ./mlruns
@@ -120,3 +117,18 @@ def test_a_trial_with_two_ddp_workers(ray_session, tmp_path, monkeypatch, data_r
     assert summary["failed"] == 0
     run = child_runs(Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}"), "srcnn_ablation")[0]
     assert "2 processes" in run.data.tags["hardware"] and run.data.params["workers"] == "2"
+
+
+@pytest.mark.parametrize("flags,fragment", [
+    (["--tracking-uri", "http://127.0.0.1:9"], "MLflow tracking server http://127.0.0.1:9 is unreachable"),
+    (["--address", "127.0.0.1:9", "--tracking-uri", "sqlite:///unused.db"], "cannot reach the Ray cluster at 127.0.0.1:9"),
+    (["--budget", "huge"], "--budget: 'huge' is unknown"),
+    (["--only", "nothing*"], "--only 'nothing*' matches no trial"),
+    (["--resume"], "nothing to resume"),
+])
+def test_sweep_mistakes_are_caught_before_work_starts(tmp_path, monkeypatch, capsys, flags, fragment):
+    monkeypatch.chdir(tmp_path)
+    code = main(["sweep", str(REPO / "experiments" / "srcnn_ablation.py"), "--budget", "smoke", *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "unused.db").exists()

@@ -5,7 +5,6 @@ with --resume. In both cases MLflow ends with exactly one run per trial and no r
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -13,7 +12,6 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 
 from srbench.tracking import TAG_KIND, Tracker
 
@@ -91,7 +89,7 @@ def train_workers() -> list[psutil.Process]:
 
 
 def test_sigkilled_training_worker_resumes_from_its_checkpoint(tmp_path, data_root):
-    path = experiment(tmp_path, '{"a": {}}', iterations=200)
+    experiment(tmp_path, '{"a": {}}', iterations=200)
     proc = start_sweep(tmp_path, data_root)
     try:
         def checkpointed() -> bool:
@@ -116,7 +114,7 @@ def test_sigkilled_training_worker_resumes_from_its_checkpoint(tmp_path, data_ro
 
 
 def test_killed_driver_then_resume_skips_finished_trials_and_completes(tmp_path, data_root):
-    path = experiment(tmp_path, '{"first": {}, "second": {"model.variant": "n32-16"}}', iterations=160)
+    experiment(tmp_path, '{"first": {}, "second": {"model.variant": "n32-16"}}', iterations=160)
     proc = start_sweep(tmp_path, data_root)
     try:
         def one_finished_one_running() -> bool:

@@ -4,7 +4,6 @@ DDP on CPU (gloo, 2 processes) with training and validation split across ranks, 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -41,6 +41,13 @@ DISCRIMINATORS = {"srresnet": "srgan_discriminator", "sftgan": "sftgan_discrimin
 VGG_LAYERS = {"vgg22": "relu2_2", "vgg54": "relu5_4"}
 
 
+def crop_box(image: torch.Tensor, size: int = 96) -> tuple[int, int, int]:
+    """``(top, left, side)`` of the centred square crop used for visual comparisons."""
+    h, w = image.shape[-2:]
+    side = min(size, h, w)
+    return (h - side) // 2, (w - side) // 2, side
+
+
 class TrainCallback(Protocol):
     """What a sweep plugs in: Ray Train's report, an MLflow logger, ..."""
 
@@ -278,8 +285,25 @@ class Trainer:
             return None
         return self._finish()
 
+    def _save_crops(self) -> None:
+        """A fixed crop of the first image of each evaluation set, super-resolved (``crops/<set>-<image>.png``),
+        so leaderboards can show variants side by side without the model."""
+        from srbench.data import load_set
+        from srbench.data.images import save_png
+        from srbench.degrade import bicubic_lr, modcrop
+
+        resolver = SuperResolver(self.model, self.condition_source)
+        (self.run_dir / "crops").mkdir(exist_ok=True)
+        for name in self.config.eval_sets:
+            image_name, hr = load_set(get_spec(name), self.data_root)[0]
+            sr = resolver(bicubic_lr(hr, self.config.scale), self.config.scale)
+            top, left, size = crop_box(modcrop(hr, self.config.scale))
+            save_png(sr[:, top : top + size, left : left + size], self.run_dir / "crops" / f"{name}-{Path(image_name).stem}.png")
+
     def _finish(self) -> dict[str, Any]:
         scores = self.evaluate(self.config.eval_sets)
+        if self.rank == 0:
+            self._save_crops()
         results = {
             "config": self.config.to_dict(),
             "iterations": self.iteration,
