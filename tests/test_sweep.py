@@ -106,7 +106,7 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     crops = [a.path for a in tracker.client.list_artifacts(runs[0].info.run_id, "crops")]
     assert sorted(crops) == ["crops/BSD100-101085.png", "crops/Set14-baboon.png", "crops/Set5-baby.png"]
     page = (tmp_path / "leaderboards" / f"{study}.md").read_text()
-    assert key in page and runs[0].info.run_id in page
+    assert f"| {next(iter(first.variants))} |" in page and runs[0].info.run_id in page and "| bicubic |" in page
     assert not (tmp_path / "mlruns").exists()  # the workers did not fall back to a local ./mlruns
 
 

@@ -1,0 +1,42 @@
+"""``srbench leaderboard``: write markdown and CSV leaderboards from MLflow runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from srbench.cli.common import add_data_root
+from srbench.errors import UserError
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "leaderboard", help="write leaderboards (markdown + CSV) from the MLflow runs",
+        description="Read the finished trial runs of each study from MLflow and write <out>/<study>.md, "
+                    "<out>/<study>.csv and the index <out>/README.md. The same MLflow contents give the same files.",
+    )
+    p.add_argument("--experiment", action="append", metavar="NAME",
+                   help="study (MLflow experiment) to include; repeatable (default: every study with srbench runs)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlflow.db)")
+    p.add_argument("--out", type=Path, default=Path("leaderboards"), help="output folder (default: %(default)s)")
+    add_data_root(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from srbench.leaderboard import srbench_studies, write_leaderboards
+    from srbench.tracking import Tracker, check_reachable, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    check_reachable(uri)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        raise UserError(f"no MLflow store at {uri}; give --tracking-uri (or run a sweep here first)")
+    available = srbench_studies(Tracker(uri))
+    studies = args.experiment or available
+    unknown = [s for s in studies if s not in available]
+    if unknown:
+        raise UserError(f"--experiment '{unknown[0]}' has no srbench runs in {uri}; studies there: "
+                        f"{', '.join(available) or 'none'}")
+    for page in write_leaderboards(studies, uri, args.out, args.data_root):
+        print(page)
+    return 0

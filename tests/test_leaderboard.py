@@ -1,0 +1,101 @@
+"""Leaderboards from a small MLflow store with known runs: exact markdown and CSV, deterministic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from srbench.cli import main
+from srbench.evaluate import evaluate_bicubic
+from srbench.data import get_spec
+from srbench.leaderboard import write_leaderboards
+from srbench.tracking import TAG_KIND, TAG_STUDY, Tracker
+
+# variant, seed, Set5/Set14/BSD100 (psnr, ssim), parameters, wall time
+RUNS = [
+    ("9-1-5", 0, [(31.60, 0.8880), (28.60, 0.8080), (27.90, 0.7750)], 8129, 580.0),
+    ("9-1-5", 1, [(31.64, 0.8900), (28.64, 0.8084), (27.94, 0.7760)], 8129, 600.0),
+    ("9-5-5", 0, [(31.80, 0.8910), (28.70, 0.8090), (27.95, 0.7750)], 57281, 900.0),
+]
+
+
+def build_store(uri: str, status: str = "FINISHED") -> None:
+    tracker = Tracker(uri)
+    experiment = tracker.experiment_id("srcnn_ablation")
+    for variant, seed, figures, params, wall in RUNS:
+        run_id = tracker.client.create_run(experiment, run_name=f"{variant}_seed{seed}", tags={
+            TAG_KIND: "trial", TAG_STUDY: "srcnn_ablation", "budget": "quick", "eval_images": "all",
+            "hardware": "2 x Test CPU (CPU), 1 process", "vgg_weights": "none", "condition_source": "none"}).info.run_id
+        tracker.log_params(run_id, {"variant": variant, "seed": seed, "scale": 3, "adversarial_weight": 0.0})
+        for (psnr, ssim), s in zip(figures, ("Set5", "Set14", "BSD100")):
+            tracker.client.log_metric(run_id, f"{s}.psnr_y", psnr, step=20000)
+            tracker.client.log_metric(run_id, f"{s}.ssim_y", ssim, step=20000)
+        for key, value in (("parameters", params), ("macs_per_mp", params * 1e6), ("iterations", 20000),
+                           ("wall_time_s", wall)):
+            tracker.client.log_metric(run_id, key, value, step=20000)
+        tracker.finish(run_id, status)
+
+
+@pytest.fixture
+def store(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    build_store(uri)
+    return uri
+
+
+def rows_of(page: str) -> dict[str, list[str]]:
+    return {cells[0]: cells for line in page.splitlines() if line.startswith("| ")
+            for cells in [[c.strip() for c in line.strip("|").split("|")]]}
+
+
+def test_markdown_values_bold_bicubic_and_paper_deltas(store, tmp_path, data_root):
+    write_leaderboards(["srcnn_ablation"], store, tmp_path / "lb", data_root)
+    page = (tmp_path / "lb" / "srcnn_ablation.md").read_text()
+    rows = rows_of(page)
+    assert "## x3, budget `quick`" in page
+    assert rows["bicubic"][1:4] == ["30.40 / 0.8689", "27.63 / 0.7759", "27.21 / 0.7391"]  # = srbench eval bicubic
+    # 9-1-5 has two seeds: mean ± sample std; 9-5-5 is best on every PSNR column, 9-1-5 on BSD100 SSIM.
+    assert rows["9-1-5"][1] == "31.62 ± 0.03 / 0.8890 ± 0.0014"
+    assert rows["9-1-5"][3] == "27.92 ± 0.03 / **0.7755 ± 0.0007**"
+    assert rows["9-5-5"][1] == "**31.80** / **0.8910**"
+    assert rows["9-5-5"][3] == "**27.95** / 0.7750"
+    # Paper columns: 9-1-5 x3 Set5 from both of SRCNN's training sets; 9-5-5 on all three sets.
+    assert rows["9-1-5"][4] == "32.39[^1] (-0.77); 32.52[^2] (-0.90)"
+    assert rows["9-5-5"][4:7] == ["32.75[^2] (-0.95)", "29.28[^2] (-0.58)", "28.41[^2] (-0.46)"]
+    assert rows["9-5-5"][7:11] == ["57,281", "57.28 G", "20,000 (quick)", "900 s"]
+    assert "[^1]: Dong, Loy, He, Tang. Image Super-Resolution Using Deep Convolutional Networks. TPAMI 2016, trained on the 91 images" in page
+    assert "Budget `quick` is far below the papers' training" in page
+
+
+def test_csv_holds_every_figure(store, tmp_path, data_root):
+    write_leaderboards(["srcnn_ablation"], store, tmp_path / "lb", data_root)
+    lines = (tmp_path / "lb" / "srcnn_ablation.csv").read_text().splitlines()
+    assert lines[0] == ("study,scale,budget,variant,set,seeds,psnr,psnr_std,ssim,ssim_std,paper_psnr,delta,parameters,"
+                        "macs_per_mp,iterations,wall_time_s,hardware,run_ids")
+    assert lines[1] == "srcnn_ablation,3,,bicubic,Set5,,30.4047,,0.86891,,,,,,,,,"
+    row = next(line for line in lines if line.startswith("srcnn_ablation,3,quick,9-1-5,Set5,"))
+    assert row.startswith("srcnn_ablation,3,quick,9-1-5,Set5,2,31.6200,0.0283,0.88900,0.00141,32.39;32.52,-0.7700;-0.9000,"
+                          "8129,8129000000,20000,590.0,\"2 x Test CPU (CPU), 1 process\",")
+    assert len(lines) == 1 + 3 + 2 * 3
+
+
+def test_same_mlflow_contents_give_identical_files(store, tmp_path, data_root):
+    write_leaderboards(["srcnn_ablation"], store, tmp_path / "a", data_root)
+    write_leaderboards(["srcnn_ablation"], store, tmp_path / "b", data_root)
+    for name in ("srcnn_ablation.md", "srcnn_ablation.csv", "README.md"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_bicubic_row_equals_eval_bicubic(store, tmp_path, data_root):
+    write_leaderboards(["srcnn_ablation"], store, tmp_path / "lb", data_root)
+    scores = evaluate_bicubic([get_spec("Set5")], [3], data_root)
+    csv = (tmp_path / "lb" / "srcnn_ablation.csv").read_text()
+    assert f"bicubic,Set5,,{scores[0].psnr_y:.4f},,{scores[0].ssim_y:.5f}" in csv
+
+
+def test_leaderboard_cli(store, tmp_path, data_root, capsys):
+    code = main(["leaderboard", "--tracking-uri", store, "--out", str(tmp_path / "lb"), "--data-root", str(data_root)])
+    assert code == 0 and "[srcnn_ablation](srcnn_ablation.md)" in (tmp_path / "lb" / "README.md").read_text()
+    code = main(["leaderboard", "--tracking-uri", store, "--experiment", "nope", "--out", str(tmp_path / "lb")])
+    assert code == 2 and "--experiment 'nope' has no srbench runs" in capsys.readouterr().err
