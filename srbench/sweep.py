@@ -50,7 +50,7 @@ class SweepContext:
     workers: int
     cpus_per_worker: float
     gpus_per_worker: float
-    trials: dict[str, dict[str, Any]]  # key -> {"config": TrainConfig dict, "params": ..., "variant": ...}
+    trials: dict[str, dict[str, Any]]  # key -> {"config": TrainConfig as a dict, "variant": name}
 
 
 # -- inside the Ray workers ---------------------------------------------------------------------
@@ -272,7 +272,7 @@ def run_sweep(file: str, budget: str = "smoke", address: str | None = None, trac
         experiment_id=experiment_id, storage=storage_uri, data_root=str(resolve_data_root(data_root)),
         workers=experiment.workers_per_trial, cpus_per_worker=experiment.cpus_per_worker,
         gpus_per_worker=experiment.gpus_per_worker,
-        trials={t.key: {"config": t.config.to_dict(), "params": t.params, "variant": t.variant} for t in trials},
+        trials={t.key: {"config": t.config.to_dict(), "variant": t.variant} for t in trials},
     )
     trainable = tune.with_resources(tune.with_parameters(_trial_driver, context=context), DRIVER_RESOURCES)
     scheduler = None

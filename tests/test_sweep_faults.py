@@ -77,13 +77,15 @@ def assert_no_repeated_steps(tracker: Tracker, run) -> None:
         assert len(history) == len(set(history)), f"{key} logged twice at some step: {sorted(history)}"
 
 
-def train_workers() -> list[psutil.Process]:
+def train_workers(proc: subprocess.Popen) -> list[psutil.Process]:
+    """The Ray Train worker processes of this sweep (its session), not of any other Ray on the machine."""
+    sid = os.getsid(proc.pid)
     found = []
     for p in psutil.process_iter(["cmdline"]):
         try:
-            if any("ray::RayTrainWorker" in part for part in (p.info["cmdline"] or [])):
+            if any("ray::RayTrainWorker" in part for part in (p.info["cmdline"] or [])) and os.getsid(p.pid) == sid:
                 found.append(p)
-        except psutil.Error:
+        except (psutil.Error, ProcessLookupError):
             pass
     return found
 
@@ -97,7 +99,7 @@ def test_sigkilled_training_worker_resumes_from_its_checkpoint(tmp_path, data_ro
             return bool(found) and len(steps(tracker, found[0].info.run_id, "val.Set5.psnr_y")) >= 2
 
         wait_for(checkpointed, "two validations (checkpoints) of the trial")
-        workers = train_workers()
+        workers = train_workers(proc)
         assert workers, "no Ray Train worker process found"
         for w in workers:
             w.kill()

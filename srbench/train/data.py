@@ -29,8 +29,7 @@ from srbench.degrade import imresize, modcrop
 class Batch:
     inputs: torch.Tensor  # LR (N, C, p/s, p/s) or bicubic-enlarged (N, C, p, p), in [0, 1]
     targets: torch.Tensor  # HR (N, C, p, p) in [0, 1]
-    hr_rgb: torch.Tensor | None  # HR RGB in [0, 1] (GAN trials: category labels)
-    bicubic_rgb: torch.Tensor | None  # bicubic-enlarged LR RGB in [0, 1] (SFT conditions)
+    bicubic_rgb: torch.Tensor | None  # bicubic-enlarged LR RGB in [0, 1] (SFT-GAN condition maps)
 
 
 def to_model_space(rgb_uint8: torch.Tensor, channels: int) -> torch.Tensor:
@@ -89,8 +88,8 @@ class PatchSampler:
         start = time.perf_counter()
         images = load_set(get_spec(train_set, kind="train"), data_root)[:limit]
         # Per image: HR (targets), the network input (LR, or bicubic-enlarged LR) in model space,
-        # and uint8 RGB copies where SFT conditions need them.
-        targets, inputs, hr_rgb, bicubic_rgb = [], [], [], []
+        # and the uint8 bicubic RGB image where SFT-GAN's condition maps are computed from it.
+        targets, inputs, bicubic_rgb = [], [], []
         for _, image in images:
             hr = modcrop(image, scale)
             if min(hr.shape[-2:]) < patch_size:
@@ -100,13 +99,11 @@ class PatchSampler:
             targets.append(to_model_space(hr[None], channels)[0])
             inputs.append(to_model_space((lr if input_kind == "lr" else bicubic)[None], channels)[0])
             if need_rgb:
-                hr_rgb.append(hr)
                 bicubic_rgb.append(bicubic)
         if not targets:
             raise ValueError(f"no image of {train_set} is at least {patch_size} pixels on each side")
         self.count = len(targets)
         self.targets, self.inputs = ImageBank(targets), ImageBank(inputs)
-        self.hr_rgb = ImageBank(hr_rgb) if need_rgb else None
         self.bicubic_rgb = ImageBank(bicubic_rgb) if need_rgb else None
         print(f"training set {train_set}: {self.count} images decoded and degraded x{scale} "
               f"in {time.perf_counter() - start:.1f}s", file=sys.stderr)
@@ -129,14 +126,7 @@ class PatchSampler:
             inputs = self.inputs.take(target_index)
         else:
             inputs = self.inputs.take(self.inputs.crop_index(which, tops // ratio, lefts // ratio, transforms, p // ratio))
-        rgb = {}
+        bicubic_rgb = None
         if self.need_rgb:
-            rgb_index = self.hr_rgb.crop_index(which, tops, lefts, transforms, p)
-            rgb = {"hr_rgb": self.hr_rgb.take(rgb_index).float() / 255,
-                   "bicubic_rgb": self.bicubic_rgb.take(rgb_index).float() / 255}
-        return Batch(
-            inputs=inputs,
-            targets=self.targets.take(target_index),
-            hr_rgb=rgb.get("hr_rgb"),
-            bicubic_rgb=rgb.get("bicubic_rgb"),
-        )
+            bicubic_rgb = self.bicubic_rgb.take(self.bicubic_rgb.crop_index(which, tops, lefts, transforms, p)).float() / 255
+        return Batch(inputs=inputs, targets=self.targets.take(target_index), bicubic_rgb=bicubic_rgb)
