@@ -131,7 +131,7 @@ def _table(study: str, group: pd.DataFrame, bicubic: dict, scale: int, footnotes
     return lines
 
 
-def render_study(study: str, agg: pd.DataFrame, bicubic: dict) -> str:
+def render_study(study: str, agg: pd.DataFrame, bicubic: dict, pictures: Sequence[Path] = ()) -> str:
     lines = [f"# {study}", "", GENERATED, ""]
     if agg.empty:
         return "\n".join(lines + ["No finished runs yet.", ""])
@@ -155,6 +155,8 @@ def render_study(study: str, agg: pd.DataFrame, bicubic: dict) -> str:
             notes.append(f"Budget `{budget}` is far below the papers' training; compare variants with each other, "
                          "not with the paper columns.")
         lines += [""] + notes + [""]
+    if pictures:
+        lines += ["## Pictures", ""] + [f"![{p.stem}]({p.name})" for p in pictures] + [""]
     lines += [f"[^{i + 1}]: {note}" for i, note in enumerate(footnotes)]
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -181,6 +183,16 @@ def render_csv(study: str, agg: pd.DataFrame, bicubic: dict) -> str:
     return pd.DataFrame(rows).to_csv(index=False, lineterminator="\n") if rows else ""
 
 
+def draw_pictures(study: str, runs: pd.DataFrame, agg: pd.DataFrame, bicubic: dict, tracker: Tracker,
+                  data_root: Path, out: Path) -> list[Path]:
+    from srbench.leaderboard_plots import comparison_strip, psnr_vs_parameters, validation_curves
+
+    pictures = [psnr_vs_parameters(study, agg, bicubic, SETS[0], out),
+                validation_curves(study, runs, tracker, SETS[0], out),
+                comparison_strip(study, runs, tracker, SETS[0], data_root, out)]
+    return [p for p in pictures if p is not None]
+
+
 def srbench_studies(tracker: Tracker) -> list[str]:
     """Names of the MLflow experiments holding srbench trial runs."""
     names = []
@@ -200,9 +212,11 @@ def write_leaderboards(studies: Sequence[str], tracking_uri: str, out: Path, dat
     out.mkdir(parents=True, exist_ok=True)
     pages = []
     for study in studies:
-        agg = aggregate(runs) if not (runs := load_runs(tracker, study)).empty else pd.DataFrame()
-        bicubic = bicubic_scores(list(agg["scale"]) if not agg.empty else [], data_root) if not agg.empty else {}
-        (out / f"{study}.md").write_text(render_study(study, agg, bicubic))
+        runs = load_runs(tracker, study)
+        agg = aggregate(runs) if not runs.empty else pd.DataFrame()
+        bicubic = bicubic_scores(list(agg["scale"]), data_root) if not agg.empty else {}
+        pictures = draw_pictures(study, runs, agg, bicubic, tracker, data_root, out) if not agg.empty else []
+        (out / f"{study}.md").write_text(render_study(study, agg, bicubic, pictures))
         (out / f"{study}.csv").write_text(render_csv(study, agg, bicubic))
         pages.append(out / f"{study}.md")
     index = sorted(p.stem for p in out.glob("*.md") if p.name != "README.md")

@@ -302,6 +302,8 @@ def run_sweep(file: str, budget: str = "smoke", address: str | None = None, trac
     from srbench.leaderboard import write_leaderboards
 
     pages = write_leaderboards([experiment.name], tracking_uri, Path("leaderboards"), resolve_data_root(data_root))
+    for picture in sorted(Path("leaderboards").glob(f"{experiment.name}-*.png")):
+        tracker.client.log_artifact(parent, str(picture), artifact_path="leaderboard")
     summary = {"sweep": sweep, "parent_run_id": parent, "trials": len(trials), "failed": len(errors),
                "leaderboards": [str(p) for p in pages]}
     print(summary_table(tracker, experiment.name, sweep))

@@ -107,6 +107,10 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     assert sorted(crops) == ["crops/BSD100-101085.png", "crops/Set14-baboon.png", "crops/Set5-baby.png"]
     page = (tmp_path / "leaderboards" / f"{study}.md").read_text()
     assert f"| {next(iter(first.variants))} |" in page and runs[0].info.run_id in page and "| bicubic |" in page
+    for picture in ("psnr-vs-params", "curves", "strip"):
+        assert f"({study}-{picture}.png)" in page and (tmp_path / "leaderboards" / f"{study}-{picture}.png").exists()
+    logged = [a.path for a in tracker.client.list_artifacts(summary["parent_run_id"], "leaderboard")]
+    assert f"leaderboard/{study}-strip.png" in logged
     assert not (tmp_path / "mlruns").exists()  # the workers did not fall back to a local ./mlruns
 
 

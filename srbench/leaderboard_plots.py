@@ -1,0 +1,91 @@
+"""Leaderboard pictures (matplotlib, PNG): PSNR vs parameters, validation curves, and a visual
+comparison strip (HR crop, bicubic, each variant) of the fixed crop every trial logs."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from srbench.data import get_spec, load_set  # noqa: E402
+from srbench.degrade import bicubic_lr, imresize, modcrop  # noqa: E402
+from srbench.tracking import Tracker  # noqa: E402
+from srbench.train.loop import crop_box  # noqa: E402
+
+_SAVE = {"dpi": 110, "metadata": {"Software": None}}
+
+
+def psnr_vs_parameters(study: str, agg: pd.DataFrame, bicubic: dict, first_set: str, out: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for (scale, budget), group in agg.groupby(["scale", "budget"], sort=True):
+        ax.scatter(group["parameters"], group[f"{first_set}.psnr"], label=f"x{scale}, {budget}")
+        for _, r in group.iterrows():
+            ax.annotate(r["variant"], (r["parameters"], r[f"{first_set}.psnr"]), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
+        ax.axhline(bicubic[(scale, first_set)][0], linestyle=":", color="grey")
+    ax.set_xscale("log")
+    ax.set(xlabel="parameters", ylabel=f"{first_set} Y-PSNR (dB)", title=f"{study}: PSNR vs size (dotted: bicubic)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out / f"{study}-psnr-vs-params.png"
+    fig.savefig(path, **_SAVE)
+    plt.close(fig)
+    return path
+
+
+def validation_curves(study: str, runs: pd.DataFrame, tracker: Tracker, first_set: str, out: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for _, r in runs.iterrows():
+        history = sorted((m.step, m.value) for m in tracker.client.get_metric_history(r["run_id"], f"val.{first_set}.psnr_y"))
+        if history:
+            steps, values = zip(*history)
+            ax.plot(steps, values, marker=".", label=f"{r['variant']} (seed {r['seed']}, {r['budget']})")
+    ax.set(xlabel="iteration", ylabel=f"validation {first_set} Y-PSNR (dB)", title=f"{study}: validation curves")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out / f"{study}-curves.png"
+    fig.savefig(path, **_SAVE)
+    plt.close(fig)
+    return path
+
+
+def comparison_strip(study: str, runs: pd.DataFrame, tracker: Tracker, set_name: str, data_root: Path,
+                     out: Path) -> Path | None:
+    """HR crop, bicubic crop, then each variant's SR crop (first seed), for the set's first image."""
+    image_name, hr = load_set(get_spec(set_name), data_root)[0]
+    stem = Path(image_name).stem
+    panels, titles = [], []
+    for scale in sorted(set(runs["scale"])):
+        hr_s = modcrop(hr, scale)
+        top, left, size = crop_box(hr_s)
+        bic = imresize(bicubic_lr(hr_s, scale), scale=scale)
+        panels += [hr_s[:, top : top + size, left : left + size], bic[:, top : top + size, left : left + size]]
+        titles += ["HR", f"bicubic x{scale}"]
+        first = runs[runs["scale"] == scale].drop_duplicates("variant")
+        with tempfile.TemporaryDirectory() as tmp:
+            for _, r in first.iterrows():
+                try:
+                    local = tracker.client.download_artifacts(r["run_id"], f"crops/{set_name}-{stem}.png", tmp)
+                except Exception:  # a run without crops (older runs): leave it out of the strip
+                    continue
+                panels.append(np.asarray(Image.open(local).convert("RGB")).transpose(2, 0, 1))
+                titles.append(f"{r['variant']} ({r['budget']})")
+    if len(panels) <= 2:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.6 * len(panels), 2.0))
+    for ax, panel, title in zip(np.atleast_1d(axes), panels, titles):
+        ax.imshow(np.asarray(panel).transpose(1, 2, 0))
+        ax.set_title(title, fontsize=6)
+        ax.axis("off")
+    fig.tight_layout()
+    path = out / f"{study}-strip.png"
+    fig.savefig(path, **_SAVE)
+    plt.close(fig)
+    return path
