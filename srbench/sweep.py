@@ -297,18 +297,25 @@ def run_sweep(file: str, budget: str = "smoke", address: str | None = None, trac
             state_file.write_text(json.dumps({"parent_run_id": parent, "file": str(file), "budget": budget}) + "\n")
     grid = tuner.fit()
     errors = [r for r in grid if r.error is not None]
-    tracker.finish(parent, "FAILED" if errors else "FINISHED")
+    # Count from MLflow, not from Tune: after Ctrl-C Tune returns with trials still unfinished.
+    finished = sum(1 for r in tracker.client.search_runs(
+        [experiment_id], filter_string=f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_KIND}` = 'trial'")
+        if r.info.status == "FINISHED" and r.data.tags.get(TAG_TRIAL) in context.trials)
+    interrupted = not errors and finished < len(trials)
+    tracker.finish(parent, "FAILED" if errors else "KILLED" if interrupted else "FINISHED")
 
     from srbench.leaderboard import write_leaderboards
 
     pages = write_leaderboards([experiment.name], tracking_uri, Path("leaderboards"), resolve_data_root(data_root))
     for picture in sorted(Path("leaderboards").glob(f"{experiment.name}-*.png")):
         tracker.client.log_artifact(parent, str(picture), artifact_path="leaderboard")
-    summary = {"sweep": sweep, "parent_run_id": parent, "trials": len(trials), "failed": len(errors),
-               "leaderboards": [str(p) for p in pages]}
+    summary = {"sweep": sweep, "parent_run_id": parent, "trials": len(trials), "finished": finished,
+               "failed": len(errors), "interrupted": interrupted, "leaderboards": [str(p) for p in pages]}
     print(summary_table(tracker, experiment.name, sweep))
-    print(f"sweep {sweep}: {len(trials) - len(errors)} of {len(trials)} trials finished; leaderboard: "
-          f"{', '.join(summary['leaderboards'])}")
+    print(f"sweep {sweep}: {finished} of {len(trials)} trials finished"
+          + (f", {len(errors)} failed" if errors else "")
+          + (f"; continue with: python -m srbench sweep {file} --budget {budget} --resume" if finished < len(trials) else "")
+          + f"; leaderboard: {', '.join(summary['leaderboards'])}")
     return summary
 
 

@@ -94,7 +94,7 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     first = load_experiment(REPO / "experiments" / f"{study}.py")
     key = next(iter(first.variants)) + "_seed0"
     summary = run_sweep(str(REPO / "experiments" / f"{study}.py"), budget="smoke", data_root=data_root, only=key)
-    assert summary["failed"] == 0 and summary["trials"] == 1
+    assert summary["failed"] == 0 and summary["trials"] == summary["finished"] == 1 and not summary["interrupted"]
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = child_runs(tracker, study)
     assert len(runs) == 1 and runs[0].info.status == "FINISHED" and runs[0].info.run_name == key

@@ -42,4 +42,6 @@ def run(args: argparse.Namespace) -> int:
                         workers_per_trial=args.workers_per_trial, gpus_per_worker=args.gpus_per_worker,
                         resume=args.resume, dry_run=args.dry_run, data_root=args.data_root,
                         only=args.only)
-    return 1 if summary.get("failed") else 0
+    if summary.get("failed"):
+        return 1
+    return 130 if summary.get("interrupted") else 0
