@@ -19,7 +19,13 @@ from srbench.degrade import bicubic_lr, imresize, modcrop  # noqa: E402
 from srbench.tracking import Tracker  # noqa: E402
 from srbench.train.loop import crop_box  # noqa: E402
 
-_SAVE = {"dpi": 110, "metadata": {"Software": None}}
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return path
 
 
 def psnr_vs_parameters(study: str, agg: pd.DataFrame, bicubic: dict, first_set: str, out: Path) -> Path:
@@ -33,11 +39,7 @@ def psnr_vs_parameters(study: str, agg: pd.DataFrame, bicubic: dict, first_set: 
     ax.set_xscale("log")
     ax.set(xlabel="parameters", ylabel=f"{first_set} Y-PSNR (dB)", title=f"{study}: PSNR vs size (dotted: bicubic)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out / f"{study}-psnr-vs-params.png"
-    fig.savefig(path, **_SAVE)
-    plt.close(fig)
-    return path
+    return _save(fig, out / f"{study}-psnr-vs-params.png")
 
 
 def validation_curves(study: str, runs: pd.DataFrame, tracker: Tracker, first_set: str, out: Path) -> Path:
@@ -49,11 +51,7 @@ def validation_curves(study: str, runs: pd.DataFrame, tracker: Tracker, first_se
             ax.plot(steps, values, marker=".", label=f"{r['variant']} (seed {r['seed']}, {r['budget']})")
     ax.set(xlabel="iteration", ylabel=f"validation {first_set} Y-PSNR (dB)", title=f"{study}: validation curves")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = out / f"{study}-curves.png"
-    fig.savefig(path, **_SAVE)
-    plt.close(fig)
-    return path
+    return _save(fig, out / f"{study}-curves.png")
 
 
 def comparison_strip(study: str, runs: pd.DataFrame, tracker: Tracker, set_name: str, data_root: Path,
@@ -84,8 +82,4 @@ def comparison_strip(study: str, runs: pd.DataFrame, tracker: Tracker, set_name:
         ax.imshow(np.asarray(panel).transpose(1, 2, 0))
         ax.set_title(title, fontsize=6)
         ax.axis("off")
-    fig.tight_layout()
-    path = out / f"{study}-strip.png"
-    fig.savefig(path, **_SAVE)
-    plt.close(fig)
-    return path
+    return _save(fig, out / f"{study}-strip.png")
