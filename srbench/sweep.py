@@ -15,13 +15,13 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import socket
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from srbench.cluster import TrialShape, check_storage_shared, init_ray, trials_at_once
 from srbench.errors import UserError
 from srbench.experiment import Experiment, TrialSpec, expand_trials, load_experiment, with_overrides
 from srbench.tracking import (TAG_KIND, TAG_STUDY, TAG_SWEEP, TAG_TRIAL, MetricLogger, Tracker, check_reachable,
@@ -33,6 +33,7 @@ from srbench.tracking import (TAG_KIND, TAG_STUDY, TAG_SWEEP, TAG_TRIAL, MetricL
 DRIVER_RESOURCES = {"memory": 64 * 1024 * 1024}
 TRIAL_RETRIES = 2
 STATE_FILE = "srbench_sweep.json"
+TAG_WORKER_NODES = "ray.worker_nodes"  # Ray node id of each DDP rank, in rank order
 
 
 @dataclass
@@ -89,8 +90,10 @@ def _train_worker(loop_config: dict[str, Any]) -> None:
     run_dir = Path(tempfile.mkdtemp(prefix=f"srbench-{loop_config['key']}-rank{rank}-"))
     callbacks: list[Any] = [_RayReport(rank)]
     tracker = None
+    nodes = _worker_nodes(context.get_world_size())
     if rank == 0:
         tracker = Tracker(loop_config["tracking_uri"])
+        tracker.set_tags(loop_config["run_id"], {TAG_WORKER_NODES: ",".join(nodes)})
         callbacks.append(MetricLogger(tracker, loop_config["run_id"]))
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
@@ -102,6 +105,17 @@ def _train_worker(loop_config: dict[str, Any]) -> None:
     results = trainer.fit()
     if rank == 0 and results is not None:
         _log_results(tracker, loop_config["run_id"], results, run_dir)
+
+
+def _worker_nodes(world_size: int) -> list[str]:
+    """The Ray node id of every rank, in rank order: where a trial's DDP workers ran."""
+    import ray
+    import torch.distributed as dist
+
+    nodes = [ray.get_runtime_context().get_node_id()] * world_size
+    if world_size > 1 and dist.is_initialized():
+        dist.all_gather_object(nodes, nodes[0])
+    return nodes
 
 
 def _log_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_dir: Path) -> None:
@@ -201,33 +215,26 @@ def summary_table(tracker: Tracker, study: str, sweep: str) -> str:
     return "\n".join(lines)
 
 
-def _concurrency(experiment: Experiment, max_concurrent: int | None) -> int:
-    import ray
-
-    cpus = ray.cluster_resources().get("CPU", 1)
-    gpus = ray.cluster_resources().get("GPU", 0)
-    per_trial_cpu = experiment.workers_per_trial * experiment.cpus_per_worker
-    fit = int(cpus // per_trial_cpu)
-    if experiment.gpus_per_worker:
-        fit = min(fit, int(gpus // (experiment.workers_per_trial * experiment.gpus_per_worker)))
-    if fit < 1:
-        raise UserError(f"one trial needs {experiment.workers_per_trial} worker(s) x {experiment.cpus_per_worker:g} CPU"
-                        f"{f' x {experiment.gpus_per_worker:g} GPU' if experiment.gpus_per_worker else ''}, but the "
-                        f"Ray cluster has {cpus:g} CPU and {gpus:g} GPU; lower --workers-per-trial/--gpus-per-worker")
-    return min(fit, max_concurrent) if max_concurrent else fit
+def _check_resource_flags(workers: int | None, cpus: float | None, gpus: float | None,
+                          max_concurrent: int | None) -> None:
+    for flag, value, minimum in (("--workers-per-trial", workers, 1), ("--cpus-per-worker", cpus, 1e-9),
+                                 ("--gpus-per-worker", gpus, 0), ("--max-concurrent", max_concurrent, 1)):
+        if value is not None and value < minimum:
+            raise UserError(f"{flag} {value:g}: must be {'>= 0' if minimum == 0 else '> 0'}")
 
 
 def run_sweep(file: str, budget: str = "smoke", address: str | None = None, tracking_uri: str | None = None,
               storage: str | None = None, max_concurrent: int | None = None, workers_per_trial: int | None = None,
-              gpus_per_worker: float | None = None, resume: bool = False, dry_run: bool = False,
+              cpus_per_worker: float | None = None, gpus_per_worker: float | None = None, resume: bool = False, dry_run: bool = False,
               data_root: Path | None = None, only: str | None = None) -> dict[str, Any]:
     from srbench.data import resolve_data_root
     from srbench.train.config import BUDGETS
 
     if budget not in BUDGETS:
         raise UserError(f"--budget: '{budget}' is unknown; valid: {', '.join(BUDGETS)}")
+    _check_resource_flags(workers_per_trial, cpus_per_worker, gpus_per_worker, max_concurrent)
     experiment = with_overrides(load_experiment(file), workers_per_trial=workers_per_trial,
-                                gpus_per_worker=gpus_per_worker)
+                                cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)
     trials = expand_trials(experiment, budget, file)
     if only:
         chosen = [t for t in trials if fnmatch.fnmatch(t.key, only)]
@@ -253,8 +260,11 @@ def run_sweep(file: str, budget: str = "smoke", address: str | None = None, trac
     import ray
     from ray import tune
 
-    _init_ray(address)
-    concurrency = _concurrency(experiment, max_concurrent)
+    where = init_ray(address)
+    concurrency = trials_at_once(TrialShape(experiment.workers_per_trial, experiment.cpus_per_worker,
+                                            experiment.gpus_per_worker), where, max_concurrent)
+    if storage_path is not None:
+        check_storage_shared(storage_path, where)
     tracker = Tracker(tracking_uri)
     experiment_id = tracker.experiment_id(experiment.name)
     parent = tracker.find_or_create_run(experiment_id, {TAG_SWEEP: sweep, TAG_KIND: "sweep"}, run_name=sweep)
@@ -317,35 +327,3 @@ def run_sweep(file: str, budget: str = "smoke", address: str | None = None, trac
           + (f"; continue with: python -m srbench sweep {file} --budget {budget} --resume" if finished < len(trials) else "")
           + f"; leaderboard: {', '.join(summary['leaderboards'])}")
     return summary
-
-
-def check_ray_address(address: str, timeout: float = 5.0) -> None:
-    """Fail in seconds, not minutes, when nothing answers at a Ray head's GCS address."""
-    target = address.removeprefix("ray://")
-    host, sep, port = target.rpartition(":")
-    if address == "auto" or not sep or not port.isdigit():
-        return
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as exc:
-        raise UserError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start it with "
-                        f"'ray start --head' or fix --address / RAY_ADDRESS") from None
-
-
-def _init_ray(address: str | None) -> None:
-    import ray
-
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        check_ray_address(address)
-    if ray.is_initialized():
-        return
-    try:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(log_to_driver=False, include_dashboard=False)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = address or "a local Ray"
-        raise UserError(f"cannot connect to Ray at {where}: {str(exc).splitlines()[0]}; check --address / "
-                        f"RAY_ADDRESS (e.g. 127.0.0.1:6379 for 'ray start --head')") from None

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import psutil
+from processes import kill_session
 
 from srbench.tracking import TAG_KIND, Tracker
 
@@ -38,18 +39,6 @@ def start_sweep(tmp_path: Path, data_root: Path, *extra: str) -> subprocess.Pope
     return subprocess.Popen([sys.executable, "-m", "srbench", "sweep", "faults.py", "--budget", "smoke",
                              "--max-concurrent", "1", *extra], cwd=tmp_path, env=env, start_new_session=True,
                             stdout=open(tmp_path / "sweep.log", "ab"), stderr=subprocess.STDOUT)
-
-
-def kill_session(proc: subprocess.Popen) -> None:
-    """SIGKILL the sweep and everything it started (its session), Ray's processes included."""
-    sid = os.getsid(proc.pid)
-    for p in psutil.process_iter():
-        try:
-            if os.getsid(p.pid) == sid:
-                p.kill()
-        except (psutil.Error, ProcessLookupError, PermissionError):
-            pass
-    proc.wait(timeout=30)
 
 
 def runs(tmp_path: Path):

@@ -26,6 +26,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                      "(default: ./ray_results)")
     p.add_argument("--max-concurrent", type=int, help="at most this many trials at once (default: what fits)")
     p.add_argument("--workers-per-trial", type=int, help="DDP workers per trial (default: the experiment's)")
+    p.add_argument("--cpus-per-worker", type=float, help="CPUs (and torch threads) per DDP worker "
+                                                        "(default: the experiment's)")
     p.add_argument("--gpus-per-worker", type=float, help="GPUs per DDP worker (default: the experiment's)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep of this experiment and budget")
     p.add_argument("--dry-run", action="store_true", help="print the trials and resources; start nothing")
@@ -39,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
     summary = run_sweep(args.experiment, budget=args.budget, address=args.address, tracking_uri=args.tracking_uri,
                         storage=args.storage, max_concurrent=args.max_concurrent,
-                        workers_per_trial=args.workers_per_trial, gpus_per_worker=args.gpus_per_worker,
+                        workers_per_trial=args.workers_per_trial, cpus_per_worker=args.cpus_per_worker,
+                        gpus_per_worker=args.gpus_per_worker,
                         resume=args.resume, dry_run=args.dry_run, data_root=args.data_root,
                         only=args.only)
     if summary.get("failed"):

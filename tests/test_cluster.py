@@ -1,0 +1,224 @@
+"""A real two-node Ray cluster and a real MLflow tracking server on 127.0.0.1, driven the way a
+cluster user drives srbench: ``python -m srbench sweep --address ... --tracking-uri http://...
+--storage <shared folder>``.
+
+The head and the second node are separate ``ray start --block`` processes, each with one CPU
+and a custom resource of its own (``node_a`` / ``node_b``), so that a 2-worker DDP trial must
+put one worker on each. The second node runs in a mount namespace of its own where
+``private/`` is an empty tmpfs: the realistic case of a folder that exists on every node but
+is not the same folder (node-local disk instead of NFS). Everything started here is stopped
+at the end, also when a test fails, and the module checks that nothing was left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from processes import kill_session, session_members, stop_session
+
+from conftest import REPO
+from srbench.tracking import TAG_KIND, Tracker
+
+SWEEP_TIMEOUT = 300
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check, what: str, proc: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+
+
+@dataclass
+class Cluster:
+    address: str
+    env: dict[str, str]
+    nodes: dict[str, str]  # Ray node id -> "node_a" / "node_b"
+    shared: Path  # the same folder on both nodes
+    private: Path | None  # an empty tmpfs on node_b only (None where mount namespaces are not allowed)
+
+
+def start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(cmd, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def can_unshare_mounts() -> bool:
+    return shutil.which("unshare") is not None and subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "true"], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    log = folder / "server.log"
+    proc = start([str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                  "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+                  "--artifacts-destination", str(folder / "artifacts")], log,
+                 # No background job runners (MLflow 3 starts several): nothing here uses them.
+                 {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    uri = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return urllib.request.urlopen(f"{uri}/health", timeout=2).status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(healthy, "mlflow server", proc, log)
+        yield uri, folder
+    finally:
+        sid = os.getsid(proc.pid) if proc.poll() is None else None
+        stop_session(proc, grace=10)
+        assert sid is None or not session_members(sid), "mlflow server processes left behind"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    root = Path(tempfile.mkdtemp(prefix="srb-", dir="/tmp"))  # short: Ray's socket paths have a length limit
+    shared, private = root / "shared", root / "private"
+    shared.mkdir()
+    private.mkdir()
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
+           "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_raylet_start_wait_time_s": "180",  # a loaded CI machine can be slow to register a node
+           "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}  # draining on SIGTERM is for Ray Serve; nothing to drain
+    env.pop("RAY_ADDRESS", None)
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    common = ["--block", "--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--temp-dir", str(root / "ray"),
+              "--disable-usage-stats"]
+    procs: list[subprocess.Popen] = []
+    isolated = can_unshare_mounts()
+    try:
+        # The head also declares one (logical) GPU, so that GPU sizing is checked against a real node.
+        procs.append(start([str(BIN / "ray"), "start", "--head", "--port", str(port), "--include-dashboard", "false",
+                            "--num-gpus", "1", "--resources", '{"node_a": 1}', *common], root / "head.log", env))
+        wait_for(lambda: (root / "head.log").exists() and "Ray runtime started" in (root / "head.log").read_text(),
+                 "the Ray head", procs[0], root / "head.log")
+        node_cmd = [str(BIN / "ray"), "start", "--address", address, "--resources", '{"node_b": 1}', *common]
+        if isolated:
+            node_cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                        'mount -t tmpfs srbench-node-local "$0" && exec "$@"', str(private), *node_cmd]
+        procs.append(start(node_cmd, root / "node.log", env))
+        listing = subprocess.run(
+            [sys.executable, "-c", "import json, time, ray\n"
+             f"ray.init(address='{address}', log_to_driver=False)\n"
+             "deadline = time.time() + 90\n"
+             "while sum(n['Alive'] for n in ray.nodes()) < 2 and time.time() < deadline: time.sleep(0.5)\n"
+             "print(json.dumps({n['NodeID']: sorted(n['Resources']) for n in ray.nodes() if n['Alive']}))"],
+            env=env, capture_output=True, text=True, timeout=150)
+        resources = json.loads(listing.stdout.strip().splitlines()[-1])
+        nodes = {node: next(r for r in keys if r.startswith("node_")) for node, keys in resources.items()}
+        assert sorted(nodes.values()) == ["node_a", "node_b"], (resources, (root / "node.log").read_text()[-2000:])
+        yield Cluster(address, env, nodes, shared, private if isolated else None)
+    finally:
+        sids = [os.getsid(p.pid) for p in procs if p.poll() is None]
+        for proc in reversed(procs):
+            stop_session(proc, grace=30)
+        shutil.rmtree(root, ignore_errors=True)
+        assert not any(session_members(sid) for sid in sids), "Ray processes left behind"
+
+
+def sweep(cluster: Cluster, tracking_uri: str, cwd: Path, data_root: Path, *flags: str) -> subprocess.CompletedProcess:
+    """``python -m srbench sweep`` against the cluster, in its own session so nothing outlives a timeout."""
+    env = {**cluster.env, "SRBENCH_DATA": str(data_root)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, "-m", "srbench", "sweep", str(REPO / "experiments" / "srcnn_ablation.py"),
+                             "--budget", "smoke", "--address", cluster.address, "--tracking-uri", tracking_uri, *flags],
+                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=SWEEP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        kill_session(proc)
+        out, err = proc.communicate()
+        pytest.fail(f"the sweep took more than {SWEEP_TIMEOUT} s:\n{out[-3000:]}\n{err[-3000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_ddp_trials_span_both_nodes_tracked_on_the_server(cluster, mlflow_server, tmp_path, data_root):
+    uri, server_folder = mlflow_server
+    storage = cluster.shared / "ray_results"
+    result = sweep(cluster, uri, tmp_path, data_root, "--storage", str(storage), "--only", "9-[13]-5_seed0",
+                   "--workers-per-trial", "2")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "2 of 2 trials finished" in result.stdout
+
+    tracker = Tracker(uri)
+    experiment = tracker.client.get_experiment_by_name("srcnn_ablation")
+    runs = tracker.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_KIND}` = 'trial'")
+    assert sorted(r.info.run_name for r in runs) == ["9-1-5_seed0", "9-3-5_seed0"]
+    for run in runs:
+        assert run.info.status == "FINISHED" and run.data.params["workers"] == "2"
+        assert {f"{s}.psnr_y" for s in ("Set5", "Set14", "BSD100")} <= set(run.data.metrics)
+        ranks = run.data.tags["ray.worker_nodes"].split(",")
+        assert sorted(cluster.nodes[node] for node in ranks) == ["node_a", "node_b"], ranks
+        # Artifacts went through the server (proxied), into its artifact store.
+        assert [a.path for a in tracker.client.list_artifacts(run.info.run_id, "crops")]
+        assert "2 processes" in run.data.tags["hardware"]
+        assert list((storage / f"srcnn_ablation-smoke-{run.info.run_name}").rglob("last.pt"))
+    assert any((server_folder / "artifacts").rglob("*.png"))
+    assert not (storage / ".srbench-storage-check").exists()
+
+    # The leaderboard written at the end of the sweep comes from the server, and regenerating it
+    # there, from nothing but the server, gives the same page.
+    page = (tmp_path / "leaderboards" / "srcnn_ablation.md").read_text()
+    assert all(r.info.run_id in page for r in runs)
+    again = subprocess.run([sys.executable, "-m", "srbench", "leaderboard", "--tracking-uri", uri, "--out", "again"],
+                           cwd=tmp_path, env={**os.environ, "SRBENCH_DATA": str(data_root)}, capture_output=True,
+                           text=True, timeout=SWEEP_TIMEOUT)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again" / "srcnn_ablation.md").read_text() == page
+    assert not (tmp_path / "mlruns").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_storage_not_shared_by_every_node_is_refused(cluster, mlflow_server, tmp_path, data_root):
+    if cluster.private is None:
+        pytest.skip("mount namespaces are not allowed here (unshare --mount failed), so no node-local folder")
+    result = sweep(cluster, mlflow_server[0], tmp_path, data_root, "--storage", str(cluster.private / "runs"),
+                   "--only", "9-1-5_seed0")
+    assert result.returncode == 2, result.stderr[-3000:]
+    error = result.stderr.strip()
+    assert len(error.splitlines()) == 1 and "Traceback" not in error, error
+    assert f"--storage {cluster.private / 'runs'} is not shared by every node" in error
+    node_b = next(node for node, name in cluster.nodes.items() if name == "node_b")
+    assert node_b[:8] in error and "NFS" in error
+    assert not list((cluster.private / "runs").rglob("*.pt"))
+
+
+@pytest.mark.parametrize("flags,fragment", [
+    (["--gpus-per-worker", "2"], "one DDP worker needs 2 GPU, but the largest node of the Ray cluster at {address} "
+                                 "has 1 GPU (2 node(s)); a worker cannot span nodes"),
+    (["--workers-per-trial", "3"], "one trial needs 3 DDP worker(s) x (1 CPU), but the Ray cluster at {address} can "
+                                   "host only 2 such worker(s) at once"),
+])
+def test_trials_that_no_node_can_host_are_refused(cluster, mlflow_server, tmp_path, data_root, flags, fragment):
+    result = sweep(cluster, mlflow_server[0], tmp_path, data_root, "--storage", str(cluster.shared / "sizes"),
+                   "--only", "9-1-5_seed0", *flags)
+    assert result.returncode == 2, result.stderr[-3000:]
+    error = result.stderr.strip()
+    assert len(error.splitlines()) == 1 and fragment.format(address=cluster.address) in error, error
