@@ -42,13 +42,17 @@ def psnr_vs_parameters(study: str, agg: pd.DataFrame, bicubic: dict, first_set: 
     return _save(fig, out / f"{study}-psnr-vs-params.png")
 
 
-def validation_curves(study: str, runs: pd.DataFrame, tracker: Tracker, first_set: str, out: Path) -> Path:
+def validation_curves(study: str, runs: pd.DataFrame, tracker: Tracker, first_set: str, out: Path) -> Path | None:
+    """Validation PSNR over iterations, one line per run; None when no run logged any."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for _, r in runs.iterrows():
         history = sorted((m.step, m.value) for m in tracker.client.get_metric_history(r["run_id"], f"val.{first_set}.psnr_y"))
         if history:
             steps, values = zip(*history)
             ax.plot(steps, values, marker=".", label=f"{r['variant']} (seed {r['seed']}, {r['budget']})")
+    if not ax.lines:
+        plt.close(fig)
+        return None
     ax.set(xlabel="iteration", ylabel=f"validation {first_set} Y-PSNR (dB)", title=f"{study}: validation curves")
     ax.legend(fontsize=7)
     return _save(fig, out / f"{study}-curves.png")

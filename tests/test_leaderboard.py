@@ -65,6 +65,9 @@ def test_markdown_values_bold_bicubic_and_paper_deltas(store, tmp_path, data_roo
     assert rows["9-5-5"][7:11] == ["57,281", "57.28 G", "20,000 (quick)", "900 s"]
     assert "[^1]: Dong, Loy, He, Tang. Image Super-Resolution Using Deep Convolutional Networks. TPAMI 2016, trained on the 91 images" in page
     assert "Budget `quick` is far below the papers' training" in page
+    assert ("- Paper: larger filters are better (9-1-5 < 9-3-5 < 9-5-5)[^3]. Here (without 9-3-5): Set5 31.62, 31.80: "
+            "holds; Set14 28.62, 28.70: holds; BSD100 27.92, 27.95: holds.") in page
+    assert "[^3]: Dong, Loy, He, Tang. Image Super-Resolution Using Deep Convolutional Networks. TPAMI 2016\n" in page
     assert "![srcnn_ablation-psnr-vs-params](srcnn_ablation-psnr-vs-params.png)" in page
     assert (tmp_path / "lb" / "srcnn_ablation-psnr-vs-params.png").stat().st_size > 10_000
 
@@ -100,3 +103,16 @@ def test_leaderboard_cli(store, tmp_path, data_root, capsys):
     assert code == 0 and "[srcnn_ablation](srcnn_ablation.md)" in (tmp_path / "lb" / "README.md").read_text()
     code = main(["leaderboard", "--tracking-uri", store, "--experiment", "nope", "--out", str(tmp_path / "lb")])
     assert code == 2 and "--experiment 'nope' has no srbench runs" in capsys.readouterr().err
+
+
+def test_an_ordering_the_runs_contradict_is_reported_as_not_holding(tmp_path, data_root, monkeypatch):
+    monkeypatch.setattr("test_leaderboard.RUNS", [
+        ("9-1-5", 0, [(31.60, 0.8880), (28.60, 0.8080), (27.90, 0.7750)], 8129, 580.0),
+        ("9-3-5", 0, [(31.50, 0.8870), (28.65, 0.8085), (27.91, 0.7751)], 24513, 700.0),
+        ("9-5-5", 0, [(31.55, 0.8875), (28.70, 0.8090), (27.89, 0.7749)], 57281, 900.0),
+    ])
+    build_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    write_leaderboards(["srcnn_ablation"], f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "lb", data_root)
+    page = (tmp_path / "lb" / "srcnn_ablation.md").read_text()
+    assert ("Here: Set5 31.60, 31.50, 31.55: **does not hold**; Set14 28.60, 28.65, 28.70: holds; "
+            "BSD100 27.90, 27.91, 27.89: **does not hold**.") in page
