@@ -13,6 +13,7 @@ before Ray starts; mistakes are one-line :class:`UserError` s naming the file an
 from __future__ import annotations
 
 import itertools
+import json
 import runpy
 import traceback
 from collections.abc import Mapping
@@ -98,8 +99,25 @@ def _sample(domain: Any, draw: int) -> Any:
     return domain.sample()
 
 
-def expand_trials(experiment: Experiment, budget: str, file: str = "<experiment>") -> list[TrialSpec]:
-    """Every trial of the experiment at ``budget``, each validated by ``make_config``."""
+def parse_settings(items: list[str]) -> dict[str, Any]:
+    """``["vgg_weights=random", "lr=1e-4"]`` -> ``{"vgg_weights": "random", "lr": 0.0001}`` (values read as
+    JSON where they parse, e.g. numbers, true/false and lists, else as strings)."""
+    settings = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set '{item}': expected KEY=VALUE, e.g. --set vgg_weights=/data/vgg19.pth")
+        try:
+            settings[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            settings[key.strip()] = text
+    return settings
+
+
+def expand_trials(experiment: Experiment, budget: str, file: str = "<experiment>",
+                  settings: Mapping[str, Any] | None = None) -> list[TrialSpec]:
+    """Every trial of the experiment at ``budget``, each validated by ``make_config``; ``settings``
+    (``--set``: model fields as ``model.<field>``, training fields by name) override every trial."""
     from srbench.train.config import make_config
 
     trials = []
@@ -107,14 +125,16 @@ def expand_trials(experiment: Experiment, budget: str, file: str = "<experiment>
     for (variant, overrides), point, seed in itertools.product(variants.items(), _search_points(experiment),
                                                                experiment.seeds):
         model, training = dict(experiment.model), {}
-        for key, value in {**overrides, **point}.items():
+        for key, value in {**overrides, **point, **(settings or {})}.items():
             _apply(model, training, key, value)
         fields_ = {"train_set": experiment.train_set, "eval_sets": list(experiment.eval_sets), **experiment.train,
                    **experiment.budgets.get(budget, {}), **training, "seed": seed}
         try:
             config = make_config(model, experiment.scale, budget, **fields_)
         except UserError as exc:
-            raise UserError(f"{file}: variant '{variant}': {exc}") from None
+            # load_experiment has validated the file without settings: a failure with them is theirs.
+            where = "--set" if settings else f"{file}: variant '{variant}'"
+            raise UserError(f"{where}: {exc}") from None
         searched = ",".join(f"{k.removeprefix('model.')}={v}" for k, v in point.items())
         key = "_".join(p for p in (variant if experiment.variants else "", searched, f"seed{seed}") if p)
         trials.append(TrialSpec(key=key, variant=variant, seed=seed, params={**overrides, **point}, config=config))

@@ -226,7 +226,8 @@ def _check_resource_flags(workers: int | None, cpus: float | None, gpus: float |
 def run_sweep(file: str, budget: str = "smoke", address: str | None = None, tracking_uri: str | None = None,
               storage: str | None = None, max_concurrent: int | None = None, workers_per_trial: int | None = None,
               cpus_per_worker: float | None = None, gpus_per_worker: float | None = None, resume: bool = False, dry_run: bool = False,
-              data_root: Path | None = None, only: str | None = None) -> dict[str, Any]:
+              data_root: Path | None = None, only: str | None = None,
+              settings: dict[str, Any] | None = None) -> dict[str, Any]:
     from srbench.data import resolve_data_root
     from srbench.train.config import BUDGETS
 
@@ -235,7 +236,7 @@ def run_sweep(file: str, budget: str = "smoke", address: str | None = None, trac
     _check_resource_flags(workers_per_trial, cpus_per_worker, gpus_per_worker, max_concurrent)
     experiment = with_overrides(load_experiment(file), workers_per_trial=workers_per_trial,
                                 cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)
-    trials = expand_trials(experiment, budget, file)
+    trials = expand_trials(experiment, budget, file, settings)
     if only:
         chosen = [t for t in trials if fnmatch.fnmatch(t.key, only)]
         if not chosen:
@@ -270,7 +271,8 @@ def run_sweep(file: str, budget: str = "smoke", address: str | None = None, trac
     parent = tracker.find_or_create_run(experiment_id, {TAG_SWEEP: sweep, TAG_KIND: "sweep"}, run_name=sweep)
     tracker.log_params(parent, {"budget": budget, "experiment_file": str(file), "trials": len(trials),
                                 "workers_per_trial": experiment.workers_per_trial,
-                                "gpus_per_worker": experiment.gpus_per_worker})
+                                "gpus_per_worker": experiment.gpus_per_worker,
+                                **{f"set.{k}": v for k, v in (settings or {}).items()}})
     tracker.set_tags(parent, {TAG_STUDY: experiment.name, "git_commit": git_commit()})
     print(f"MLflow: runs go to {tracking_uri} (experiment '{experiment.name}', parent run {parent}); "
           f"view them with: {ui_command(tracking_uri)}")

@@ -74,6 +74,18 @@ def test_search_space_grid_and_samples_expand(tmp_path):
     assert all(t.config.model["padding"] == "same" for t in trials) and {t.seed for t in trials} == {0, 1}
 
 
+def test_set_overrides_every_trial_after_variants_and_budgets():
+    from srbench.experiment import expand_trials, parse_settings
+
+    settings = parse_settings(["vgg_weights=/data/vgg19.pth", "lr=2e-4", "model.blocks=8", "eval_sets=[\"Set5\"]"])
+    assert settings == {"vgg_weights": "/data/vgg19.pth", "lr": 2e-4, "model.blocks": 8, "eval_sets": ["Set5"]}
+    experiment = load_experiment(REPO / "experiments" / "srgan_content_loss.py")
+    trials = expand_trials(experiment, "smoke", settings=settings)  # smoke's own vgg_weights is 'random'
+    assert {t.config.vgg_weights for t in trials} == {"/data/vgg19.pth"} and {t.config.lr for t in trials} == {2e-4}
+    assert {t.config.model["blocks"] for t in trials} == {8} and {tuple(t.config.eval_sets) for t in trials} == {("Set5",)}
+    assert [t.config.content_loss for t in trials] == ["pixel", "vgg22", "pixel", "vgg22", "vgg54"]  # variants kept
+
+
 @pytest.fixture(scope="module")
 def ray_session():
     import ray
@@ -129,6 +141,11 @@ def test_a_trial_with_two_ddp_workers(ray_session, tmp_path, monkeypatch, data_r
     (["--budget", "huge"], "--budget: 'huge' is unknown"),
     (["--only", "nothing*"], "--only 'nothing*' matches no trial"),
     (["--resume"], "nothing to resume"),
+    (["--set", "lr"], "--set 'lr': expected KEY=VALUE"),
+    (["--set", "learning_rate=0.1"], "--set: unknown training field 'learning_rate'"),
+    (["--set", "lr=-1"], "--set: field 'lr' = -1: must be positive"),
+    (["--workers-per-trial", "0"], "--workers-per-trial 0: must be > 0"),
+    (["--gpus-per-worker", "-1"], "--gpus-per-worker -1: must be >= 0"),
 ])
 def test_sweep_mistakes_are_caught_before_work_starts(tmp_path, monkeypatch, capsys, flags, fragment):
     monkeypatch.chdir(tmp_path)

@@ -31,12 +31,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gpus-per-worker", type=float, help="GPUs per DDP worker (default: the experiment's)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep of this experiment and budget")
     p.add_argument("--dry-run", action="store_true", help="print the trials and resources; start nothing")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a training field (or model.<field>) in every trial, e.g. "
+                        "--set vgg_weights=/data/vgg19-dcbb9e9d.pth; repeatable")
     p.add_argument("--only", metavar="PATTERN", help="run only the trials whose name matches (shell pattern, e.g. '9-5-5*')")
     add_data_root(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from srbench.experiment import parse_settings
     from srbench.sweep import run_sweep
 
     summary = run_sweep(args.experiment, budget=args.budget, address=args.address, tracking_uri=args.tracking_uri,
@@ -44,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                         workers_per_trial=args.workers_per_trial, cpus_per_worker=args.cpus_per_worker,
                         gpus_per_worker=args.gpus_per_worker,
                         resume=args.resume, dry_run=args.dry_run, data_root=args.data_root,
-                        only=args.only)
+                        only=args.only, settings=parse_settings(args.set))
     if summary.get("failed"):
         return 1
     return 130 if summary.get("interrupted") else 0
