@@ -126,15 +126,6 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     assert not (tmp_path / "mlruns").exists()  # the workers did not fall back to a local ./mlruns
 
 
-def test_a_trial_with_two_ddp_workers(ray_session, tmp_path, monkeypatch, data_root):
-    monkeypatch.chdir(tmp_path)
-    summary = run_sweep(str(REPO / "experiments" / "srcnn_ablation.py"), budget="smoke", data_root=data_root,
-                        only="9-1-5_seed0", workers_per_trial=2, max_concurrent=1)
-    assert summary["failed"] == 0
-    run = child_runs(Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}"), "srcnn_ablation")[0]
-    assert "2 processes" in run.data.tags["hardware"] and run.data.params["workers"] == "2"
-
-
 @pytest.mark.parametrize("flags,fragment", [
     (["--tracking-uri", "http://127.0.0.1:9"], "MLflow tracking server http://127.0.0.1:9 is unreachable"),
     (["--address", "127.0.0.1:9", "--tracking-uri", "sqlite:///unused.db"], "cannot reach the Ray cluster at 127.0.0.1:9"),

@@ -13,6 +13,7 @@ from srbench.cli.common import add_data_root, parse_scales
 from srbench.data import resolve_data_root
 from srbench.errors import UserError
 from srbench.evaluate import SetScore, format_table
+from srbench.experiment import parse_settings
 from srbench.train.checkpoint import load_checkpoint
 from srbench.train.config import BUDGETS, TRAINABLE, TrainConfig, make_config
 
@@ -41,19 +42,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _parse_overrides(items: list[str]) -> dict:
-    overrides = {}
-    for item in items:
-        field, sep, value = item.partition("=")
-        if not sep or not field:
-            raise UserError(f"--set expects FIELD=VALUE, got '{item}'")
-        try:
-            overrides[field.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[field.strip()] = value  # a bare string such as lr_schedule=cosine
-    return overrides
-
-
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     if not args.model or not args.scale:
         raise UserError("--model and --scale are required (or --resume RUN_DIR)")
@@ -71,7 +59,7 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
         if not isinstance(extra, dict):
             raise UserError("--model-config must be a JSON object")
         model.update(extra)
-    return make_config(model, scales[0], args.budget, **_parse_overrides(args.set))
+    return make_config(model, scales[0], args.budget, **parse_settings(args.set))
 
 
 def run(args: argparse.Namespace) -> int:
