@@ -39,15 +39,20 @@ def load_runs(tracker: Tracker, study: str) -> pd.DataFrame:
     runs = tracker.client.search_runs([experiment.experiment_id],
                                       filter_string=f"tags.`{TAG_KIND}` = 'trial' and attributes.status = 'FINISHED'")
     rows = []
+    parents: dict[str, dict[str, str]] = {}
     for run in runs:
         m, p, t = run.data.metrics, run.data.params, run.data.tags
+        parent = t.get("mlflow.parentRunId")
+        if parent and parent not in parents:
+            parents[parent] = tracker.client.get_run(parent).data.params
         row = {"run_id": run.info.run_id, "variant": p.get("variant", run.info.run_name), "seed": int(p.get("seed", 0)),
                "scale": int(p.get("scale", 0)), "budget": t.get("budget", ""), "hardware": t.get("hardware", ""),
                "eval_images": t.get("eval_images", "all"), "vgg_weights": t.get("vgg_weights", "none"),
                "condition_source": t.get("condition_source", "none"),
                "adversarial": float(p.get("adversarial_weight", 0) or 0) > 0,
                "parameters": m.get("parameters"), "macs_per_mp": m.get("macs_per_mp"),
-               "iterations": m.get("iterations"), "wall_time_s": m.get("wall_time_s")}
+               "iterations": m.get("iterations"), "wall_time_s": m.get("wall_time_s"),
+               "trials_at_once": int(parents.get(parent, {}).get("trials_at_once", 1))}
         for s in SETS:
             row[f"{s}.psnr"], row[f"{s}.ssim"] = m.get(f"{s}.psnr_y"), m.get(f"{s}.ssim_y")
         rows.append(row)
@@ -68,6 +73,7 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
                "adversarial": bool(group["adversarial"].any())}
         for column in ("parameters", "macs_per_mp", "iterations", "wall_time_s"):
             row[column] = group[column].mean()
+        row["trials_at_once"] = int(group["trials_at_once"].max())
         for s in SETS:
             for metric in ("psnr", "ssim"):
                 values = group[f"{s}.{metric}"].dropna()
@@ -186,6 +192,10 @@ def render_study(study: str, agg: pd.DataFrame, bicubic: dict, pictures: Sequenc
         sources = sorted({c for c in group["condition_source"] if c != "none"})
         if sources:
             notes.append(f"SFT condition source: {'; '.join(sources)}.")
+        shared = int(group["trials_at_once"].max())
+        if shared > 1:
+            notes.append(f"Wall times are of trials that ran up to {shared} at a time on the hardware shown, sharing "
+                         "it: they are not speed measurements.")
         if budget != "paper":
             notes.append(f"Budget `{budget}` is far below the papers' training; compare variants with each other, "
                          "not with the paper columns.")

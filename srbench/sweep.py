@@ -271,7 +271,8 @@ def run_sweep(file: str, budget: str = "smoke", address: str | None = None, trac
     parent = tracker.find_or_create_run(experiment_id, {TAG_SWEEP: sweep, TAG_KIND: "sweep"}, run_name=sweep)
     tracker.log_params(parent, {"budget": budget, "experiment_file": str(file), "trials": len(trials),
                                 "workers_per_trial": experiment.workers_per_trial,
-                                "gpus_per_worker": experiment.gpus_per_worker,
+                                "cpus_per_worker": experiment.cpus_per_worker,
+                                "gpus_per_worker": experiment.gpus_per_worker, "trials_at_once": concurrency,
                                 **{f"set.{k}": v for k, v in (settings or {}).items()}})
     tracker.set_tags(parent, {TAG_STUDY: experiment.name, "git_commit": git_commit()})
     print(f"MLflow: runs go to {tracking_uri} (experiment '{experiment.name}', parent run {parent}); "

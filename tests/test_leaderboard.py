@@ -19,13 +19,19 @@ RUNS = [
 ]
 
 
-def build_store(uri: str, status: str = "FINISHED") -> None:
+def build_store(uri: str, status: str = "FINISHED", trials_at_once: int | None = None) -> None:
     tracker = Tracker(uri)
     experiment = tracker.experiment_id("srcnn_ablation")
+    parent = {}
+    if trials_at_once is not None:  # trials of a sweep whose parent run records its concurrency
+        run = tracker.client.create_run(experiment, run_name="sweep", tags={TAG_KIND: "sweep"})
+        tracker.log_params(run.info.run_id, {"trials_at_once": trials_at_once})
+        parent = {"mlflow.parentRunId": run.info.run_id}
     for variant, seed, figures, params, wall in RUNS:
         run_id = tracker.client.create_run(experiment, run_name=f"{variant}_seed{seed}", tags={
             TAG_KIND: "trial", TAG_STUDY: "srcnn_ablation", "budget": "quick", "eval_images": "all",
-            "hardware": "2 x Test CPU (CPU), 1 process", "vgg_weights": "none", "condition_source": "none"}).info.run_id
+            "hardware": "2 x Test CPU (CPU), 1 process", "vgg_weights": "none", "condition_source": "none",
+            **parent}).info.run_id
         tracker.log_params(run_id, {"variant": variant, "seed": seed, "scale": 3, "adversarial_weight": 0.0})
         for (psnr, ssim), s in zip(figures, ("Set5", "Set14", "BSD100")):
             tracker.client.log_metric(run_id, f"{s}.psnr_y", psnr, step=20000)
@@ -65,6 +71,7 @@ def test_markdown_values_bold_bicubic_and_paper_deltas(store, tmp_path, data_roo
     assert rows["9-5-5"][7:11] == ["57,281", "57.28 G", "20,000 (quick)", "900 s"]
     assert "[^1]: Dong, Loy, He, Tang. Image Super-Resolution Using Deep Convolutional Networks. TPAMI 2016, trained on the 91 images" in page
     assert "Budget `quick` is far below the papers' training" in page
+    assert "Wall times are of trials" not in page  # one trial at a time: nothing shared
     assert ("- Paper: larger filters are better (9-1-5 < 9-3-5 < 9-5-5)[^3]. Here (without 9-3-5): Set5 31.62, 31.80: "
             "holds; Set14 28.62, 28.70: holds; BSD100 27.92, 27.95: holds.") in page
     assert "[^3]: Dong, Loy, He, Tang. Image Super-Resolution Using Deep Convolutional Networks. TPAMI 2016\n" in page
@@ -116,3 +123,11 @@ def test_an_ordering_the_runs_contradict_is_reported_as_not_holding(tmp_path, da
     page = (tmp_path / "lb" / "srcnn_ablation.md").read_text()
     assert ("Here: Set5 31.60, 31.50, 31.55: **does not hold**; Set14 28.60, 28.65, 28.70: holds; "
             "BSD100 27.90, 27.91, 27.89: **does not hold**.") in page
+
+
+def test_wall_times_of_trials_that_shared_the_machine_are_flagged(tmp_path, data_root):
+    build_store(f"sqlite:///{tmp_path / 'mlflow.db'}", trials_at_once=2)
+    write_leaderboards(["srcnn_ablation"], f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "lb", data_root)
+    page = (tmp_path / "lb" / "srcnn_ablation.md").read_text()
+    assert ("Wall times are of trials that ran up to 2 at a time on the hardware shown, sharing it: they are not "
+            "speed measurements.") in page
