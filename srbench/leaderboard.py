@@ -199,7 +199,9 @@ def render_study(study: str, agg: pd.DataFrame, bicubic: dict, pictures: Sequenc
         if budget != "paper":
             notes.append(f"Budget `{budget}` is far below the papers' training; compare variants with each other, "
                          "not with the paper columns.")
-        lines += [""] + notes + [""]
+        for note in notes:
+            lines += ["", note]
+        lines.append("")
     if pictures:
         lines += ["## Pictures", ""] + [f"![{p.stem}]({p.name})" for p in pictures] + [""]
     lines += [f"[^{i + 1}]: {note}" for i, note in enumerate(footnotes)]
