@@ -98,7 +98,7 @@ def trials_at_once(shape: TrialShape, where: str, max_concurrent: int | None = N
     for resource, need in per_worker.items():
         largest = max((n[resource] for n in nodes), default=0.0)
         if need > largest:
-            flag = "--gpus-per-worker" if resource == "GPU" else "cpus_per_worker in the experiment"
+            flag = "--gpus-per-worker" if resource == "GPU" else "--cpus-per-worker"
             raise UserError(f"one DDP worker needs {need:g} {resource}, but the largest node of {where} has "
                             f"{largest:g} {resource} ({len(nodes)} node(s)); a worker cannot span nodes: lower "
                             f"{flag}, or add nodes with at least {need:g} {resource}")

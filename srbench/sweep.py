@@ -225,8 +225,8 @@ def _check_resource_flags(workers: int | None, cpus: float | None, gpus: float |
 
 def run_sweep(file: str, budget: str = "smoke", address: str | None = None, tracking_uri: str | None = None,
               storage: str | None = None, max_concurrent: int | None = None, workers_per_trial: int | None = None,
-              cpus_per_worker: float | None = None, gpus_per_worker: float | None = None, resume: bool = False, dry_run: bool = False,
-              data_root: Path | None = None, only: str | None = None,
+              cpus_per_worker: float | None = None, gpus_per_worker: float | None = None, resume: bool = False,
+              dry_run: bool = False, data_root: Path | None = None, only: str | None = None,
               settings: dict[str, Any] | None = None) -> dict[str, Any]:
     from srbench.data import resolve_data_root
     from srbench.train.config import BUDGETS
