@@ -52,7 +52,9 @@ def load_runs(tracker: Tracker, study: str) -> pd.DataFrame:
                "adversarial": float(p.get("adversarial_weight", 0) or 0) > 0,
                "parameters": m.get("parameters"), "macs_per_mp": m.get("macs_per_mp"),
                "iterations": m.get("iterations"), "wall_time_s": m.get("wall_time_s"),
-               "trials_at_once": int(parents.get(parent, {}).get("trials_at_once", 1))}
+               "trials_at_once": int(parents.get(parent, {}).get("trials_at_once", 1)),
+               "settings": " ".join(f"--set {k.removeprefix('set.')}={v}"
+                                    for k, v in sorted(parents.get(parent, {}).items()) if k.startswith("set."))}
         for s in SETS:
             row[f"{s}.psnr"], row[f"{s}.ssim"] = m.get(f"{s}.psnr_y"), m.get(f"{s}.ssim_y")
         rows.append(row)
@@ -74,6 +76,7 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
         for column in ("parameters", "macs_per_mp", "iterations", "wall_time_s"):
             row[column] = group[column].mean()
         row["trials_at_once"] = int(group["trials_at_once"].max())
+        row["settings"] = "; ".join(sorted(set(group["settings"])))
         for s in SETS:
             for metric in ("psnr", "ssim"):
                 values = group[f"{s}.{metric}"].dropna()
@@ -196,6 +199,9 @@ def render_study(study: str, agg: pd.DataFrame, bicubic: dict, pictures: Sequenc
         if shared > 1:
             notes.append(f"Wall times are of trials that ran up to {shared} at a time on the hardware shown, sharing "
                          "it: they are not speed measurements.")
+        for settings in sorted(set(group["settings"])):
+            notes.append(f"Reproduce: `python -m srbench sweep experiments/{study}.py --budget {budget}"
+                         f"{' ' + settings if settings else ''}`.")
         if budget != "paper":
             notes.append(f"Budget `{budget}` is far below the papers' training; compare variants with each other, "
                          "not with the paper columns.")

@@ -25,7 +25,7 @@ def build_store(uri: str, status: str = "FINISHED", trials_at_once: int | None =
     parent = {}
     if trials_at_once is not None:  # trials of a sweep whose parent run records its concurrency
         run = tracker.client.create_run(experiment, run_name="sweep", tags={TAG_KIND: "sweep"})
-        tracker.log_params(run.info.run_id, {"trials_at_once": trials_at_once})
+        tracker.log_params(run.info.run_id, {"trials_at_once": trials_at_once, "set.vgg_weights": "random"})
         parent = {"mlflow.parentRunId": run.info.run_id}
     for variant, seed, figures, params, wall in RUNS:
         run_id = tracker.client.create_run(experiment, run_name=f"{variant}_seed{seed}", tags={
@@ -72,6 +72,7 @@ def test_markdown_values_bold_bicubic_and_paper_deltas(store, tmp_path, data_roo
     assert "[^1]: Dong, Loy, He, Tang. Image Super-Resolution Using Deep Convolutional Networks. TPAMI 2016, trained on the 91 images" in page
     assert "Budget `quick` is far below the papers' training" in page
     assert "Wall times are of trials" not in page  # one trial at a time: nothing shared
+    assert "Reproduce: `python -m srbench sweep experiments/srcnn_ablation.py --budget quick`." in page
     assert ("- Paper: larger filters are better (9-1-5 < 9-3-5 < 9-5-5)[^3]. Here (without 9-3-5): Set5 31.62, 31.80: "
             "holds; Set14 28.62, 28.70: holds; BSD100 27.92, 27.95: holds.") in page
     assert "[^3]: Dong, Loy, He, Tang. Image Super-Resolution Using Deep Convolutional Networks. TPAMI 2016\n" in page
@@ -131,3 +132,5 @@ def test_wall_times_of_trials_that_shared_the_machine_are_flagged(tmp_path, data
     page = (tmp_path / "lb" / "srcnn_ablation.md").read_text()
     assert ("Wall times are of trials that ran up to 2 at a time on the hardware shown, sharing it: they are not "
             "speed measurements.") in page
+    assert ("Reproduce: `python -m srbench sweep experiments/srcnn_ablation.py --budget quick --set vgg_weights=random`."
+            in page)
