@@ -72,6 +72,7 @@ def test_markdown_values_bold_bicubic_and_paper_deltas(store, tmp_path, data_roo
     assert "[^1]: Dong, Loy, He, Tang. Image Super-Resolution Using Deep Convolutional Networks. TPAMI 2016, trained on the 91 images" in page
     assert "Budget `quick` is far below the papers' training" in page
     assert "Wall times are of trials" not in page  # one trial at a time: nothing shared
+    assert "Below bicubic" not in page
     assert "Reproduce: `python -m srbench sweep experiments/srcnn_ablation.py --budget quick`." in page
     assert ("- Paper: larger filters are better (9-1-5 < 9-3-5 < 9-5-5)[^3]. Here (without 9-3-5): Set5 31.62, 31.80: "
             "holds; Set14 28.62, 28.70: holds; BSD100 27.92, 27.95: holds.") in page
@@ -113,17 +114,20 @@ def test_leaderboard_cli(store, tmp_path, data_root, capsys):
     assert code == 2 and "--experiment 'nope' has no srbench runs" in capsys.readouterr().err
 
 
-def test_an_ordering_the_runs_contradict_is_reported_as_not_holding(tmp_path, data_root, monkeypatch):
+def test_contradicted_orderings_and_failed_trials_are_reported(tmp_path, data_root, monkeypatch):
     monkeypatch.setattr("test_leaderboard.RUNS", [
         ("9-1-5", 0, [(31.60, 0.8880), (28.60, 0.8080), (27.90, 0.7750)], 8129, 580.0),
         ("9-3-5", 0, [(31.50, 0.8870), (28.65, 0.8085), (27.91, 0.7751)], 24513, 700.0),
         ("9-5-5", 0, [(31.55, 0.8875), (28.70, 0.8090), (27.89, 0.7749)], 57281, 900.0),
+        ("9-3-3-3-5", 0, [(12.66, 0.4312), (13.88, 0.4169), (14.64, 0.4126)], 31057, 800.0),
     ])
     build_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
     write_leaderboards(["srcnn_ablation"], f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "lb", data_root)
     page = (tmp_path / "lb" / "srcnn_ablation.md").read_text()
     assert ("Here: Set5 31.60, 31.50, 31.55: **does not hold**; Set14 28.60, 28.65, 28.70: holds; "
             "BSD100 27.90, 27.91, 27.89: **does not hold**.") in page
+    assert ("Below bicubic on every set, so training failed at this budget's settings (see the validation curves): "
+            "9-3-3-3-5.") in page
 
 
 def test_wall_times_of_trials_that_shared_the_machine_are_flagged(tmp_path, data_root):
