@@ -263,7 +263,7 @@ def run_sweep(file: str, budget: str = "smoke", address: str | None = None, trac
 
     where = init_ray(address)
     concurrency = trials_at_once(TrialShape(experiment.workers_per_trial, experiment.cpus_per_worker,
-                                            experiment.gpus_per_worker), where, max_concurrent)
+                                            experiment.gpus_per_worker), where, max_concurrent or len(trials))
     if storage_path is not None:
         check_storage_shared(storage_path, where)
     tracker = Tracker(tracking_uri)

@@ -137,6 +137,8 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     (["--set", "lr=-1"], "--set: field 'lr' = -1: must be positive"),
     (["--workers-per-trial", "0"], "--workers-per-trial 0: must be > 0"),
     (["--gpus-per-worker", "-1"], "--gpus-per-worker -1: must be >= 0"),
+    (["--cpus-per-worker", "0"], "--cpus-per-worker 0: must be > 0"),
+    (["--max-concurrent", "0"], "--max-concurrent 0: must be > 0"),
 ])
 def test_sweep_mistakes_are_caught_before_work_starts(tmp_path, monkeypatch, capsys, flags, fragment):
     monkeypatch.chdir(tmp_path)
