@@ -16,5 +16,9 @@ EXPERIMENT = Experiment(
         "SFT-on": {"model.variant": "sft"},
         "SFT-off": {"model.variant": "nosft"},
     },
+    # LPIPS with torchvision's ImageNet AlexNet ("imagenet" downloads it; or a local
+    # alexnet-owt-7be5be79.pth); without it LPIPS reads n/a.
+    train={"lpips_weights": "imagenet"},
+    budgets={"smoke": {"lpips_weights": "random"}},
     train_set="BSDS200",
 )

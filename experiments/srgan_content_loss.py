@@ -20,9 +20,10 @@ EXPERIMENT = Experiment(
         "SRGAN-VGG22": {"content_loss": "vgg22", "adversarial_weight": 1e-3},
         "SRGAN-VGG54": {"content_loss": "vgg54", "adversarial_weight": 1e-3},
     },
-    # The VGG feature extractor: "imagenet" downloads torchvision's weights; give a path to a
-    # local vgg19-dcbb9e9d.pth where there is no network.
-    train={"vgg_weights": "imagenet"},
-    budgets={"smoke": {"vgg_weights": "random"}},
+    # VGG (content loss) and AlexNet (LPIPS) ImageNet weights: "imagenet" downloads torchvision's
+    # files; where there is no network give local copies, e.g. --set vgg_weights=/data/vgg19-dcbb9e9d.pth
+    # --set lpips_weights=/data/alexnet-owt-7be5be79.pth. Without AlexNet weights LPIPS reads n/a.
+    train={"vgg_weights": "imagenet", "lpips_weights": "imagenet"},
+    budgets={"smoke": {"vgg_weights": "random", "lpips_weights": "random"}},
     train_set="BSDS200",
 )

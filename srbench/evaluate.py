@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -20,6 +21,9 @@ from srbench.data.images import list_images, load_rgb
 from srbench.degrade import bicubic_lr, imresize, modcrop
 from srbench.errors import UserError
 from srbench.metrics import psnr, psnr_ssim_y
+
+if TYPE_CHECKING:
+    from srbench.lpips_metric import LPIPS
 
 PROTOCOL = (
     "HR modcropped to the scale; LR = MATLAB-exact bicubic imresize(HR, 1/s) on uint8 RGB; "
@@ -39,13 +43,15 @@ class SetScore:
     psnr_rgb: float
     images: int
     per_image: list[dict] = field(default_factory=list)
+    lpips: float | None = None  # only where an LPIPS metric was given
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def score_pairs(pairs: list[tuple[str, torch.Tensor, torch.Tensor]], scale: int) -> list[dict]:
-    """Per-image metrics for ``(name, sr, hr)`` triples of ``(3, H, W)`` tensors, batched by size."""
+def score_pairs(pairs: list[tuple[str, torch.Tensor, torch.Tensor]], scale: int, lpips: LPIPS | None = None) -> list[dict]:
+    """Per-image metrics for ``(name, sr, hr)`` triples of ``(3, H, W)`` tensors, batched by size;
+    with ``lpips``, an ``lpips`` figure per image too."""
     by_shape: dict[tuple, list[int]] = defaultdict(list)
     for i, (_, sr, _) in enumerate(pairs):
         by_shape[tuple(sr.shape)].append(i)
@@ -59,6 +65,9 @@ def score_pairs(pairs: list[tuple[str, torch.Tensor, torch.Tensor]], scale: int)
             values = zip(psnr_y.tolist(), ssim_y.tolist(), psnr(sr, hr, scale, y_channel=False).tolist())
             for i, (p, s, p_rgb) in zip(chunk, values):
                 rows[i] = {"image": pairs[i][0], "psnr_y": p, "ssim_y": s, "psnr_rgb": p_rgb}
+            if lpips is not None:
+                for i, distance in zip(chunk, lpips(sr, hr, scale).tolist()):
+                    rows[i]["lpips"] = distance
     return rows
 
 
@@ -66,7 +75,8 @@ def _summarise(set_name: str, scale: int, rows: list[dict]) -> SetScore:
     def mean(key: str) -> float:
         return sum(r[key] for r in rows) / len(rows)
 
-    return SetScore(set_name, scale, mean("psnr_y"), mean("ssim_y"), mean("psnr_rgb"), len(rows), rows)
+    return SetScore(set_name, scale, mean("psnr_y"), mean("ssim_y"), mean("psnr_rgb"), len(rows), rows,
+                    mean("lpips") if "lpips" in rows[0] else None)
 
 
 def _evaluate(
@@ -78,6 +88,7 @@ def _evaluate(
     limit: int | None = None,
     rank: int = 0,
     world: int = 1,
+    lpips: LPIPS | None = None,
 ) -> list[SetScore]:
     """Score ``make_sr``'s output on each set and scale. Under ``torch.distributed`` each rank
     scores every ``world``-th image and the per-image rows are gathered, so all ranks work."""
@@ -89,7 +100,7 @@ def _evaluate(
             if rank == 0:
                 print(f"scoring {spec.name} x{scale} ({len(images)} images)", file=sys.stderr)
             srs = make_sr(spec, scale, share)
-            rows = score_pairs([(name, sr, modcrop(hr, scale)) for (name, hr), sr in zip(share, srs)], scale)
+            rows = score_pairs([(name, sr, modcrop(hr, scale)) for (name, hr), sr in zip(share, srs)], scale, lpips)
             if world > 1:
                 for row in rows:
                     row["rank"] = rank
@@ -101,12 +112,13 @@ def _evaluate(
     return scores
 
 
-def evaluate_bicubic(specs: Iterable[DatasetSpec], scales: Iterable[int], data_root: Path, download: bool = True) -> list[SetScore]:
+def evaluate_bicubic(specs: Iterable[DatasetSpec], scales: Iterable[int], data_root: Path, download: bool = True,
+                     lpips: LPIPS | None = None) -> list[SetScore]:
     """The bicubic baseline: MATLAB bicubic down, then MATLAB bicubic up (uint8 throughout)."""
     def upscale(_spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
         return [imresize(bicubic_lr(hr, scale), scale=scale) for _, hr in images]
 
-    return _evaluate(specs, scales, data_root, upscale, download)
+    return _evaluate(specs, scales, data_root, upscale, download, lpips=lpips)
 
 
 def evaluate_model(
@@ -118,12 +130,13 @@ def evaluate_model(
     limit: int | None = None,
     rank: int = 0,
     world: int = 1,
+    lpips: LPIPS | None = None,
 ) -> list[SetScore]:
     """Score a model, given as ``super_resolve(lr_uint8, scale) -> sr_uint8``, on the protocol's LR."""
     def run(_spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
         return [super_resolve(bicubic_lr(hr, scale), scale) for _, hr in images]
 
-    return _evaluate(specs, scales, data_root, run, download, limit, rank, world)
+    return _evaluate(specs, scales, data_root, run, download, limit, rank, world, lpips)
 
 
 def find_sr_folder(root: Path, set_name: str, scale: int, single_set: bool, single_scale: bool) -> Path:
@@ -164,7 +177,8 @@ def load_sr_images(folder: Path, images: list[tuple[str, torch.Tensor]], scale: 
     return srs
 
 
-def evaluate_folder(folder: Path, specs: list[DatasetSpec], scales: list[int], data_root: Path, download: bool = True) -> list[SetScore]:
+def evaluate_folder(folder: Path, specs: list[DatasetSpec], scales: list[int], data_root: Path, download: bool = True,
+                    lpips: LPIPS | None = None) -> list[SetScore]:
     """Score SR images made by any method, laid out as FOLDER/SET/xS/<HR name>."""
     if not folder.is_dir():
         raise UserError(f"SR folder {folder} does not exist (expected FOLDER/<set>/x<scale>/<HR file names>)")
@@ -173,11 +187,14 @@ def evaluate_folder(folder: Path, specs: list[DatasetSpec], scales: list[int], d
     def read(spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
         return load_sr_images(find_sr_folder(folder, spec.name, scale, single_set, single_scale), images, scale)
 
-    return _evaluate(specs, scales, data_root, read, download)
+    return _evaluate(specs, scales, data_root, read, download, lpips=lpips)
 
 
 def format_table(scores: list[SetScore], title: str) -> str:
-    lines = [title, f"{'set':<10}{'scale':>6}{'images':>8}{'PSNR-Y':>9}{'SSIM-Y':>9}{'PSNR-RGB':>10}"]
+    with_lpips = any(s.lpips is not None for s in scores)
+    lines = [title, f"{'set':<10}{'scale':>6}{'images':>8}{'PSNR-Y':>9}{'SSIM-Y':>9}{'PSNR-RGB':>10}"
+                    + (f"{'LPIPS':>9}" if with_lpips else "")]
     for s in scores:
-        lines.append(f"{s.set:<10}{'x' + str(s.scale):>6}{s.images:>8}{s.psnr_y:>9.2f}{s.ssim_y:>9.4f}{s.psnr_rgb:>10.2f}")
+        lines.append(f"{s.set:<10}{'x' + str(s.scale):>6}{s.images:>8}{s.psnr_y:>9.2f}{s.ssim_y:>9.4f}{s.psnr_rgb:>10.2f}"
+                     + (f"{s.lpips:>9.4f}" if with_lpips else ""))
     return "\n".join(lines)

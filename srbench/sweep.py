@@ -123,7 +123,8 @@ def _log_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_dir
 
     now = int(time.time() * 1000)
     step = results["iterations"]
-    metrics = [Metric(f"{s['set']}.{k}", s[k], now, step) for s in results["sets"] for k in ("psnr_y", "ssim_y", "psnr_rgb")]
+    metrics = [Metric(f"{s['set']}.{k}", s[k], now, step) for s in results["sets"]
+               for k in ("psnr_y", "ssim_y", "psnr_rgb", "lpips") if s[k] is not None]
     metrics += [Metric("parameters", results["parameters"], now, step), Metric("macs_per_mp", results["macs_per_mp"], now, step),
                 Metric("wall_time_s", results["wall_time_s"], now, step), Metric("iterations", step, now, step)]
     tracker.client.log_batch(run_id, metrics=metrics)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from srbench.cli import main
-from srbench.evaluate import evaluate_bicubic
 from srbench.data import get_spec
+from srbench.evaluate import evaluate_bicubic
 from srbench.leaderboard import write_leaderboards
 from srbench.tracking import TAG_KIND, TAG_STUDY, Tracker
 
@@ -84,11 +83,11 @@ def test_markdown_values_bold_bicubic_and_paper_deltas(store, tmp_path, data_roo
 def test_csv_holds_every_figure(store, tmp_path, data_root):
     write_leaderboards(["srcnn_ablation"], store, tmp_path / "lb", data_root)
     lines = (tmp_path / "lb" / "srcnn_ablation.csv").read_text().splitlines()
-    assert lines[0] == ("study,scale,budget,variant,set,seeds,psnr,psnr_std,ssim,ssim_std,paper_psnr,delta,parameters,"
-                        "macs_per_mp,iterations,wall_time_s,hardware,run_ids")
-    assert lines[1] == "srcnn_ablation,3,,bicubic,Set5,,30.4047,,0.86891,,,,,,,,,"
+    assert lines[0] == ("study,scale,budget,variant,set,seeds,psnr,psnr_std,ssim,ssim_std,lpips,lpips_std,paper_psnr,delta,"
+                        "parameters,macs_per_mp,iterations,wall_time_s,hardware,run_ids")
+    assert lines[1] == "srcnn_ablation,3,,bicubic,Set5,,30.4047,,0.86891,,,,,,,,,,,"
     row = next(line for line in lines if line.startswith("srcnn_ablation,3,quick,9-1-5,Set5,"))
-    assert row.startswith("srcnn_ablation,3,quick,9-1-5,Set5,2,31.6200,0.0283,0.88900,0.00141,32.39;32.52,-0.7700;-0.9000,"
+    assert row.startswith("srcnn_ablation,3,quick,9-1-5,Set5,2,31.6200,0.0283,0.88900,0.00141,,,32.39;32.52,-0.7700;-0.9000,"
                           "8129,8129000000,20000,590.0,\"2 x Test CPU (CPU), 1 process\",")
     assert len(lines) == 1 + 3 + 2 * 3
 
@@ -138,3 +137,42 @@ def test_wall_times_of_trials_that_shared_the_machine_are_flagged(tmp_path, data
             "speed measurements.") in page
     assert ("Reproduce: `python -m srbench sweep experiments/srcnn_ablation.py --budget quick --set vgg_weights=random`."
             in page)
+
+
+def test_gan_study_shows_lpips_and_says_why_it_is_missing(tmp_path, data_root):
+    """LPIPS per set (lowest in bold); no ImageNet trunk -> n/a; non-ImageNet VGG or LPIPS trunks -> not comparable."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker(uri)
+    experiment = tracker.experiment_id("srgan_content_loss")
+    imagenet, random_trunk = "LPIPS v0.1 AlexNet, trunk imagenet", "LPIPS v0.1 AlexNet, trunk random (not ImageNet: not comparable)"
+    for variant, vgg, label, lpips in (("SRResNet-MSE", "none", imagenet, (0.30, 0.40, 0.50)),
+                                       ("SRGAN-VGG54", "random (not ImageNet: not comparable)", random_trunk, (0.20, 0.45, 0.50)),
+                                       ("SRGAN-MSE", "none", "n/a: no ImageNet weights", None)):
+        run_id = tracker.client.create_run(experiment, run_name=f"{variant}_seed0", tags={
+            TAG_KIND: "trial", TAG_STUDY: "srgan_content_loss", "budget": "quick", "eval_images": "all",
+            "hardware": "2 x Test CPU (CPU), 1 process", "vgg_weights": vgg, "condition_source": "none",
+            "lpips": label}).info.run_id
+        tracker.log_params(run_id, {"variant": variant, "seed": 0, "scale": 4,
+                                    "adversarial_weight": 0.0 if variant.startswith("SRResNet") else 1e-3})
+        for i, s in enumerate(("Set5", "Set14", "BSD100")):
+            tracker.client.log_metric(run_id, f"{s}.psnr_y", 29.0 + i, step=1000)
+            tracker.client.log_metric(run_id, f"{s}.ssim_y", 0.8, step=1000)
+            if lpips is not None:
+                tracker.client.log_metric(run_id, f"{s}.lpips", lpips[i], step=1000)
+        for key, value in (("parameters", 1_500_000), ("macs_per_mp", 1e11), ("iterations", 1000), ("wall_time_s", 60)):
+            tracker.client.log_metric(run_id, key, value, step=1000)
+        tracker.finish(run_id, "FINISHED")
+    write_leaderboards(["srgan_content_loss"], uri, tmp_path / "lb", data_root)
+    page = (tmp_path / "lb" / "srgan_content_loss.md").read_text()
+    rows = rows_of(page)
+    assert rows["variant"][7] == "LPIPS ↓ Set5 / Set14 / BSD100"
+    assert rows["SRResNet-MSE"][7] == "0.3000 / **0.4000** / **0.5000**"
+    assert rows["SRGAN-VGG54"][7] == "**0.2000** / 0.4500 / **0.5000**"
+    assert rows["SRGAN-MSE"][7] == "n/a: no ImageNet weights"
+    assert rows["bicubic"][7] == ""
+    assert rows["SRResNet-MSE"][4] == "32.05[^1] (-3.05)"  # SRGAN paper, Table 1
+    assert ("VGG content losses used non-ImageNet weights (random (not ImageNet: not comparable)): not comparable "
+            "with the paper.") in page
+    assert f"LPIPS used a non-ImageNet AlexNet trunk ({random_trunk}): not comparable with published LPIPS." in page
+    csv = (tmp_path / "lb" / "srgan_content_loss.csv").read_text()
+    assert "srgan_content_loss,4,quick,SRGAN-VGG54,Set14,1,30.0000,,0.80000,,0.45000,," in csv

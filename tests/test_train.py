@@ -37,7 +37,7 @@ def history(run_dir: Path) -> list[dict]:
     ({"name": "srdensenet", "variant": "HL"}, 4, {}),
     ({"name": "srresnet"}, 4, {"content_loss": "vgg22", "vgg_weights": "random"}),
     ({"name": "srresnet"}, 4, {"content_loss": "vgg54", "vgg_weights": "random", "adversarial_weight": 1e-3,
-                               "pretrain_iterations": 2}),
+                               "pretrain_iterations": 2, "lpips_weights": "random"}),
     ({"name": "sftgan"}, 4, {}),
     ({"name": "sftgan", "variant": "nosft"}, 4, {}),
 ])
@@ -54,7 +54,10 @@ def test_every_family_trains_at_the_smoke_budget(tmp_path, data_root, model, sca
     if trainer.config.is_gan:  # the adversarial phase really ran
         adversarial = [r for r in rows if r.get("phase") == "train"]
         assert adversarial and all("d_loss" in r for r in adversarial)
-        assert results["lpips"].startswith("unavailable")
+    if overrides.get("lpips_weights") == "random":  # LPIPS with the final figures, labelled
+        assert "not comparable" in results["lpips"] and all(0 < s["lpips"] < 1 for s in results["sets"])
+    else:
+        assert results["lpips"] is None and all(s["lpips"] is None for s in results["sets"])
     if overrides.get("vgg_weights") == "random":
         assert "not comparable" in results["vgg_weights"]
     if model["name"] == "sftgan" and model.get("variant") != "nosft":

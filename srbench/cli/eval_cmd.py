@@ -9,7 +9,13 @@ from pathlib import Path
 from srbench.cli.common import add_data_root, parse_scales
 from srbench.data import DEFAULT_BENCHMARKS, parse_set_list, resolve_data_root
 from srbench.errors import UserError
-from srbench.evaluate import PROTOCOL, evaluate_bicubic, evaluate_folder, evaluate_model, format_table
+from srbench.evaluate import (
+    PROTOCOL,
+    evaluate_bicubic,
+    evaluate_folder,
+    evaluate_model,
+    format_table,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,13 +26,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog="examples:\n  srbench eval bicubic --sets Set5,Set14,BSD100 --scales 2,3,4\n"
                "  srbench eval results/mymethod --sets Set5 --scales 4   "
                "(files named like the HR images, in DIR/<set>/x<scale>/ or DIR itself)\n"
-               "  srbench eval --checkpoint runs/srcnn-x3-quick-.../checkpoints/last.pt",
+               "  srbench eval --checkpoint runs/srcnn-x3-quick-.../checkpoints/last.pt\n"
+               "  srbench eval results/mygan --sets Set5 --scales 4 --lpips-weights ~/weights/alexnet-owt-7be5be79.pth",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("source", nargs="?", help="'bicubic' for the baseline, or a folder of SR images")
     p.add_argument("--checkpoint", type=Path, metavar="PATH", help="score a model trained by srbench (a .pt checkpoint)")
     p.add_argument("--sets", default=",".join(DEFAULT_BENCHMARKS), help="comma-separated benchmark sets (default: %(default)s)")
     p.add_argument("--scales", help="comma-separated integer scales (default: 2,3,4; a checkpoint's own scale)")
+    p.add_argument("--lpips-weights", metavar="WEIGHTS",
+                   help="also score LPIPS (AlexNet, v0.1); WEIGHTS: 'imagenet' (downloads), a local copy of "
+                        "torchvision's alexnet-owt-7be5be79.pth, or 'random' (tests; not comparable)")
     p.add_argument("--json", action="store_true", help="print JSON with per-image figures instead of a table")
     add_data_root(p)
     p.set_defaults(run=run)
@@ -54,19 +64,25 @@ def run(args: argparse.Namespace) -> int:
     specs = parse_set_list(args.sets)
     root = resolve_data_root(args.data_root)
     download = not args.no_download
+    lpips = None
+    if args.lpips_weights is not None:
+        from srbench.lpips_metric import LPIPS
+
+        lpips = LPIPS(args.lpips_weights)
     if args.checkpoint is not None:
         resolver, title, trained_scale = _model_resolver(args.checkpoint)
         scales = parse_scales(args.scales) if args.scales else [trained_scale]
-        scores = evaluate_model(resolver, specs, scales, root, download)
+        scores = evaluate_model(resolver, specs, scales, root, download, lpips=lpips)
     elif args.source == "bicubic":
         scales = parse_scales(args.scales or "2,3,4")
-        scores, title = evaluate_bicubic(specs, scales, root, download), "bicubic (MATLAB imresize)"
+        scores, title = evaluate_bicubic(specs, scales, root, download, lpips), "bicubic (MATLAB imresize)"
     else:
         scales = parse_scales(args.scales or "2,3,4")
         folder = Path(args.source)
-        scores, title = evaluate_folder(folder, specs, scales, root, download), str(folder)
+        scores, title = evaluate_folder(folder, specs, scales, root, download, lpips), str(folder)
     if args.json:
-        print(json.dumps({"method": title, "protocol": PROTOCOL, "results": [s.as_dict() for s in scores]}, indent=2))
+        extra = {"lpips": lpips.label} if lpips is not None else {}
+        print(json.dumps({"method": title, "protocol": PROTOCOL, **extra, "results": [s.as_dict() for s in scores]}, indent=2))
     else:
-        print(format_table(scores, title))
+        print(format_table(scores, title + (f"; {lpips.label}" if lpips is not None else "")))
     return 0

@@ -4,31 +4,24 @@ Layers are named as in the SR literature: ``convX_Y`` / ``reluX_Y`` / ``poolX``
 (``relu2_2`` is SRGAN's "VGG22", ``relu5_4`` its "VGG54"). Inputs are RGB in
 [0, 1]; ImageNet normalisation is applied inside.
 
-Weights (``vgg_weights``):
-
-* ``"imagenet"``: torchvision's ``VGG19_Weights.IMAGENET1K_V1`` (downloads on a
-  user's machine; offline, the error says how to point at a local copy);
-* a path: a local copy of torchvision's ``vgg19-dcbb9e9d.pth``; recognised as the
-  ImageNet weights when its SHA-256 starts with torchvision's ``dcbb9e9d``;
-* ``"random"``: seeded random weights, for tests. Anything computed with
-  non-ImageNet weights is not comparable with papers: ``imagenet`` is False and
-  ``weights_label`` says so, for runs and leaderboards to record.
+Weights (``vgg_weights``): ``"imagenet"`` (torchvision's ``VGG19_Weights.IMAGENET1K_V1``),
+a local copy of ``vgg19-dcbb9e9d.pth`` or ``"random"``, as described in
+:mod:`srbench.models.pretrained`; ``imagenet`` and ``weights_label`` record which, for runs
+and leaderboards.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 import torchvision
 from torch import nn
 
 from srbench.errors import UserError
+from srbench.models.pretrained import PretrainedNet, load_pretrained
 
 _CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
-_IMAGENET_SHA256_PREFIX = "dcbb9e9d"
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
 
@@ -49,30 +42,8 @@ def layer_names() -> list[str]:
 LAYERS = layer_names()
 
 
-def _load_vgg19(vgg_weights: str) -> tuple[nn.Module, bool, str]:
-    if vgg_weights == "imagenet":
-        try:
-            net = torchvision.models.vgg19(weights=torchvision.models.VGG19_Weights.IMAGENET1K_V1)
-        except Exception as exc:  # offline or refused
-            raise UserError(f"cannot download ImageNet VGG19 weights ({type(exc).__name__}: {exc}); set vgg_weights "
-                            f"to a local copy of torchvision's vgg19-dcbb9e9d.pth, or 'random' for tests "
-                            f"(results then not comparable)") from None
-        return net, True, "imagenet"
-    if vgg_weights == "random":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            net = torchvision.models.vgg19(weights=None)
-        return net, False, "random (not ImageNet: not comparable)"
-    path = Path(vgg_weights)
-    if not path.is_file():
-        raise UserError(f"field 'vgg_weights': '{vgg_weights}' is neither 'imagenet', 'random' nor an existing file")
-    net = torchvision.models.vgg19(weights=None)
-    try:
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except Exception as exc:
-        raise UserError(f"field 'vgg_weights': {path} is not a VGG19 state dict ({exc})") from None
-    imagenet = hashlib.sha256(path.read_bytes()).hexdigest().startswith(_IMAGENET_SHA256_PREFIX)
-    return net, imagenet, f"file {path.name}" + ("" if imagenet else " (not torchvision's ImageNet file: not comparable)")
+VGG19 = PretrainedNet(torchvision.models.vgg19, torchvision.models.VGG19_Weights.IMAGENET1K_V1, "vgg19-dcbb9e9d.pth",
+                      "vgg_weights")
 
 
 class VGGFeatures(nn.Module):
@@ -84,7 +55,7 @@ class VGGFeatures(nn.Module):
         if unknown or not layers:
             raise UserError(f"field 'layers': unknown VGG19 layer '{unknown[0] if unknown else ''}'; valid: "
                             f"{', '.join(LAYERS)}")
-        net, self.imagenet, self.weights_label = _load_vgg19(vgg_weights)
+        net, self.imagenet, self.weights_label = load_pretrained(VGG19, vgg_weights)
         self.layers = list(layers)
         last = max(LAYERS.index(name) for name in layers)
         self.features = net.features[: last + 1].eval().requires_grad_(False)

@@ -45,6 +45,8 @@ class TrainConfig:
     pixel_loss: str = "mse"
     content_loss: str = "pixel"  # pixel | vgg22 | vgg54 (SRGAN's VGG content losses)
     vgg_weights: str = "imagenet"
+    # LPIPS scored with the final figures: none | imagenet | a local alexnet-owt-7be5be79.pth | random
+    lpips_weights: str = "none"
     adversarial_weight: float = 0.0  # > 0 makes it a GAN trial (SRGAN: 1e-3)
     pretrain_iterations: int = 0  # GAN: pixel-loss (MSE) pre-training of the generator first
     generator_init: str | None = None  # GAN: start the generator from this checkpoint instead

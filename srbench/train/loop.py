@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,9 +29,16 @@ from torch.nn.parallel import DistributedDataParallel
 from srbench.data import get_spec
 from srbench.evaluate import SetScore, evaluate_model
 from srbench.hardware import describe_hardware
-from srbench.losses import PerceptualLoss, discriminator_loss, generator_adversarial_loss, pixel_loss
+from srbench.losses import (
+    PerceptualLoss,
+    discriminator_loss,
+    generator_adversarial_loss,
+    pixel_loss,
+)
+from srbench.lpips_metric import LPIPS
 from srbench.models import build_model, count_parameters, macs_per_output_megapixel
 from srbench.models.conditions import build_condition_source
+from srbench.models.pretrained import WeightsUnavailable
 from srbench.train.checkpoint import load_checkpoint, save_checkpoint
 from srbench.train.config import TrainConfig
 from srbench.train.data import Batch, PatchSampler
@@ -83,6 +91,7 @@ class Trainer:
         self.perceptual = (PerceptualLoss([VGG_LAYERS[config.content_loss]], config.vgg_weights).to(self.device)
                            if config.content_loss != "pixel" else None)
         self.pixel_loss = pixel_loss(config.pixel_loss)
+        self.lpips, self.lpips_label = _load_lpips(config.lpips_weights)
 
         self.optimizers = {"generator": torch.optim.Adam(self.model.parameters(), lr=config.lr)}
         if self.discriminator is not None:
@@ -184,11 +193,11 @@ class Trainer:
         return metrics
 
     # -- validation, checkpoints, records ---------------------------------------------------
-    def evaluate(self, set_names: Sequence[str]) -> list[SetScore]:
+    def evaluate(self, set_names: Sequence[str], lpips: LPIPS | None = None) -> list[SetScore]:
         resolver = SuperResolver(self.model, self.condition_source)
         specs = [get_spec(n) for n in set_names]
         return evaluate_model(resolver, specs, [self.config.scale], self.data_root, limit=self.config.val_images,
-                              rank=self.rank, world=self.world)
+                              rank=self.rank, world=self.world, lpips=lpips)
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -301,7 +310,7 @@ class Trainer:
             save_png(sr[:, top : top + size, left : left + size], self.run_dir / "crops" / f"{name}-{Path(image_name).stem}.png")
 
     def _finish(self) -> dict[str, Any]:
-        scores = self.evaluate(self.config.eval_sets)
+        scores = self.evaluate(self.config.eval_sets, self.lpips)  # LPIPS on the final scores only: it is slow
         if self.rank == 0:
             self._save_crops()
         results = {
@@ -314,7 +323,7 @@ class Trainer:
             "eval_images": (f"first {self.config.val_images} per set (subset)" if self.config.val_images else "all"),
             "vgg_weights": self.perceptual.vgg.weights_label if self.perceptual is not None else None,
             "condition_source": self.condition_source.describe() if self.condition_source is not None else None,
-            "lpips": "unavailable (no LPIPS weights installed)" if self.config.is_gan else None,
+            "lpips": self.lpips_label,
             "sets": [s.as_dict() for s in scores],
         }
         if self.rank == 0:
@@ -322,3 +331,15 @@ class Trainer:
         self._report({f"final/{s.set}/{k}": getattr(s, k) for s in scores for k in ("psnr_y", "ssim_y")},
                      self.checkpoints)
         return results
+
+
+def _load_lpips(setting: str) -> tuple[LPIPS | None, str | None]:
+    """The LPIPS metric and its label; a failed ImageNet download leaves it unscored (labelled so), not the trial failed."""
+    if setting == "none":
+        return None, None
+    try:
+        metric = LPIPS(setting)
+    except WeightsUnavailable as exc:
+        print(f"warning: LPIPS will not be scored: {exc}", file=sys.stderr)
+        return None, "n/a: no ImageNet weights"
+    return metric, metric.label

@@ -1,0 +1,70 @@
+"""Frozen torchvision networks with ImageNet weights, or a local copy of them, or seeded random ones.
+
+A weights setting is one of:
+
+* ``"imagenet"``: torchvision's ImageNet weights (downloads on a user's machine; offline,
+  the error says how to point at a local copy);
+* a path: a local copy of torchvision's weights file; recognised as the ImageNet weights
+  when its SHA-256 starts with the hash in torchvision's file name;
+* ``"random"``: seeded random weights, for tests. Anything computed with non-ImageNet weights
+  is not comparable with papers, and the returned label says so, for runs and leaderboards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from srbench.errors import UserError
+
+
+class WeightsUnavailable(UserError):
+    """The ImageNet weights could not be downloaded (offline or refused)."""
+
+
+@dataclass(frozen=True)
+class PretrainedNet:
+    """How to build one torchvision network: ``build(weights=None | enum)``, its ImageNet weights
+    enum, the file name torchvision downloads (its hash prefix identifies a genuine copy) and the
+    config field that selects the weights (named in errors)."""
+
+    build: Callable[..., nn.Module]
+    imagenet: object
+    file_name: str
+    field: str
+
+    @property
+    def sha256_prefix(self) -> str:
+        return self.file_name.rsplit("-", 1)[1].split(".")[0]
+
+
+def load_pretrained(net: PretrainedNet, setting: str) -> tuple[nn.Module, bool, str]:
+    """``(module, is_imagenet, label)`` for the weights ``setting``."""
+    if setting == "imagenet":
+        try:
+            return net.build(weights=net.imagenet), True, "imagenet"
+        except Exception as exc:  # offline or refused
+            raise WeightsUnavailable(
+                f"cannot download ImageNet weights for {net.field} ({type(exc).__name__}: {exc}); set {net.field} "
+                f"to a local copy of torchvision's {net.file_name}, or 'random' for tests (results then not "
+                f"comparable)") from None
+    if setting == "random":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            module = net.build(weights=None)
+        return module, False, "random (not ImageNet: not comparable)"
+    path = Path(setting)
+    if not path.is_file():
+        raise UserError(f"field '{net.field}': '{setting}' is neither 'imagenet', 'random' nor an existing file")
+    module = net.build(weights=None)
+    try:
+        module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as exc:
+        raise UserError(f"field '{net.field}': {path} is not a state dict of {net.file_name} ({exc})") from None
+    imagenet = hashlib.sha256(path.read_bytes()).hexdigest().startswith(net.sha256_prefix)
+    return module, imagenet, f"file {path.name}" + ("" if imagenet else " (not torchvision's ImageNet file: not comparable)")
