@@ -111,14 +111,18 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     runs = child_runs(tracker, study)
     assert len(runs) == 1 and runs[0].info.status == "FINISHED" and runs[0].info.run_name == key
     metrics = runs[0].data.metrics
+    gan = study in ("srgan_content_loss", "sftgan_ablation")  # their smoke budget scores LPIPS, random trunk
     for s in ("Set5", "Set14", "BSD100"):
         assert 0 < metrics[f"{s}.psnr_y"] < 100 and 0 < metrics[f"{s}.ssim_y"] <= 1
+        assert (0 < metrics[f"{s}.lpips"] < 1) if gan else f"{s}.lpips" not in metrics
+    assert ("not comparable" in runs[0].data.tags["lpips"]) if gan else runs[0].data.tags["lpips"] == "n/a"
     assert runs[0].data.params["model.name"] == first.model["name"] and runs[0].data.tags["budget"] == "smoke"
     assert runs[0].data.tags["mlflow.parentRunId"] == summary["parent_run_id"]
     crops = [a.path for a in tracker.client.list_artifacts(runs[0].info.run_id, "crops")]
     assert sorted(crops) == ["crops/BSD100-101085.png", "crops/Set14-baboon.png", "crops/Set5-baby.png"]
     page = (tmp_path / "leaderboards" / f"{study}.md").read_text()
     assert f"| {next(iter(first.variants))} |" in page and runs[0].info.run_id in page and "| bicubic |" in page
+    assert ("LPIPS ↓ Set5 / Set14 / BSD100" in page) == gan
     for picture in ("psnr-vs-params", "curves", "strip"):
         assert f"({study}-{picture}.png)" in page and (tmp_path / "leaderboards" / f"{study}-{picture}.png").exists()
     logged = [a.path for a in tracker.client.list_artifacts(summary["parent_run_id"], "leaderboard")]
