@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 from conftest import REPO
 
@@ -31,3 +34,12 @@ def test_gitignore_keeps_generated_state_out():
     ignored = (REPO / ".gitignore").read_text().split()
     for entry in ("mlruns/", "mlflow.db", "ray_results/", "/data/"):
         assert entry in ignored
+
+
+def test_importing_srbench_makes_openmp_wait_passively_unless_the_user_chose():
+    probe = "import os, srbench, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    chosen = {**env, "OMP_WAIT_POLICY": "ACTIVE"}
+    for environ, expected in ((env, "PASSIVE"), (chosen, "ACTIVE")):
+        out = subprocess.run([sys.executable, "-c", probe], env=environ, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == expected
