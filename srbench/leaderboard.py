@@ -197,15 +197,15 @@ def render_study(study: str, agg: pd.DataFrame, bicubic: dict, pictures: Sequenc
     for (scale, budget), group in agg.groupby(["scale", "budget"], sort=True):
         lines += [f"## x{scale}, budget `{budget}`", ""]
         lines += _table(study, group, bicubic, scale, footnotes)
-        failed = [r["variant"] for _, r in group.iterrows()
+        below_bicubic = [r["variant"] for _, r in group.iterrows()
                   if all(r[f"{s}.psnr"] < bicubic[(scale, s)][0] for s in SETS)]
         orderings = _orderings(study, group, footnotes)
         if orderings:
             lines += ["", "Orderings the paper reports, checked on these runs (Y-PSNR, dB):", ""] + orderings
         notes = []
-        if failed:
-            notes.append(f"Below bicubic on every set, so training failed at this budget's settings (see the "
-                         f"validation curves): {', '.join(failed)}.")
+        if below_bicubic:
+            notes.append(f"Below bicubic on every set at the end of this budget (the validation curves show whether "
+                         f"they did not train or were still climbing): {', '.join(below_bicubic)}.")
         subsets = sorted({e.removesuffix(" (subset)") for e in group["eval_images"] if e != "all"})
         if subsets:
             notes.append(f"Evaluated on a subset of the images ({'; '.join(subsets)}): not comparable with full-set figures.")
@@ -269,7 +269,7 @@ def draw_pictures(study: str, runs: pd.DataFrame, agg: pd.DataFrame, bicubic: di
     )
 
     pictures = [psnr_vs_parameters(study, agg, bicubic, SETS[0], out),
-                validation_curves(study, runs, tracker, SETS[0], out),
+                validation_curves(study, runs, tracker, SETS[0], out, bicubic),
                 comparison_strip(study, runs, tracker, SETS[0], data_root, out)]
     return [p for p in pictures if p is not None]
 

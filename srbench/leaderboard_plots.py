@@ -42,8 +42,9 @@ def psnr_vs_parameters(study: str, agg: pd.DataFrame, bicubic: dict, first_set: 
     return _save(fig, out / f"{study}-psnr-vs-params.png")
 
 
-def validation_curves(study: str, runs: pd.DataFrame, tracker: Tracker, first_set: str, out: Path) -> Path | None:
-    """Validation PSNR over iterations, one line per run; None when no run logged any."""
+def validation_curves(study: str, runs: pd.DataFrame, tracker: Tracker, first_set: str, out: Path,
+                      bicubic: dict[tuple[int, str], tuple[float, float]]) -> Path | None:
+    """Validation PSNR over iterations, one line per run, with the bicubic level to beat; None when no run logged any."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for _, r in runs.iterrows():
         history = sorted((m.step, m.value) for m in tracker.client.get_metric_history(r["run_id"], f"val.{first_set}.psnr_y"))
@@ -53,6 +54,9 @@ def validation_curves(study: str, runs: pd.DataFrame, tracker: Tracker, first_se
     if not ax.lines:
         plt.close(fig)
         return None
+    for scale in sorted(set(runs["scale"])):
+        ax.axhline(bicubic[(scale, first_set)][0], linestyle="--", color="grey", linewidth=1,
+                   label=f"bicubic x{scale} (whole {first_set})")
     ax.set(xlabel="iteration", ylabel=f"validation {first_set} Y-PSNR (dB)", title=f"{study}: validation curves")
     ax.legend(fontsize=7)
     return _save(fig, out / f"{study}-curves.png")

@@ -125,7 +125,8 @@ def test_contradicted_orderings_and_failed_trials_are_reported(tmp_path, data_ro
     page = (tmp_path / "lb" / "srcnn_ablation.md").read_text()
     assert ("Here: Set5 31.60, 31.50, 31.55: **does not hold**; Set14 28.60, 28.65, 28.70: holds; "
             "BSD100 27.90, 27.91, 27.89: **does not hold**.") in page
-    assert ("Below bicubic on every set, so training failed at this budget's settings (see the validation curves): "
+    assert ("Below bicubic on every set at the end of this budget (the validation curves show whether they did not "
+            "train or were still climbing): "
             "9-3-3-3-5.") in page
 
 
