@@ -262,11 +262,7 @@ def render_csv(study: str, agg: pd.DataFrame, bicubic: dict) -> str:
 
 def draw_pictures(study: str, runs: pd.DataFrame, agg: pd.DataFrame, bicubic: dict, tracker: Tracker,
                   data_root: Path, out: Path) -> list[Path]:
-    from srbench.leaderboard_plots import (
-        comparison_strip,
-        psnr_vs_parameters,
-        validation_curves,
-    )
+    from srbench.leaderboard_plots import comparison_strip, psnr_vs_parameters, validation_curves
 
     pictures = [psnr_vs_parameters(study, agg, bicubic, SETS[0], out),
                 validation_curves(study, runs, tracker, SETS[0], out, bicubic),

@@ -9,13 +9,7 @@ from pathlib import Path
 from srbench.cli.common import add_data_root, parse_scales
 from srbench.data import DEFAULT_BENCHMARKS, parse_set_list, resolve_data_root
 from srbench.errors import UserError
-from srbench.evaluate import (
-    PROTOCOL,
-    evaluate_bicubic,
-    evaluate_folder,
-    evaluate_model,
-    format_table,
-)
+from srbench.evaluate import PROTOCOL, evaluate_bicubic, evaluate_folder, evaluate_model, format_table
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

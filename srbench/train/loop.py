@@ -29,12 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from srbench.data import get_spec
 from srbench.evaluate import SetScore, evaluate_model
 from srbench.hardware import describe_hardware
-from srbench.losses import (
-    PerceptualLoss,
-    discriminator_loss,
-    generator_adversarial_loss,
-    pixel_loss,
-)
+from srbench.losses import PerceptualLoss, discriminator_loss, generator_adversarial_loss, pixel_loss
 from srbench.lpips_metric import LPIPS
 from srbench.models import build_model, count_parameters, macs_per_output_megapixel
 from srbench.models.conditions import build_condition_source
