@@ -184,6 +184,20 @@ def validate(config: TrainConfig) -> None:
         raise bad("adversarial_weight", "adversarial training needs a GAN generator (srresnet, sftgan)")
     if config.content_loss != "pixel" and config.family not in ("srresnet", "sftgan"):
         raise bad("content_loss", "VGG content losses need an RGB model (srresnet, sftgan)")
+    _check_weights_setting(config, "vgg_weights", ("imagenet", "random"))
+    _check_weights_setting(config, "lpips_weights", ("none", "imagenet", "random"))
     get_spec(config.train_set, kind="train")
     for name in (*config.eval_sets, *config.val_sets):
         get_spec(name, kind="benchmark")
+
+
+def _check_weights_setting(config: TrainConfig, name: str, keywords: tuple[str, ...]) -> None:
+    """A keyword, or something shaped like a weights file's path.
+
+    The file itself is only opened where the trial runs: on a cluster it may live on the
+    workers' shared disk and not on the machine that launches the sweep.
+    """
+    value = getattr(config, name)
+    if value in keywords or value.endswith((".pth", ".pt")) or "/" in value:
+        return
+    raise UserError(f"field '{name}' = {value!r}: valid: {', '.join(keywords)}, or the path of a .pth weights file")
