@@ -172,13 +172,20 @@ def test_ddp_trials_span_both_nodes_tracked_on_the_server(cluster, mlflow_server
     experiment = tracker.client.get_experiment_by_name("srcnn_ablation")
     runs = tracker.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_KIND}` = 'trial'")
     assert sorted(r.info.run_name for r in runs) == ["9-1-5_seed0", "9-3-5_seed0"]
+    [parent] = tracker.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_KIND}` = 'sweep'")
     for run in runs:
         assert run.info.status == "FINISHED" and run.data.params["workers"] == "2"
-        assert {f"{s}.psnr_y" for s in ("Set5", "Set14", "BSD100")} <= set(run.data.metrics)
+        assert run.data.params["model.name"] == "srcnn" and run.data.tags["budget"] == "smoke"
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        for s in ("Set5", "Set14", "BSD100"):
+            assert 0 < run.data.metrics[f"{s}.psnr_y"] < 100 and 0 < run.data.metrics[f"{s}.ssim_y"] <= 1
+            assert f"{s}.lpips" not in run.data.metrics  # not a GAN study: no perceptual metric
+        assert run.data.tags["lpips"] == "n/a"
         ranks = run.data.tags["ray.worker_nodes"].split(",")
         assert sorted(cluster.nodes[node] for node in ranks) == ["node_a", "node_b"], ranks
         # Artifacts went through the server (proxied), into its artifact store.
-        assert [a.path for a in tracker.client.list_artifacts(run.info.run_id, "crops")]
+        crops = [a.path for a in tracker.client.list_artifacts(run.info.run_id, "crops")]
+        assert sorted(crops) == ["crops/BSD100-101085.png", "crops/Set14-baboon.png", "crops/Set5-baby.png"]
         assert "2 processes" in run.data.tags["hardware"]
         assert list((storage / f"srcnn_ablation-smoke-{run.info.run_name}").rglob("last.pt"))
     assert any((server_folder / "artifacts").rglob("*.png"))
@@ -187,7 +194,12 @@ def test_ddp_trials_span_both_nodes_tracked_on_the_server(cluster, mlflow_server
     # The leaderboard written at the end of the sweep comes from the server, and regenerating it
     # there, from nothing but the server, gives the same page.
     page = (tmp_path / "leaderboards" / "srcnn_ablation.md").read_text()
-    assert all(r.info.run_id in page for r in runs)
+    assert all(r.info.run_id in page for r in runs) and "| 9-1-5 |" in page and "| bicubic |" in page
+    for picture in ("psnr-vs-params", "curves", "strip"):
+        assert f"(srcnn_ablation-{picture}.png)" in page
+        assert (tmp_path / "leaderboards" / f"srcnn_ablation-{picture}.png").exists()
+    logged = [a.path for a in tracker.client.list_artifacts(parent.info.run_id, "leaderboard")]
+    assert "leaderboard/srcnn_ablation-strip.png" in logged
     again = subprocess.run([sys.executable, "-m", "srbench", "leaderboard", "--tracking-uri", uri, "--out", "again"],
                            cwd=tmp_path, env={**os.environ, "SRBENCH_DATA": str(data_root)}, capture_output=True,
                            text=True, timeout=SWEEP_TIMEOUT)
