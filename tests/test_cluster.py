@@ -129,9 +129,12 @@ def cluster():
              f"ray.init(address='{address}', log_to_driver=False)\n"
              "deadline = time.time() + 90\n"
              "while sum(n['Alive'] for n in ray.nodes()) < 2 and time.time() < deadline: time.sleep(0.5)\n"
-             "print(json.dumps({n['NodeID']: sorted(n['Resources']) for n in ray.nodes() if n['Alive']}))"],
+             "print('NODES', json.dumps({n['NodeID']: sorted(n['Resources']) for n in ray.nodes() if n['Alive']}))"],
             env=env, capture_output=True, text=True, timeout=150)
-        resources = json.loads(listing.stdout.strip().splitlines()[-1])
+        # Ray may print its own lines to stdout as well: read only ours.
+        found = [line.removeprefix("NODES ") for line in listing.stdout.splitlines() if line.startswith("NODES {")]
+        assert found, f"listing the nodes failed:\n{listing.stdout[-2000:]}\n{listing.stderr[-2000:]}"
+        resources = json.loads(found[-1])
         nodes = {node: next(r for r in keys if r.startswith("node_")) for node, keys in resources.items()}
         assert sorted(nodes.values()) == ["node_a", "node_b"], (resources, (root / "node.log").read_text()[-2000:])
         yield Cluster(address, env, nodes, shared, private if isolated else None)
