@@ -114,6 +114,16 @@ def _references(study: str, scale: int, variant: str, set_name: str) -> list[dic
     return [r for r in paper_results(study) if (r["scale"], r["variant"], r["set"]) == (scale, variant, set_name)]
 
 
+def _vgg_not_comparable(r: pd.Series) -> bool:
+    """Whether the row's VGG content loss used weights other than torchvision's ImageNet ones."""
+    return "not comparable" in r["vgg_weights"]
+
+
+def variant_label(r: pd.Series) -> str:
+    """The variant's name, marked † where its VGG content loss makes it not comparable with the paper."""
+    return str(r["variant"]) + (" †" if _vgg_not_comparable(r) else "")
+
+
 def _table(study: str, group: pd.DataFrame, bicubic: dict, scale: int, footnotes: list[str]) -> list[str]:
     gan = bool(group["adversarial"].any() or (group["vgg_weights"] != "none").any()
                or group[[f"{s}.lpips" for s in SETS]].notna().any(axis=None))
@@ -127,7 +137,8 @@ def _table(study: str, group: pd.DataFrame, bicubic: dict, scale: int, footnotes
     cells += [""] * len(SETS) + ([""] if gan else []) + ["", "", "", "", "", "`srbench eval bicubic`"]
     lines.append("| " + " | ".join(cells) + " |")
     for _, r in group.iterrows():
-        cells = [str(r["variant"])]
+        not_comparable = _vgg_not_comparable(r)
+        cells = [variant_label(r)]
         for s in SETS:
             parts = []
             for m, digits in (("psnr", 2), ("ssim", 4)):
@@ -139,8 +150,8 @@ def _table(study: str, group: pd.DataFrame, bicubic: dict, scale: int, footnotes
             refs = []
             for ref in _references(study, scale, r["variant"], s):
                 note = f"{ref['citation']}" + (f", {ref['note']}" if ref.get("note") else "")
-                delta = r[f"{s}.psnr"] - ref["psnr"]
-                refs.append(f"{ref['psnr']:.2f}[^{_footnote(note, footnotes)}] ({delta:+.2f})")
+                delta = "not comparable" if not_comparable else f"{r[f'{s}.psnr'] - ref['psnr']:+.2f}"
+                refs.append(f"{ref['psnr']:.2f}[^{_footnote(note, footnotes)}] ({delta})")
             cells.append("; ".join(refs))
         if gan:
             cells.append(_lpips_cell(r, best))
@@ -213,9 +224,11 @@ def render_study(study: str, agg: pd.DataFrame, bicubic: dict, pictures: Sequenc
         subsets = sorted({e.removesuffix(" (subset)") for e in group["eval_images"] if e != "all"})
         if subsets:
             notes.append(f"Evaluated on a subset of the images ({'; '.join(subsets)}): not comparable with full-set figures.")
-        weights = sorted({w for w in group["vgg_weights"] if w not in ("none", "imagenet")})
+        weights = sorted({w.split(" (")[0] for _, r in group.iterrows() if _vgg_not_comparable(r)
+                          for w in r["vgg_weights"].split("; ")})
         if weights:
-            notes.append(f"VGG content losses used non-ImageNet weights ({'; '.join(weights)}): not comparable with the paper.")
+            notes.append(f"† VGG content loss with non-ImageNet weights ({'; '.join(weights)}): not comparable with "
+                         "the paper, so no Δ is given.")
         trunks = sorted({label for label in group["lpips_label"] if "not comparable" in label})
         if trunks:
             notes.append(f"LPIPS used a non-ImageNet AlexNet trunk ({'; '.join(trunks)}): not comparable with published LPIPS.")
@@ -246,7 +259,8 @@ def render_csv(study: str, agg: pd.DataFrame, bicubic: dict) -> str:
     for (scale, s), (psnr, ssim) in sorted(bicubic.items(), key=lambda item: (item[0][0], SETS.index(item[0][1]))):
         if not agg.empty and scale in set(agg["scale"]):
             rows.append({"study": study, "scale": scale, "budget": "", "variant": "bicubic", "set": s, "seeds": "",
-                         "psnr": f"{psnr:.4f}", "psnr_std": "", "ssim": f"{ssim:.5f}", "ssim_std": "", "lpips": "", "lpips_std": "", "paper_psnr": "",
+                         "psnr": f"{psnr:.4f}", "psnr_std": "", "ssim": f"{ssim:.5f}", "ssim_std": "", "lpips": "",
+                         "lpips_std": "", "vgg_weights": "", "paper_psnr": "",
                          "delta": "", "parameters": "", "macs_per_mp": "", "iterations": "", "wall_time_s": "",
                          "hardware": "", "run_ids": ""})
     for _, r in agg.iterrows():
@@ -256,8 +270,9 @@ def render_csv(study: str, agg: pd.DataFrame, bicubic: dict) -> str:
                          "seeds": r["seeds"], "psnr": _num(r[f"{s}.psnr"], 4), "psnr_std": _num(r[f"{s}.psnr.std"], 4),
                          "ssim": _num(r[f"{s}.ssim"], 5), "ssim_std": _num(r[f"{s}.ssim.std"], 5),
                          "lpips": _num(r[f"{s}.lpips"], 5), "lpips_std": _num(r[f"{s}.lpips.std"], 5),
-                         "paper_psnr": ";".join(f"{x['psnr']:.2f}" for x in refs),
-                         "delta": ";".join(f"{r[f'{s}.psnr'] - x['psnr']:+.4f}" for x in refs),
+                         "vgg_weights": r["vgg_weights"], "paper_psnr": ";".join(f"{x['psnr']:.2f}" for x in refs),
+                         "delta": "" if _vgg_not_comparable(r) else ";".join(f"{r[f'{s}.psnr'] - x['psnr']:+.4f}"
+                                                                               for x in refs),
                          "parameters": _num(r["parameters"], 0), "macs_per_mp": _num(r["macs_per_mp"], 0),
                          "iterations": _num(r["iterations"], 0), "wall_time_s": _num(r["wall_time_s"], 1),
                          "hardware": r["hardware"], "run_ids": r["run_ids"]})

@@ -16,6 +16,7 @@ from PIL import Image  # noqa: E402
 
 from srbench.data import get_spec, load_set  # noqa: E402
 from srbench.degrade import bicubic_lr, imresize, modcrop  # noqa: E402
+from srbench.leaderboard import variant_label  # noqa: E402
 from srbench.tracking import Tracker  # noqa: E402
 from srbench.train.loop import crop_box  # noqa: E402
 
@@ -33,7 +34,7 @@ def psnr_vs_parameters(study: str, agg: pd.DataFrame, bicubic: dict, first_set: 
     for (scale, budget), group in agg.groupby(["scale", "budget"], sort=True):
         ax.scatter(group["parameters"], group[f"{first_set}.psnr"], label=f"x{scale}, {budget}")
         for _, r in group.iterrows():
-            ax.annotate(r["variant"], (r["parameters"], r[f"{first_set}.psnr"]), fontsize=7,
+            ax.annotate(variant_label(r), (r["parameters"], r[f"{first_set}.psnr"]), fontsize=7,
                         xytext=(3, 3), textcoords="offset points")
         ax.axhline(bicubic[(scale, first_set)][0], linestyle=":", color="grey")
     ax.set_xscale("log")
@@ -50,7 +51,7 @@ def validation_curves(study: str, runs: pd.DataFrame, tracker: Tracker, first_se
         history = sorted((m.step, m.value) for m in tracker.client.get_metric_history(r["run_id"], f"val.{first_set}.psnr_y"))
         if history:
             steps, values = zip(*history)
-            ax.plot(steps, values, marker=".", label=f"{r['variant']} (seed {r['seed']}, {r['budget']})")
+            ax.plot(steps, values, marker=".", label=f"{variant_label(r)} (seed {r['seed']}, {r['budget']})")
     if not ax.lines:
         plt.close(fig)
         return None
@@ -82,7 +83,7 @@ def comparison_strip(study: str, runs: pd.DataFrame, tracker: Tracker, set_name:
                 except Exception:  # a run without crops (older runs): leave it out of the strip
                     continue
                 panels.append(np.asarray(Image.open(local).convert("RGB")).transpose(2, 0, 1))
-                titles.append(f"{r['variant']} ({r['budget']})")
+                titles.append(f"{variant_label(r)} ({r['budget']})")
     if len(panels) <= 2:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(1.6 * len(panels), 2.0))

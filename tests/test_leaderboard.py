@@ -83,11 +83,11 @@ def test_markdown_values_bold_bicubic_and_paper_deltas(store, tmp_path, data_roo
 def test_csv_holds_every_figure(store, tmp_path, data_root):
     write_leaderboards(["srcnn_ablation"], store, tmp_path / "lb", data_root)
     lines = (tmp_path / "lb" / "srcnn_ablation.csv").read_text().splitlines()
-    assert lines[0] == ("study,scale,budget,variant,set,seeds,psnr,psnr_std,ssim,ssim_std,lpips,lpips_std,paper_psnr,delta,"
+    assert lines[0] == ("study,scale,budget,variant,set,seeds,psnr,psnr_std,ssim,ssim_std,lpips,lpips_std,vgg_weights,paper_psnr,delta,"
                         "parameters,macs_per_mp,iterations,wall_time_s,hardware,run_ids")
-    assert lines[1] == "srcnn_ablation,3,,bicubic,Set5,,30.4047,,0.86891,,,,,,,,,,,"
+    assert lines[1] == "srcnn_ablation,3,,bicubic,Set5,,30.4047,,0.86891,,,,,,,,,,,,"
     row = next(line for line in lines if line.startswith("srcnn_ablation,3,quick,9-1-5,Set5,"))
-    assert row.startswith("srcnn_ablation,3,quick,9-1-5,Set5,2,31.6200,0.0283,0.88900,0.00141,,,32.39;32.52,-0.7700;-0.9000,"
+    assert row.startswith("srcnn_ablation,3,quick,9-1-5,Set5,2,31.6200,0.0283,0.88900,0.00141,,,none,32.39;32.52,-0.7700;-0.9000,"
                           "8129,8129000000,20000,590.0,\"2 x Test CPU (CPU), 1 process\",")
     assert len(lines) == 1 + 3 + 2 * 3
 
@@ -169,14 +169,18 @@ def test_gan_study_shows_lpips_and_says_why_it_is_missing(tmp_path, data_root):
     rows = rows_of(page)
     assert rows["variant"][7] == "LPIPS ↓ Set5 / Set14 / BSD100"
     assert rows["SRResNet-MSE"][7] == "0.3000 / **0.4000** / **0.5000**"
-    assert rows["SRGAN-VGG54"][7] == "**0.2000** / 0.4500 / **0.5000**"
+    # Random VGG weights: the row is marked and the paper's figure has no Δ.
+    assert rows["SRGAN-VGG54 †"][7] == "**0.2000** / 0.4500 / **0.5000**"
+    assert rows["SRGAN-VGG54 †"][4:7] == ["29.40[^1] (not comparable)", "26.02[^1] (not comparable)",
+                                         "25.16[^1] (not comparable)"]
     assert rows["SRGAN-MSE"][7] == "n/a: no ImageNet weights"
     assert rows["bicubic"][7] == ""
     assert rows["SRResNet-MSE"][4] == "32.05[^1] (-3.05)"  # SRGAN paper, Table 1
-    assert ("VGG content losses used non-ImageNet weights (random (not ImageNet: not comparable)): not comparable "
-            "with the paper.") in page
+    assert "† VGG content loss with non-ImageNet weights (random): not comparable with the paper, so no Δ is given." in page
     assert f"LPIPS used a non-ImageNet AlexNet trunk ({random_trunk}): not comparable with published LPIPS." in page
     assert "Adversarially trained variants trade PSNR / SSIM for texture" in page
     assert "Below bicubic" not in page  # SRGAN-MSE is, but adversarial rows are not flagged as failed
     csv = (tmp_path / "lb" / "srgan_content_loss.csv").read_text()
-    assert "srgan_content_loss,4,quick,SRGAN-VGG54,Set14,1,30.0000,,0.80000,,0.45000,," in csv
+    assert ("srgan_content_loss,4,quick,SRGAN-VGG54,Set14,1,30.0000,,0.80000,,0.45000,,"
+            "random (not ImageNet: not comparable),26.02,,") in csv
+    assert "srgan_content_loss,4,quick,SRResNet-MSE,Set5,1,29.0000,,0.80000,,0.30000,,none,32.05,-3.0500," in csv
