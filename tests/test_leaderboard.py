@@ -149,6 +149,7 @@ def test_gan_study_shows_lpips_and_says_why_it_is_missing(tmp_path, data_root):
     for variant, vgg, label, lpips, psnr in (
             ("SRResNet-MSE", "none", imagenet, (0.30, 0.40, 0.50), 29.0),
             ("SRGAN-VGG54", "random (not ImageNet: not comparable)", random_trunk, (0.20, 0.45, 0.50), 29.0),
+            ("SRResNet-VGG22", "file vgg19-dcbb9e9d.pth", imagenet, (0.35, 0.50, 0.60), 28.0),  # a genuine local copy
             ("SRGAN-MSE", "none", "n/a: no ImageNet weights", None, 20.0)):  # below bicubic everywhere
         run_id = tracker.client.create_run(experiment, run_name=f"{variant}_seed0", tags={
             TAG_KIND: "trial", TAG_STUDY: "srgan_content_loss", "budget": "quick", "eval_images": "all",
@@ -176,6 +177,7 @@ def test_gan_study_shows_lpips_and_says_why_it_is_missing(tmp_path, data_root):
     assert rows["SRGAN-MSE"][7] == "n/a: no ImageNet weights"
     assert rows["bicubic"][7] == ""
     assert rows["SRResNet-MSE"][4] == "32.05[^1] (-3.05)"  # SRGAN paper, Table 1
+    assert rows["SRResNet-VGG22"][4] == "30.51[^1] (-2.51)"  # ImageNet weights from a local file: comparable
     assert "† VGG content loss with non-ImageNet weights (random): not comparable with the paper, so no Δ is given." in page
     assert f"LPIPS used a non-ImageNet AlexNet trunk ({random_trunk}): not comparable with published LPIPS." in page
     assert "Adversarially trained variants trade PSNR / SSIM for texture" in page
