@@ -176,6 +176,17 @@ def test_vgg_layers_names_and_bad_layer():
         VGGFeatures(["relu2_2"], vgg_weights="/no/such/vgg19.pth")
 
 
+def test_weights_setting_shape_is_checked_without_opening_the_file():
+    from srbench.models.pretrained import check_setting
+
+    for setting in ("imagenet", "random", "/shared/vgg19-dcbb9e9d.pth", "vgg19.pt", "weights/vgg19"):
+        check_setting("vgg_weights", setting)  # a path is only opened where the trial runs
+    with pytest.raises(UserError, match="field 'vgg_weights' = 'imagnet': valid: imagenet, random, or the path of"):
+        check_setting("vgg_weights", "imagnet")
+    with pytest.raises(UserError, match="field 'lpips_weights' = 'off': valid: none, imagenet, random"):
+        check_setting("lpips_weights", "off", ("none", "imagenet", "random"))
+
+
 def test_vgg_local_weights_file_loads_and_is_marked_by_its_hash(tmp_path):
     import torchvision
 

@@ -43,6 +43,20 @@ class PretrainedNet:
         return self.file_name.rsplit("-", 1)[1].split(".")[0]
 
 
+KEYWORDS = ("imagenet", "random")
+
+
+def check_setting(field: str, setting: str, keywords: tuple[str, ...] = KEYWORDS) -> None:
+    """Refuse a setting that is neither a keyword nor shaped like a weights file's path.
+
+    The file itself is only opened where the weights are loaded: on a cluster it may live on
+    the workers' shared disk and not on the machine that launches the sweep.
+    """
+    if setting in keywords or setting.endswith((".pth", ".pt")) or "/" in setting:
+        return
+    raise UserError(f"field '{field}' = {setting!r}: valid: {', '.join(keywords)}, or the path of a .pth weights file")
+
+
 def load_pretrained(net: PretrainedNet, setting: str) -> tuple[nn.Module, bool, str]:
     """``(module, is_imagenet, label)`` for the weights ``setting``."""
     if setting == "imagenet":

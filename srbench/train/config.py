@@ -19,6 +19,8 @@ import torch
 from srbench.data import DEFAULT_BENCHMARKS, get_spec
 from srbench.errors import UserError
 from srbench.models import build_model, get_entry, resolve_config
+from srbench.models.pretrained import KEYWORDS as WEIGHT_KEYWORDS
+from srbench.models.pretrained import check_setting as check_weights_setting
 
 BUDGETS = ("smoke", "quick", "paper")
 SCHEDULES = ("constant", "step", "cosine")
@@ -184,20 +186,8 @@ def validate(config: TrainConfig) -> None:
         raise bad("adversarial_weight", "adversarial training needs a GAN generator (srresnet, sftgan)")
     if config.content_loss != "pixel" and config.family not in ("srresnet", "sftgan"):
         raise bad("content_loss", "VGG content losses need an RGB model (srresnet, sftgan)")
-    _check_weights_setting(config, "vgg_weights", ("imagenet", "random"))
-    _check_weights_setting(config, "lpips_weights", ("none", "imagenet", "random"))
+    check_weights_setting("vgg_weights", config.vgg_weights)
+    check_weights_setting("lpips_weights", config.lpips_weights, ("none", *WEIGHT_KEYWORDS))
     get_spec(config.train_set, kind="train")
     for name in (*config.eval_sets, *config.val_sets):
         get_spec(name, kind="benchmark")
-
-
-def _check_weights_setting(config: TrainConfig, name: str, keywords: tuple[str, ...]) -> None:
-    """A keyword, or something shaped like a weights file's path.
-
-    The file itself is only opened where the trial runs: on a cluster it may live on the
-    workers' shared disk and not on the machine that launches the sweep.
-    """
-    value = getattr(config, name)
-    if value in keywords or value.endswith((".pth", ".pt")) or "/" in value:
-        return
-    raise UserError(f"field '{name}' = {value!r}: valid: {', '.join(keywords)}, or the path of a .pth weights file")
