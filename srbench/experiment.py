@@ -25,6 +25,7 @@ from srbench.data import DEFAULT_BENCHMARKS
 from srbench.errors import UserError
 
 SCHEDULERS = ("fifo", "asha")
+SEARCH_ALGS = ("random", "optuna")
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,9 @@ class Experiment:
     description: str = ""
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     search_space: dict[str, Any] = field(default_factory=dict)  # Ray Tune domains (grid_search, choice, uniform...)
-    num_samples: int = 1  # draws from sampled domains (grid points are each run num_samples times)
+    num_samples: int = 1  # Tune draws per grid point (each draw samples every sampled domain afresh)
+    search_alg: str = "random"  # "random": Tune's random sampling; "optuna": OptunaSearch (pip install srbench[optuna])
+    search_seed: int = 0  # seeds the search algorithm: the same seed samples the same values
     train: dict[str, Any] = field(default_factory=dict)  # training fields for every budget
     budgets: dict[str, dict[str, Any]] = field(default_factory=dict)  # extra fields per budget name
     train_set: str = "BSDS200"
@@ -48,8 +51,20 @@ class Experiment:
 
 
 @dataclass(frozen=True)
+class TrialBase:
+    """A trial before Tune samples it: a variant, one point of the grid (with the fixed values) and a seed.
+    A study without sampled domains has exactly one trial per base, named by its key."""
+
+    key: str  # e.g. "9-5-5_seed0", "lr=0.001_seed1"
+    prefix: str  # the key without its seed part
+    variant: str
+    seed: int
+    point: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class TrialSpec:
-    """One trial before Ray: a name and a fully resolved training configuration."""
+    """One trial with a fully resolved training configuration."""
 
     key: str
     variant: str
@@ -75,28 +90,93 @@ def _is_domain(value: Any) -> bool:
     return isinstance(value, Domain)
 
 
-def _search_points(experiment: Experiment) -> list[dict[str, Any]]:
-    """Grid points of the search space; sampled domains are checked at a few of their values."""
+def sampled_domains(experiment: Experiment) -> dict[str, Any]:
+    """The search-space entries Ray Tune samples (everything but grids and fixed values)."""
+    return {k: v for k, v in experiment.search_space.items() if _is_domain(v)}
+
+
+def trial_bases(experiment: Experiment) -> list[TrialBase]:
+    """Every (variant, grid point, seed) of the experiment, in the study's order."""
     grid = {k: v["grid_search"] for k, v in experiment.search_space.items() if _is_grid(v)}
     fixed = {k: v for k, v in experiment.search_space.items() if not _is_grid(v) and not _is_domain(v)}
-    sampled = {k: v for k, v in experiment.search_space.items() if _is_domain(v)}
     points = [dict(zip(grid, combo), **fixed) for combo in itertools.product(*grid.values())] or [dict(fixed)]
-    expanded = []
-    for point in points:
-        for draw in range(experiment.num_samples):
-            expanded.append({**point, **{k: _sample(d, draw) for k, d in sampled.items()}})
-    return expanded
+    variants = experiment.variants or {"default": {}}
+    bases = []
+    for variant, point, seed in itertools.product(variants, points, experiment.seeds):
+        gridded = ",".join(f"{k.removeprefix('model.')}={v}" for k, v in point.items() if k in grid)
+        prefix = "_".join(p for p in (variant if experiment.variants else "", gridded) if p)
+        key = "_".join(p for p in (prefix, f"seed{seed}") if p)
+        bases.append(TrialBase(key=key, prefix=prefix, variant=variant, seed=seed, point=point))
+    return bases
 
 
-def _sample(domain: Any, draw: int) -> Any:
-    """A deterministic representative value of a Tune domain (for validation and dry runs)."""
+def _round(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def sampled_label(sampled: Mapping[str, Any]) -> str:
+    """``{"lr": 0.000316228, "batch_size": 32}`` -> ``"lr=0.000316,batch_size=32"``."""
+    return ",".join(f"{k.removeprefix('model.')}={_round(v)}" for k, v in sampled.items())
+
+
+def trial_name(base: TrialBase, sampled: Mapping[str, Any], tune_trial_id: str) -> str:
+    """Readable and unique within a sweep: the base key alone where nothing is sampled, else the variant,
+    the rounded sampled values, the seed and the Tune trial's index (e.g. ``lr=0.000316_seed0_t3``)."""
+    if not sampled:
+        return base.key
+    index = int(tune_trial_id.rsplit("_", 1)[-1])
+    return "_".join(p for p in (base.prefix, sampled_label(sampled), f"seed{base.seed}", f"t{index}") if p)
+
+
+def resolve_trial(experiment: Experiment, budget: str, base: TrialBase, sampled: Mapping[str, Any],
+                  settings: Mapping[str, Any] | None = None, file: str = "<experiment>",
+                  key: str | None = None) -> TrialSpec:
+    """The trial's validated configuration from its base, the values Tune sampled and ``--set`` settings
+    (which override everything else)."""
+    from srbench.train.config import make_config
+
+    overrides = (experiment.variants or {"default": {}})[base.variant]
+    model, training = dict(experiment.model), {}
+    for name, value in {**overrides, **base.point, **sampled, **(settings or {})}.items():
+        _apply(model, training, name, value)
+    fields_ = {"train_set": experiment.train_set, "eval_sets": list(experiment.eval_sets), **experiment.train,
+               **experiment.budgets.get(budget, {}), **training, "seed": base.seed}
+    try:
+        config = make_config(model, experiment.scale, budget, **fields_)
+    except UserError as exc:
+        # load_experiment has validated the file without settings: a failure with them is theirs.
+        where = "--set" if settings else f"{file}: variant '{base.variant}'" + (
+            f" ({sampled_label(sampled)})" if sampled else "")
+        raise UserError(f"{where}: {exc}") from None
+    return TrialSpec(key=key or base.key, variant=base.variant, seed=base.seed,
+                     params={**overrides, **base.point, **sampled}, config=config)
+
+
+def _checked_values(domain: Any) -> list[Any]:
+    """The values of a Tune domain at which a study is validated before Ray starts: its bounds, or every category."""
     from ray.tune.search.sample import Categorical, Float, Integer
 
     if isinstance(domain, Categorical):
-        return domain.categories[draw % len(domain.categories)]
-    if isinstance(domain, (Float, Integer)):
-        return domain.lower if draw % 2 == 0 else (domain.upper - 1 if isinstance(domain, Integer) else domain.upper)
-    return domain.sample()
+        return list(domain.categories)
+    if isinstance(domain, Integer):
+        return [domain.lower, domain.upper - 1]  # Tune's integer upper bounds are exclusive
+    if isinstance(domain, Float):
+        return [domain.lower, domain.upper]
+    return [domain.sample()]
+
+
+def check_trials(experiment: Experiment, budget: str, file: str = "<experiment>",
+                 settings: Mapping[str, Any] | None = None, bases: list[TrialBase] | None = None) -> list[TrialSpec]:
+    """Validate every base (default: all) at ``budget`` with each sampled domain at its bounds and categories;
+    returns each base's configuration at the lower bounds (what ``--dry-run`` shows)."""
+    domains = {k: _checked_values(d) for k, d in sampled_domains(experiment).items()}
+    draws = max((len(v) for v in domains.values()), default=1)
+    checked = []
+    for base in bases if bases is not None else trial_bases(experiment):
+        specs = [resolve_trial(experiment, budget, base, {k: v[draw % len(v)] for k, v in domains.items()},
+                               settings, file) for draw in range(draws)]
+        checked.append(specs[0])
+    return checked
 
 
 def parse_settings(items: list[str]) -> dict[str, Any]:
@@ -112,36 +192,6 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             settings[key.strip()] = text
     return settings
-
-
-def expand_trials(experiment: Experiment, budget: str, file: str = "<experiment>",
-                  settings: Mapping[str, Any] | None = None) -> list[TrialSpec]:
-    """Every trial of the experiment at ``budget``, each validated by ``make_config``; ``settings``
-    (``--set``: model fields as ``model.<field>``, training fields by name) override every trial."""
-    from srbench.train.config import make_config
-
-    trials = []
-    variants = experiment.variants or {"default": {}}
-    for (variant, overrides), point, seed in itertools.product(variants.items(), _search_points(experiment),
-                                                               experiment.seeds):
-        model, training = dict(experiment.model), {}
-        for key, value in {**overrides, **point, **(settings or {})}.items():
-            _apply(model, training, key, value)
-        fields_ = {"train_set": experiment.train_set, "eval_sets": list(experiment.eval_sets), **experiment.train,
-                   **experiment.budgets.get(budget, {}), **training, "seed": seed}
-        try:
-            config = make_config(model, experiment.scale, budget, **fields_)
-        except UserError as exc:
-            # load_experiment has validated the file without settings: a failure with them is theirs.
-            where = "--set" if settings else f"{file}: variant '{variant}'"
-            raise UserError(f"{where}: {exc}") from None
-        searched = ",".join(f"{k.removeprefix('model.')}={v}" for k, v in point.items())
-        key = "_".join(p for p in (variant if experiment.variants else "", searched, f"seed{seed}") if p)
-        trials.append(TrialSpec(key=key, variant=variant, seed=seed, params={**overrides, **point}, config=config))
-    keys = [t.key for t in trials]
-    if len(set(keys)) != len(keys):
-        raise UserError(f"{file}: two trials share the name '{next(k for k in keys if keys.count(k) > 1)}'")
-    return trials
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -182,26 +232,48 @@ def validate_experiment(experiment: Experiment, file: str) -> Experiment:
         raise UserError(f"{file}: field 'model': {exc}") from None
     if experiment.scheduler not in SCHEDULERS:
         raise bad("scheduler", f"valid: {', '.join(SCHEDULERS)}")
-    if not isinstance(experiment.workers_per_trial, int) or experiment.workers_per_trial < 1:
+    if experiment.search_alg not in SEARCH_ALGS:
+        raise bad("search_alg", f"valid: {', '.join(SEARCH_ALGS)}")
+    if not _is_int(experiment.search_seed):
+        raise bad("search_seed", "must be an integer")
+    if not _is_int(experiment.workers_per_trial) or experiment.workers_per_trial < 1:
         raise bad("workers_per_trial", "must be an integer >= 1")
+    for name in ("cpus_per_worker", "gpus_per_worker"):
+        if not isinstance(getattr(experiment, name), (int, float)) or isinstance(getattr(experiment, name), bool):
+            raise bad(name, "must be a number")
     if experiment.cpus_per_worker <= 0 or experiment.gpus_per_worker < 0:
         raise UserError(f"{file}: cpus_per_worker must be > 0 and gpus_per_worker >= 0")
-    if not experiment.seeds or len(set(experiment.seeds)) != len(experiment.seeds):
+    if (not isinstance(experiment.seeds, list) or not experiment.seeds or not all(map(_is_int, experiment.seeds))
+            or len(set(experiment.seeds)) != len(experiment.seeds)):
         raise bad("seeds", "a non-empty list of distinct integers")
-    if experiment.num_samples < 1:
-        raise bad("num_samples", "must be >= 1")
+    if not _is_int(experiment.num_samples) or experiment.num_samples < 1:
+        raise bad("num_samples", "must be an integer >= 1")
     for name, domain in experiment.search_space.items():
         if not (_is_grid(domain) or _is_domain(domain)):
             raise UserError(f"{file}: search_space['{name}'] is not a Ray Tune domain (tune.grid_search, "
                             f"tune.choice, tune.uniform, ...)")
+    keys = [b.key for b in trial_bases(experiment)]
+    if len(set(keys)) != len(keys):
+        raise UserError(f"{file}: two trials share the name '{next(k for k in keys if keys.count(k) > 1)}'")
+    if experiment.search_alg == "optuna":
+        if not sampled_domains(experiment):
+            raise bad("search_alg", "optuna searches sampled domains (tune.uniform, tune.loguniform, tune.choice, ...); "
+                                    "this search_space has none")
+        if len(trial_bases(experiment)) > 1:
+            raise bad("search_alg", "optuna searches one configuration space: give one variant, one seed and no "
+                                    "tune.grid_search (or use search_alg='random')")
     from srbench.train.config import BUDGETS
 
     for budget in experiment.budgets:
         if budget not in BUDGETS:
             raise UserError(f"{file}: budgets: unknown budget '{budget}'; valid: {', '.join(BUDGETS)}")
     for budget in BUDGETS:  # every trial at every budget must be a valid configuration
-        expand_trials(experiment, budget, file)
+        check_trials(experiment, budget, file)
     return experiment
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def with_overrides(experiment: Experiment, **changes: Any) -> Experiment:

@@ -2,19 +2,26 @@
 ``TorchTrainer`` DDP job, each one an MLflow child run under the sweep's parent run.
 
 Layout (Ray Train V2 with Tune, the documented pattern for Ray >= 2.4x): a Tune function
-trial (``_trial_driver``, a small CPU fraction) finds or creates the trial's MLflow run
-and launches a ``TorchTrainer`` whose workers run the training loop
-(``_train_worker``); ``TuneReportCallback`` forwards the workers' reports to Tune.
-Checkpoints go through Ray to ``--storage``; ``FailureConfig`` restarts failed workers
-from the last checkpoint, and a resumed sweep (``Tuner.restore``) skips finished trials
-and continues unfinished ones from theirs.
+trial (``_trial_driver``, a small CPU fraction) builds its configuration from the values
+Tune chose, creates (or, when resumed, finds) its MLflow run and launches a
+``TorchTrainer`` whose workers run the training loop (``_train_worker``);
+``TuneReportCallback`` forwards the workers' reports to Tune, where the search algorithm
+and scheduler (ASHA) read them.
+
+Every invocation is a new sweep with its own id and parent run; its trials are found by
+that id only, so nothing of another sweep is ever reused. Checkpoints go through Ray to
+``--storage``; ``FailureConfig`` restarts failed workers from the last checkpoint, and
+``--resume`` (``Tuner.restore``) continues an interrupted sweep with its own recorded
+settings: finished trials are skipped, unfinished ones continue from their checkpoints.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import os
+import secrets
 import tempfile
 import time
 from dataclasses import dataclass
@@ -23,15 +30,19 @@ from typing import Any
 
 from srbench.cluster import TrialShape, check_storage_shared, init_ray, trials_at_once
 from srbench.errors import UserError
-from srbench.experiment import Experiment, TrialSpec, expand_trials, load_experiment, with_overrides
-from srbench.tracking import (TAG_KIND, TAG_STUDY, TAG_SWEEP, TAG_TRIAL, MetricLogger, Tracker, check_reachable,
-                              flatten, git_commit, resolve_tracking_uri, software_versions, ui_command)
+from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, load_experiment, parse_settings,
+                                resolve_trial, sampled_domains, trial_bases, trial_name, with_overrides)
+from srbench.sweep_index import SweepRecord, setting_text, sweep_to_resume, trial_counts
+from srbench.tracking import (TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP,
+                              TAG_TRIAL, MetricLogger, Tracker, check_reachable, flatten, git_commit,
+                              resolve_tracking_uri, software_versions, ui_command)
 
 # The Tune trial only waits on its TorchTrainer: it reserves memory, no CPU, so the trial's workers
 # can use every CPU (an empty bundle is rejected, and a CPU fraction would keep e.g. 2 workers x 1 CPU
 # off a 2-CPU machine).
 DRIVER_RESOURCES = {"memory": 64 * 1024 * 1024}
-TRIAL_RETRIES = 2
+TRIAL_RETRIES = 2  # Ray Train: restarts of a trial's workers from its last checkpoint
+DRIVER_RETRIES = 1  # Ray Tune: restarts of a trial's driver (e.g. its node died); it finds its run and checkpoint
 STATE_FILE = "srbench_sweep.json"
 TAG_WORKER_NODES = "ray.worker_nodes"  # Ray node id of each DDP rank, in rank order
 
@@ -43,6 +54,7 @@ class SweepContext:
     study: str
     sweep: str
     budget: str
+    file: str
     tracking_uri: str
     parent_run_id: str
     experiment_id: str
@@ -51,7 +63,9 @@ class SweepContext:
     workers: int
     cpus_per_worker: float
     gpus_per_worker: float
-    trials: dict[str, dict[str, Any]]  # key -> {"config": TrainConfig as a dict, "variant": name}
+    experiment: Experiment
+    settings: dict[str, Any]
+    bases: dict[str, TrialBase]  # base key -> base; Tune's param "base" picks one, sampled values come in "search"
 
 
 # -- inside the Ray workers ---------------------------------------------------------------------
@@ -88,13 +102,15 @@ def _train_worker(loop_config: dict[str, Any]) -> None:
     torch.set_num_threads(max(1, int(loop_config["cpus_per_worker"])))
     config = TrainConfig(**loop_config["config"])
     run_dir = Path(tempfile.mkdtemp(prefix=f"srbench-{loop_config['key']}-rank{rank}-"))
-    callbacks: list[Any] = [_RayReport(rank)]
+    callbacks: list[Any] = []
     tracker = None
     nodes = _worker_nodes(context.get_world_size())
     if rank == 0:
         tracker = Tracker(loop_config["tracking_uri"])
         tracker.set_tags(loop_config["run_id"], {TAG_WORKER_NODES: ",".join(nodes)})
+        # MLflow first: a scheduler may stop the trial as soon as Ray has the report.
         callbacks.append(MetricLogger(tracker, loop_config["run_id"]))
+    callbacks.append(_RayReport(rank))
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
@@ -141,31 +157,41 @@ def _log_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_dir
 
 def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
     import ray.train
+    from ray import tune
     from ray.train.torch import TorchConfig, TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    key = tune_config["trial"]
-    trial = context.trials[key]
+    key = tune.get_context().get_trial_name()
+    base = context.bases[tune_config["base"]]
+    trial = resolve_trial(context.experiment, context.budget, base, tune_config.get("search", {}), context.settings,
+                          context.file, key)
+    digest = config_hash_of(trial)
     tracker = Tracker(context.tracking_uri)
     tags = {TAG_SWEEP: context.sweep, TAG_TRIAL: key, TAG_KIND: "trial"}
-    done = tracker.find_run(context.experiment_id, tags)
-    if done is not None and tracker.client.get_run(done).info.status == "FINISHED":
-        # Finished before the sweep was interrupted (Tune's own state may lag): never train twice.
-        from ray import tune
-
-        tune.report({k.replace(".", "/"): v for k, v in tracker.client.get_run(done).data.metrics.items()})
-        return
+    existing = tracker.find_run(context.experiment_id, tags)
+    if existing is not None:
+        run = tracker.client.get_run(existing)
+        recorded = run.data.tags.get(TAG_CONFIG_HASH)
+        if recorded != digest:  # the study file changed under a resumed sweep: never mix two configurations
+            raise UserError(f"trial {key} of sweep {context.sweep} was started with configuration {recorded}, "
+                            f"now resolves to {digest}: the study file changed; start a new sweep")
+        if run.info.status == "FINISHED":
+            # Finished before the sweep was interrupted (Tune's own state may lag): never train twice.
+            tune.report({k.replace(".", "/"): v for k, v in run.data.metrics.items()})
+            return
     run_id = tracker.find_or_create_run(context.experiment_id, tags, run_name=key, parent_run_id=context.parent_run_id)
-    tracker.log_params(run_id, {**flatten("", trial["config"]), "variant": trial["variant"],
+    tracker.log_params(run_id, {**flatten("", trial.config.to_dict()), "variant": trial.variant,
                                 "workers": context.workers, "gpus_per_worker": context.gpus_per_worker})
-    tracker.set_tags(run_id, {TAG_STUDY: context.study, "budget": context.budget, "git_commit": git_commit(),
+    tracker.set_tags(run_id, {TAG_STUDY: context.study, TAG_CONFIG_HASH: digest, "budget": context.budget,
+                              TAG_GIT_COMMIT: git_commit(),
                               **{f"version.{k}": v for k, v in software_versions().items()}})
     use_gpu = context.gpus_per_worker > 0
     resources = {"CPU": context.cpus_per_worker, **({"GPU": context.gpus_per_worker} if use_gpu else {})}
     trainer = TorchTrainer(
         _train_worker,
-        train_loop_config={"config": trial["config"], "key": key, "run_id": run_id, "tracking_uri": context.tracking_uri,
-                           "data_root": context.data_root, "cpus_per_worker": context.cpus_per_worker},
+        train_loop_config={"config": trial.config.to_dict(), "key": key, "run_id": run_id,
+                           "tracking_uri": context.tracking_uri, "data_root": context.data_root,
+                           "cpus_per_worker": context.cpus_per_worker},
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(num_workers=context.workers, use_gpu=use_gpu,
                                                resources_per_worker=resources),
@@ -178,41 +204,117 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
     try:
         trainer.fit()
     except Exception:
-        tracker.finish(run_id, "FAILED")
+        if TAG_STOPPED_EARLY not in tracker.client.get_run(run_id).data.tags:
+            tracker.finish(run_id, "FAILED")
         raise
     tracker.set_tags(run_id, {"checkpoint": f"{context.storage}/{context.sweep}-{key}"})
     tracker.finish(run_id)
 
 
+def config_hash_of(trial: TrialSpec) -> str:
+    from srbench.train.config import config_hash
+
+    return config_hash(trial.config)
+
+
+class TrialNamer:
+    """Tune's trial names are srbench's (``9-5-5_seed0``, ``lr=0.000316_seed0_t3``), in Ray's console and storage."""
+
+    def __init__(self, bases: dict[str, TrialBase]) -> None:
+        self.bases = bases
+
+    def __call__(self, trial: Any) -> str:
+        return trial_name(self.bases[trial.config["base"]], trial.config.get("search", {}), trial.trial_id)
+
+
+def _early_stop_scheduler(context: SweepContext, metric: str, max_t: int, grace_period: int) -> Any:
+    """ASHA that records each trial it stops in the trial's MLflow run (tag and KILLED status), the moment
+    it decides: such a trial is neither finished nor failed, and is never shown as finished."""
+    from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+
+    class RecordingASHA(ASHAScheduler):
+        def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+            decision = super().on_trial_result(tune_controller, trial, result)
+            if decision == TrialScheduler.STOP and result.get("iteration", max_t) < max_t:
+                _record_early_stop(context, str(trial), int(result["iteration"]), result.get(metric))
+            return decision
+
+    return RecordingASHA(time_attr="iteration", max_t=max_t, grace_period=grace_period)
+
+
+def _record_early_stop(context: SweepContext, key: str, iteration: int, value: float | None) -> None:
+    tracker = Tracker(context.tracking_uri)
+    run_id = tracker.find_run(context.experiment_id, {TAG_SWEEP: context.sweep, TAG_TRIAL: key, TAG_KIND: "trial"})
+    if run_id is None:
+        return
+    tracker.set_tags(run_id, {TAG_STOPPED_EARLY: iteration})
+    tracker.finish(run_id, "KILLED")
+    print(f"trial {key}: stopped early by ASHA at iteration {iteration}"
+          + (f" (validation {value:.2f} dB)" if value is not None else ""), flush=True)
+
+
+def _search_alg(experiment: Experiment) -> Any:
+    """Random sampling seeded by ``search_seed`` (default), or Optuna's TPE with that seed."""
+    if experiment.search_alg == "optuna":
+        try:
+            from ray.tune.search.optuna import OptunaSearch
+
+            import optuna  # noqa: F401
+        except ImportError:
+            raise UserError("search_alg 'optuna' needs the optuna extra: pip install -e \".[optuna]\" "
+                            "(or pip install optuna)") from None
+        return OptunaSearch(seed=experiment.search_seed)
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    return BasicVariantGenerator(random_state=experiment.search_seed)
+
+
 # -- the driver ----------------------------------------------------------------------------------
 
 def trial_table(experiment: Experiment, trials: list[TrialSpec], budget: str) -> str:
+    sampled = sampled_domains(experiment)
+    count = len(trials) * experiment.num_samples if sampled else len(trials)
     lines = [f"study {experiment.name} ({experiment.description}), x{experiment.scale}, budget {budget}: "
-             f"{len(trials)} trial(s)",
+             f"{count} trial(s)",
              f"  per trial: {experiment.workers_per_trial} DDP worker(s) x {experiment.cpus_per_worker:g} CPU"
-             f"{f' + {experiment.gpus_per_worker:g} GPU' if experiment.gpus_per_worker else ''}",
-             f"  {'trial':<22}{'settings':<52}{'iterations':>11}{'batch':>7}{'patch':>7}  evaluation"]
+             f"{f' + {experiment.gpus_per_worker:g} GPU' if experiment.gpus_per_worker else ''}"]
+    if sampled:
+        lines.append(f"  sampled by {experiment.search_alg} search (search_seed {experiment.search_seed}), "
+                     f"{experiment.num_samples} draw(s) per row below: "
+                     + ", ".join(f"{k} ~ {_describe_domain(d)}" for k, d in sampled.items())
+                     + (f"; scheduler {experiment.scheduler}" if experiment.scheduler != "fifo" else ""))
+    lines.append(f"  {'trial':<22}{'settings':<52}{'iterations':>11}{'batch':>7}{'patch':>7}  evaluation")
     for t in trials:
         c = t.config
-        settings = " ".join(f"{k.removeprefix('model.')}={v}" for k, v in t.params.items()) or "-"
+        settings = " ".join(f"{k.removeprefix('model.')}={v}" for k, v in t.params.items() if k not in sampled) or "-"
         its = f"{c.pretrain_iterations}+{c.iterations}" if c.pretrain_iterations else str(c.iterations)
         lines.append(f"  {t.key:<22}{settings[:51]:<52}{its:>11}{c.batch_size:>7}{c.patch_size:>7}  "
                      f"{','.join(c.eval_sets)}{' (subset)' if c.val_images else ''}")
     return "\n".join(lines)
 
 
-def summary_table(tracker: Tracker, study: str, sweep: str) -> str:
-    """One line per trial of this sweep: status and final Y-PSNR per set."""
-    from srbench.data import DEFAULT_BENCHMARKS
+def _describe_domain(domain: Any) -> str:
+    from ray.tune.search.sample import Categorical, LogUniform
 
-    experiment = tracker.client.get_experiment_by_name(study)
-    runs = tracker.client.search_runs([experiment.experiment_id],
-                                      filter_string=f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_KIND}` = 'trial'")
-    lines = [f"  {'trial':<22}{'status':<10}" + "".join(f"{s + ' PSNR':>13}" for s in DEFAULT_BENCHMARKS)]
+    if isinstance(domain, Categorical):
+        return f"choice({', '.join(map(str, domain.categories))})"
+    kind = "loguniform" if isinstance(getattr(domain, "sampler", None), LogUniform) else type(domain).__name__.lower()
+    return f"{kind}({domain.lower:g}, {domain.upper:g})"
+
+
+def summary_table(tracker: Tracker, experiment_id: str, sweep: str, sets: list[str]) -> str:
+    """One line per trial of this sweep: status and final Y-PSNR per set."""
+    from srbench.tracking import search_all_runs
+
+    runs = search_all_runs(tracker, [experiment_id], f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_KIND}` = 'trial'")
+    width = max([22] + [len(r.info.run_name) + 2 for r in runs])
+    lines = [f"  {'trial':<{width}}{'status':<22}" + "".join(f"{s + ' PSNR':>13}" for s in sets)]
     for run in sorted(runs, key=lambda r: r.info.run_name):
+        stopped = run.data.tags.get(TAG_STOPPED_EARLY)
+        status = f"stopped early @{stopped}" if stopped else run.info.status
         values = "".join(f"{run.data.metrics[f'{s}.psnr_y']:>13.2f}" if f"{s}.psnr_y" in run.data.metrics
-                         else f"{'-':>13}" for s in DEFAULT_BENCHMARKS)
-        lines.append(f"  {run.info.run_name:<22}{run.info.status:<10}{values}")
+                         else f"{'-':>13}" for s in sets)
+        lines.append(f"  {run.info.run_name:<{width}}{status:<22}{values}")
     return "\n".join(lines)
 
 
@@ -224,25 +326,62 @@ def _check_resource_flags(workers: int | None, cpus: float | None, gpus: float |
             raise UserError(f"{flag} {value:g}: must be {'>= 0' if minimum == 0 else '> 0'}")
 
 
-def run_sweep(file: str, budget: str = "smoke", address: str | None = None, tracking_uri: str | None = None,
+def new_sweep_id(study: str, budget: str) -> str:
+    """Unique and sortable: ``srcnn_ablation-quick-20261122-101500-3fa2``."""
+    return f"{study}-{budget}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
+
+
+def study_digest(trials: list[TrialSpec]) -> str:
+    """What a resumed sweep must still resolve to: every trial's name and configuration hash."""
+    text = json.dumps(sorted((t.key, config_hash_of(t)) for t in trials))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _resume_settings(record: SweepRecord, settings: dict[str, Any] | None, only: str | None) -> None:
+    if settings:
+        raise UserError(f"--set with --resume: sweep {record.sweep_id} continues with its own settings "
+                        f"({' '.join(f'--set {k}={v}' for k, v in record.settings.items()) or 'none'}); "
+                        f"start a new sweep to change them")
+    if only:
+        raise UserError(f"--only with --resume: sweep {record.sweep_id} continues with its own trials; "
+                        f"start a new sweep to choose others")
+
+
+def run_sweep(file: str, budget: str | None = None, address: str | None = None, tracking_uri: str | None = None,
               storage: str | None = None, max_concurrent: int | None = None, workers_per_trial: int | None = None,
-              cpus_per_worker: float | None = None, gpus_per_worker: float | None = None, resume: bool = False,
-              dry_run: bool = False, data_root: Path | None = None, only: str | None = None,
-              settings: dict[str, Any] | None = None) -> dict[str, Any]:
+              cpus_per_worker: float | None = None, gpus_per_worker: float | None = None,
+              resume: bool | str = False, dry_run: bool = False, data_root: Path | None = None,
+              only: str | None = None, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run a new sweep of the study in ``file``; ``resume=True`` continues the latest interrupted sweep of
+    the study and budget, ``resume="<sweep id>"`` that one, each with the settings it was started with."""
     from srbench.data import resolve_data_root
     from srbench.train.config import BUDGETS
 
-    if budget not in BUDGETS:
+    if budget is not None and budget not in BUDGETS:
         raise UserError(f"--budget: '{budget}' is unknown; valid: {', '.join(BUDGETS)}")
     _check_resource_flags(workers_per_trial, cpus_per_worker, gpus_per_worker, max_concurrent)
     experiment = with_overrides(load_experiment(file), workers_per_trial=workers_per_trial,
                                 cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)
-    trials = expand_trials(experiment, budget, file, settings)
+    record = None
+    if resume:
+        tracking_uri = resolve_tracking_uri(tracking_uri)
+        check_reachable(tracking_uri)
+        record = sweep_to_resume(Tracker(tracking_uri), experiment.name, budget,
+                                 resume if isinstance(resume, str) else None)
+        _resume_settings(record, settings, only)
+        budget = record.budget
+        settings = parse_settings([f"{k}={v}" for k, v in record.settings.items()])
+        only = record.params.get("only") or None
+        storage = storage or record.params.get("storage")
+    budget = budget or "quick"
+    bases = trial_bases(experiment)
     if only:
-        chosen = [t for t in trials if fnmatch.fnmatch(t.key, only)]
-        if not chosen:
-            raise UserError(f"--only '{only}' matches no trial; trials: {', '.join(t.key for t in trials)}")
-        trials = chosen
+        bases = [b for b in bases if fnmatch.fnmatch(b.key, only)]
+        if not bases:
+            raise UserError(f"--only '{only}' matches no trial; trials: "
+                            f"{', '.join(b.key for b in trial_bases(experiment))}")
+    trials = check_trials(experiment, budget, file, settings, bases)
+    count = len(trials) * (experiment.num_samples if sampled_domains(experiment) else 1)
     print(trial_table(experiment, trials, budget))
     if dry_run:
         return {"trials": [t.key for t in trials], "dry_run": True}
@@ -251,83 +390,103 @@ def run_sweep(file: str, budget: str = "smoke", address: str | None = None, trac
     check_reachable(tracking_uri)
     storage_path = Path(storage or Path.cwd() / "ray_results").expanduser().resolve() if not (storage and "://" in storage) else None
     storage_uri = str(storage_path) if storage_path is not None else storage
-    sweep = f"{experiment.name}-{budget}"
-    state_file = (storage_path / sweep / STATE_FILE) if storage_path is not None else None
-    if state_file is not None and state_file.exists() and not resume:
-        raise UserError(f"a sweep of {experiment.name} at budget {budget} already exists in {storage_path / sweep}; "
-                        f"pass --resume to continue it, or choose another --storage")
-    if resume and (state_file is None or not state_file.exists()):
-        raise UserError(f"nothing to resume: no sweep of {experiment.name} at budget {budget} in {storage_uri}")
+    sweep = record.sweep_id if record is not None else new_sweep_id(experiment.name, budget)
+    digest = study_digest(trials)
+    if record is not None:
+        state_file = storage_path / sweep / STATE_FILE if storage_path is not None else None
+        if state_file is not None and not state_file.exists():
+            raise UserError(f"sweep {sweep}'s state is not in {storage_uri}: pass the --storage it ran with "
+                            f"({record.params.get('storage', 'unknown')})")
+        if record.params.get("study_digest") not in (None, digest):
+            raise UserError(f"sweep {sweep}: the study file {file} no longer gives the trials it started with; "
+                            f"start a new sweep (without --resume)")
 
     import ray
     from ray import tune
 
     where = init_ray(address)
     concurrency = trials_at_once(TrialShape(experiment.workers_per_trial, experiment.cpus_per_worker,
-                                            experiment.gpus_per_worker), where, max_concurrent or len(trials))
+                                            experiment.gpus_per_worker), where, max_concurrent or count)
     if storage_path is not None:
         check_storage_shared(storage_path, where)
     tracker = Tracker(tracking_uri)
     experiment_id = tracker.experiment_id(experiment.name)
-    parent = tracker.find_or_create_run(experiment_id, {TAG_SWEEP: sweep, TAG_KIND: "sweep"}, run_name=sweep)
-    tracker.log_params(parent, {"budget": budget, "experiment_file": str(file), "trials": len(trials),
-                                "workers_per_trial": experiment.workers_per_trial,
-                                "cpus_per_worker": experiment.cpus_per_worker,
-                                "gpus_per_worker": experiment.gpus_per_worker, "trials_at_once": concurrency,
-                                **{f"set.{k}": v for k, v in (settings or {}).items()}})
-    tracker.set_tags(parent, {TAG_STUDY: experiment.name, "git_commit": git_commit()})
+    if record is not None:
+        parent = record.parent_run_id
+        tracker.client.update_run(parent, status="RUNNING")
+    else:
+        parent = tracker.client.create_run(experiment_id, run_name=sweep, tags={
+            TAG_SWEEP: sweep, TAG_KIND: "sweep", TAG_STUDY: experiment.name, TAG_GIT_COMMIT: git_commit()}).info.run_id
+        tracker.log_params(parent, {"budget": budget, "experiment_file": str(file), "trials": count,
+                                    "workers_per_trial": experiment.workers_per_trial,
+                                    "cpus_per_worker": experiment.cpus_per_worker,
+                                    "gpus_per_worker": experiment.gpus_per_worker, "trials_at_once": concurrency,
+                                    "storage": storage_uri, "study_digest": digest, "only": only or "",
+                                    "search_alg": experiment.search_alg, "search_seed": experiment.search_seed,
+                                    "num_samples": experiment.num_samples, "scheduler": experiment.scheduler,
+                                    **{f"set.{k}": setting_text(v) for k, v in (settings or {}).items()}})
+    print(f"sweep {sweep}{' (resumed)' if record is not None else ''}")
     print(f"MLflow: runs go to {tracking_uri} (experiment '{experiment.name}', parent run {parent}); "
           f"view them with: {ui_command(tracking_uri)}")
     print(f"Ray: {ray.cluster_resources().get('CPU', 0):g} CPU, {ray.cluster_resources().get('GPU', 0):g} GPU; "
           f"{concurrency} trial(s) at a time; checkpoints in {storage_uri}/{sweep}-<trial>")
 
     context = SweepContext(
-        study=experiment.name, sweep=sweep, budget=budget, tracking_uri=tracking_uri, parent_run_id=parent,
-        experiment_id=experiment_id, storage=storage_uri, data_root=str(resolve_data_root(data_root)),
-        workers=experiment.workers_per_trial, cpus_per_worker=experiment.cpus_per_worker,
-        gpus_per_worker=experiment.gpus_per_worker,
-        trials={t.key: {"config": t.config.to_dict(), "variant": t.variant} for t in trials},
+        study=experiment.name, sweep=sweep, budget=budget, file=str(file), tracking_uri=tracking_uri,
+        parent_run_id=parent, experiment_id=experiment_id, storage=storage_uri,
+        data_root=str(resolve_data_root(data_root)), workers=experiment.workers_per_trial,
+        cpus_per_worker=experiment.cpus_per_worker, gpus_per_worker=experiment.gpus_per_worker,
+        experiment=experiment, settings=dict(settings or {}), bases={b.key: b for b in bases},
     )
     trainable = tune.with_resources(tune.with_parameters(_trial_driver, context=context), DRIVER_RESOURCES)
-    scheduler = None
-    if experiment.scheduler == "asha":
-        from ray.tune.schedulers import ASHAScheduler
-
-        first = trials[0].config.val_sets[0]
-        scheduler = ASHAScheduler(metric=f"val/{first}/psnr_y", mode="max", time_attr="iteration",
-                                  grace_period=trials[0].config.val_every)
     sweep_path = f"{storage_uri}/{sweep}"
-    if resume:
+    if record is not None:
         tuner = tune.Tuner.restore(sweep_path, trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
+        metric = f"val/{trials[0].config.val_sets[0]}/psnr_y"
+        scheduler = None
+        if experiment.scheduler == "asha":
+            scheduler = _early_stop_scheduler(context, metric, max_t=max(t.config.total_iterations for t in trials),
+                                              grace_period=min(t.config.val_every for t in trials))
+        sampled = sampled_domains(experiment)
+        param_space: dict[str, Any] = {"base": tune.grid_search([b.key for b in bases])}
+        if sampled:
+            param_space["search"] = dict(sampled)
         tuner = tune.Tuner(
             trainable,
-            param_space={"trial": tune.grid_search([t.key for t in trials])},
-            tune_config=tune.TuneConfig(max_concurrent_trials=concurrency, scheduler=scheduler),
-            run_config=tune.RunConfig(name=sweep, storage_path=storage_uri, verbose=1),
+            param_space=param_space,
+            tune_config=tune.TuneConfig(
+                metric=metric, mode="max", search_alg=_search_alg(experiment), scheduler=scheduler,
+                num_samples=experiment.num_samples if sampled else 1, max_concurrent_trials=concurrency,
+                trial_name_creator=TrialNamer(context.bases), trial_dirname_creator=TrialNamer(context.bases)),
+            run_config=tune.RunConfig(name=sweep, storage_path=storage_uri, verbose=1,
+                                      failure_config=tune.FailureConfig(max_failures=DRIVER_RETRIES)),
         )
-        if state_file is not None:
-            state_file.parent.mkdir(parents=True, exist_ok=True)
-            state_file.write_text(json.dumps({"parent_run_id": parent, "file": str(file), "budget": budget}) + "\n")
+        if storage_path is not None:
+            (storage_path / sweep).mkdir(parents=True, exist_ok=True)
+            (storage_path / sweep / STATE_FILE).write_text(json.dumps(
+                {"sweep": sweep, "parent_run_id": parent, "file": str(file), "budget": budget}) + "\n")
     grid = tuner.fit()
     errors = [r for r in grid if r.error is not None]
     # Count from MLflow, not from Tune: after Ctrl-C Tune returns with trials still unfinished.
-    finished = sum(1 for r in tracker.client.search_runs(
-        [experiment_id], filter_string=f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_KIND}` = 'trial'")
-        if r.info.status == "FINISHED" and r.data.tags.get(TAG_TRIAL) in context.trials)
-    interrupted = not errors and finished < len(trials)
+    counts = trial_counts(tracker, experiment_id, sweep)
+    done = counts["finished"] + counts["stopped_early"]
+    interrupted = not errors and done < count
     tracker.finish(parent, "FAILED" if errors else "KILLED" if interrupted else "FINISHED")
 
     from srbench.leaderboard import write_leaderboards
 
-    pages = write_leaderboards([experiment.name], tracking_uri, Path("leaderboards"), resolve_data_root(data_root))
-    for picture in sorted(Path("leaderboards").glob(f"{experiment.name}-*.png")):
+    out = Path("leaderboards")
+    pages = write_leaderboards([experiment.name], tracking_uri, out, resolve_data_root(data_root))
+    for picture in sorted(out.glob(f"{experiment.name}-*.png")):
         tracker.client.log_artifact(parent, str(picture), artifact_path="leaderboard")
-    summary = {"sweep": sweep, "parent_run_id": parent, "trials": len(trials), "finished": finished,
-               "failed": len(errors), "interrupted": interrupted, "leaderboards": [str(p) for p in pages]}
-    print(summary_table(tracker, experiment.name, sweep))
-    print(f"sweep {sweep}: {finished} of {len(trials)} trials finished"
+    summary = {"sweep": sweep, "parent_run_id": parent, "trials": count, "finished": counts["finished"],
+               "stopped_early": counts["stopped_early"], "failed": len(errors), "interrupted": interrupted,
+               "leaderboards": [str(p) for p in pages]}
+    print(summary_table(tracker, experiment_id, sweep, list(experiment.eval_sets)))
+    print(f"sweep {sweep}: {counts['finished']} of {count} trials finished"
+          + (f", {counts['stopped_early']} stopped early" if counts["stopped_early"] else "")
           + (f", {len(errors)} failed" if errors else "")
-          + (f"; continue with: python -m srbench sweep {file} --budget {budget} --resume" if finished < len(trials) else "")
+          + (f"; continue with: python -m srbench sweep {file} --resume {sweep}" if interrupted or errors else "")
           + f"; leaderboard: {', '.join(summary['leaderboards'])}")
     return summary

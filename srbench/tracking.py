@@ -27,6 +27,10 @@ TAG_STUDY = "srbench.study"
 TAG_SWEEP = "srbench.sweep"
 TAG_TRIAL = "srbench.trial"
 TAG_KIND = "srbench.kind"
+TAG_CONFIG_HASH = "srbench.config_hash"  # train.config.config_hash: equal only for runs that differ by seed alone
+TAG_STOPPED_EARLY = "srbench.stopped_early"  # the iteration at which the scheduler (ASHA) stopped the trial
+TAG_GIT_COMMIT = "mlflow.source.git.commit"
+SEARCH_PAGE = 1000  # MLflow's largest page for sqlite and REST stores
 
 
 def resolve_tracking_uri(cli_value: str | None = None) -> str:
@@ -81,6 +85,20 @@ def software_versions() -> dict[str, str]:
 
     return {"srbench": __version__, "torch": torch.__version__, "ray": ray.__version__, "mlflow": mlflow.__version__,
             "python": platform.python_version()}
+
+
+def search_all_runs(tracker: "Tracker", experiment_ids: list[str], filter_string: str = "",
+                    order_by: list[str] | None = None) -> list[Any]:
+    """Every run matching the filter, page after page (a single search stops at one page)."""
+    runs: list[Any] = []
+    token = None
+    while True:
+        page = tracker.client.search_runs(experiment_ids, filter_string=filter_string, max_results=SEARCH_PAGE,
+                                          order_by=order_by, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
 
 
 class Tracker:

@@ -15,11 +15,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "MLFLOW_TRACKING_URI take it to a cluster.",
         epilog="examples:\n  srbench sweep experiments/srcnn_ablation.py --budget smoke\n"
                "  srbench sweep experiments/srcnn_ablation.py --dry-run\n"
-               "  srbench sweep experiments/srcnn_ablation.py --budget quick --resume",
+               "  srbench sweep experiments/srcnn_ablation.py --budget quick --resume\n"
+               "  srbench sweep experiments/srcnn_ablation.py --resume srcnn_ablation-quick-20261122-101500-3fa2",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("experiment", help="experiment file, e.g. experiments/srcnn_ablation.py")
-    p.add_argument("--budget", default="quick", help="smoke, quick or paper (default: %(default)s)")
+    p.add_argument("--budget", help="smoke, quick or paper (default: quick; with --resume, the sweep's own)")
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlflow.db)")
     p.add_argument("--storage", help="where Ray keeps checkpoints and sweep state: a shared path or URI "
@@ -29,7 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cpus-per-worker", type=float, help="CPUs (and torch threads) per DDP worker "
                                                         "(default: the experiment's)")
     p.add_argument("--gpus-per-worker", type=float, help="GPUs per DDP worker (default: the experiment's)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted sweep of this experiment and budget")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="SWEEP_ID",
+                   help="continue an interrupted sweep with its own settings: the latest of this study and budget, "
+                        "or the given SWEEP_ID (see 'srbench sweeps')")
     p.add_argument("--dry-run", action="store_true", help="print the trials and resources; start nothing")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a training field (or model.<field>) in every trial, e.g. "

@@ -7,6 +7,7 @@ verifies. Sets without digests are checked by image count only and say so.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -37,6 +38,15 @@ class DatasetSpec:
     @property
     def verifiable(self) -> bool:
         return bool(self.digests)
+
+    @property
+    def set_digest(self) -> str:
+        """One digest for the whole set: SHA-256 over its images' pixel digests (names sorted), so a
+        configuration hash changes whenever the data would; sets without digests say so instead."""
+        if not self.digests:
+            return f"unverified:{self.name}:{self.count}"
+        text = json.dumps(sorted(self.digests.items()), separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _digests() -> dict[str, dict[str, str]]:

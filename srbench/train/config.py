@@ -10,6 +10,8 @@ budget name included, is saved with every run.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +73,16 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def config_hash(config: TrainConfig) -> str:
+    """The identity of a trained configuration: every model and training field except the seed, plus the
+    pixel digests of its training and evaluation sets. Runs with equal hashes differ only by their seed,
+    so they are the only ones a leaderboard pools (as seeds)."""
+    fields_ = {k: v for k, v in config.to_dict().items() if k != "seed"}
+    sets = sorted({config.train_set, *config.eval_sets, *config.val_sets})
+    payload = {"config": fields_, "data": {name: get_spec(name).set_digest for name in sets}}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _srcnn(budget: str) -> dict[str, Any]:

@@ -323,7 +323,9 @@ class Trainer:
         }
         if self.rank == 0:
             (self.run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        self._report({f"final/{s.set}/{k}": getattr(s, k) for s in scores for k in ("psnr_y", "ssim_y")},
+        # The last validation rides along: a search algorithm reads the final report's validation figure.
+        self._report({**self.last_validation,
+                      **{f"final/{s.set}/{k}": getattr(s, k) for s in scores for k in ("psnr_y", "ssim_y")}},
                      self.checkpoints)
         return results
 
