@@ -43,6 +43,33 @@ def psnr_vs_parameters(study: str, agg: pd.DataFrame, bicubic: dict, first_set: 
     return _save(fig, out / f"{study}-psnr-vs-params.png")
 
 
+def psnr_vs_hyperparameters(study: str, agg: pd.DataFrame, first_set: str, out: Path) -> Path | None:
+    """A search study's first-set PSNR against each searched field (one panel each); None for other studies."""
+    import json
+
+    from srbench.leaderboard import searched
+
+    if agg.empty or not searched(agg):
+        return None
+    configs = [json.loads(c) for c in agg["config"]]
+    keys = sorted({k for c in configs for k in c if len({x.get(k) for x in configs}) > 1})
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.5), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        values = [c.get(key) for c in configs]
+        try:
+            xs = [float(v) for v in values]
+            if min(xs) > 0 and max(xs) / min(xs) > 10:
+                ax.set_xscale("log")
+        except (TypeError, ValueError):
+            categories = sorted(set(map(str, values)))
+            xs = [categories.index(str(v)) for v in values]
+            ax.set_xticks(range(len(categories)), categories, fontsize=7)
+        ax.scatter(xs, agg[f"{first_set}.psnr"])
+        ax.set(xlabel=key.removeprefix("model."), ylabel=f"{first_set} Y-PSNR (dB)")
+    fig.suptitle(f"{study}: PSNR against the searched settings")
+    return _save(fig, out / f"{study}-search.png")
+
+
 def validation_curves(study: str, runs: pd.DataFrame, tracker: Tracker, first_set: str, out: Path,
                       bicubic: dict[tuple[int, str], tuple[float, float]]) -> Path | None:
     """Validation PSNR over iterations, one line per run, with the bicubic level to beat; None when no run logged any."""

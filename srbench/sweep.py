@@ -204,11 +204,11 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
     try:
         trainer.fit()
     except Exception:
-        if TAG_STOPPED_EARLY not in tracker.client.get_run(run_id).data.tags:
-            tracker.finish(run_id, "FAILED")
+        tracker.finish(run_id, "FAILED")
         raise
     tracker.set_tags(run_id, {"checkpoint": f"{context.storage}/{context.sweep}-{key}"})
-    tracker.finish(run_id)
+    stopped = TAG_STOPPED_EARLY in tracker.client.get_run(run_id).data.tags
+    tracker.finish(run_id, "KILLED" if stopped else "FINISHED")
 
 
 def config_hash_of(trial: TrialSpec) -> str:
@@ -228,33 +228,36 @@ class TrialNamer:
 
 
 def _early_stop_scheduler(context: SweepContext, metric: str, max_t: int, grace_period: int) -> Any:
-    """ASHA that records each trial it stops in the trial's MLflow run (tag and KILLED status), the moment
-    it decides: such a trial is neither finished nor failed, and is never shown as finished."""
+    """ASHA whose stop decisions the trial carries out itself: the decision is tagged on the trial's MLflow run,
+    the training loop sees the tag at its next log step and ends cleanly (checkpoint saved, Ray Train's workers
+    and resources released), and the run ends KILLED with the iteration ASHA stopped it at. (Letting Tune kill
+    the trial's actor would leave its Ray Train worker group's resources reserved.)"""
     from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-    class RecordingASHA(ASHAScheduler):
+    class CooperativeASHA(ASHAScheduler):
         def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
             decision = super().on_trial_result(tune_controller, trial, result)
+            # ASHA also says STOP at max_t, the trial's last validation: the trial still has its final scoring to do.
             if decision == TrialScheduler.STOP and result.get("iteration", max_t) < max_t:
                 _record_early_stop(context, str(trial), int(result["iteration"]), result.get(metric))
-            return decision
+            return TrialScheduler.CONTINUE
 
-    return RecordingASHA(time_attr="iteration", max_t=max_t, grace_period=grace_period)
+    return CooperativeASHA(time_attr="iteration", max_t=max_t, grace_period=grace_period)
 
 
 def _record_early_stop(context: SweepContext, key: str, iteration: int, value: float | None) -> None:
     tracker = Tracker(context.tracking_uri)
     run_id = tracker.find_run(context.experiment_id, {TAG_SWEEP: context.sweep, TAG_TRIAL: key, TAG_KIND: "trial"})
-    if run_id is None:
+    if run_id is None or TAG_STOPPED_EARLY in tracker.client.get_run(run_id).data.tags:
         return
     tracker.set_tags(run_id, {TAG_STOPPED_EARLY: iteration})
-    tracker.finish(run_id, "KILLED")
     print(f"trial {key}: stopped early by ASHA at iteration {iteration}"
           + (f" (validation {value:.2f} dB)" if value is not None else ""), flush=True)
 
 
-def _search_alg(experiment: Experiment) -> Any:
-    """Random sampling seeded by ``search_seed`` (default), or Optuna's TPE with that seed."""
+def _search_alg(experiment: Experiment, concurrency: int) -> Any:
+    """Random sampling seeded by ``search_seed`` (default), or Optuna's TPE with that seed; either runs at most
+    ``concurrency`` trials at once (Tune ignores ``max_concurrent_trials`` for a search generator given to it)."""
     if experiment.search_alg == "optuna":
         try:
             from ray.tune.search.optuna import OptunaSearch
@@ -263,10 +266,12 @@ def _search_alg(experiment: Experiment) -> Any:
         except ImportError:
             raise UserError("search_alg 'optuna' needs the optuna extra: pip install -e \".[optuna]\" "
                             "(or pip install optuna)") from None
-        return OptunaSearch(seed=experiment.search_seed)
+        from ray.tune.search import ConcurrencyLimiter
+
+        return ConcurrencyLimiter(OptunaSearch(seed=experiment.search_seed), max_concurrent=concurrency)
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=experiment.search_seed)
+    return BasicVariantGenerator(random_state=experiment.search_seed, max_concurrent=concurrency)
 
 
 # -- the driver ----------------------------------------------------------------------------------
@@ -456,8 +461,8 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
             trainable,
             param_space=param_space,
             tune_config=tune.TuneConfig(
-                metric=metric, mode="max", search_alg=_search_alg(experiment), scheduler=scheduler,
-                num_samples=experiment.num_samples if sampled else 1, max_concurrent_trials=concurrency,
+                metric=metric, mode="max", search_alg=_search_alg(experiment, concurrency), scheduler=scheduler,
+                num_samples=experiment.num_samples if sampled else 1,
                 trial_name_creator=TrialNamer(context.bases), trial_dirname_creator=TrialNamer(context.bases)),
             run_config=tune.RunConfig(name=sweep, storage_path=storage_uri, verbose=1,
                                       failure_config=tune.FailureConfig(max_failures=DRIVER_RETRIES)),

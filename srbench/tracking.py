@@ -178,3 +178,7 @@ class MetricLogger:
             self.tracker.client.log_batch(self.run_id, metrics=fresh)
             for m in fresh:
                 self.logged[m.key] = iteration
+
+    def stop_requested(self) -> bool:
+        """Whether a scheduler (ASHA) has stopped this trial: the sweep driver tags the run when it decides."""
+        return TAG_STOPPED_EARLY in self.tracker.client.get_run(self.run_id).data.tags

@@ -13,18 +13,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "leaderboard", help="write leaderboards (markdown + CSV) from the MLflow runs",
         description="Read the finished trial runs of each study from MLflow and write <out>/<study>.md, "
-                    "<out>/<study>.csv and the index <out>/README.md. The same MLflow contents give the same files.",
+                    "<out>/<study>.csv and the index <out>/README.md: per budget the latest sweep (or --sweep), "
+                    "pooling only runs of one configuration as seeds. The same MLflow contents give the same files.",
     )
     p.add_argument("--experiment", action="append", metavar="NAME",
                    help="study (MLflow experiment) to include; repeatable (default: every study with srbench runs)")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlflow.db)")
+    p.add_argument("--sweep", metavar="SWEEP_ID", help="show this sweep instead of the latest (see 'srbench sweeps')")
+    p.add_argument("--compare", nargs=2, metavar=("SWEEP_A", "SWEEP_B"),
+                   help="write <out>/<study>-compare.md: two sweeps of one study side by side, with B − A per set")
     p.add_argument("--out", type=Path, default=Path("leaderboards"), help="output folder (default: %(default)s)")
     add_data_root(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from srbench.leaderboard import srbench_studies, write_leaderboards
+    from srbench.leaderboard import srbench_studies, write_comparison, write_leaderboards
     from srbench.tracking import Tracker, check_reachable, resolve_tracking_uri
 
     uri = resolve_tracking_uri(args.tracking_uri)
@@ -37,6 +41,17 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise UserError(f"--experiment '{unknown[0]}' has no srbench runs in {uri}; studies there: "
                         f"{', '.join(available) or 'none'}")
-    for page in write_leaderboards(studies, uri, args.out, args.data_root):
+    if (args.sweep or args.compare) and len(studies) != 1:
+        raise UserError(f"--sweep / --compare need one study: add --experiment NAME (studies: {', '.join(studies)})")
+    if args.compare:
+        page = write_comparison(studies[0], uri, args.out, *args.compare)
+        print(page.read_text(), end="")
+        print(page)
+        return 0
+    if args.sweep:
+        from srbench.sweep_index import find_sweep
+
+        find_sweep(Tracker(uri), studies[0], args.sweep)
+    for page in write_leaderboards(studies, uri, args.out, args.data_root, sweep=args.sweep):
         print(page)
     return 0

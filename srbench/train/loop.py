@@ -52,7 +52,8 @@ def crop_box(image: torch.Tensor, size: int = 96) -> tuple[int, int, int]:
 
 
 class TrainCallback(Protocol):
-    """What a sweep plugs in: Ray Train's report, an MLflow logger, ..."""
+    """What a sweep plugs in: Ray Train's report, an MLflow logger, ... A callback may also define
+    ``stop_requested() -> bool`` (asked on rank 0 every ``log_every`` iterations): a scheduler's early stop."""
 
     def report(self, iteration: int, metrics: dict[str, float], checkpoint: Path | None) -> None: ...
 
@@ -244,6 +245,15 @@ class Trainer:
         for callback in self.callbacks:
             callback.report(self.iteration, metrics, checkpoint)
 
+    def _stop_asked(self) -> bool:
+        """A callback's stop request (rank 0 asks), the same answer on every rank so all stop together."""
+        asked = self.rank == 0 and any(getattr(cb, "stop_requested", lambda: False)() for cb in self.callbacks)
+        if self.distributed:
+            flag = torch.tensor([int(asked)])
+            dist.broadcast(flag, 0)
+            asked = bool(flag.item())
+        return asked
+
     def _validate_and_checkpoint(self, progress: Progress) -> None:
         scores = self.evaluate(self.config.val_sets)
         metrics = {f"val/{s.set}/{k}": getattr(s, k) for s in scores for k in ("psnr_y", "ssim_y")}
@@ -275,6 +285,7 @@ class Trainer:
                     phase = "pretrain" if self.iteration <= c.pretrain_iterations else "train"
                     self._record({"phase": phase, **metrics})
                     self._report({f"train/{k}": v for k, v in metrics.items()}, None)
+                    self.stop_requested = self.stop_requested or self._stop_asked()
                 if self.iteration % c.val_every == 0 or self.iteration == total:
                     self.elapsed += time.perf_counter() - started
                     started = time.perf_counter()
