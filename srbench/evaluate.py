@@ -94,7 +94,7 @@ def _evaluate(
     scores every ``world``-th image and the per-image rows are gathered, so all ranks work."""
     scores = []
     for spec in specs:
-        images = load_set(spec, data_root, download)[:limit]
+        images = load_set(spec, data_root, download, limit)
         share = images[rank::world]
         for scale in scales:
             if rank == 0:

@@ -79,7 +79,8 @@ def load_runs(tracker: Tracker, study: str) -> pd.DataFrame:
                "commit": (parent.data.tags if parent is not None else t).get(TAG_GIT_COMMIT, t.get("git_commit", "")),
                "config_hash": t.get(TAG_CONFIG_HASH) or _legacy_hash(p),
                "stopped_at": int(stopped) if stopped is not None else None,
-               "val_psnr": m.get(f"val.{first_val}.psnr_y"),
+               "val_psnr": _value_at(tracker, run.info.run_id, f"val.{first_val}.psnr_y", int(stopped))
+                           if stopped is not None else m.get(f"val.{first_val}.psnr_y"),
                "variant": p.get("variant", run.info.run_name), "seed": int(p.get("seed", 0)),
                "scale": int(p.get("scale", 0)), "budget": t.get("budget", ""), "hardware": t.get("hardware", ""),
                "eval_images": t.get("eval_images", "all"), "vgg_weights": t.get("vgg_weights", "none"),
@@ -98,6 +99,11 @@ def load_runs(tracker: Tracker, study: str) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame()
     return pd.DataFrame(rows).sort_values(["scale", "budget", "variant", "seed", "run_id"]).reset_index(drop=True)
+
+
+def _value_at(tracker: Tracker, run_id: str, key: str, step: int) -> float | None:
+    """A metric's value at one step (a stopped trial's validation when the scheduler decided)."""
+    return next((m.value for m in tracker.client.get_metric_history(run_id, key) if m.step == step), None)
 
 
 def select_sweeps(runs: pd.DataFrame, sweep: str | None = None) -> pd.DataFrame:
@@ -282,7 +288,7 @@ def _top_k(group: pd.DataFrame, first_set: str) -> list[str]:
 def _stopped_table(stopped: pd.DataFrame) -> list[str]:
     """Trials the scheduler stopped early: how far they got; no final figures, so never ranked with the rest."""
     lines = ["Stopped early by the scheduler (ASHA): not trained to the end, so not in the table above.", "",
-             "| trial | stopped at iteration | last validation PSNR | MLflow run |", "|---|---|---|---|"]
+             "| trial | stopped at iteration | validation PSNR there | MLflow run |", "|---|---|---|---|"]
     for _, r in stopped.sort_values(["stopped_at", "run_name"]).iterrows():
         lines.append(f"| {r['run_name']} | {int(r['stopped_at']):,} | {_num(r['val_psnr'], 2)} | `{r['run_id']}` |")
     return lines

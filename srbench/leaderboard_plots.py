@@ -93,7 +93,7 @@ def validation_curves(study: str, runs: pd.DataFrame, tracker: Tracker, first_se
 def comparison_strip(study: str, runs: pd.DataFrame, tracker: Tracker, set_name: str, data_root: Path,
                      out: Path) -> Path | None:
     """HR crop, bicubic crop, then each variant's SR crop (first seed), for the set's first image."""
-    image_name, hr = load_set(get_spec(set_name), data_root)[0]
+    image_name, hr = load_set(get_spec(set_name), data_root, limit=1)[0]
     stem = Path(image_name).stem
     panels, titles = [], []
     for scale in sorted(set(runs["scale"])):

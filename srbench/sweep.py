@@ -35,7 +35,7 @@ from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, 
 from srbench.sweep_index import SweepRecord, setting_text, sweep_to_resume, trial_counts
 from srbench.tracking import (TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP,
                               TAG_TRIAL, MetricLogger, Tracker, check_reachable, flatten, git_commit,
-                              resolve_tracking_uri, software_versions, ui_command)
+                              resolve_tracking_uri, software_versions, store_exists, ui_command)
 
 # The Tune trial only waits on its TorchTrainer: it reserves memory, no CPU, so the trial's workers
 # can use every CPU (an empty bundle is rejected, and a CPU fraction would keep e.g. 2 workers x 1 CPU
@@ -274,6 +274,18 @@ def _search_alg(experiment: Experiment, concurrency: int) -> Any:
     return BasicVariantGenerator(random_state=experiment.search_seed, max_concurrent=concurrency)
 
 
+def tune_search(experiment: Experiment, bases: list[TrialBase], concurrency: int) -> tuple[dict[str, Any], Any, int]:
+    """What Tune searches: ``param_space`` (a grid over the trial bases, the sampled domains under "search"),
+    the search algorithm and ``num_samples``."""
+    from ray import tune
+
+    sampled = sampled_domains(experiment)
+    param_space: dict[str, Any] = {"base": tune.grid_search([b.key for b in bases])}
+    if sampled:
+        param_space["search"] = dict(sampled)
+    return param_space, _search_alg(experiment, concurrency), experiment.num_samples if sampled else 1
+
+
 # -- the driver ----------------------------------------------------------------------------------
 
 def trial_table(experiment: Experiment, trials: list[TrialSpec], budget: str) -> str:
@@ -371,6 +383,9 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
     if resume:
         tracking_uri = resolve_tracking_uri(tracking_uri)
         check_reachable(tracking_uri)
+        if not store_exists(tracking_uri):
+            raise UserError(f"nothing to resume: no MLflow store at {tracking_uri}; give the --tracking-uri the "
+                            f"sweep ran with")
         record = sweep_to_resume(Tracker(tracking_uri), experiment.name, budget,
                                  resume if isinstance(resume, str) else None)
         _resume_settings(record, settings, only)
@@ -453,16 +468,12 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
         if experiment.scheduler == "asha":
             scheduler = _early_stop_scheduler(context, metric, max_t=max(t.config.total_iterations for t in trials),
                                               grace_period=min(t.config.val_every for t in trials))
-        sampled = sampled_domains(experiment)
-        param_space: dict[str, Any] = {"base": tune.grid_search([b.key for b in bases])}
-        if sampled:
-            param_space["search"] = dict(sampled)
+        param_space, search_alg, num_samples = tune_search(experiment, bases, concurrency)
         tuner = tune.Tuner(
             trainable,
             param_space=param_space,
             tune_config=tune.TuneConfig(
-                metric=metric, mode="max", search_alg=_search_alg(experiment, concurrency), scheduler=scheduler,
-                num_samples=experiment.num_samples if sampled else 1,
+                metric=metric, mode="max", search_alg=search_alg, scheduler=scheduler, num_samples=num_samples,
                 trial_name_creator=TrialNamer(context.bases), trial_dirname_creator=TrialNamer(context.bases)),
             run_config=tune.RunConfig(name=sweep, storage_path=storage_uri, verbose=1,
                                       failure_config=tune.FailureConfig(max_failures=DRIVER_RETRIES)),

@@ -41,6 +41,11 @@ def resolve_tracking_uri(cli_value: str | None = None) -> str:
     return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
+def store_exists(tracking_uri: str) -> bool:
+    """False for a local sqlite store that is not there (opening one would create it)."""
+    return not tracking_uri.startswith("sqlite:///") or Path(tracking_uri.removeprefix("sqlite:///")).exists()
+
+
 def ui_command(tracking_uri: str) -> str:
     if tracking_uri.startswith(("http://", "https://")):
         return f"open {tracking_uri} in a browser"

@@ -62,28 +62,71 @@ def test_dry_run_prints_the_trials_and_starts_nothing(capsys, study, count):
 
 
 def test_search_space_grid_and_samples_expand(tmp_path):
-    from srbench.experiment import expand_trials
+    from srbench.experiment import check_trials, trial_bases
 
     path = write_experiment(tmp_path, """
         EXPERIMENT = Experiment(name='lr_study', model={'name': 'srcnn'}, scale=2,
                                 search_space={'lr': tune.grid_search([1e-3, 1e-4]), 'model.padding': tune.choice(['same'])},
                                 seeds=[0, 1])
     """)
-    trials = expand_trials(load_experiment(path), "smoke")
+    experiment = load_experiment(path)
+    assert [b.key for b in trial_bases(experiment)] == ["lr=0.001_seed0", "lr=0.001_seed1", "lr=0.0001_seed0",
+                                                        "lr=0.0001_seed1"]
+    trials = check_trials(experiment, "smoke")
     assert len(trials) == 4 and {t.config.lr for t in trials} == {1e-3, 1e-4}
     assert all(t.config.model["padding"] == "same" for t in trials) and {t.seed for t in trials} == {0, 1}
 
 
 def test_set_overrides_every_trial_after_variants_and_budgets():
-    from srbench.experiment import expand_trials, parse_settings
+    from srbench.experiment import check_trials, parse_settings
 
     settings = parse_settings(["vgg_weights=/data/vgg19.pth", "lr=2e-4", "model.blocks=8", "eval_sets=[\"Set5\"]"])
     assert settings == {"vgg_weights": "/data/vgg19.pth", "lr": 2e-4, "model.blocks": 8, "eval_sets": ["Set5"]}
     experiment = load_experiment(REPO / "experiments" / "srgan_content_loss.py")
-    trials = expand_trials(experiment, "smoke", settings=settings)  # smoke's own vgg_weights is 'random'
+    trials = check_trials(experiment, "smoke", settings=settings)  # smoke's own vgg_weights is 'random'
     assert {t.config.vgg_weights for t in trials} == {"/data/vgg19.pth"} and {t.config.lr for t in trials} == {2e-4}
     assert {t.config.model["blocks"] for t in trials} == {8} and {tuple(t.config.eval_sets) for t in trials} == {("Set5",)}
     assert [t.config.content_loss for t in trials] == ["pixel", "vgg22", "pixel", "vgg22", "vgg54"]  # variants kept
+
+
+def test_configuration_hash_ignores_the_seed_and_follows_every_field_and_the_data():
+    from dataclasses import replace
+
+    from srbench.train.config import config_hash, make_config
+
+    base = make_config({"name": "srcnn"}, 3, "smoke")
+    assert config_hash(base) == config_hash(replace(base, seed=7))
+    assert config_hash(base) != config_hash(replace(base, lr=base.lr * 2))
+    assert config_hash(base) != config_hash(replace(base, model={**base.model, "variant": "9-5-5"}))
+    assert config_hash(base) != config_hash(replace(base, train_set="T91"))  # other data, other digest
+
+
+@pytest.mark.parametrize("body,fragment", [
+    ("search_alg='tpe'", "field 'search_alg' = 'tpe': valid: random, optuna"),
+    ("search_seed='x'", "field 'search_seed' = 'x': must be an integer"),
+    ("seeds=[0, 'one']", "field 'seeds'"),
+    ("num_samples=True", "field 'num_samples' = True: must be an integer >= 1"),
+    ("search_alg='optuna'", "optuna searches sampled domains"),
+    ("search_alg='optuna', search_space={'lr': tune.uniform(1e-4, 1e-3)}, seeds=[0, 1]",
+     "optuna searches one configuration space"),
+    ("search_space={'lr': tune.grid_search([1e-3, 1e-3])}", "two trials share the name 'lr=0.001_seed0'"),
+])
+def test_search_fields_are_validated_before_ray_starts(tmp_path, capsys, body, fragment):
+    path = write_experiment(tmp_path, f"EXPERIMENT = Experiment(name='x', model={{'name': 'srcnn'}}, scale=3, {body})\n")
+    code = main(["sweep", str(path), "--dry-run"])
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_missing_optuna_extra_is_named(monkeypatch):
+    import sys
+
+    from srbench.experiment import Experiment
+    from srbench.sweep import _search_alg
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # as if it were not installed
+    with pytest.raises(UserError, match=r'needs the optuna extra: pip install -e "\.\[optuna\]"'):
+        _search_alg(Experiment(name="x", model={"name": "srcnn"}, scale=3, search_alg="optuna"), 1)
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +179,7 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     (["--address", "127.0.0.1:9", "--tracking-uri", "sqlite:///unused.db"], "cannot reach the Ray cluster at 127.0.0.1:9"),
     (["--budget", "huge"], "--budget: 'huge' is unknown"),
     (["--only", "nothing*"], "--only 'nothing*' matches no trial"),
-    (["--resume"], "nothing to resume"),
+    (["--resume"], "nothing to resume: no MLflow store at sqlite:///"),
     (["--set", "lr"], "--set 'lr': expected KEY=VALUE"),
     (["--set", "learning_rate=0.1"], "--set: unknown training field 'learning_rate'"),
     (["--set", "lr=-1"], "--set: field 'lr' = -1: must be positive"),

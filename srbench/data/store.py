@@ -81,11 +81,13 @@ def ensure(spec: DatasetSpec, root: Path, download: bool = True) -> Path:
         raise UserError(_not_found_message(spec, root, f"could not be downloaded ({exc})")) from None
 
 
-def load_set(spec: DatasetSpec, root: Path, download: bool = True) -> list[tuple[str, torch.Tensor]]:
-    """All images of a set as ``(file name, (3, H, W) uint8)``, pixel-verified where digests exist."""
+def load_set(spec: DatasetSpec, root: Path, download: bool = True,
+             limit: int | None = None) -> list[tuple[str, torch.Tensor]]:
+    """The images of a set (the first ``limit`` only, if given; none other is decoded) as
+    ``(file name, (3, H, W) uint8)``, pixel-verified where digests exist."""
     folder = ensure(spec, root, download)
     images = []
-    for name in _expected_names(spec, folder):
+    for name in _expected_names(spec, folder)[:limit]:
         image = load_rgb(folder / name)
         if spec.verifiable and pixel_digest(image) != spec.digests[name]:
             raise UserError(

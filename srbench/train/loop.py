@@ -310,7 +310,7 @@ class Trainer:
         resolver = SuperResolver(self.model, self.condition_source)
         (self.run_dir / "crops").mkdir(exist_ok=True)
         for name in self.config.eval_sets:
-            image_name, hr = load_set(get_spec(name), self.data_root)[0]
+            image_name, hr = load_set(get_spec(name), self.data_root, limit=1)[0]
             sr = resolver(bicubic_lr(hr, self.config.scale), self.config.scale)
             top, left, size = crop_box(modcrop(hr, self.config.scale))
             save_png(sr[:, top : top + size, left : left + size], self.run_dir / "crops" / f"{name}-{Path(image_name).stem}.png")
