@@ -72,9 +72,10 @@ def psnr_vs_hyperparameters(study: str, agg: pd.DataFrame, first_set: str, out: 
 
 def validation_curves(study: str, runs: pd.DataFrame, tracker: Tracker, first_set: str, out: Path,
                       bicubic: dict[tuple[int, str], tuple[float, float]]) -> Path | None:
-    """Validation PSNR over iterations, one line per run, with the bicubic level to beat; None when no run logged any."""
+    """Validation PSNR over iterations, one line per configuration (its first seed), with the bicubic level to beat;
+    None when no run logged any."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    for _, r in runs.iterrows():
+    for _, r in runs.sort_values(["seed", "run_id"]).drop_duplicates("config_hash").sort_values(["variant", "run_id"]).iterrows():
         history = sorted((m.step, m.value) for m in tracker.client.get_metric_history(r["run_id"], f"val.{first_set}.psnr_y"))
         if history:
             steps, values = zip(*history)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from conftest import REPO
 from srbench.cli import main
 from srbench.data import get_spec
 from srbench.evaluate import evaluate_bicubic
 from srbench.leaderboard import write_leaderboards
-from srbench.tracking import TAG_KIND, TAG_STUDY, Tracker
+from srbench.tracking import TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, Tracker
 
 # variant, seed, Set5/Set14/BSD100 (psnr, ssim), parameters, wall time
 RUNS = [
@@ -18,27 +21,46 @@ RUNS = [
 ]
 
 
+SWEEP = "srcnn_ablation-quick-20261101-120000-abcd"
+
+
+def add_sweep(tracker: Tracker, experiment: str, sweep: str, params: dict | None = None) -> str:
+    """A sweep's parent run, as `srbench sweep` records it."""
+    run = tracker.client.create_run(experiment, run_name=sweep, tags={
+        TAG_KIND: "sweep", TAG_SWEEP: sweep, TAG_STUDY: "srcnn_ablation", TAG_GIT_COMMIT: "0123456789abcdef"})
+    tracker.log_params(run.info.run_id, {"budget": "quick", "trials_at_once": 1, **(params or {})})
+    tracker.finish(run.info.run_id)
+    return run.info.run_id
+
+
+def add_trial(tracker: Tracker, experiment: str, parent: str | None, sweep: str | None, variant: str, seed: int,
+              figures: list, params: int, wall: float, status: str = "FINISHED", extra: dict | None = None,
+              config_hash: str | None = None, sets: tuple = ("Set5", "Set14", "BSD100")) -> str:
+    identity = {TAG_SWEEP: sweep, TAG_CONFIG_HASH: config_hash or f"hash-{variant}",
+                "mlflow.parentRunId": parent} if sweep else {}
+    run_id = tracker.client.create_run(experiment, run_name=f"{variant}_seed{seed}", tags={
+        TAG_KIND: "trial", TAG_STUDY: "srcnn_ablation", "budget": "quick", "eval_images": "all",
+        "hardware": "2 x Test CPU (CPU), 1 process", "vgg_weights": "none", "condition_source": "none",
+        **identity}).info.run_id
+    tracker.log_params(run_id, {"variant": variant, "seed": seed, "scale": 3, "adversarial_weight": 0.0,
+                                "eval_sets": json.dumps(list(sets)), **(extra or {})})
+    for (psnr, ssim), s in zip(figures, sets):
+        tracker.client.log_metric(run_id, f"{s}.psnr_y", psnr, step=20000)
+        tracker.client.log_metric(run_id, f"{s}.ssim_y", ssim, step=20000)
+    for key, value in (("parameters", params), ("macs_per_mp", params * 1e6), ("iterations", 20000),
+                       ("wall_time_s", wall)):
+        tracker.client.log_metric(run_id, key, value, step=20000)
+    tracker.finish(run_id, status)
+    return run_id
+
+
 def build_store(uri: str, status: str = "FINISHED", trials_at_once: int | None = None) -> None:
     tracker = Tracker(uri)
     experiment = tracker.experiment_id("srcnn_ablation")
-    parent = {}
-    if trials_at_once is not None:  # trials of a sweep whose parent run records its concurrency
-        run = tracker.client.create_run(experiment, run_name="sweep", tags={TAG_KIND: "sweep"})
-        tracker.log_params(run.info.run_id, {"trials_at_once": trials_at_once, "set.vgg_weights": "random"})
-        parent = {"mlflow.parentRunId": run.info.run_id}
-    for variant, seed, figures, params, wall in RUNS:
-        run_id = tracker.client.create_run(experiment, run_name=f"{variant}_seed{seed}", tags={
-            TAG_KIND: "trial", TAG_STUDY: "srcnn_ablation", "budget": "quick", "eval_images": "all",
-            "hardware": "2 x Test CPU (CPU), 1 process", "vgg_weights": "none", "condition_source": "none",
-            **parent}).info.run_id
-        tracker.log_params(run_id, {"variant": variant, "seed": seed, "scale": 3, "adversarial_weight": 0.0})
-        for (psnr, ssim), s in zip(figures, ("Set5", "Set14", "BSD100")):
-            tracker.client.log_metric(run_id, f"{s}.psnr_y", psnr, step=20000)
-            tracker.client.log_metric(run_id, f"{s}.ssim_y", ssim, step=20000)
-        for key, value in (("parameters", params), ("macs_per_mp", params * 1e6), ("iterations", 20000),
-                           ("wall_time_s", wall)):
-            tracker.client.log_metric(run_id, key, value, step=20000)
-        tracker.finish(run_id, status)
+    params = {"trials_at_once": trials_at_once, "set.vgg_weights": "random"} if trials_at_once is not None else {}
+    parent = add_sweep(tracker, experiment, SWEEP, params)
+    for variant, seed, figures, size, wall in RUNS:
+        add_trial(tracker, experiment, parent, SWEEP, variant, seed, figures, size, wall, status)
 
 
 @pytest.fixture
@@ -83,11 +105,11 @@ def test_markdown_values_bold_bicubic_and_paper_deltas(store, tmp_path, data_roo
 def test_csv_holds_every_figure(store, tmp_path, data_root):
     write_leaderboards(["srcnn_ablation"], store, tmp_path / "lb", data_root)
     lines = (tmp_path / "lb" / "srcnn_ablation.csv").read_text().splitlines()
-    assert lines[0] == ("study,scale,budget,variant,set,seeds,psnr,psnr_std,ssim,ssim_std,lpips,lpips_std,vgg_weights,paper_psnr,delta,"
+    assert lines[0] == ("study,scale,budget,sweep,config_hash,variant,set,seeds,psnr,psnr_std,ssim,ssim_std,lpips,lpips_std,vgg_weights,paper_psnr,delta,"
                         "parameters,macs_per_mp,iterations,wall_time_s,hardware,run_ids")
-    assert lines[1] == "srcnn_ablation,3,,bicubic,Set5,,30.4047,,0.86891,,,,,,,,,,,,"
-    row = next(line for line in lines if line.startswith("srcnn_ablation,3,quick,9-1-5,Set5,"))
-    assert row.startswith("srcnn_ablation,3,quick,9-1-5,Set5,2,31.6200,0.0283,0.88900,0.00141,,,none,32.39;32.52,-0.7700;-0.9000,"
+    assert lines[1] == "srcnn_ablation,3,,,,bicubic,Set5,,30.4047,,0.86891,,,,,,,,,,,,"
+    row = next(line for line in lines if line.startswith(f"srcnn_ablation,3,quick,{SWEEP},hash-9-1-5,9-1-5,Set5,"))
+    assert row.startswith(f"srcnn_ablation,3,quick,{SWEEP},hash-9-1-5,9-1-5,Set5,2,31.6200,0.0283,0.88900,0.00141,,,none,32.39;32.52,-0.7700;-0.9000,"
                           "8129,8129000000,20000,590.0,\"2 x Test CPU (CPU), 1 process\",")
     assert len(lines) == 1 + 3 + 2 * 3
 
@@ -183,6 +205,80 @@ def test_gan_study_shows_lpips_and_says_why_it_is_missing(tmp_path, data_root):
     assert "Adversarially trained variants trade PSNR / SSIM for texture" in page
     assert "Below bicubic" not in page  # SRGAN-MSE is, but adversarial rows are not flagged as failed
     csv = (tmp_path / "lb" / "srgan_content_loss.csv").read_text()
-    assert ("srgan_content_loss,4,quick,SRGAN-VGG54,Set14,1,30.0000,,0.80000,,0.45000,,"
+    assert "srgan_content_loss,4,quick,(no sweep id),params:" in csv  # runs recorded before sweeps had ids
+    assert (",SRGAN-VGG54,Set14,1,30.0000,,0.80000,,0.45000,,"
             "random (not ImageNet: not comparable),26.02,,") in csv
-    assert "srgan_content_loss,4,quick,SRResNet-MSE,Set5,1,29.0000,,0.80000,,0.30000,,none,32.05,-3.0500," in csv
+    assert ",SRResNet-MSE,Set5,1,29.0000,,0.80000,,0.30000,,none,32.05,-3.0500," in csv
+
+
+FIGURES = [(31.0, 0.88), (28.0, 0.80), (27.0, 0.77)]
+
+
+def test_page_shows_the_latest_sweep_and_pools_only_one_configuration(tmp_path, data_root):
+    """Two sweeps of a study: the page shows the latest, named with its commit; a sweep with two configurations of
+    one variant (a search) keeps them apart, with a top-k table; --sweep shows another; stopped trials stand apart."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker(uri)
+    experiment = tracker.experiment_id("srcnn_ablation")
+    old = add_sweep(tracker, experiment, "srcnn_ablation-quick-20261101-000000-0001")
+    old_run = add_trial(tracker, experiment, old, "srcnn_ablation-quick-20261101-000000-0001", "9-1-5", 0,
+                        [(30.0, 0.87), (27.0, 0.78), (26.0, 0.75)], 8129, 500.0)
+    new = add_sweep(tracker, experiment, SWEEP, {"set.lr": "0.001"})
+    low = [add_trial(tracker, experiment, new, SWEEP, "9-1-5", seed, [(31.0 + seed / 10, 0.88)] * 3, 8129, 500.0,
+                     extra={"lr": "0.001"}, config_hash="h-low") for seed in (0, 1)]
+    high = add_trial(tracker, experiment, new, SWEEP, "9-1-5", 0, [(32.0, 0.89)] * 3, 8129, 500.0,
+                     extra={"lr": "0.01"}, config_hash="h-high")
+    stopped = add_trial(tracker, experiment, new, SWEEP, "9-1-5", 0, [], 8129, 10.0, status="KILLED",
+                        extra={"lr": "1e-05"}, config_hash="h-stopped")
+    tracker.set_tags(stopped, {TAG_STOPPED_EARLY: 2500})
+    tracker.client.log_metric(stopped, "val.Set5.psnr_y", 12.5, step=2500)
+    write_leaderboards(["srcnn_ablation"], uri, tmp_path / "lb", data_root)
+    page = (tmp_path / "lb" / "srcnn_ablation.md").read_text()
+    rows = rows_of(page)
+    assert f"Sweep `{SWEEP}` (started " in page and "git commit `0123456789ab`" in page
+    assert old_run not in page  # the older sweep is not on the page, let alone averaged in
+    assert rows["9-1-5_lr=0.001"][1] == "31.05 ± 0.07 / 0.8800 ± 0.0000" and low[0] in rows["9-1-5_lr=0.001"][-1]
+    assert rows["9-1-5_lr=0.01"][1] == "**32.00** / **0.8900**" and high in rows["9-1-5_lr=0.01"][-1]
+    assert "Top 2 of 2 configurations by Set5 Y-PSNR:" in page and rows["1"][1] == "9-1-5_lr=0.01"
+    assert rows["9-1-5_seed0"] == ["9-1-5_seed0", "2,500", "12.50", f"`{stopped}`"]  # stopped early, apart
+    assert "Orderings the paper reports" not in page  # no single figure per variant to order
+    assert (tmp_path / "lb" / "srcnn_ablation-search.png").exists()
+    write_leaderboards(["srcnn_ablation"], uri, tmp_path / "old", data_root,
+                       sweep="srcnn_ablation-quick-20261101-000000-0001")
+    older = (tmp_path / "old" / "srcnn_ablation.md").read_text()
+    assert old_run in older and high not in older and "Sweep `srcnn_ablation-quick-20261101-000000-0001`" in older
+
+
+def test_columns_follow_the_study_eval_sets(tmp_path, data_root):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker(uri)
+    experiment = tracker.experiment_id("srcnn_ablation")
+    parent = add_sweep(tracker, experiment, SWEEP)
+    add_trial(tracker, experiment, parent, SWEEP, "9-1-5", 0, [(31.0, 0.88), (28.0, 0.8)], 8129, 500.0,
+              sets=("Set14", "Set5"))
+    write_leaderboards(["srcnn_ablation"], uri, tmp_path / "lb", data_root)
+    header = rows_of((tmp_path / "lb" / "srcnn_ablation.md").read_text())["variant"]
+    assert header[1:5] == ["Set14 PSNR / SSIM", "Set5 PSNR / SSIM", "Set14 paper (Δ)", "Set5 paper (Δ)"]
+    assert "BSD100" not in " ".join(header)
+
+
+def test_leaderboard_reads_every_run_of_a_large_store(tmp_path, data_root):
+    """A store of 2,520 trial runs (more than two pages of MLflow's search): every one is read."""
+    import importlib.util
+
+    from srbench.leaderboard import load_runs
+
+    spec = importlib.util.spec_from_file_location("leaderboard_scale", REPO / "benchmarks" / "leaderboard_scale.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    build_large_store = benchmark.build_large_store
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    build_large_store(uri, runs=2520)
+    runs = load_runs(Tracker(uri), "srcnn_ablation")
+    assert len(runs) == 2520 and runs["run_id"].is_unique
+    write_leaderboards(["srcnn_ablation"], uri, tmp_path / "lb", data_root)
+    rows = rows_of((tmp_path / "lb" / "srcnn_ablation.md").read_text())
+    assert rows["9-1-5"][1].startswith("31.00 ± 0.00") and all(v in rows for v in benchmark.VARIANTS)
+    csv = (tmp_path / "lb" / "srcnn_ablation.csv").read_text()
+    assert f",hash-9-1-5,9-1-5,Set5,315,31.0000,0.0000," in csv  # 2,520 runs = 8 variants x 315 seeds, all pooled
