@@ -300,12 +300,14 @@ def trial_table(experiment: Experiment, trials: list[TrialSpec], budget: str) ->
                      f"{experiment.num_samples} draw(s) per row below: "
                      + ", ".join(f"{k} ~ {_describe_domain(d)}" for k, d in sampled.items())
                      + (f"; scheduler {experiment.scheduler}" if experiment.scheduler != "fifo" else ""))
-    lines.append(f"  {'trial':<22}{'settings':<52}{'iterations':>11}{'batch':>7}{'patch':>7}  evaluation")
+    lines.append(f"  {'trial':<22}{'settings':<52}{'iterations':>11}{'batch':>8}{'patch':>8}  evaluation")
     for t in trials:
         c = t.config
         settings = " ".join(f"{k.removeprefix('model.')}={v}" for k, v in t.params.items() if k not in sampled) or "-"
         its = f"{c.pretrain_iterations}+{c.iterations}" if c.pretrain_iterations else str(c.iterations)
-        lines.append(f"  {t.key:<22}{settings[:51]:<52}{its:>11}{c.batch_size:>7}{c.patch_size:>7}  "
+        its, batch, patch = ("sampled" if name in sampled else value for name, value in
+                             (("iterations", its), ("batch_size", c.batch_size), ("patch_size", c.patch_size)))
+        lines.append(f"  {t.key:<22}{settings[:51]:<52}{its:>11}{batch:>8}{patch:>8}  "
                      f"{','.join(c.eval_sets)}{' (subset)' if c.val_images else ''}")
     return "\n".join(lines)
 

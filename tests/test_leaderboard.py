@@ -281,4 +281,4 @@ def test_leaderboard_reads_every_run_of_a_large_store(tmp_path, data_root):
     rows = rows_of((tmp_path / "lb" / "srcnn_ablation.md").read_text())
     assert rows["9-1-5"][1].startswith("31.00 ± 0.00") and all(v in rows for v in benchmark.VARIANTS)
     csv = (tmp_path / "lb" / "srcnn_ablation.csv").read_text()
-    assert f",hash-9-1-5,9-1-5,Set5,315,31.0000,0.0000," in csv  # 2,520 runs = 8 variants x 315 seeds, all pooled
+    assert ",hash-9-1-5,9-1-5,Set5,315,31.0000,0.0000," in csv  # 2,520 runs = 8 variants x 315 seeds, all pooled

@@ -40,3 +40,21 @@ def add_data_root(parser: argparse.ArgumentParser) -> None:
         help="where data sets live (default: $SRBENCH_DATA, else a per-user cache folder)",
     )
     parser.add_argument("--no-download", action="store_true", help="never download; fail if a set is missing")
+
+
+def open_store(tracking_uri: str | None, wanted: list[str], flag: str) -> tuple[str, list[str]]:
+    """The tracking URI to read and the studies in it to use: ``wanted`` (each checked) or every study with
+    srbench runs. A local store that is not there is an error, never created by looking."""
+    from srbench.leaderboard import srbench_studies
+    from srbench.tracking import Tracker, check_reachable, resolve_tracking_uri, store_exists
+
+    uri = resolve_tracking_uri(tracking_uri)
+    check_reachable(uri)
+    if not store_exists(uri):
+        raise UserError(f"no MLflow store at {uri}; give --tracking-uri (or run a sweep here first)")
+    available = srbench_studies(Tracker(uri))
+    unknown = [s for s in wanted if s not in available]
+    if unknown:
+        raise UserError(f"{flag} '{unknown[0]}' has no srbench runs in {uri}; studies there: "
+                        f"{', '.join(available) or 'none'}")
+    return uri, wanted or available

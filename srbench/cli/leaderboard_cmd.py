@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from srbench.cli.common import add_data_root
+from srbench.cli.common import add_data_root, open_store
 from srbench.errors import UserError
 
 
@@ -28,19 +28,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srbench.leaderboard import srbench_studies, write_comparison, write_leaderboards
-    from srbench.tracking import Tracker, check_reachable, resolve_tracking_uri
+    from srbench.leaderboard import write_comparison, write_leaderboards
+    from srbench.tracking import Tracker
 
-    uri = resolve_tracking_uri(args.tracking_uri)
-    check_reachable(uri)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        raise UserError(f"no MLflow store at {uri}; give --tracking-uri (or run a sweep here first)")
-    available = srbench_studies(Tracker(uri))
-    studies = args.experiment or available
-    unknown = [s for s in studies if s not in available]
-    if unknown:
-        raise UserError(f"--experiment '{unknown[0]}' has no srbench runs in {uri}; studies there: "
-                        f"{', '.join(available) or 'none'}")
+    uri, studies = open_store(args.tracking_uri, args.experiment or [], "--experiment")
     if (args.sweep or args.compare) and len(studies) != 1:
         raise UserError(f"--sweep / --compare need one study: add --experiment NAME (studies: {', '.join(studies)})")
     if args.compare:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
-from srbench.errors import UserError
+from srbench.cli.common import open_store
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -21,17 +19,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srbench.leaderboard import srbench_studies
     from srbench.sweep_index import sweep_table
-    from srbench.tracking import Tracker, check_reachable, resolve_tracking_uri
+    from srbench.tracking import Tracker
 
-    uri = resolve_tracking_uri(args.tracking_uri)
-    check_reachable(uri)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        raise UserError(f"no MLflow store at {uri}; give --tracking-uri (or run a sweep here first)")
-    tracker = Tracker(uri)
-    available = srbench_studies(tracker)
-    if args.study and args.study not in available:
-        raise UserError(f"study '{args.study}' has no srbench runs in {uri}; studies there: {', '.join(available) or 'none'}")
-    print(sweep_table(tracker, [args.study] if args.study else available))
+    uri, studies = open_store(args.tracking_uri, [args.study] if args.study else [], "study")
+    print(sweep_table(Tracker(uri), studies))
     return 0
