@@ -280,7 +280,9 @@ def tune_search(experiment: Experiment, bases: list[TrialBase], concurrency: int
     from ray import tune
 
     sampled = sampled_domains(experiment)
-    param_space: dict[str, Any] = {"base": tune.grid_search([b.key for b in bases])}
+    # A single base is a constant: Optuna cannot take a grid.
+    keys = [b.key for b in bases]
+    param_space: dict[str, Any] = {"base": tune.grid_search(keys) if len(keys) > 1 else keys[0]}
     if sampled:
         param_space["search"] = dict(sampled)
     return param_space, _search_alg(experiment, concurrency), experiment.num_samples if sampled else 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 from dataclasses import replace
 
 import pytest
@@ -32,28 +33,34 @@ def trial_runs(tracker: Tracker, study: str, sweep: str | None = None):
     return tracker.client.search_runs([experiment.experiment_id], filter_string=query)
 
 
-def test_tune_samples_the_search_space_reproducibly_from_search_seed(ray_session, tmp_path):
-    from ray import tune
+def sampled(experiment, trials: int) -> list[dict]:
+    """The configurations Tune's search algorithm proposes for a sweep of ``experiment`` (the sweep's own
+    param_space and search algorithm, asked directly as Tune's controller asks them), without running any."""
+    from ray.tune.experiment import Experiment as TuneExperiment
 
+    space, search_alg, samples = tune_search(experiment, trial_bases(experiment), concurrency=trials)
+    search_alg.add_configurations([TuneExperiment("draws", lambda config: None, config=space,
+                                                  num_samples=samples, storage_path=tempfile.mkdtemp())])
+    configs = []
+    while (trial := search_alg.next_trial()) is not None:
+        configs.append(trial.config)
+    return configs
+
+
+def test_tune_samples_the_search_space_reproducibly_from_search_seed(tmp_path):
     path = write_experiment(tmp_path, """
         EXPERIMENT = Experiment(name='lr_only', model={'name': 'srcnn'}, scale=3,
                                 search_space={'lr': tune.loguniform(1e-5, 1e-2)}, num_samples=6)
     """)
     experiment = load_experiment(path)
 
-    def draws(seed: int, attempt: int) -> list[float]:
-        chosen = replace(experiment, search_seed=seed)
-        space, search_alg, samples = tune_search(chosen, trial_bases(chosen), concurrency=2)
-        tuner = tune.Tuner(lambda config: None, param_space=space,
-                           tune_config=tune.TuneConfig(search_alg=search_alg, num_samples=samples),
-                           run_config=tune.RunConfig(storage_path=str(tmp_path / "tune"), name=f"s{seed}-{attempt}",
-                                                     verbose=0))
-        return sorted(r.config["search"]["lr"] for r in tuner.fit())
+    def draws(seed: int) -> list[float]:
+        return [config["search"]["lr"] for config in sampled(replace(experiment, search_seed=seed), 6)]
 
-    first = draws(0, 0)
+    first = draws(0)
     assert len(first) == 6 and len(set(first)) == 6 and all(1e-5 < lr < 1e-2 for lr in first)
-    assert draws(0, 1) == first  # the same seed samples the same values
-    assert set(draws(1, 0)).isdisjoint(first)  # another seed, other values
+    assert draws(0) == first  # the same seed samples the same values, in the same order
+    assert set(draws(1)).isdisjoint(first)  # another seed, other values
 
 
 def test_a_new_sweep_never_reuses_another_and_the_page_shows_the_latest(ray_session, tmp_path, monkeypatch, data_root):
@@ -99,24 +106,27 @@ def test_a_new_sweep_never_reuses_another_and_the_page_shows_the_latest(ray_sess
     assert main(["sweeps", "srcnn_ablation"]) == 0
 
 
-def test_optuna_search_proposes_values_inside_the_bounds(ray_session, tmp_path):
-    from ray import tune
+def test_optuna_search_proposes_values_inside_the_bounds(tmp_path):
+    """Optuna (TPE, seeded) asked and told as Tune does: four proposals inside the bounds, reproducible."""
+    from ray.tune.search.optuna import OptunaSearch
 
     path = write_experiment(tmp_path, """
         EXPERIMENT = Experiment(name='lr_optuna', model={'name': 'srcnn'}, scale=3, search_alg='optuna',
                                 search_space={'lr': tune.loguniform(1e-5, 1e-2)}, num_samples=4, search_seed=3)
     """)
     experiment = load_experiment(path)
-    space, search_alg, samples = tune_search(experiment, trial_bases(experiment), concurrency=1)
 
-    def score(config: dict) -> None:  # a stand-in for a trial: best near lr = 1e-3
-        tune.report({"val/Set5/psnr_y": 30 - abs(math.log10(config["search"]["lr"]) + 3)})
+    def proposals() -> list[float]:
+        space, search_alg, samples = tune_search(experiment, trial_bases(experiment), concurrency=1)
+        assert isinstance(search_alg.searcher, OptunaSearch) and samples == 4 and space["base"] == "seed0"
+        search_alg.set_search_properties("val/Set5/psnr_y", "max", space)
+        rates = []
+        for i in range(samples):
+            lr = search_alg.suggest(f"trial{i}")["search"]["lr"]
+            search_alg.on_trial_complete(f"trial{i}", {"val/Set5/psnr_y": 30 - abs(math.log10(lr) + 3)})
+            rates.append(lr)
+        return rates
 
-    tuner = tune.Tuner(score, param_space=space,
-                       tune_config=tune.TuneConfig(search_alg=search_alg, num_samples=samples, metric="val/Set5/psnr_y",
-                                                   mode="max"),
-                       run_config=tune.RunConfig(storage_path=str(tmp_path / "tune"), name="optuna", verbose=0))
-    results = tuner.fit()
-    rates = [r.config["search"]["lr"] for r in results]
-    assert len(rates) == 4 and len(set(rates)) == 4 and all(1e-5 < lr < 1e-2 for lr in rates)
-    assert not results.errors
+    rates = proposals()
+    assert len(set(rates)) == 4 and all(1e-5 < lr < 1e-2 for lr in rates)
+    assert proposals() == rates  # search_seed makes Optuna's proposals reproducible too
