@@ -113,5 +113,6 @@ def sweep_table(tracker: Tracker, studies: list[str]) -> str:
             only = record.params.get("only")
             lines.append(f"{record.sweep_id:<48}{started:%Y-%m-%d %H:%M} {record.budget:<8}{record.git_commit[:8]:<10}"
                          f"{record.status:<10}{counts['finished']:>9}{counts['failed']:>7}{counts['stopped_early']:>8}"
-                         f"{counts['unfinished']:>6}  {settings or '-'}{f' --only {only!r}' if only else ''}")
+                         f"{counts['unfinished']:>6}  "
+                         + (" ".join(p for p in (settings, f"--only {only!r}" if only else "") if p) or "-"))
     return "\n".join(lines)
