@@ -121,11 +121,12 @@ def sampled_label(sampled: Mapping[str, Any]) -> str:
 
 def trial_name(base: TrialBase, sampled: Mapping[str, Any], tune_trial_id: str) -> str:
     """Readable and unique within a sweep: the base key alone where nothing is sampled, else the variant,
-    the rounded sampled values, the seed and the Tune trial's index (e.g. ``lr=0.000316_seed0_t3``)."""
+    the rounded sampled values, the seed and the Tune trial's index or id (e.g. ``lr=0.000316_seed0_t3``)."""
     if not sampled:
         return base.key
-    index = int(tune_trial_id.rsplit("_", 1)[-1])
-    return "_".join(p for p in (base.prefix, sampled_label(sampled), f"seed{base.seed}", f"t{index}") if p)
+    tail = tune_trial_id.rsplit("_", 1)[-1]  # random search: "<run>_00003"; Optuna: a bare hex id
+    suffix = f"t{int(tail)}" if tail.isdigit() else tail[:8]
+    return "_".join(p for p in (base.prefix, sampled_label(sampled), f"seed{base.seed}", suffix) if p)
 
 
 def resolve_trial(experiment: Experiment, budget: str, base: TrialBase, sampled: Mapping[str, Any],

@@ -503,7 +503,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
     summary = {"sweep": sweep, "parent_run_id": parent, "trials": count, "finished": counts["finished"],
                "stopped_early": counts["stopped_early"], "failed": len(errors), "interrupted": interrupted,
                "leaderboards": [str(p) for p in pages]}
-    print(summary_table(tracker, experiment_id, sweep, list(experiment.eval_sets)))
+    print(summary_table(tracker, experiment_id, sweep, list(trials[0].config.eval_sets)))
     print(f"sweep {sweep}: {counts['finished']} of {count} trials finished"
           + (f", {counts['stopped_early']} stopped early" if counts["stopped_early"] else "")
           + (f", {len(errors)} failed" if errors else "")

@@ -106,6 +106,15 @@ def test_a_new_sweep_never_reuses_another_and_the_page_shows_the_latest(ray_sess
     assert main(["sweeps", "srcnn_ablation"]) == 0
 
 
+def test_sampled_trial_names_are_readable_and_unique_for_either_search():
+    from srbench.experiment import TrialBase, trial_name
+
+    base = TrialBase(key="9-1-5_seed0", prefix="9-1-5", variant="9-1-5", seed=0, point={})
+    assert trial_name(base, {}, "f7b34_00003") == "9-1-5_seed0"  # nothing sampled: the study's own name
+    assert trial_name(base, {"lr": 0.000316228, "batch_size": 32}, "f7b34_00003") == "9-1-5_lr=0.000316,batch_size=32_seed0_t3"
+    assert trial_name(base, {"lr": 0.00145}, "cd1730b4") == "9-1-5_lr=0.00145_seed0_cd1730b4"  # Optuna's trial ids
+
+
 def test_optuna_search_proposes_values_inside_the_bounds(tmp_path):
     """Optuna (TPE, seeded) asked and told as Tune does: four proposals inside the bounds, reproducible."""
     from ray.tune.search.optuna import OptunaSearch
