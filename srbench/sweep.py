@@ -255,18 +255,21 @@ def _record_early_stop(context: SweepContext, key: str, iteration: int, value: f
           + (f" (validation {value:.2f} dB)" if value is not None else ""), flush=True)
 
 
+def _require_optuna() -> None:
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise UserError("search_alg 'optuna' needs the optuna extra: pip install -e \".[optuna]\" "
+                        "(or pip install optuna)") from None
+
+
 def _search_alg(experiment: Experiment, concurrency: int) -> Any:
     """Random sampling seeded by ``search_seed`` (default), or Optuna's TPE with that seed; either runs at most
     ``concurrency`` trials at once (Tune ignores ``max_concurrent_trials`` for a search generator given to it)."""
     if experiment.search_alg == "optuna":
-        try:
-            from ray.tune.search.optuna import OptunaSearch
-
-            import optuna  # noqa: F401
-        except ImportError:
-            raise UserError("search_alg 'optuna' needs the optuna extra: pip install -e \".[optuna]\" "
-                            "(or pip install optuna)") from None
+        _require_optuna()
         from ray.tune.search import ConcurrencyLimiter
+        from ray.tune.search.optuna import OptunaSearch
 
         return ConcurrencyLimiter(OptunaSearch(seed=experiment.search_seed), max_concurrent=concurrency)
     from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -405,6 +408,8 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
             raise UserError(f"--only '{only}' matches no trial; trials: "
                             f"{', '.join(b.key for b in trial_bases(experiment))}")
     trials = check_trials(experiment, budget, file, settings, bases)
+    if experiment.search_alg == "optuna":
+        _require_optuna()
     count = len(trials) * (experiment.num_samples if sampled_domains(experiment) else 1)
     print(trial_table(experiment, trials, budget))
     if dry_run:

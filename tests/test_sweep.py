@@ -118,15 +118,16 @@ def test_search_fields_are_validated_before_ray_starts(tmp_path, capsys, body, f
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_missing_optuna_extra_is_named(monkeypatch):
+def test_missing_optuna_extra_is_named_before_ray_starts(tmp_path, monkeypatch, capsys):
     import sys
 
-    from srbench.experiment import Experiment
-    from srbench.sweep import _search_alg
-
+    path = write_experiment(tmp_path, "EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, "
+                                      "search_alg='optuna', search_space={'lr': tune.uniform(1e-4, 1e-3)})\n")
     monkeypatch.setitem(sys.modules, "optuna", None)  # as if it were not installed
-    with pytest.raises(UserError, match=r'needs the optuna extra: pip install -e "\.\[optuna\]"'):
-        _search_alg(Experiment(name="x", model={"name": "srcnn"}, scale=3, search_alg="optuna"), 1)
+    code = main(["sweep", str(path), "--dry-run"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert 'search_alg \'optuna\' needs the optuna extra: pip install -e ".[optuna]"' in err
 
 
 @pytest.fixture(scope="module")
