@@ -139,3 +139,25 @@ def test_optuna_search_proposes_values_inside_the_bounds(tmp_path):
     rates = proposals()
     assert len(set(rates)) == 4 and all(1e-5 < lr < 1e-2 for lr in rates)
     assert proposals() == rates  # search_seed makes Optuna's proposals reproducible too
+
+
+def test_sweeps_and_leaderboard_mistakes_give_one_line(tmp_path, monkeypatch, capsys, data_root):
+    from test_leaderboard import build_store
+
+    from srbench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweeps"]) == 2
+    assert "no MLflow store at sqlite:///" in capsys.readouterr().err and not (tmp_path / "mlflow.db").exists()
+    build_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    capsys.readouterr()
+    for argv, fragment in ((["sweeps", "nope"], "study 'nope' has no srbench runs"),
+                           (["leaderboard", "--experiment", "srcnn_ablation", "--sweep", "gone"],
+                            "no sweep 'gone' of study srcnn_ablation"),
+                           (["leaderboard", "--experiment", "srcnn_ablation", "--compare", "gone", "other"],
+                            "--compare: sweep 'gone' has no finished runs of srcnn_ablation")):
+        assert main([*argv, "--data-root", str(data_root)] if argv[0] == "leaderboard" else argv) == 2
+        err = capsys.readouterr().err
+        assert fragment in err and len(err.strip().splitlines()) == 1, err
+    assert main(["sweeps", "srcnn_ablation"]) == 0
+    assert "srcnn_ablation-quick-20261101-120000-abcd" in capsys.readouterr().out
