@@ -207,8 +207,12 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
         tracker.finish(run_id, "FAILED")
         raise
     tracker.set_tags(run_id, {"checkpoint": f"{context.storage}/{context.sweep}-{key}"})
-    stopped = TAG_STOPPED_EARLY in tracker.client.get_run(run_id).data.tags
-    tracker.finish(run_id, "KILLED" if stopped else "FINISHED")
+    run = tracker.client.get_run(run_id)
+    if TAG_STOPPED_EARLY in run.data.tags and "iterations" in run.data.metrics:
+        # ASHA's decision reached the trial only after it had trained to the end and been scored: it finished.
+        tracker.client.delete_tag(run_id, TAG_STOPPED_EARLY)
+        run = tracker.client.get_run(run_id)
+    tracker.finish(run_id, "KILLED" if TAG_STOPPED_EARLY in run.data.tags else "FINISHED")
 
 
 def config_hash_of(trial: TrialSpec) -> str:
@@ -248,7 +252,10 @@ def _early_stop_scheduler(context: SweepContext, metric: str, max_t: int, grace_
 def _record_early_stop(context: SweepContext, key: str, iteration: int, value: float | None) -> None:
     tracker = Tracker(context.tracking_uri)
     run_id = tracker.find_run(context.experiment_id, {TAG_SWEEP: context.sweep, TAG_TRIAL: key, TAG_KIND: "trial"})
-    if run_id is None or TAG_STOPPED_EARLY in tracker.client.get_run(run_id).data.tags:
+    if run_id is None:
+        return
+    run = tracker.client.get_run(run_id)
+    if TAG_STOPPED_EARLY in run.data.tags or run.info.status == "FINISHED":  # decided already, or came too late
         return
     tracker.set_tags(run_id, {TAG_STOPPED_EARLY: iteration})
     print(f"trial {key}: stopped early by ASHA at iteration {iteration}"

@@ -295,7 +295,8 @@ class Trainer:
         finally:
             progress.close()
         self.elapsed += time.perf_counter() - started
-        if self.iteration < total:
+        # A scheduler's stop that came during the last log interval still stops the trial before its final scoring.
+        if self.iteration < total or self._stop_asked():
             self._save(best=False)
             return None
         return self._finish()
