@@ -35,7 +35,7 @@ from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, 
 from srbench.sweep_index import SweepRecord, setting_text, sweep_to_resume, trial_counts
 from srbench.tracking import (TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP,
                               TAG_TRIAL, MetricLogger, Tracker, check_reachable, flatten, git_commit,
-                              resolve_tracking_uri, software_versions, store_exists, ui_command)
+                              resolve_tracking_uri, search_all_runs, software_versions, store_exists, ui_command)
 
 # The Tune trial only waits on its TorchTrainer: it reserves memory, no CPU, so the trial's workers
 # can use every CPU (an empty bundle is rejected, and a CPU fraction would keep e.g. 2 workers x 1 CPU
@@ -109,7 +109,7 @@ def _train_worker(loop_config: dict[str, Any]) -> None:
         tracker = Tracker(loop_config["tracking_uri"])
         tracker.set_tags(loop_config["run_id"], {TAG_WORKER_NODES: ",".join(nodes)})
         # MLflow first: a scheduler may stop the trial as soon as Ray has the report.
-        callbacks.append(MetricLogger(tracker, loop_config["run_id"]))
+        callbacks.append(MetricLogger(tracker, loop_config["run_id"], watch_stop=loop_config["early_stop"]))
     callbacks.append(_RayReport(rank))
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
@@ -191,7 +191,8 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
         _train_worker,
         train_loop_config={"config": trial.config.to_dict(), "key": key, "run_id": run_id,
                            "tracking_uri": context.tracking_uri, "data_root": context.data_root,
-                           "cpus_per_worker": context.cpus_per_worker},
+                           "cpus_per_worker": context.cpus_per_worker,
+                           "early_stop": context.experiment.scheduler == "asha"},
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(num_workers=context.workers, use_gpu=use_gpu,
                                                resources_per_worker=resources),
@@ -335,8 +336,6 @@ def _describe_domain(domain: Any) -> str:
 
 def summary_table(tracker: Tracker, experiment_id: str, sweep: str, sets: list[str]) -> str:
     """One line per trial of this sweep: status and final Y-PSNR per set."""
-    from srbench.tracking import search_all_runs
-
     runs = search_all_runs(tracker, [experiment_id], f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_KIND}` = 'trial'")
     width = max([22] + [len(r.info.run_name) + 2 for r in runs])
     lines = [f"  {'trial':<{width}}{'status':<22}" + "".join(f"{s + ' PSNR':>13}" for s in sets)]

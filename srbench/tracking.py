@@ -162,10 +162,11 @@ class Tracker:
 class MetricLogger:
     """A training callback (rank 0) logging metrics over iterations, never the same step twice."""
 
-    def __init__(self, tracker: Tracker, run_id: str) -> None:
+    def __init__(self, tracker: Tracker, run_id: str, watch_stop: bool = False) -> None:
+        """``watch_stop``: the sweep has a scheduler that may stop this trial (ASHA), so ask the run for it."""
         from mlflow.entities import Metric  # noqa: F401  (fail early if MLflow is missing)
 
-        self.tracker, self.run_id = tracker, run_id
+        self.tracker, self.run_id, self.watch_stop = tracker, run_id, watch_stop
         self.logged: dict[str, int] = {}
         for key in tracker.client.get_run(run_id).data.metrics:
             history = tracker.client.get_metric_history(run_id, key)
@@ -186,4 +187,4 @@ class MetricLogger:
 
     def stop_requested(self) -> bool:
         """Whether a scheduler (ASHA) has stopped this trial: the sweep driver tags the run when it decides."""
-        return TAG_STOPPED_EARLY in self.tracker.client.get_run(self.run_id).data.tags
+        return self.watch_stop and TAG_STOPPED_EARLY in self.tracker.client.get_run(self.run_id).data.tags
