@@ -44,7 +44,7 @@ def main() -> None:
 
         start = time.perf_counter()
         for _ in range(args.steps):
-            trainer.sampler.sample(trainer.generator, config.batch_size)
+            trainer.sampler.sample(trainer.sampler_rng, config.batch_size)
         sampling = (time.perf_counter() - start) / args.steps
 
         trainer.fit(stop_at=args.steps)

@@ -13,13 +13,11 @@ from __future__ import annotations
 import warnings
 
 import torch
-import torchvision
 
 from srbench.metrics import quantize, shave_border
 from srbench.models.pretrained import PretrainedNet, load_pretrained
 
-ALEXNET = PretrainedNet(torchvision.models.alexnet, torchvision.models.AlexNet_Weights.IMAGENET1K_V1,
-                        "alexnet-owt-7be5be79.pth", "lpips_weights")
+ALEXNET = PretrainedNet("alexnet", "AlexNet_Weights.IMAGENET1K_V1", "alexnet-owt-7be5be79.pth", "lpips_weights")
 
 
 class LPIPS:

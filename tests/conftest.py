@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,15 @@ import pytest
 from srbench.data import get_spec, load_set, resolve_data_root
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def node_cache(tmp_path_factory) -> Path:
+    """Prepared training sets go to this run's temporary folder, never the user's cache; shared by the xdist
+    workers (and the Ray workers they start, which inherit the environment) like trials on one node share it."""
+    folder = tmp_path_factory.getbasetemp().parent / "srbench-cache"
+    os.environ["SRBENCH_CACHE"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,12 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from srbench.cli import main
+from srbench.data import get_spec
+from srbench.evaluate import evaluate_model
+from srbench.models import build_model
 from srbench.train.checkpoint import load_checkpoint, save_checkpoint
 from srbench.train.config import make_config
+from srbench.train.inference import SuperResolver
 from srbench.train.loop import Trainer
 
 
@@ -78,8 +82,9 @@ def _state(trainer: Trainer) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("model,overrides,stop", [
-    ({"name": "srcnn"}, {"iterations": 12}, 5),
-    ({"name": "srresnet"}, {"adversarial_weight": 1e-3, "pretrain_iterations": 2, "iterations": 3, "val_every": 2}, 3),
+    ({"name": "srcnn"}, {"iterations": 12, "precision": "fp32"}, 5),
+    ({"name": "srresnet"}, {"adversarial_weight": 1e-3, "pretrain_iterations": 2, "iterations": 3, "val_every": 2,
+                            "precision": "fp32"}, 3),
 ])
 def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path, data_root, model, overrides, stop):
     scale = 3 if model["name"] == "srcnn" else 4
@@ -97,6 +102,38 @@ def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path
     for key in a:
         assert torch.equal(a[key], b[key]), key
     assert [r["iteration"] for r in history(tmp_path / "straight")] == [r["iteration"] for r in history(tmp_path / "interrupted")]
+
+
+def test_bf16_trains_under_autocast_and_scores_in_fp32(tmp_path, data_root):
+    trainer, results = train(tmp_path, data_root, {"name": "srcnn"}, 3, precision="bf16", iterations=6)
+    assert trainer.precision == results["precision"] == "bf16"
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["precision"] == "bf16"
+    weight = trainer.model.body[0].weight
+    assert weight.dtype == torch.float32 and weight.is_contiguous(memory_format=torch.channels_last)
+    # The trial's scores are those of a plain fp32 model with the same weights (what `srbench eval` runs).
+    plain = build_model(trainer.config.model)
+    plain.load_state_dict(trainer.model.state_dict())
+    fresh = evaluate_model(SuperResolver(plain), [get_spec("Set5")], [3], data_root, limit=trainer.config.val_images)
+    assert fresh[0].psnr_y == results["sets"][0]["psnr_y"]
+    # A resumed run keeps the precision it started with, whatever its configuration now says.
+    first = Trainer(make_config({"name": "srcnn"}, 3, "smoke", precision="bf16"), tmp_path / "r", data_root,
+                    show_progress=False)
+    first.fit(stop_at=3)
+    again = Trainer(make_config({"name": "srcnn"}, 3, "smoke", precision="fp32"), tmp_path / "r", data_root,
+                    resume=True, show_progress=False)
+    assert again.precision == "bf16"
+
+
+def test_the_discriminator_gets_no_gradient_from_the_generators_update(tmp_path, data_root):
+    config = make_config({"name": "srresnet"}, 4, "smoke", adversarial_weight=1e-3, pretrain_iterations=0)
+    trainer = Trainer(config, tmp_path / "run", data_root, show_progress=False)
+    at_step = {}
+    trainer.optimizers["discriminator"].register_step_pre_hook(lambda *_: at_step.update(
+        {n: p.grad.clone() for n, p in trainer.discriminator.named_parameters()}))
+    trainer._step(trainer.sampler.sample(trainer.sampler_rng, config.batch_size))
+    for name, p in trainer.discriminator.named_parameters():
+        assert p.requires_grad and torch.equal(p.grad, at_step[name]), name
+    assert all(p.grad is not None for p in trainer.model.parameters())
 
 
 _WRITER = """

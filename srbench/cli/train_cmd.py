@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(config, run_dir, resolve_data_root(args.data_root), resume=bool(args.resume),
                       show_progress=not args.quiet)
     print(f"run folder: {run_dir}  ({config.family} x{config.scale}, budget {config.budget}, "
-          f"{config.total_iterations} iterations)", file=sys.stderr)
+          f"{config.total_iterations} iterations, {trainer.precision})", file=sys.stderr)
 
     def request_stop(_signum, _frame) -> None:  # finish the current iteration, checkpoint, stop
         trainer.stop_requested = True

@@ -13,7 +13,6 @@ A weights setting is one of:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,14 +28,21 @@ class WeightsUnavailable(UserError):
 
 @dataclass(frozen=True)
 class PretrainedNet:
-    """How to build one torchvision network: ``build(weights=None | enum)``, its ImageNet weights
-    enum, the file name torchvision downloads (its hash prefix identifies a genuine copy) and the
-    config field that selects the weights (named in errors)."""
+    """One torchvision network by name (``vgg19``), its ImageNet weights enum by name
+    (``VGG19_Weights.IMAGENET1K_V1``), the file name torchvision downloads (its hash prefix identifies a
+    genuine copy) and the config field that selects the weights (named in errors). Named, not imported:
+    torchvision's model zoo takes over a second to import, and most trials never need it."""
 
-    build: Callable[..., nn.Module]
-    imagenet: object
+    arch: str
+    imagenet: str
     file_name: str
     field: str
+
+    def build(self, imagenet: bool) -> nn.Module:
+        import torchvision
+
+        weights = torchvision.models.get_weight(self.imagenet) if imagenet else None
+        return torchvision.models.get_model(self.arch, weights=weights)
 
     @property
     def sha256_prefix(self) -> str:
@@ -61,7 +67,7 @@ def load_pretrained(net: PretrainedNet, setting: str) -> tuple[nn.Module, bool, 
     """``(module, is_imagenet, label)`` for the weights ``setting``."""
     if setting == "imagenet":
         try:
-            return net.build(weights=net.imagenet), True, "imagenet"
+            return net.build(imagenet=True), True, "imagenet"
         except Exception as exc:  # offline or refused
             raise WeightsUnavailable(
                 f"cannot download ImageNet weights for {net.field} ({type(exc).__name__}: {exc}); set {net.field} "
@@ -70,12 +76,12 @@ def load_pretrained(net: PretrainedNet, setting: str) -> tuple[nn.Module, bool, 
     if setting == "random":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            module = net.build(weights=None)
+            module = net.build(imagenet=False)
         return module, False, "random (not ImageNet: not comparable)"
     path = Path(setting)
     if not path.is_file():
         raise UserError(f"field '{net.field}': '{setting}' is neither 'imagenet', 'random' nor an existing file")
-    module = net.build(weights=None)
+    module = net.build(imagenet=False)
     try:
         module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     except Exception as exc:

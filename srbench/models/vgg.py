@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torchvision
 from torch import nn
 
 from srbench.errors import UserError
@@ -42,8 +41,7 @@ def layer_names() -> list[str]:
 LAYERS = layer_names()
 
 
-VGG19 = PretrainedNet(torchvision.models.vgg19, torchvision.models.VGG19_Weights.IMAGENET1K_V1, "vgg19-dcbb9e9d.pth",
-                      "vgg_weights")
+VGG19 = PretrainedNet("vgg19", "VGG19_Weights.IMAGENET1K_V1", "vgg19-dcbb9e9d.pth", "vgg_weights")
 
 
 class VGGFeatures(nn.Module):

@@ -23,6 +23,7 @@ from srbench.errors import UserError
 from srbench.models import build_model, get_entry, resolve_config
 from srbench.models.pretrained import KEYWORDS as WEIGHT_KEYWORDS
 from srbench.models.pretrained import check_setting as check_weights_setting
+from srbench.train.precision import PRECISIONS
 
 BUDGETS = ("smoke", "quick", "paper")
 SCHEDULES = ("constant", "step", "cosine")
@@ -57,6 +58,8 @@ class TrainConfig:
     discriminator_lr: float | None = None
     val_every: int = 500
     log_every: int = 50
+    # auto: bf16 autocast + channels_last where the device runs bf16 natively, else fp32 (srbench/train/precision.py)
+    precision: str = "auto"
     seed: int = 0
 
     @property
@@ -162,6 +165,16 @@ def make_config(model: Mapping[str, Any], scale: int, budget: str = "quick", **o
         raise UserError(f"unknown training field '{unknown[0]}'; valid: {', '.join(sorted(names - {'model', 'scale'}))}")
     config = TrainConfig(model=model, scale=scale, budget=budget, **{**preset, **overrides})
     validate(config)
+    return _keep_cadence(config, TrainConfig(model=model, scale=scale, budget=budget, **preset), overrides)
+
+
+def _keep_cadence(config: TrainConfig, preset: TrainConfig, overrides: Mapping[str, Any]) -> TrainConfig:
+    """A run made longer or shorter than its preset validates and logs as many times as the preset does,
+    unless ``val_every`` / ``log_every`` are given too (smoke's every-6 validation would dominate 150 iterations)."""
+    ratio = config.total_iterations / preset.total_iterations
+    for name in ("val_every", "log_every"):
+        if name not in overrides:
+            setattr(config, name, max(1, round(getattr(preset, name) * ratio)))
     return config
 
 
@@ -190,6 +203,8 @@ def validate(config: TrainConfig) -> None:
         raise bad("lr_step", "the step schedule needs lr_step >= 1")
     if config.content_loss not in CONTENT_LOSSES:
         raise bad("content_loss", f"valid: {', '.join(CONTENT_LOSSES)}")
+    if config.precision not in PRECISIONS:
+        raise bad("precision", f"valid: {', '.join(PRECISIONS)}")
     if config.pixel_loss not in ("mse", "l1"):
         raise bad("pixel_loss", "valid: mse, l1")
     if config.adversarial_weight < 0:

@@ -2,7 +2,8 @@
 
 Each training image is decoded once, modcropped, and degraded once with the
 MATLAB-exact bicubic (whole images, as the papers prepared their data, so patch
-borders carry no resize edge effects); everything stays in memory as uint8.
+borders carry no resize edge effects), once per node (:mod:`srbench.train.prepared`);
+everything stays in memory in model space (Y or RGB in [0, 1]).
 A batch is random aligned crops, each under one of the 8 flips/90-degree
 rotations, converted to Y or RGB in [0, 1] as the model needs.
 
@@ -14,15 +15,13 @@ generator state in a checkpoint is the whole data-sampling state.
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from srbench.color import rgb_to_y
-from srbench.data import get_spec, load_set
-from srbench.degrade import imresize, modcrop
+from srbench.train.prepared import prepare_training_set
 
 
 @dataclass
@@ -85,28 +84,23 @@ class PatchSampler:
                  data_root: Path, limit: int | None = None, need_rgb: bool = False) -> None:
         self.scale, self.patch, self.channels, self.input_kind = scale, patch_size, channels, input_kind
         self.need_rgb = need_rgb
-        start = time.perf_counter()
-        images = load_set(get_spec(train_set, kind="train"), data_root)[:limit]
+        prepared = prepare_training_set(train_set, scale, data_root, limit,
+                                        with_bicubic=input_kind == "bicubic" or need_rgb)
         # Per image: HR (targets), the network input (LR, or bicubic-enlarged LR) in model space,
         # and the uint8 bicubic RGB image where SFT-GAN's condition maps are computed from it.
-        targets, inputs, bicubic_rgb = [], [], []
-        for _, image in images:
-            hr = modcrop(image, scale)
-            if min(hr.shape[-2:]) < patch_size:
-                continue
-            lr = imresize(hr, scale=1 / scale)
-            bicubic = imresize(lr, scale=scale) if input_kind == "bicubic" or need_rgb else None
-            targets.append(to_model_space(hr[None], channels)[0])
-            inputs.append(to_model_space((lr if input_kind == "lr" else bicubic)[None], channels)[0])
-            if need_rgb:
-                bicubic_rgb.append(bicubic)
-        if not targets:
+        bicubic = prepared.bicubic or [None] * len(prepared.hr)
+        kept = [i for i, hr in enumerate(prepared.hr) if min(hr.shape[-2:]) >= patch_size]
+        if not kept:
             raise ValueError(f"no image of {train_set} is at least {patch_size} pixels on each side")
-        self.count = len(targets)
-        self.targets, self.inputs = ImageBank(targets), ImageBank(inputs)
-        self.bicubic_rgb = ImageBank(bicubic_rgb) if need_rgb else None
-        print(f"training set {train_set}: {self.count} images decoded and degraded x{scale} "
-              f"in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+        self.count = len(kept)
+        self.targets = ImageBank([to_model_space(prepared.hr[i][None], channels)[0] for i in kept])
+        sources = prepared.lr if input_kind == "lr" else bicubic
+        self.inputs = ImageBank([to_model_space(sources[i][None], channels)[0] for i in kept])
+        self.bicubic_rgb = ImageBank([bicubic[i] for i in kept]) if need_rgb else None
+        self.seconds, self.cached = prepared.seconds, prepared.cached
+        how = "loaded from the node's cache" if prepared.cached else "decoded and degraded"
+        print(f"training set {train_set}: {self.count} images x{scale} {how} in {prepared.seconds:.1f}s",
+              file=sys.stderr)
 
     def sample(self, generator: torch.Generator, batch_size: int, rank: int = 0, world: int = 1) -> Batch:
         """The ``rank``-th share of a global batch; the generator advances the same on every rank."""

@@ -38,6 +38,7 @@ from srbench.train.checkpoint import load_checkpoint, save_checkpoint
 from srbench.train.config import TrainConfig
 from srbench.train.data import Batch, PatchSampler
 from srbench.train.inference import SuperResolver
+from srbench.train.precision import autocast, fp32_scoring, memory_format, resolve_precision
 from srbench.train.progress import Progress
 
 DISCRIMINATORS = {"srresnet": "srgan_discriminator", "sftgan": "sftgan_discriminator"}
@@ -82,8 +83,14 @@ class Trainer:
                                  if hasattr(self.model, "condition_config") else None)
         self.discriminator = (build_model({"name": DISCRIMINATORS[config.family]}).to(self.device)
                               if config.is_gan else None)
-        if self.device.type == "cuda":  # channels_last suits tensor cores
-            self.model.to(memory_format=torch.channels_last)
+        self.checkpoints = self.run_dir / "checkpoints"
+        checkpoint = load_checkpoint(resume_from or self.checkpoints / "last.pt") if resume or resume_from else None
+        # A resumed run keeps the precision it started with, wherever it resumes.
+        self.precision = (checkpoint or {}).get("precision") or resolve_precision(config.precision, self.device)
+        self.memory_format = memory_format(self.precision)
+        for module in (self.model, self.discriminator):
+            if module is not None:
+                module.to(memory_format=self.memory_format)
         self.perceptual = (PerceptualLoss([VGG_LAYERS[config.content_loss]], config.vgg_weights).to(self.device)
                            if config.content_loss != "pixel" else None)
         self.pixel_loss = pixel_loss(config.pixel_loss)
@@ -106,13 +113,12 @@ class Trainer:
         self.sampler = PatchSampler(config.train_set, config.scale, config.patch_size, self.model.in_channels,
                                     self.model.input_kind, data_root, config.train_images,
                                     need_rgb=self.condition_source is not None)
-        self.generator = torch.Generator().manual_seed(config.seed)
+        self.sampler_rng = torch.Generator().manual_seed(config.seed)
         self.iteration, self.best_psnr, self.elapsed = 0, -math.inf, 0.0
         self.last_validation: dict[str, float] = {}
 
-        self.checkpoints = self.run_dir / "checkpoints"
-        if resume or resume_from is not None:
-            self._restore(load_checkpoint(resume_from or self.checkpoints / "last.pt"))
+        if checkpoint is not None:
+            self._restore(checkpoint)
         elif config.generator_init:
             self.model.load_state_dict(load_checkpoint(Path(config.generator_init))["model"])
         if self.rank == 0:
@@ -134,18 +140,30 @@ class Trainer:
 
     # -- one iteration ----------------------------------------------------------------------
     def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else torch.autocast("cpu", enabled=False)
+        return autocast(self.precision, self.device)
 
-    def _discriminate(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        out = self.train_discriminator(images)
+    def _discriminate(self, module: torch.nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        out = module(images)
         return out if isinstance(out, tuple) else (out, None)
+
+    def _discriminator_step(self, target: torch.Tensor, sr: torch.Tensor, categories: torch.Tensor | None) -> float:
+        """One update of the discriminator: real HR and (detached) SR in one forward pass, one DDP reduction."""
+        with self._autocast():
+            logits, category_logits = self._discriminate(self.train_discriminator, torch.cat([target, sr.detach()]))
+            n = len(target)
+            d_loss = discriminator_loss(logits[:n].float(), logits[n:].float())
+            if category_logits is not None:
+                d_loss = d_loss + F.cross_entropy(category_logits[:n].float(), categories)
+        self.optimizers["discriminator"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["discriminator"].step()
+        self.schedulers["discriminator"].step()
+        return d_loss.item()
 
     def _step(self, batch: Batch) -> dict[str, float]:
         c = self.config
-        x = batch.inputs.to(self.device, non_blocking=True)
+        x = batch.inputs.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         target = batch.targets.to(self.device, non_blocking=True)
-        if self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
         extra, categories = (), None
         if self.condition_source is not None:
             probabilities = self.condition_source(batch.bicubic_rgb.to(self.device))
@@ -155,34 +173,30 @@ class Trainer:
         if border:
             target = target[..., border:-border, border:-border]
         pretraining = self.iteration < c.pretrain_iterations
+        adversarial_phase = self.discriminator is not None and not pretraining
         metrics: dict[str, float] = {}
         with self._autocast():
             sr = self.train_model(x, *extra).float()
-            if pretraining or self.perceptual is None:
-                content = self.pixel_loss(sr, target)
-            else:
-                content = self.perceptual(sr, target)
+        if adversarial_phase:
+            metrics["d_loss"] = self._discriminator_step(target, sr, categories)
+            # Frozen for the generator's update: no gradient is computed for it, and the plain module
+            # (not its DDP wrapper) runs, so nothing of it is all-reduced.
+            self.discriminator.requires_grad_(False)
+        with self._autocast():
+            content = (self.pixel_loss(sr, target) if pretraining or self.perceptual is None
+                       else self.perceptual(sr, target))
             loss = content
-            if self.discriminator is not None and not pretraining:
-                # Discriminator: real HR vs detached SR, in one forward pass (one DDP reduction).
-                logits, category_logits = self._discriminate(torch.cat([target, sr.detach()]))
-                n = len(target)
-                d_loss = discriminator_loss(logits[:n].float(), logits[n:].float())
-                if category_logits is not None:
-                    d_loss = d_loss + F.cross_entropy(category_logits[:n].float(), categories)
-                self.optimizers["discriminator"].zero_grad(set_to_none=True)
-                d_loss.backward()
-                self.optimizers["discriminator"].step()
-                self.schedulers["discriminator"].step()
-                # Generator: content + weighted adversarial term.
-                fake_logits, fake_categories = self._discriminate(sr)
+            if adversarial_phase:
+                fake_logits, fake_categories = self._discriminate(self.discriminator, sr)
                 adversarial = generator_adversarial_loss(fake_logits.float())
                 if fake_categories is not None:
                     adversarial = adversarial + F.cross_entropy(fake_categories.float(), categories)
                 loss = content + c.adversarial_weight * adversarial
-                metrics.update(d_loss=d_loss.item(), adversarial=adversarial.item())
+                metrics["adversarial"] = adversarial.item()
         self.optimizers["generator"].zero_grad(set_to_none=True)
         loss.backward()
+        if adversarial_phase:
+            self.discriminator.requires_grad_(True)
         self.optimizers["generator"].step()
         self.schedulers["generator"].step()
         metrics.update(loss=loss.item(), content=content.item(), lr=self.optimizers["generator"].param_groups[0]["lr"])
@@ -190,10 +204,11 @@ class Trainer:
 
     # -- validation, checkpoints, records ---------------------------------------------------
     def evaluate(self, set_names: Sequence[str], lpips: LPIPS | None = None) -> list[SetScore]:
-        resolver = SuperResolver(self.model, self.condition_source)
         specs = [get_spec(n) for n in set_names]
-        return evaluate_model(resolver, specs, [self.config.scale], self.data_root, limit=self.config.val_images,
-                              rank=self.rank, world=self.world, lpips=lpips)
+        with fp32_scoring(self.model, self.precision) as model:
+            return evaluate_model(SuperResolver(model, self.condition_source), specs, [self.config.scale],
+                                  self.data_root, limit=self.config.val_images, rank=self.rank, world=self.world,
+                                  lpips=lpips)
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -203,7 +218,8 @@ class Trainer:
             "discriminator": self.discriminator.state_dict() if self.discriminator is not None else None,
             "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
             "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
-            "sampler_rng": self.generator.get_state(),
+            "sampler_rng": self.sampler_rng.get_state(),
+            "precision": self.precision,
             "torch_rng": torch.get_rng_state(),
             "best_psnr": self.best_psnr,
             "elapsed": self.elapsed,
@@ -217,7 +233,7 @@ class Trainer:
             opt.load_state_dict(state["optimizers"][name])
         for name, sched in self.schedulers.items():
             sched.load_state_dict(state["schedulers"][name])
-        self.generator.set_state(state["sampler_rng"])
+        self.sampler_rng.set_state(state["sampler_rng"])
         torch.set_rng_state(state["torch_rng"])
         self.iteration, self.best_psnr, self.elapsed = state["iteration"], state["best_psnr"], state["elapsed"]
         if self.rank == 0:  # drop records written after the checkpoint: they will be redone
@@ -278,7 +294,7 @@ class Trainer:
         started = time.perf_counter()
         try:
             while self.iteration < end:
-                metrics = self._step(self.sampler.sample(self.generator, c.batch_size, self.rank, self.world))
+                metrics = self._step(self.sampler.sample(self.sampler_rng, c.batch_size, self.rank, self.world))
                 self.iteration += 1
                 progress.update(self.iteration, metrics["loss"])
                 if self.iteration % c.log_every == 0:
@@ -308,11 +324,11 @@ class Trainer:
         from srbench.data.images import save_png
         from srbench.degrade import bicubic_lr, modcrop
 
-        resolver = SuperResolver(self.model, self.condition_source)
         (self.run_dir / "crops").mkdir(exist_ok=True)
         for name in self.config.eval_sets:
             image_name, hr = load_set(get_spec(name), self.data_root, limit=1)[0]
-            sr = resolver(bicubic_lr(hr, self.config.scale), self.config.scale)
+            with fp32_scoring(self.model, self.precision) as model:
+                sr = SuperResolver(model, self.condition_source)(bicubic_lr(hr, self.config.scale), self.config.scale)
             top, left, size = crop_box(modcrop(hr, self.config.scale))
             save_png(sr[:, top : top + size, left : left + size], self.run_dir / "crops" / f"{name}-{Path(image_name).stem}.png")
 
@@ -324,6 +340,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "iterations": self.iteration,
             "wall_time_s": round(self.elapsed, 1),
+            "precision": self.precision,
             "hardware": f"{describe_hardware()}, {self.world} process{'es' if self.world > 1 else ''}",
             "parameters": count_parameters(self.model),
             "macs_per_mp": macs_per_output_megapixel(build_model(self.config.model)),

@@ -1,0 +1,44 @@
+"""The node cache of prepared training sets: same pixels as a fresh preparation, keyed by what makes them."""
+
+from __future__ import annotations
+
+import torch
+
+from srbench.train.data import PatchSampler
+from srbench.train.prepared import cache_file, prepare_training_set
+
+
+def _banks(sampler: PatchSampler) -> list[torch.Tensor]:
+    return [sampler.targets.buffer, sampler.inputs.buffer]
+
+
+def test_a_cached_set_gives_the_pixels_of_a_fresh_preparation(data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("SRBENCH_CACHE", str(tmp_path))
+    cold = PatchSampler("BSDS200", 3, 33, 1, "bicubic", data_root, limit=3)
+    assert not cold.cached and cache_file("BSDS200", 3, data_root, 3, True).is_file()
+    warm = PatchSampler("BSDS200", 3, 33, 1, "bicubic", data_root, limit=3)
+    assert warm.cached
+    for a, b in zip(_banks(cold), _banks(warm)):
+        assert torch.equal(a, b)
+    # An RGB, LR-input model shares nothing of the file it does not need, but reads the same HR pixels.
+    rgb = PatchSampler("BSDS200", 3, 48, 3, "lr", data_root, limit=3)
+    assert not rgb.cached and rgb.targets.buffer.numel() == 3 * cold.targets.buffer.numel()
+
+
+def test_the_key_follows_scale_image_count_and_stages(data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("SRBENCH_CACHE", str(tmp_path))
+    files = {cache_file("BSDS200", 3, data_root, 2, False), cache_file("BSDS200", 4, data_root, 2, False),
+             cache_file("BSDS200", 3, data_root, 3, False), cache_file("BSDS200", 3, data_root, 2, True)}
+    assert len(files) == 4 and all(f.parent.parent == tmp_path for f in files)
+
+
+def test_a_damaged_cache_file_is_rebuilt(data_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SRBENCH_CACHE", str(tmp_path))
+    first = prepare_training_set("BSDS200", 2, data_root, limit=1)
+    path = cache_file("BSDS200", 2, data_root, 1, False)
+    path.write_bytes(b"not a torch file")
+    again = prepare_training_set("BSDS200", 2, data_root, limit=1)
+    assert not again.cached and torch.equal(first.lr[0], again.lr[0])
+    assert "ignoring the unreadable cache file" in capsys.readouterr().err
+    assert prepare_training_set("BSDS200", 2, data_root, limit=1).cached  # rewritten whole
+    assert not list(path.parent.glob(".*.partial"))
