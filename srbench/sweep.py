@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from typing import Any
 
 from srbench.cluster import TrialShape, check_storage_shared, init_ray, trials_at_once
 from srbench.errors import UserError
+from srbench.makespan import longest_first, makespan
 from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, load_experiment, parse_settings,
                                 resolve_trial, sampled_domains, trial_bases, trial_name, with_overrides)
 from srbench.sweep_index import SweepRecord, setting_text, sweep_to_resume, trial_counts
@@ -96,31 +98,49 @@ def _train_worker(loop_config: dict[str, Any]) -> None:
     from srbench.train.config import TrainConfig
     from srbench.train.loop import Trainer
 
+    worker_started = time.time()
     os.environ["MLFLOW_TRACKING_URI"] = loop_config["tracking_uri"]  # never a worker-local ./mlruns
     context = ray.train.get_context()
     rank = context.get_world_rank()
     torch.set_num_threads(max(1, int(loop_config["cpus_per_worker"])))
     config = TrainConfig(**loop_config["config"])
+    # Everything the run writes is logged to MLflow or reported to Ray storage: the folder goes at the end.
     run_dir = Path(tempfile.mkdtemp(prefix=f"srbench-{loop_config['key']}-rank{rank}-"))
-    callbacks: list[Any] = []
-    tracker = None
-    nodes = _worker_nodes(context.get_world_size())
-    if rank == 0:
-        tracker = Tracker(loop_config["tracking_uri"])
-        tracker.set_tags(loop_config["run_id"], {TAG_WORKER_NODES: ",".join(nodes)})
-        # MLflow first: a scheduler may stop the trial as soon as Ray has the report.
-        callbacks.append(MetricLogger(tracker, loop_config["run_id"], watch_stop=loop_config["early_stop"]))
-    callbacks.append(_RayReport(rank))
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
-            trainer = Trainer(config, run_dir, Path(loop_config["data_root"]), callbacks, show_progress=False,
-                              resume_from=Path(folder) / "last.pt")
-    else:
-        trainer = Trainer(config, run_dir, Path(loop_config["data_root"]), callbacks, show_progress=False)
-    results = trainer.fit()
-    if rank == 0 and results is not None:
-        _log_results(tracker, loop_config["run_id"], results, run_dir)
+    try:
+        callbacks: list[Any] = []
+        tracker = None
+        nodes = _worker_nodes(context.get_world_size())
+        if rank == 0:
+            tracker = Tracker(loop_config["tracking_uri"])
+            tracker.set_tags(loop_config["run_id"], {TAG_WORKER_NODES: ",".join(nodes)})
+            # MLflow first: a scheduler may stop the trial as soon as Ray has the report.
+            callbacks.append(MetricLogger(tracker, loop_config["run_id"], watch_stop=loop_config["early_stop"]))
+        callbacks.append(_RayReport(rank))
+        checkpoint = ray.train.get_checkpoint()
+        if checkpoint is not None:
+            with checkpoint.as_directory() as folder:
+                trainer = Trainer(config, run_dir, Path(loop_config["data_root"]), callbacks, show_progress=False,
+                                  resume_from=Path(folder) / "last.pt")
+        else:
+            trainer = Trainer(config, run_dir, Path(loop_config["data_root"]), callbacks, show_progress=False)
+        if rank == 0:
+            _log_startup(tracker, loop_config["run_id"], trainer, worker_started - loop_config["trial_started"],
+                         time.time() - loop_config["trial_started"])
+        results = trainer.fit()
+        if rank == 0 and results is not None:
+            _log_results(tracker, loop_config["run_id"], results, run_dir)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _log_startup(tracker: Tracker, run_id: str, trainer: Any, worker_group_s: float, to_first_step_s: float) -> None:
+    """Where a trial's start-up went (this attempt's): Ray worker group, training set, model; and the
+    precision the workers resolved ``auto`` to."""
+    tracker.log_metrics(run_id, {"startup.worker_group_s": worker_group_s, "startup.train_set_s": trainer.sampler.seconds,
+                                 "startup.model_build_s": trainer.model_build_s,
+                                 "startup.to_first_step_s": to_first_step_s}, step=trainer.iteration)
+    tracker.log_params(run_id, {"precision_used": trainer.precision})
+    tracker.set_tags(run_id, {"train_set_cache": "hit" if trainer.sampler.cached else "miss"})
 
 
 def _worker_nodes(world_size: int) -> list[str]:
@@ -191,7 +211,7 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
         _train_worker,
         train_loop_config={"config": trial.config.to_dict(), "key": key, "run_id": run_id,
                            "tracking_uri": context.tracking_uri, "data_root": context.data_root,
-                           "cpus_per_worker": context.cpus_per_worker,
+                           "cpus_per_worker": context.cpus_per_worker, "trial_started": time.time(),
                            "early_stop": context.experiment.scheduler == "asha"},
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(num_workers=context.workers, use_gpu=use_gpu,
@@ -199,6 +219,9 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
         run_config=ray.train.RunConfig(
             name=f"{context.sweep}-{key}", storage_path=context.storage,
             failure_config=ray.train.FailureConfig(max_failures=TRIAL_RETRIES),
+            # Each report carries the run's whole checkpoint folder (last.pt and best.pt): the latest is all a
+            # resume or a user needs.
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
             callbacks=[TuneReportCallback()],
         ),
     )
@@ -285,14 +308,14 @@ def _search_alg(experiment: Experiment, concurrency: int) -> Any:
     return BasicVariantGenerator(random_state=experiment.search_seed, max_concurrent=concurrency)
 
 
-def tune_search(experiment: Experiment, bases: list[TrialBase], concurrency: int) -> tuple[dict[str, Any], Any, int]:
-    """What Tune searches: ``param_space`` (a grid over the trial bases, the sampled domains under "search"),
-    the search algorithm and ``num_samples``."""
+def tune_search(experiment: Experiment, trials: list[TrialSpec], concurrency: int) -> tuple[dict[str, Any], Any, int]:
+    """What Tune searches: ``param_space`` (a grid over the trial bases, longest first, the sampled domains
+    under "search"), the search algorithm and ``num_samples``."""
     from ray import tune
 
     sampled = sampled_domains(experiment)
-    # A single base is a constant: Optuna cannot take a grid.
-    keys = [b.key for b in bases]
+    # A single base is a constant: Optuna cannot take a grid. Tune starts grid points in the grid's order.
+    keys = longest_first([t.key for t in trials], [t.config for t in trials])
     param_space: dict[str, Any] = {"base": tune.grid_search(keys) if len(keys) > 1 else keys[0]}
     if sampled:
         param_space["search"] = dict(sampled)
@@ -483,7 +506,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
         if experiment.scheduler == "asha":
             scheduler = _early_stop_scheduler(context, metric, max_t=max(t.config.total_iterations for t in trials),
                                               grace_period=min(t.config.val_every for t in trials))
-        param_space, search_alg, num_samples = tune_search(experiment, bases, concurrency)
+        param_space, search_alg, num_samples = tune_search(experiment, trials, concurrency)
         tuner = tune.Tuner(
             trainable,
             param_space=param_space,
@@ -511,6 +534,10 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
     pages = write_leaderboards([experiment.name], tracking_uri, out, resolve_data_root(data_root))
     for picture in sorted(out.glob(f"{experiment.name}-*.png")):
         tracker.client.log_artifact(parent, str(picture), artifact_path="leaderboard")
+    span = None if record is not None else _makespan(tracker, experiment_id, sweep, concurrency)
+    if span is not None:
+        tracker.log_metrics(parent, {"makespan_s": span.wall_s, "makespan_ideal_s": span.ideal_s,
+                                     "makespan_ratio": span.ratio})
     summary = {"sweep": sweep, "parent_run_id": parent, "trials": count, "finished": counts["finished"],
                "stopped_early": counts["stopped_early"], "failed": len(errors), "interrupted": interrupted,
                "leaderboards": [str(p) for p in pages]}
@@ -520,4 +547,14 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
           + (f", {len(errors)} failed" if errors else "")
           + (f"; continue with: python -m srbench sweep {file} --resume {sweep}" if interrupted or errors else "")
           + f"; leaderboard: {', '.join(summary['leaderboards'])}")
+    if span is not None:
+        print(f"sweep {sweep}: {span.describe()}")
+        summary["makespan_ratio"] = span.ratio
     return summary
+
+
+def _makespan(tracker: Tracker, experiment_id: str, sweep: str, slots: int) -> Any:
+    """How close the sweep's wall time came to its trials' total time / slots (a sweep run in one go)."""
+    runs = search_all_runs(tracker, [experiment_id], f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_KIND}` = 'trial'")
+    return makespan([(r.info.start_time / 1000, r.info.end_time / 1000 if r.info.end_time else None) for r in runs],
+                    slots)

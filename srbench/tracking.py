@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -150,6 +151,12 @@ class Tracker:
         new = [Param(k, str(v)[:6000]) for k, v in params.items() if k not in existing]
         for start in range(0, len(new), 100):
             self.client.log_batch(run_id, params=new[start : start + 100])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         for k, v in tags.items():

@@ -28,6 +28,7 @@ from srbench.train.precision import PRECISIONS
 BUDGETS = ("smoke", "quick", "paper")
 SCHEDULES = ("constant", "step", "cosine")
 CONTENT_LOSSES = ("pixel", "vgg22", "vgg54")
+DISCRIMINATORS = {"srresnet": "srgan_discriminator", "sftgan": "sftgan_discriminator"}  # of the GAN families
 
 
 @dataclass

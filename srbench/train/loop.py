@@ -35,13 +35,12 @@ from srbench.models import build_model, count_parameters, macs_per_output_megapi
 from srbench.models.conditions import build_condition_source
 from srbench.models.pretrained import WeightsUnavailable
 from srbench.train.checkpoint import load_checkpoint, save_checkpoint
-from srbench.train.config import TrainConfig
+from srbench.train.config import DISCRIMINATORS, TrainConfig
 from srbench.train.data import Batch, PatchSampler
 from srbench.train.inference import SuperResolver
 from srbench.train.precision import autocast, fp32_scoring, memory_format, resolve_precision
 from srbench.train.progress import Progress
 
-DISCRIMINATORS = {"srresnet": "srgan_discriminator", "sftgan": "sftgan_discriminator"}
 VGG_LAYERS = {"vgg22": "relu2_2", "vgg54": "relu5_4"}
 
 
@@ -75,6 +74,7 @@ class Trainer:
             self.device = torch.device("cpu")
         self.stop_requested = False
 
+        started = time.perf_counter()
         torch.manual_seed(config.seed)
         self.model = build_model(config.model).to(self.device)
         # SFT-GAN, SFT on or off: the maps condition the generator (on) and label the
@@ -110,6 +110,7 @@ class Trainer:
         self.train_discriminator = (DistributedDataParallel(self.discriminator)
                                     if self.distributed and self.discriminator is not None else self.discriminator)
 
+        self.model_build_s = time.perf_counter() - started  # models, losses and optimisers: start-up figures
         self.sampler = PatchSampler(config.train_set, config.scale, config.patch_size, self.model.in_channels,
                                     self.model.input_kind, data_root, config.train_images,
                                     need_rgb=self.condition_source is not None)

@@ -1,0 +1,90 @@
+"""A whole sweep, measured: trial start-up (cold and with the node's training-set cache), makespan
+against the ideal, and what the sweep leaves on disk.
+
+    SRBENCH_DATA=../shared/data python benchmarks/sweep_speed.py [--study experiments/srcnn_ablation.py]
+        [--budget smoke] [--set iterations=300]
+
+Runs ``python -m srbench sweep`` in a fresh temporary folder (its own MLflow store, Ray storage and
+training-set cache, so the first trials start cold), then reads every trial's start-up figures from
+MLflow: Ray worker-group start, training-set preparation (or cache load), model build, and the time
+from the trial's start to its first training step. Target (issue 15): first step at most 5 s after
+the worker group on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+
+def temp_run_folders() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("srbench-*")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--study", default=str(REPO / "experiments" / "srcnn_ablation.py"))
+    parser.add_argument("--budget", default="smoke")
+    parser.add_argument("--set", action="append", default=["iterations=300"], metavar="FIELD=VALUE")
+    args = parser.parse_args()
+
+    from mlflow import MlflowClient
+
+    from srbench.data import resolve_data_root
+    from srbench.hardware import describe_hardware
+
+    with tempfile.TemporaryDirectory(prefix="sweep-speed-") as tmp:
+        work = Path(tmp)
+        env = {**os.environ, "SRBENCH_CACHE": str(work / "cache"), "SRBENCH_DATA": str(resolve_data_root())}
+        env.pop("MLFLOW_TRACKING_URI", None)
+        env.pop("RAY_ADDRESS", None)
+        before = temp_run_folders()
+        command = [sys.executable, "-m", "srbench", "sweep", str(Path(args.study).resolve()), "--budget", args.budget,
+                   *[a for s in args.set for a in ("--set", s)]]
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if done.returncode != 0:
+            sys.exit(f"sweep failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
+        runs = client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=1000)
+        trials = sorted((r for r in runs if r.data.tags.get("srbench.kind") == "trial"), key=lambda r: r.info.start_time)
+        parent = next(r for r in runs if r.data.tags.get("srbench.kind") == "sweep")
+        print(f"{Path(args.study).name}, budget {args.budget} {' '.join(args.set)}: {len(trials)} trials, "
+              f"{parent.data.params.get('trials_at_once')} at once; {describe_hardware()}")
+        print(f"{'trial':<22}{'cache':>7}{'worker group':>14}{'training set':>14}{'model':>8}{'first step':>12}"
+              f"{'after group':>13}")
+        for run in trials:
+            m = run.data.metrics
+            print(f"{run.info.run_name:<22}{run.data.tags.get('train_set_cache', '-'):>7}"
+                  f"{m['startup.worker_group_s']:>13.1f}s{m['startup.train_set_s']:>13.2f}s"
+                  f"{m['startup.model_build_s']:>7.2f}s{m['startup.to_first_step_s']:>11.1f}s"
+                  f"{m['startup.to_first_step_s'] - m['startup.worker_group_s']:>12.2f}s")
+        for state in ("miss", "hit"):
+            after = [r.data.metrics["startup.to_first_step_s"] - r.data.metrics["startup.worker_group_s"]
+                     for r in trials if r.data.tags.get("train_set_cache") == state]
+            if after:
+                print(f"first step after the worker group, training-set cache {state}: median "
+                      f"{statistics.median(after):.2f} s over {len(after)} trial(s)")
+        m = parent.data.metrics
+        print(f"makespan {m['makespan_s']:.0f} s, ideal {m['makespan_ideal_s']:.0f} s: {m['makespan_ratio']:.2f} x ideal "
+              f"(whole command {wall:.0f} s, Ray start and leaderboards included)")
+        print(f"disk: ray_results {folder_size(work / 'ray_results') / 1e6:.1f} MB, MLflow artifacts "
+              f"{folder_size(work / 'mlartifacts') / 1e6:.1f} MB, training-set cache {folder_size(work / 'cache') / 1e6:.1f} MB; "
+              f"per-attempt run folders left in {tempfile.gettempdir()}: {len(temp_run_folders() - before)}")
+
+
+if __name__ == "__main__":
+    main()
