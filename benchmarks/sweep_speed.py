@@ -33,23 +33,44 @@ def temp_run_folders() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob("srbench-*")}
 
 
+def startup_table(trials: list) -> None:
+    print(f"{'trial':<22}{'cache':>7}{'worker group':>14}{'training set':>14}{'model':>8}{'first step':>12}"
+          f"{'after group':>13}")
+    for run in trials:
+        m = run.data.metrics
+        print(f"{run.info.run_name:<22}{run.data.tags.get('train_set_cache', '-'):>7}"
+              f"{m['startup.worker_group_s']:>13.1f}s{m['startup.train_set_s']:>13.2f}s"
+              f"{m['startup.model_build_s']:>7.2f}s{m['startup.to_first_step_s']:>11.1f}s"
+              f"{m['startup.to_first_step_s'] - m['startup.worker_group_s']:>12.2f}s")
+    for state in ("miss", "hit"):
+        after = [r.data.metrics["startup.to_first_step_s"] - r.data.metrics["startup.worker_group_s"]
+                 for r in trials if r.data.tags.get("train_set_cache") == state]
+        if after:
+            print(f"first step after the worker group, training-set cache {state}: median "
+                  f"{statistics.median(after):.2f} s over {len(after)} trial(s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study", default=str(REPO / "experiments" / "srcnn_ablation.py"))
     parser.add_argument("--budget", default="smoke")
     parser.add_argument("--set", action="append", default=["iterations=300"], metavar="FIELD=VALUE")
+    parser.add_argument("--srbench-src", type=Path, help="run the sweep with the srbench in this checkout (before/after)")
     args = parser.parse_args()
 
     from mlflow import MlflowClient
 
     from srbench.data import resolve_data_root
     from srbench.hardware import describe_hardware
+    from srbench.makespan import makespan
 
     with tempfile.TemporaryDirectory(prefix="sweep-speed-") as tmp:
         work = Path(tmp)
         env = {**os.environ, "SRBENCH_CACHE": str(work / "cache"), "SRBENCH_DATA": str(resolve_data_root())}
         env.pop("MLFLOW_TRACKING_URI", None)
         env.pop("RAY_ADDRESS", None)
+        if args.srbench_src:
+            env["PYTHONPATH"] = str(args.srbench_src.resolve())
         before = temp_run_folders()
         command = [sys.executable, "-m", "srbench", "sweep", str(Path(args.study).resolve()), "--budget", args.budget,
                    *[a for s in args.set for a in ("--set", s)]]
@@ -64,23 +85,13 @@ def main() -> None:
         parent = next(r for r in runs if r.data.tags.get("srbench.kind") == "sweep")
         print(f"{Path(args.study).name}, budget {args.budget} {' '.join(args.set)}: {len(trials)} trials, "
               f"{parent.data.params.get('trials_at_once')} at once; {describe_hardware()}")
-        print(f"{'trial':<22}{'cache':>7}{'worker group':>14}{'training set':>14}{'model':>8}{'first step':>12}"
-              f"{'after group':>13}")
-        for run in trials:
-            m = run.data.metrics
-            print(f"{run.info.run_name:<22}{run.data.tags.get('train_set_cache', '-'):>7}"
-                  f"{m['startup.worker_group_s']:>13.1f}s{m['startup.train_set_s']:>13.2f}s"
-                  f"{m['startup.model_build_s']:>7.2f}s{m['startup.to_first_step_s']:>11.1f}s"
-                  f"{m['startup.to_first_step_s'] - m['startup.worker_group_s']:>12.2f}s")
-        for state in ("miss", "hit"):
-            after = [r.data.metrics["startup.to_first_step_s"] - r.data.metrics["startup.worker_group_s"]
-                     for r in trials if r.data.tags.get("train_set_cache") == state]
-            if after:
-                print(f"first step after the worker group, training-set cache {state}: median "
-                      f"{statistics.median(after):.2f} s over {len(after)} trial(s)")
-        m = parent.data.metrics
-        print(f"makespan {m['makespan_s']:.0f} s, ideal {m['makespan_ideal_s']:.0f} s: {m['makespan_ratio']:.2f} x ideal "
-              f"(whole command {wall:.0f} s, Ray start and leaderboards included)")
+        if all("startup.to_first_step_s" in r.data.metrics for r in trials):
+            startup_table(trials)
+        else:
+            print("start-up: this version of srbench records no start-up figures")
+        span = makespan([(r.info.start_time / 1000, r.info.end_time / 1000) for r in trials],
+                        int(parent.data.params["trials_at_once"]))
+        print(f"{span.describe()} (whole command {wall:.0f} s, Ray start and leaderboards included)")
         print(f"disk: ray_results {folder_size(work / 'ray_results') / 1e6:.1f} MB, MLflow artifacts "
               f"{folder_size(work / 'mlartifacts') / 1e6:.1f} MB, training-set cache {folder_size(work / 'cache') / 1e6:.1f} MB; "
               f"per-attempt run folders left in {tempfile.gettempdir()}: {len(temp_run_folders() - before)}")

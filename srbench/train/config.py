@@ -2,9 +2,10 @@
 
 Every model family has three named budgets (``BUDGETS``): ``smoke`` (seconds on a CPU,
 for tests; validates and evaluates on the first image(s) of each set only, and says so), ``quick`` (about 10-20
-minutes per trial on 2 CPU cores) and ``paper`` (the paper's iterations, batch and
-patch sizes, for a GPU cluster). Any field can be overridden; the resolved config,
-budget name included, is saved with every run.
+minutes per sweep trial on 2 CPU cores, i.e. one core per trial with two at once, at the default precision:
+bf16 on this project's AVX512-BF16 CPUs, figures from ``benchmarks/step_speed.py --threads 1``) and
+``paper`` (the paper's iterations, batch and patch sizes, for a GPU cluster). Any field can be
+overridden; the resolved config, budget name included, is saved with every run.
 """
 
 from __future__ import annotations
@@ -93,8 +94,9 @@ def _srcnn(budget: str) -> dict[str, Any]:
     return {
         "smoke": dict(iterations=12, batch_size=8, patch_size=33, lr=1e-3, train_images=4, val_images=2,
                       val_every=6, log_every=3),
-        # ~12 min on 2 cores (0.03 s/iteration): Adam at 3e-3 with cosine decay instead of the
-        # paper's SGD at 1e-4; the paper's N(0, 0.001) initialisation is kept.
+        # Adam at 3e-3 with cosine decay instead of the paper's SGD at 1e-4; the paper's N(0, 0.001)
+        # initialisation is kept. A sweep trial (1 CPU, bf16): 24 ms/iteration for 9-1-5 (8 min), 69 ms for
+        # 9-5-5 (23 min); fp32 takes 85 and 152 ms (benchmarks/step_speed.py --threads 1).
         "quick": dict(iterations=20_000, batch_size=64, patch_size=33, lr=3e-3, lr_schedule="cosine",
                       val_every=2500, log_every=100),
         # Paper: 33x33 sub-images, batch 128, 8e8 backpropagations (as 8e8 / 128 updates), SGD 1e-4.
@@ -107,9 +109,9 @@ def _srdensenet(budget: str) -> dict[str, Any]:
     return {
         "smoke": dict(iterations=4, batch_size=2, patch_size=32, lr=1e-4, train_images=4, val_images=1,
                       val_every=2, log_every=1),
-        # ~1.1 s/iteration on 2 CPU cores (measured, ALL variant): ~15 min plus evaluation.
-        "quick": dict(iterations=800, batch_size=16, patch_size=64, lr=3e-4, lr_schedule="cosine",
-                      val_every=400, log_every=25),
+        # A sweep trial (1 CPU, bf16): 1.07 s/iteration (ALL; fp32 2.3 s): ~18 min plus evaluation.
+        "quick": dict(iterations=1000, batch_size=16, patch_size=64, lr=3e-4, lr_schedule="cosine",
+                      val_every=500, log_every=25),
         # Paper: 25x25 LR patches (100x100 HR at x4), batch 32, Adam 1e-4 divided by 10 every 30 epochs.
         "paper": dict(iterations=500_000, batch_size=32, patch_size=100, lr=1e-4, lr_schedule="step",
                       lr_step=150_000, val_every=10_000, log_every=500),
@@ -120,8 +122,8 @@ def _srresnet(budget: str) -> dict[str, Any]:
     return {
         "smoke": dict(iterations=4, batch_size=2, patch_size=32, lr=1e-4, train_images=4, val_images=1,
                       val_every=2, log_every=1),
-        # ~0.45 s/iteration on 2 CPU cores (measured, MSE): ~11 min plus evaluation.
-        "quick": dict(iterations=1500, batch_size=16, patch_size=64, lr=2e-4, lr_schedule="cosine",
+        # A sweep trial (1 CPU, bf16): 0.48 s/iteration (MSE; fp32 1.0 s): ~16 min plus evaluation.
+        "quick": dict(iterations=2000, batch_size=16, patch_size=64, lr=2e-4, lr_schedule="cosine",
                       val_every=500, log_every=25),
         # Paper: 96x96 HR patches, batch 16, Adam 1e-4, 1e6 updates (SRResNet).
         "paper": dict(iterations=1_000_000, batch_size=16, patch_size=96, lr=1e-4, val_every=20_000, log_every=500),
@@ -133,8 +135,9 @@ def _gan(budget: str) -> dict[str, Any]:
     return {
         "smoke": dict(iterations=3, pretrain_iterations=2, batch_size=2, patch_size=32, lr=1e-4, train_images=4,
                       val_images=1, val_every=5, log_every=1, adversarial_weight=1e-3),
-        # Measured on 2 CPU cores: ~0.45 s per pre-training iteration, 1.3-2.0 s per adversarial one
-        # (SFT-GAN / SRGAN-VGG54): 15-18 min plus evaluation.
+        # A sweep trial (1 CPU, bf16): ~0.5 s per pre-training iteration, 1.25 s (SFT-GAN) to 2.1 s (SRGAN-VGG54;
+        # fp32 2.3 and 3.9 s) per adversarial one: 13-19 min plus evaluation. The speed-up of bf16 brought
+        # these trials into the target; it bought no more iterations.
         "quick": dict(iterations=400, pretrain_iterations=600, batch_size=16, patch_size=64, lr=1e-4,
                       val_every=500, log_every=25, adversarial_weight=1e-3),
         # Paper (SRGAN): SRResNet-MSE init, 1e5 updates at 1e-4 then 1e5 at 1e-5, batch 16, 96x96 patches.

@@ -15,6 +15,7 @@ generator state in a checkpoint is the whole data-sampling state.
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,7 @@ class PatchSampler:
                  data_root: Path, limit: int | None = None, need_rgb: bool = False) -> None:
         self.scale, self.patch, self.channels, self.input_kind = scale, patch_size, channels, input_kind
         self.need_rgb = need_rgb
+        start = time.perf_counter()
         prepared = prepare_training_set(train_set, scale, data_root, limit,
                                         with_bicubic=input_kind == "bicubic" or need_rgb)
         # Per image: HR (targets), the network input (LR, or bicubic-enlarged LR) in model space,
@@ -97,9 +99,9 @@ class PatchSampler:
         sources = prepared.lr if input_kind == "lr" else bicubic
         self.inputs = ImageBank([to_model_space(sources[i][None], channels)[0] for i in kept])
         self.bicubic_rgb = ImageBank([bicubic[i] for i in kept]) if need_rgb else None
-        self.seconds, self.cached = prepared.seconds, prepared.cached
+        self.seconds, self.cached = time.perf_counter() - start, prepared.cached  # a start-up figure
         how = "loaded from the node's cache" if prepared.cached else "decoded and degraded"
-        print(f"training set {train_set}: {self.count} images x{scale} {how} in {prepared.seconds:.1f}s",
+        print(f"training set {train_set}: {self.count} images x{scale} {how}, ready in {self.seconds:.1f}s",
               file=sys.stderr)
 
     def sample(self, generator: torch.Generator, batch_size: int, rank: int = 0, world: int = 1) -> Batch:

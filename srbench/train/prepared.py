@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +40,6 @@ class PreparedSet:
     hr: list[torch.Tensor]
     lr: list[torch.Tensor]
     bicubic: list[torch.Tensor] | None
-    seconds: float
     cached: bool
 
 
@@ -66,12 +64,11 @@ def cache_file(train_set: str, scale: int, data_root: Path, limit: int | None, w
 
 def prepare_training_set(train_set: str, scale: int, data_root: Path, limit: int | None = None,
                          with_bicubic: bool = False) -> PreparedSet:
-    start = time.perf_counter()
     path = cache_file(train_set, scale, data_root, limit, with_bicubic)
     if path.is_file():
         try:
             saved = torch.load(path, weights_only=True)
-            return PreparedSet(saved["hr"], saved["lr"], saved["bicubic"], time.perf_counter() - start, cached=True)
+            return PreparedSet(saved["hr"], saved["lr"], saved["bicubic"], cached=True)
         except Exception as exc:  # a damaged file: rebuild it
             print(f"warning: ignoring the unreadable cache file {path} ({exc})", file=sys.stderr)
     hr, lr, bicubic = [], [], []
@@ -89,4 +86,4 @@ def prepare_training_set(train_set: str, scale: int, data_root: Path, limit: int
     except OSError as exc:  # a read-only or full cache folder costs speed, not the trial
         partial.unlink(missing_ok=True)
         print(f"warning: could not cache the prepared training set in {path.parent} ({exc})", file=sys.stderr)
-    return PreparedSet(hr, lr, saved["bicubic"], time.perf_counter() - start, cached=False)
+    return PreparedSet(hr, lr, saved["bicubic"], cached=False)
