@@ -54,9 +54,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study", default=str(REPO / "experiments" / "srcnn_ablation.py"))
     parser.add_argument("--budget", default="smoke")
-    parser.add_argument("--set", action="append", default=["iterations=300"], metavar="FIELD=VALUE")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="training field for every trial (default: iterations=300)")
     parser.add_argument("--srbench-src", type=Path, help="run the sweep with the srbench in this checkout (before/after)")
     args = parser.parse_args()
+    args.set = args.set or ["iterations=300"]
 
     from mlflow import MlflowClient
 

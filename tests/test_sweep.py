@@ -4,10 +4,12 @@ These tests use a real local Ray and a real MLflow store (SQLite) in a temporary
 
 from __future__ import annotations
 
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import REPO
 from srbench.cli import main
@@ -15,6 +17,7 @@ from srbench.errors import UserError
 from srbench.experiment import load_experiment
 from srbench.sweep import run_sweep
 from srbench.tracking import TAG_KIND, Tracker
+from srbench.train.precision import resolve_precision
 
 STUDIES = ["srcnn_ablation", "srdensenet_ablation", "srgan_content_loss", "sftgan_ablation"]
 
@@ -175,6 +178,14 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     logged = [a.path for a in tracker.client.list_artifacts(summary["parent_run_id"], "leaderboard")]
     assert f"leaderboard/{study}-strip.png" in logged
     assert not (tmp_path / "mlruns").exists()  # the workers did not fall back to a local ./mlruns
+    # Start-up figures, the precision the workers used, one retained checkpoint, no temporary run folder left.
+    assert 0 < metrics["startup.worker_group_s"] < metrics["startup.to_first_step_s"]
+    assert metrics["startup.train_set_s"] >= 0 and metrics["startup.model_build_s"] > 0
+    assert runs[0].data.params["precision_used"] == resolve_precision("auto", torch.device("cpu"))
+    assert runs[0].data.tags["train_set_cache"] in ("hit", "miss")
+    assert len(list((tmp_path / "ray_results").glob(f"{summary['sweep']}-{key}/checkpoint_*"))) == 1
+    assert not list(Path(tempfile.gettempdir()).glob(f"srbench-{key}-rank*"))
+    assert summary["makespan_ratio"] == pytest.approx(1.0)  # one trial, one slot
 
 
 @pytest.mark.parametrize("flags,fragment", [
