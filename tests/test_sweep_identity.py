@@ -13,7 +13,7 @@ import pytest
 from test_sweep import write_experiment
 
 from conftest import REPO
-from srbench.experiment import load_experiment, trial_bases
+from srbench.experiment import check_trials, load_experiment
 from srbench.sweep import run_sweep, tune_search
 from srbench.tracking import TAG_CONFIG_HASH, TAG_KIND, TAG_SWEEP, Tracker
 
@@ -38,7 +38,7 @@ def sampled(experiment, trials: int) -> list[dict]:
     param_space and search algorithm, asked directly as Tune's controller asks them), without running any."""
     from ray.tune.experiment import Experiment as TuneExperiment
 
-    space, search_alg, samples = tune_search(experiment, trial_bases(experiment), concurrency=trials)
+    space, search_alg, samples = tune_search(experiment, check_trials(experiment, "smoke"), concurrency=trials)
     search_alg.add_configurations([TuneExperiment("draws", lambda config: None, config=space,
                                                   num_samples=samples, storage_path=tempfile.mkdtemp())])
     configs = []
@@ -126,7 +126,7 @@ def test_optuna_search_proposes_values_inside_the_bounds(tmp_path):
     experiment = load_experiment(path)
 
     def proposals() -> list[float]:
-        space, search_alg, samples = tune_search(experiment, trial_bases(experiment), concurrency=1)
+        space, search_alg, samples = tune_search(experiment, check_trials(experiment, "smoke"), concurrency=1)
         assert isinstance(search_alg.searcher, OptunaSearch) and samples == 4 and space["base"] == "seed0"
         search_alg.set_search_properties("val/Set5/psnr_y", "max", space)
         rates = []
