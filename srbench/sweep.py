@@ -31,9 +31,9 @@ from typing import Any
 
 from srbench.cluster import TrialShape, check_storage_shared, init_ray, trials_at_once
 from srbench.errors import UserError
-from srbench.makespan import longest_first, makespan
 from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, load_experiment, parse_settings,
                                 resolve_trial, sampled_domains, trial_bases, trial_name, with_overrides)
+from srbench.makespan import longest_first, makespan
 from srbench.sweep_index import SweepRecord, setting_text, sweep_to_resume, trial_counts
 from srbench.tracking import (TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP,
                               TAG_TRIAL, MetricLogger, Tracker, check_reachable, flatten, git_commit,

@@ -180,8 +180,6 @@ class MetricLogger:
             self.logged[key] = max((m.step for m in history), default=-1)
 
     def report(self, iteration: int, metrics: dict[str, float], checkpoint: Path | None) -> None:
-        import time
-
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
