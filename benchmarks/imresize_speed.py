@@ -10,10 +10,8 @@ without rounding). Without ``--basicsr-src`` (an unpacked basicsr package folder
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
-import time
 import types
 from collections.abc import Callable
 
@@ -22,6 +20,7 @@ import torch
 from srbench.data import get_spec, load_set, resolve_data_root
 from srbench.degrade import imresize, modcrop
 from srbench.hardware import describe_hardware
+from timing import best_of, speed_arguments
 
 SCALE = 4
 
@@ -34,23 +33,8 @@ def load_basicsr_imresize(src: str) -> Callable:
     return module.imresize
 
 
-def best_of(fn: Callable[[], list[torch.Tensor]], repeats: int) -> tuple[float, list[torch.Tensor]]:
-    out = fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), out
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--basicsr-src", help="folder of an unpacked basicsr package (the one holding utils/)")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = speed_arguments(__doc__, "utils/")
     images = [modcrop(hr, SCALE) for _, hr in load_set(get_spec("BSD100"), resolve_data_root())]
     print(f"imresize 1/{SCALE} of the {len(images)} BSD100 HR images; {describe_hardware()}, torch {torch.__version__}, "
           f"{args.threads} thread(s), best of {args.repeats}")

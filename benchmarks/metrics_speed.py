@@ -12,11 +12,9 @@ is the speed reference for srbench's target (>= 5x its throughput on the same ma
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import sys
-import time
 import types
 from collections.abc import Callable
 
@@ -27,6 +25,7 @@ from srbench.data import get_spec, load_set, resolve_data_root
 from srbench.degrade import bicubic_lr, imresize, modcrop
 from srbench.hardware import describe_hardware
 from srbench.metrics import psnr_ssim_y
+from timing import best_of, speed_arguments
 
 SCALE = 4
 
@@ -57,25 +56,14 @@ def load_basicsr(src: str | None) -> types.ModuleType | None:
 
 
 def timed(name: str, fn: Callable[[], list[tuple[float, float]]], n_images: int, repeats: int) -> None:
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        values = fn()
-        best = min(best, time.perf_counter() - start)
+    best, values = best_of(fn, repeats)
     psnr_mean = np.mean([v[0] for v in values])
     ssim_mean = np.mean([v[1] for v in values])
     print(f"{name:<28}{n_images / best:>10.1f} img/s   PSNR {psnr_mean:.4f}   SSIM {ssim_mean:.4f}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--basicsr-src", help="folder of an unpacked basicsr package (the one holding metrics/)")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    args = speed_arguments(__doc__, "metrics/")
 
     images = load_set(get_spec("BSD100"), resolve_data_root())
     pairs = [(imresize(bicubic_lr(hr, SCALE), scale=SCALE), modcrop(hr, SCALE)) for _, hr in images]
