@@ -77,7 +77,9 @@ def load_runs(tracker: Tracker, study: str) -> pd.DataFrame:
                "sweep": t.get(TAG_SWEEP, UNTRACKED),
                "sweep_start": parent.info.start_time if parent is not None else run.info.start_time,
                "commit": (parent.data.tags if parent is not None else t).get(TAG_GIT_COMMIT, t.get("git_commit", "")),
-               "config_hash": t.get(TAG_CONFIG_HASH) or _legacy_hash(p),
+               # `precision: auto` trains in bf16 on one node and fp32 on another: runs pool only within one.
+               "config_hash": (t.get(TAG_CONFIG_HASH) or _legacy_hash(p))
+                              + (f"/{p['precision_used']}" if "precision_used" in p else ""),
                "stopped_at": int(stopped) if stopped is not None else None,
                "val_psnr": _value_at(tracker, run.info.run_id, f"val.{first_val}.psnr_y", int(stopped))
                            if stopped is not None else m.get(f"val.{first_val}.psnr_y"),

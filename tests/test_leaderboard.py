@@ -249,6 +249,21 @@ def test_page_shows_the_latest_sweep_and_pools_only_one_configuration(tmp_path, 
     assert old_run in older and high not in older and "Sweep `srcnn_ablation-quick-20261101-000000-0001`" in older
 
 
+def test_runs_of_one_configuration_trained_at_different_precisions_are_not_pooled(tmp_path, data_root):
+    """``precision: auto`` resolves per node: a bf16 and an fp32 run of one configuration hash are two rows."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker(uri)
+    experiment = tracker.experiment_id("srcnn_ablation")
+    parent = add_sweep(tracker, experiment, SWEEP)
+    for seed, precision, psnr in ((0, "bf16", 31.0), (1, "bf16", 31.2), (2, "fp32", 32.0)):
+        add_trial(tracker, experiment, parent, SWEEP, "9-1-5", seed, [(psnr, 0.88)] * 3, 8129, 500.0,
+                  extra={"precision_used": precision}, config_hash="h-auto")
+    write_leaderboards(["srcnn_ablation"], uri, tmp_path / "lb", data_root)
+    rows = rows_of((tmp_path / "lb" / "srcnn_ablation.md").read_text())
+    assert rows["9-1-5_precision_used=bf16"][1].startswith("31.10 ± 0.14 / ")
+    assert rows["9-1-5_precision_used=fp32"][1].startswith("**32.00** / ")
+
+
 def test_columns_follow_the_study_eval_sets(tmp_path, data_root):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     tracker = Tracker(uri)
