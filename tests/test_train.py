@@ -53,6 +53,8 @@ def test_every_family_trains_at_the_smoke_budget(tmp_path, data_root, model, sca
     assert results["eval_images"].endswith("(subset)") and results["sets"][0]["images"] == trainer.config.val_images
     assert 0 < results["sets"][0]["psnr_y"] < 100
     assert (run / "checkpoints" / "last.pt").exists() and (run / "checkpoints" / "best.pt").exists()
+    best = load_checkpoint(run / "checkpoints" / "best.pt")  # weights for scoring, no optimiser state
+    assert "optimizers" not in best and best["model"].keys() == trainer.model.state_dict().keys()
     rows = history(run)
     assert any("val/Set5/psnr_y" in r for r in rows) and any("loss" in r for r in rows)
     if trainer.config.is_gan:  # the adversarial phase really ran

@@ -6,8 +6,9 @@ process group set up by the caller: a test, ``torchrun`` or Ray Train). It repor
 through :class:`TrainCallback` and imports neither Ray nor MLflow.
 
 A run directory holds ``config.json``, ``history.jsonl`` (one JSON object per log or
-validation), ``checkpoints/last.pt`` and ``best.pt`` (best PSNR on the first
-validation set), and ``results.json`` (the final evaluation).
+validation), ``checkpoints/last.pt`` (everything a resume needs) and ``best.pt`` (the
+generator's weights at the best PSNR on the first validation set), and ``results.json``
+(the final evaluation).
 """
 
 from __future__ import annotations
@@ -248,8 +249,9 @@ class Trainer:
         if self.rank == 0:
             state = self._state()
             save_checkpoint(state, self.checkpoints / "last.pt")
-            if best:
-                save_checkpoint(state, self.checkpoints / "best.pt")
+            if best:  # for scoring and fine-tuning: weights only (resuming starts from last.pt)
+                save_checkpoint({k: state[k] for k in ("config", "iteration", "model", "best_psnr", "precision")},
+                                self.checkpoints / "best.pt")
         if self.distributed:
             dist.barrier()
 
