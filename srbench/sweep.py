@@ -104,8 +104,12 @@ def _train_worker(loop_config: dict[str, Any]) -> None:
     rank = context.get_world_rank()
     torch.set_num_threads(max(1, int(loop_config["cpus_per_worker"])))
     config = TrainConfig(**loop_config["config"])
-    # Everything the run writes is logged to MLflow or reported to Ray storage: the folder goes at the end.
-    run_dir = Path(tempfile.mkdtemp(prefix=f"srbench-{loop_config['key']}-rank{rank}-"))
+    # Everything the run writes is logged to MLflow or reported to Ray storage: the folder goes at the end,
+    # and a killed earlier attempt's (attempts of one trial never overlap) at the start.
+    prefix = f"srbench-{loop_config['sweep']}-{loop_config['key']}-rank{rank}-"
+    for stale in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    run_dir = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         callbacks: list[Any] = []
         tracker = None
@@ -135,12 +139,15 @@ def _train_worker(loop_config: dict[str, Any]) -> None:
 
 def _log_startup(tracker: Tracker, run_id: str, trainer: Any, worker_group_s: float, to_first_step_s: float) -> None:
     """Where a trial's start-up went (this attempt's): Ray worker group, training set, model; and the
-    precision the workers resolved ``auto`` to."""
+    precision the workers resolved ``auto`` to. At the iteration the attempt starts from, once: a retried
+    attempt that starts where the last one did keeps the first figures (no step is logged twice)."""
+    tracker.log_params(run_id, {"precision_used": trainer.precision})
+    tracker.set_tags(run_id, {"train_set_cache": "hit" if trainer.sampler.cached else "miss"})
+    if any(m.step == trainer.iteration for m in tracker.client.get_metric_history(run_id, "startup.to_first_step_s")):
+        return
     tracker.log_metrics(run_id, {"startup.worker_group_s": worker_group_s, "startup.train_set_s": trainer.sampler.seconds,
                                  "startup.model_build_s": trainer.model_build_s,
                                  "startup.to_first_step_s": to_first_step_s}, step=trainer.iteration)
-    tracker.log_params(run_id, {"precision_used": trainer.precision})
-    tracker.set_tags(run_id, {"train_set_cache": "hit" if trainer.sampler.cached else "miss"})
 
 
 def _worker_nodes(world_size: int) -> list[str]:
@@ -209,7 +216,7 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
     resources = {"CPU": context.cpus_per_worker, **({"GPU": context.gpus_per_worker} if use_gpu else {})}
     trainer = TorchTrainer(
         _train_worker,
-        train_loop_config={"config": trial.config.to_dict(), "key": key, "run_id": run_id,
+        train_loop_config={"config": trial.config.to_dict(), "sweep": context.sweep, "key": key, "run_id": run_id,
                            "tracking_uri": context.tracking_uri, "data_root": context.data_root,
                            "cpus_per_worker": context.cpus_per_worker, "trial_started": time.time(),
                            "early_stop": context.experiment.scheduler == "asha"},

@@ -184,7 +184,7 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     assert runs[0].data.params["precision_used"] == resolve_precision("auto", torch.device("cpu"))
     assert runs[0].data.tags["train_set_cache"] in ("hit", "miss")
     assert len(list((tmp_path / "ray_results").glob(f"{summary['sweep']}-{key}/checkpoint_20*"))) == 1
-    assert not list(Path(tempfile.gettempdir()).glob(f"srbench-{key}-rank*"))
+    assert not list(Path(tempfile.gettempdir()).glob(f"srbench-{summary['sweep']}-{key}-rank*"))
     assert summary["makespan_ratio"] == pytest.approx(1.0)  # one trial, one slot
 
 
