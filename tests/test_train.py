@@ -231,6 +231,8 @@ def test_train_cli_and_eval_checkpoint(tmp_path, data_root, capsys):
     (["--model", "srcnn", "--scale", "3", "--set", "iterations=-5"], "field 'iterations' = -5"),
     (["--model", "srcnn", "--scale", "3", "--set", "eval_sets=[\"Set6\"]"], "unknown benchmark set 'Set6'"),
     (["--model", "srcnn", "--scale", "3", "--set", "adversarial_weight=0.001"], "field 'adversarial_weight'"),
+    (["--model", "srcnn", "--scale", "3", "--set", "precision=fp16"],
+     "field 'precision' = 'fp16': valid: auto, fp32, bf16"),
     (["--model", "srdensenet", "--scale", "3", "--set", "patch_size=32"], "field 'patch_size' = 32"),
     (["--model", "srcnn", "--scale", "3", "--model-config", "{bad"], "--model-config is not valid JSON"),
     (["--model", "sftgan", "--scale", "2"], "field 'scale' = 2 is not supported"),
