@@ -106,6 +106,13 @@ def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path
     assert [r["iteration"] for r in history(tmp_path / "straight")] == [r["iteration"] for r in history(tmp_path / "interrupted")]
 
 
+def test_a_longer_or_shorter_run_validates_and_logs_as_often_as_its_preset():
+    preset = make_config({"name": "srcnn"}, 3, "smoke")  # 12 iterations, validation every 6, log every 3
+    longer = make_config({"name": "srcnn"}, 3, "smoke", iterations=150)
+    assert (longer.val_every, longer.log_every) == (75, 38) and (preset.val_every, preset.log_every) == (6, 3)
+    assert make_config({"name": "srcnn"}, 3, "smoke", iterations=150, val_every=10).val_every == 10
+
+
 def test_bf16_trains_under_autocast_and_scores_in_fp32(tmp_path, data_root):
     trainer, results = train(tmp_path, data_root, {"name": "srcnn"}, 3, precision="bf16", iterations=6)
     assert trainer.precision == results["precision"] == "bf16"
