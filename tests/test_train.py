@@ -23,6 +23,7 @@ from srbench.train.checkpoint import load_checkpoint, save_checkpoint
 from srbench.train.config import make_config
 from srbench.train.inference import SuperResolver
 from srbench.train.loop import Trainer
+from srbench.train.precision import resolve_precision
 
 
 def train(tmp_path: Path, data_root: Path, model: dict, scale: int, name: str = "run", **overrides):
@@ -222,6 +223,7 @@ def test_train_cli_and_eval_checkpoint(tmp_path, data_root, capsys):
                  "--set", "iterations=6", "--data-root", str(data_root)])
     out = capsys.readouterr().out
     assert code == 0 and "srcnn x3 (smoke: 6 iterations" in out and "Set5" in out
+    assert f", {resolve_precision('auto', torch.device('cpu'))}; images: first 2 per set (subset))" in out
     code = main(["eval", "--checkpoint", str(run / "checkpoints" / "last.pt"), "--sets", "Set5", "--data-root",
                  str(data_root), "--json"])
     results = json.loads(capsys.readouterr().out)["results"]

@@ -94,5 +94,6 @@ def run(args: argparse.Namespace) -> int:
         return 130
     scores = [SetScore(**s) for s in results["sets"]]
     print(format_table(scores, f"{config.family} x{config.scale} ({config.budget}: {results['iterations']} iterations, "
-                               f"{results['wall_time_s']:.0f} s on {results['hardware']}; images: {results['eval_images']})"))
+                               f"{results['wall_time_s']:.0f} s on {results['hardware']}, {results['precision']}; "
+                               f"images: {results['eval_images']})"))
     return 0
