@@ -42,3 +42,12 @@ def test_a_damaged_cache_file_is_rebuilt(data_root, tmp_path, monkeypatch, capsy
     assert "ignoring the unreadable cache file" in capsys.readouterr().err
     assert prepare_training_set("BSDS200", 2, data_root, limit=1).cached  # rewritten whole
     assert not list(path.parent.glob(".*.partial"))
+
+
+def test_an_unwritable_cache_costs_speed_not_the_trial(data_root, tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("SRBENCH_CACHE", str(blocker))
+    prepared = prepare_training_set("BSDS200", 2, data_root, limit=1)
+    assert not prepared.cached and len(prepared.hr) == 1
+    assert "could not cache the prepared training set" in capsys.readouterr().err

@@ -14,6 +14,7 @@ the data root (which may be a read-only shared copy).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -84,6 +85,7 @@ def prepare_training_set(train_set: str, scale: int, data_root: Path, limit: int
         torch.save(saved, partial)
         os.replace(partial, path)
     except OSError as exc:  # a read-only or full cache folder costs speed, not the trial
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. the cache path is a file: there is no partial to remove
+            partial.unlink()
         print(f"warning: could not cache the prepared training set in {path.parent} ({exc})", file=sys.stderr)
     return PreparedSet(hr, lr, saved["bicubic"], cached=False)
