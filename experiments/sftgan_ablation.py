@@ -3,6 +3,11 @@
 Both variants share the backbone; `nosft` replaces every SFT layer by the identity. The
 condition source (what produces the 8-category probability maps) is part of the model
 config and recorded with every run; the weight-free default is not semantic.
+
+Recipe (srbench/train/config.py, from the authors' released training configuration): perceptual
+loss on VGG19 conv5_4 with L1 and no pixel term, adversarial weight 5e-3 with the category loss on
+real and fake images, Adam 1e-4 halved at 50k/100k/150k/200k of 600k updates (`paper`), after an
+MSE pre-training of the generator. `quick` keeps the losses and weights at 600 + 400 updates.
 """
 
 from srbench.experiment import Experiment
@@ -16,9 +21,10 @@ EXPERIMENT = Experiment(
         "SFT-on": {"model.variant": "sft"},
         "SFT-off": {"model.variant": "nosft"},
     },
-    # LPIPS with torchvision's ImageNet AlexNet ("imagenet" downloads it; or a local
-    # alexnet-owt-7be5be79.pth); without it LPIPS reads n/a.
-    train={"lpips_weights": "imagenet"},
-    budgets={"smoke": {"lpips_weights": "random"}},
+    # The perceptual loss needs torchvision's ImageNet VGG19 ("imagenet" downloads it; where there is no
+    # network give a local copy: --set vgg_weights=/data/vgg19-dcbb9e9d.pth), LPIPS its AlexNet (likewise,
+    # alexnet-owt-7be5be79.pth); without the AlexNet LPIPS reads n/a.
+    train={"vgg_weights": "imagenet", "lpips_weights": "imagenet"},
+    budgets={"smoke": {"vgg_weights": "random", "lpips_weights": "random"}},
     train_set="BSDS200",
 )

@@ -302,25 +302,61 @@ def _footnote(note: str, footnotes: list[str]) -> int:
     return footnotes.index(note) + 1
 
 
+def ordering_steps(means: Sequence[float], stds: Sequence[float], seeds: Sequence[int]) -> list[tuple[float, float]]:
+    """Each step up a claimed order: (mean difference, combined standard error sqrt(s_a^2/n_a + s_b^2/n_b))."""
+    return [(b - a, math.sqrt(sa**2 / na + sb**2 / nb))
+            for a, b, sa, sb, na, nb in zip(means, means[1:], stds, stds[1:], seeds, seeds[1:])]
+
+
+def ordering_verdict(means: Sequence[float], stds: Sequence[float], seeds: Sequence[int]) -> str:
+    """``holds`` where every step up the claimed order is a mean difference larger than its combined standard
+    error (sqrt(s_a^2/n_a + s_b^2/n_b)); ``does not hold`` where some step is that much the other way;
+    ``not resolved`` otherwise; ``not tested`` when a configuration has a single seed (no error to compare with)."""
+    if min(seeds) < 2:
+        return "not tested (single seed)"
+    steps = ordering_steps(means, stds, seeds)
+    if all(diff > error for diff, error in steps):
+        return "holds"
+    if any(diff < -error for diff, error in steps):
+        return "**does not hold**"
+    return "not resolved (a step within its standard error)"
+
+
 def _orderings(study: str, group: pd.DataFrame, sets: Sequence[str], footnotes: list[str]) -> list[str]:
-    """Whether each ordering of variants that the paper reports holds on these runs, per set."""
+    """Whether each ordering of variants that the paper reports holds on these runs, per set, tested on the seeds:
+    each step's mean difference against its combined standard error. Subsets of the sets are not tested."""
     lines = []
     if group["variant"].duplicated().any():  # several configurations per variant: no single figure to order
         return lines
-    psnr = group.set_index("variant")
+    rows = group.set_index("variant")
     for order in paper_results(study, "orderings"):
-        present = [v for v in order["increasing"] if v in psnr.index]
+        present = [v for v in order["increasing"] if v in rows.index]
         if len(present) < 2:
             continue
+        subset = any(rows.loc[v, "eval_images"] != "all" for v in present)
+        seeds = [int(rows.loc[v, "seeds"]) for v in present]
         verdicts = []
         for s in sets:
-            values = [psnr.loc[v, f"{s}.psnr"] for v in present]
-            holds = all(a < b for a, b in zip(values, values[1:]))
-            verdicts.append(f"{s} {', '.join(_num(v, 2) for v in values)}: {'holds' if holds else '**does not hold**'}")
+            means = [rows.loc[v, f"{s}.psnr"] for v in present]
+            stds = [rows.loc[v, f"{s}.psnr.std"] for v in present]
+            figures = ", ".join(_metric(m, sd, 2) for m, sd in zip(means, stds))
+            if subset:
+                verdict = "not tested (a subset of the set's images)"
+            else:
+                verdict = ordering_verdict(means, stds, seeds)
+                if min(seeds) >= 2:
+                    figures += " (steps " + ", ".join(
+                        f"{diff:+.2f} ± {error:.2f}" for diff, error in ordering_steps(means, stds, seeds)) + ")"
+            verdicts.append(f"{s} {figures}: {verdict}")
         missing = [v for v in order["increasing"] if v not in present]
         lines.append(f"- Paper: {order['claim']} ({' < '.join(order['increasing'])})"
                      f"[^{_footnote(order['citation'], footnotes)}]. Here"
-                     f"{' (without ' + ', '.join(missing) + ')' if missing else ''}: {'; '.join(verdicts)}.")
+                     f"{' (without ' + ', '.join(missing) + ')' if missing else ''}, "
+                     f"seeds {', '.join(map(str, seeds))}: {'; '.join(verdicts)}.")
+    if lines:
+        lines.append("")
+        lines.append("A step holds when its mean difference exceeds its combined standard error "
+                     "(sqrt(s_a²/n_a + s_b²/n_b), sample standard deviations over seeds); figures are mean ± std.")
     return lines
 
 

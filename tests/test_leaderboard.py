@@ -95,8 +95,10 @@ def test_markdown_values_bold_bicubic_and_paper_deltas(store, tmp_path, data_roo
     assert "Wall times are of trials" not in page  # one trial at a time: nothing shared
     assert "Below bicubic" not in page
     assert "Reproduce: `python -m srbench sweep experiments/srcnn_ablation.py --budget quick`." in page
-    assert ("- Paper: larger filters are better (9-1-5 < 9-3-5 < 9-5-5)[^3]. Here (without 9-3-5): Set5 31.62, 31.80: "
-            "holds; Set14 28.62, 28.70: holds; BSD100 27.92, 27.95: holds.") in page
+    # 9-5-5 has one seed: no standard error, so no verdict.
+    assert ("- Paper: larger filters are better (9-1-5 < 9-3-5 < 9-5-5)[^3]. Here (without 9-3-5), seeds 2, 1: "
+            "Set5 31.62 ± 0.03, 31.80: not tested (single seed); Set14 28.62 ± 0.03, 28.70: not tested (single seed); "
+            "BSD100 27.92 ± 0.03, 27.95: not tested (single seed).") in page
     assert "[^3]: Dong, Loy, He, Tang. Image Super-Resolution Using Deep Convolutional Networks. TPAMI 2016\n" in page
     assert "![srcnn_ablation-psnr-vs-params](srcnn_ablation-psnr-vs-params.png)" in page
     assert (tmp_path / "lb" / "srcnn_ablation-psnr-vs-params.png").stat().st_size > 10_000
@@ -135,18 +137,24 @@ def test_leaderboard_cli(store, tmp_path, data_root, capsys):
     assert code == 2 and "--experiment 'nope' has no srbench runs" in capsys.readouterr().err
 
 
-def test_contradicted_orderings_and_failed_trials_are_reported(tmp_path, data_root, monkeypatch):
+def test_orderings_are_tested_on_seeds_and_failed_trials_are_reported(tmp_path, data_root, monkeypatch):
+    def seeds(variant, set5, set14, bsd100, size):  # two seeds, +-0.02 dB around the given means
+        return [(variant, seed, [(m + d, 0.8) for m in (set5, set14, bsd100)], size, 600.0)
+                for seed, d in ((0, -0.02), (1, 0.02))]
     monkeypatch.setattr("test_leaderboard.RUNS", [
-        ("9-1-5", 0, [(31.60, 0.8880), (28.60, 0.8080), (27.90, 0.7750)], 8129, 580.0),
-        ("9-3-5", 0, [(31.50, 0.8870), (28.65, 0.8085), (27.91, 0.7751)], 24513, 700.0),
-        ("9-5-5", 0, [(31.55, 0.8875), (28.70, 0.8090), (27.89, 0.7749)], 57281, 900.0),
+        *seeds("9-1-5", 31.60, 28.60, 27.90, 8129),
+        *seeds("9-3-5", 31.50, 28.65, 27.91, 24513),
+        *seeds("9-5-5", 31.55, 28.70, 27.89, 57281),
         ("9-3-3-3-5", 0, [(12.66, 0.4312), (13.88, 0.4169), (14.64, 0.4126)], 31057, 800.0),
     ])
     build_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
     write_leaderboards(["srcnn_ablation"], f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "lb", data_root)
     page = (tmp_path / "lb" / "srcnn_ablation.md").read_text()
-    assert ("Here: Set5 31.60, 31.50, 31.55: **does not hold**; Set14 28.60, 28.65, 28.70: holds; "
-            "BSD100 27.90, 27.91, 27.89: **does not hold**.") in page
+    # std of (m - 0.02, m + 0.02) is 0.0283; a step's standard error sqrt(2 * 0.0283^2 / 2) = 0.028.
+    assert ("Here, seeds 2, 2, 2: Set5 31.60 ± 0.03, 31.50 ± 0.03, 31.55 ± 0.03 (steps -0.10 ± 0.03, +0.05 ± 0.03): "
+            "**does not hold**; Set14 28.60 ± 0.03, 28.65 ± 0.03, 28.70 ± 0.03 (steps +0.05 ± 0.03, +0.05 ± 0.03): "
+            "holds; BSD100 27.90 ± 0.03, 27.91 ± 0.03, 27.89 ± 0.03 (steps +0.01 ± 0.03, -0.02 ± 0.03): "
+            "not resolved (a step within its standard error).") in page
     assert ("Below bicubic on every set at the end of this budget (the validation curves show whether they did not "
             "train or were still climbing): "
             "9-3-3-3-5.") in page
@@ -297,3 +305,16 @@ def test_leaderboard_reads_every_run_of_a_large_store(tmp_path, data_root):
     assert rows["9-1-5"][1].startswith("31.00 ± 0.00") and all(v in rows for v in benchmark.VARIANTS)
     csv = (tmp_path / "lb" / "srcnn_ablation.csv").read_text()
     assert ",hash-9-1-5,9-1-5,Set5,315,31.0000,0.0000," in csv  # 2,520 runs = 8 variants x 315 seeds, all pooled
+
+
+@pytest.mark.parametrize("means, stds, seeds, verdict", [
+    ([31.0, 31.2], [0.05, 0.05], [3, 3], "holds"),  # +0.2 against 0.041
+    ([31.0, 31.03], [0.05, 0.05], [3, 3], "not resolved (a step within its standard error)"),
+    ([31.0, 30.8], [0.05, 0.05], [3, 3], "**does not hold**"),
+    ([31.0, 31.2, 31.21], [0.05, 0.05, 0.05], [3, 3, 3], "not resolved (a step within its standard error)"),
+    ([31.0, 31.5], [0.05, float("nan")], [3, 1], "not tested (single seed)"),
+])
+def test_ordering_verdict_needs_every_step_beyond_its_standard_error(means, stds, seeds, verdict):
+    from srbench.leaderboard import ordering_verdict
+
+    assert ordering_verdict(means, stds, seeds) == verdict

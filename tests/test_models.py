@@ -51,11 +51,13 @@ def test_parameter_counts_match_hand_computation():
     assert count_parameters(build_model({"name": "srcnn", "in_channels": 3})) == n_conv(9, 3, 64) + n_conv(1, 64, 32) + n_conv(5, 32, 3)
 
     block = sum(n_conv(3, 128 + 16 * j, 16) for j in range(8))
-    tail = 2 * n_conv(3, 256, 256) + n_conv(3, 256, 1)  # x4 deconvolutions, reconstruction
+    tail = n_conv(3, 256, 256) + n_conv(3, 256, 1)  # x4: the second deconvolution, reconstruction
     low = n_conv(3, 1, 128)
-    assert count_parameters(build_model({"name": "srdensenet", "variant": "H"})) == low + 8 * block + n_conv(1, 128, 256) + tail
-    assert count_parameters(build_model({"name": "srdensenet", "variant": "HL"})) == low + 8 * block + n_conv(1, 256, 256) + tail
-    assert count_parameters(build_model({"name": "srdensenet", "variant": "ALL"})) == low + 8 * block + n_conv(1, 9 * 128, 256) + tail
+    # Only ALL has the 1x1 bottleneck (Tong et al., Sec. 3.3): H and HL feed their 128 / 256 maps to the deconvolution.
+    assert count_parameters(build_model({"name": "srdensenet", "variant": "H"})) == low + 8 * block + n_conv(3, 128, 256) + tail
+    assert count_parameters(build_model({"name": "srdensenet", "variant": "HL"})) == low + 8 * block + n_conv(3, 256, 256) + tail
+    assert count_parameters(build_model({"name": "srdensenet", "variant": "ALL"})) == (
+        low + 8 * block + n_conv(1, 9 * 128, 256) + n_conv(3, 256, 256) + tail)
 
     res_block = 2 * n_conv(3, 64, 64) + 2 * 2 * 64 + 64  # two convs, two BNs, one PReLU
     srresnet = (n_conv(9, 3, 64) + 64) + 16 * res_block + (n_conv(3, 64, 64) + 128) + 2 * (n_conv(3, 64, 256) + 64) + n_conv(9, 64, 3)

@@ -66,12 +66,12 @@ def test_tune_samples_the_search_space_reproducibly_from_search_seed(tmp_path):
 def test_a_new_sweep_never_reuses_another_and_the_page_shows_the_latest(ray_session, tmp_path, monkeypatch, data_root):
     monkeypatch.chdir(tmp_path)
     study = str(REPO / "experiments" / "srcnn_ablation.py")
-    first = run_sweep(study, budget="smoke", data_root=data_root, only="9-1-5*")
+    first = run_sweep(study, budget="smoke", data_root=data_root, only="9-1-5_seed0")
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
     [before] = trial_runs(tracker, "srcnn_ablation", first["sweep"])
     history = [(m.step, m.value) for m in tracker.client.get_metric_history(before.info.run_id, "train.loss")]
 
-    second = run_sweep(study, budget="smoke", data_root=data_root, only="9-1-5*", settings={"lr": 0.001})
+    second = run_sweep(study, budget="smoke", data_root=data_root, only="9-1-5_seed0", settings={"lr": 0.001})
     assert second["sweep"] != first["sweep"] and second["parent_run_id"] != first["parent_run_id"]
     assert second["finished"] == 1
     [after] = trial_runs(tracker, "srcnn_ablation", second["sweep"])
@@ -90,7 +90,7 @@ def test_a_new_sweep_never_reuses_another_and_the_page_shows_the_latest(ray_sess
     page = (tmp_path / "leaderboards" / "srcnn_ablation.md").read_text()
     [row] = [line for line in page.splitlines() if line.startswith("| 9-1-5 |")]
     assert after.info.run_id in row and before.info.run_id not in page and "±" not in row
-    assert f"Sweep `{second['sweep']}`" in page and "--set lr=0.001 --only '9-1-5*'" in page
+    assert f"Sweep `{second['sweep']}`" in page and "--set lr=0.001 --only '9-1-5_seed0'" in page
     # The first sweep stays reachable by its id, and the two can be set side by side.
     from srbench.cli import main
 

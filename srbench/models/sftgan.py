@@ -14,8 +14,11 @@ long skip, then two x2 PixelShuffle stages (x4, the paper's only scale).
 SFT layer replaced by the identity and no condition network: the on/off ablation
 changes only the conditioning.
 
-The discriminator follows the paper's auxiliary-classifier design: the SRGAN
-convolutional body with two heads, a real/fake logit and an 8-way category logit.
+The discriminator follows the authors' released one (``ACD_VGG_BN_96``): eight
+convolutions from 64 to 512 maps, 3x3 stride 1 alternating with 4x4 stride 2, BN after
+all but the first, LeakyReLU 0.1, and two heads on the 512 x 6 x 6 features (dense 100,
+LeakyReLU 0.1, dense): a real/fake logit and an 8-way category logit. Inputs other than
+96x96 are average-pooled to 6x6 first (identity at 96x96).
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ import torch
 from torch import nn
 
 from srbench.models.registry import register
-from srbench.models.srresnet import vgg_style_features
 
 CATEGORIES = ("background", "sky", "water", "grass", "mountain", "building", "plant", "animal")
 CONDITION_CHANNELS = 32
@@ -124,12 +126,23 @@ class SFTGANGenerator(nn.Module):
         return self.reconstruct(self.upsample(out))
 
 
+def acd_features(in_channels: int = 3, base: int = 64) -> nn.Sequential:
+    """The authors' discriminator body: 3x3 stride-1 and 4x4 stride-2 convolutions in turn, BN, LeakyReLU 0.1."""
+    widths = [base, base, base * 2, base * 2, base * 4, base * 4, base * 8, base * 8]
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 3, padding=1), nn.LeakyReLU(0.1, inplace=True)]
+    for i in range(1, len(widths)):
+        strided = i % 2 == 1
+        layers += [nn.Conv2d(widths[i - 1], widths[i], 4 if strided else 3, stride=2 if strided else 1, padding=1),
+                   nn.BatchNorm2d(widths[i]), nn.LeakyReLU(0.1, inplace=True)]
+    return nn.Sequential(*layers)
+
+
 class SFTGANDiscriminator(nn.Module):
-    POOLED = 6
+    POOLED = 6  # 96x96 input / 2^4
 
     def __init__(self, in_channels: int = 3, base: int = 64, categories: int = len(CATEGORIES), hidden: int = 100) -> None:
         super().__init__()
-        self.features = vgg_style_features(in_channels, base)
+        self.features = acd_features(in_channels, base)
         self.pool = nn.AdaptiveAvgPool2d(self.POOLED)
         width = base * 8 * self.POOLED**2
 
@@ -158,7 +171,7 @@ def sftgan(scale: int = 4, sft: bool = True, blocks: int = 16, channels: int = 6
     return model
 
 
-@register("sftgan_discriminator", "SFT-GAN's discriminator: SRGAN body, real/fake and 8-category heads",
+@register("sftgan_discriminator", "SFT-GAN's discriminator: 4x4 stride-2 VGG-style body, real/fake and 8-category heads",
           "Wang et al., CVPR 2018", scales=())
 def sftgan_discriminator(in_channels: int = 3, base: int = 64, categories: int = len(CATEGORIES),
                          hidden: int = 100) -> SFTGANDiscriminator:

@@ -75,6 +75,7 @@ _VARIANTS = {
     "n32-16": {"channels": [32, 16]},
     # Depth (Sec. 4.3.3); the added layers have n22 = 16 filters as in the paper.
     "9-1-1-5": {"kernel_sizes": [9, 1, 1, 5], "channels": [64, 32, 16]},
+    "9-3-1-5": {"kernel_sizes": [9, 3, 1, 5], "channels": [64, 32, 16]},
     "9-3-3-5": {"kernel_sizes": [9, 3, 3, 5], "channels": [64, 32, 16]},
     "9-3-3-3-5": {"kernel_sizes": [9, 3, 3, 3, 5], "channels": [64, 32, 16, 16]},
 }

@@ -2,15 +2,16 @@
 Connections", ICCV 2017.
 
 A 3x3 convolution extracts low-level features from the LR Y image; 8 dense blocks
-of 8 3x3 conv layers (growth rate 16, ReLU) each emit 128 maps; a 1x1 bottleneck
-reduces to 256 maps; 3x3 deconvolution layers enlarge, and a 3x3 conv reconstructs.
-The paper's three variants differ in what reaches the reconstruction part:
+of 8 3x3 conv layers (growth rate 16, ReLU) each emit 128 maps; 3x3 deconvolution
+layers (256 maps) enlarge, and a 3x3 conv reconstructs. The paper's three variants
+differ in what reaches the reconstruction part:
 
-* ``H``:   only the last dense block's output;
-* ``HL``:  that plus the low-level features;
+* ``H``:   only the last dense block's output (128 maps, straight into the deconvolutions);
+* ``HL``:  that plus the low-level features (256 maps, likewise);
 * ``ALL``: every block's output plus the low-level features (dense skip connections
   into the reconstruction part; the blocks themselves stay chained, as in the
-  paper's Fig. 2).
+  paper's Fig. 2). Only ALL has the 1x1 bottleneck, which reduces its 1,152 maps to
+  256 before the deconvolutions: the paper adds it for this variant alone.
 
 Upsampling: for x4 two 3x3 stride-2 deconvolutions, as in the paper. The paper
 does not give x2/x3; srbench uses one stride-2 deconvolution (3x3) for x2 and one
@@ -42,12 +43,13 @@ class DenseBlock(nn.Module):
         return torch.cat(outputs, dim=1)  # growth * layers maps
 
 
-def _upsampler(scale: int, channels: int) -> nn.Sequential:
+def _upsampler(scale: int, in_channels: int, channels: int) -> nn.Sequential:
     if scale == 3:
-        stages = [nn.ConvTranspose2d(channels, channels, 3, stride=3)]
+        stages = [nn.ConvTranspose2d(in_channels, channels, 3, stride=3)]
     else:
-        stages = [nn.ConvTranspose2d(channels, channels, 3, stride=2, padding=1, output_padding=1)
-                  for _ in range({2: 1, 4: 2}[scale])]
+        stages = [nn.ConvTranspose2d(in_channels if i == 0 else channels, channels, 3, stride=2, padding=1,
+                                     output_padding=1)
+                  for i in range({2: 1, 4: 2}[scale])]
     layers: list[nn.Module] = []
     for stage in stages:
         layers += [stage, nn.ReLU(inplace=True)]
@@ -70,8 +72,10 @@ class SRDenseNet(nn.Module):
         self.low_level = nn.Sequential(nn.Conv2d(in_channels, block_out, 3, padding=1), nn.ReLU(inplace=True))
         self.blocks = nn.ModuleList(DenseBlock(block_out, growth, layers_per_block) for _ in range(blocks))
         reconstruction_in = {"H": block_out, "HL": 2 * block_out, "ALL": block_out * (blocks + 1)}[variant]
-        self.bottleneck = nn.Sequential(nn.Conv2d(reconstruction_in, bottleneck, 1), nn.ReLU(inplace=True))
-        self.upsample = _upsampler(scale, bottleneck)
+        # The bottleneck belongs to ALL only (Sec. 3.3); H and HL feed the deconvolutions directly.
+        self.bottleneck = (nn.Sequential(nn.Conv2d(reconstruction_in, bottleneck, 1), nn.ReLU(inplace=True))
+                           if variant == "ALL" else nn.Identity())
+        self.upsample = _upsampler(scale, bottleneck if variant == "ALL" else reconstruction_in, bottleneck)
         self.reconstruction = nn.Conv2d(bottleneck, in_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

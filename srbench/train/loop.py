@@ -24,13 +24,13 @@ from typing import Any, Protocol
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from srbench.data import get_spec
 from srbench.evaluate import SetScore, evaluate_model
 from srbench.hardware import describe_hardware
-from srbench.losses import PerceptualLoss, discriminator_loss, generator_adversarial_loss, pixel_loss
+from srbench.losses import (category_loss, content_loss, discriminator_loss, generator_adversarial_loss,
+                            pixel_loss)
 from srbench.lpips_metric import LPIPS
 from srbench.models import build_model, count_parameters, macs_per_output_megapixel
 from srbench.models.conditions import build_condition_source
@@ -39,10 +39,9 @@ from srbench.train.checkpoint import load_checkpoint, save_checkpoint
 from srbench.train.config import DISCRIMINATORS, TrainConfig
 from srbench.train.data import Batch, PatchSampler
 from srbench.train.inference import SuperResolver
+from srbench.train.optim import build_optimizer, lr_factor, parameter_groups
 from srbench.train.precision import autocast, fp32_scoring, memory_format, resolve_precision
 from srbench.train.progress import Progress
-
-VGG_LAYERS = {"vgg22": "relu2_2", "vgg54": "relu5_4"}
 
 
 def crop_box(image: torch.Tensor, size: int = 96) -> tuple[int, int, int]:
@@ -88,23 +87,25 @@ class Trainer:
         checkpoint = load_checkpoint(resume_from or self.checkpoints / "last.pt") if resume or resume_from else None
         # A resumed run keeps the precision it started with, wherever it resumes.
         self.precision = (checkpoint or {}).get("precision") or resolve_precision(config.precision, self.device)
-        self.memory_format = memory_format(self.precision)
+        self.memory_format = memory_format(self.precision, self.device)
         for module in (self.model, self.discriminator):
             if module is not None:
                 module.to(memory_format=self.memory_format)
-        self.perceptual = (PerceptualLoss([VGG_LAYERS[config.content_loss]], config.vgg_weights).to(self.device)
+        self.perceptual = (content_loss(config.content_loss, config.vgg_weights).to(self.device)
                            if config.content_loss != "pixel" else None)
         self.pixel_loss = pixel_loss(config.pixel_loss)
         self.lpips, self.lpips_label = _load_lpips(config.lpips_weights)
 
-        self.optimizers = {"generator": torch.optim.Adam(self.model.parameters(), lr=config.lr)}
+        self.optimizers = {"generator": build_optimizer(
+            config.optimizer, parameter_groups(self.model, config.lr, config.last_layer_lr), config.momentum)}
         if self.discriminator is not None:
-            self.optimizers["discriminator"] = torch.optim.Adam(self.discriminator.parameters(),
-                                                                lr=config.discriminator_lr or config.lr)
+            self.optimizers["discriminator"] = build_optimizer(
+                config.optimizer, parameter_groups(self.discriminator, config.discriminator_lr or config.lr),
+                config.momentum)
         # The discriminator steps only in the adversarial phase: its step count starts there.
         offsets = {"generator": 0, "discriminator": config.pretrain_iterations}
         self.schedulers = {
-            name: torch.optim.lr_scheduler.LambdaLR(opt, lambda step, o=offsets[name]: self._lr_factor(step + o))
+            name: torch.optim.lr_scheduler.LambdaLR(opt, lambda step, o=offsets[name]: lr_factor(config, step + o))
             for name, opt in self.optimizers.items()
         }
         self.train_model = DistributedDataParallel(self.model) if self.distributed else self.model
@@ -127,22 +128,13 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
 
-    # -- schedule -------------------------------------------------------------------------
-    def _lr_factor(self, step: int) -> float:
-        """Learning-rate multiplier at global iteration ``step``; each phase has its own schedule."""
-        c = self.config
-        pre = c.pretrain_iterations
-        start, length = (0, pre) if step < pre else (pre, c.iterations)
-        t = step - start
-        if c.lr_schedule == "cosine":
-            return 0.5 * (1 + math.cos(math.pi * min(t, length) / max(length, 1)))
-        if c.lr_schedule == "step":
-            return c.lr_gamma ** (t // c.lr_step)
-        return 1.0
-
     # -- one iteration ----------------------------------------------------------------------
     def _autocast(self):
         return autocast(self.precision, self.device)
+
+    def _to_range(self, images: torch.Tensor) -> torch.Tensor:
+        """[0, 1] images in the range the pixel loss and the discriminator work in (``target_range``)."""
+        return images * 2 - 1 if self.config.target_range == "-1,1" else images
 
     def _discriminate(self, module: torch.nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         out = module(images)
@@ -154,8 +146,8 @@ class Trainer:
             logits, category_logits = self._discriminate(self.train_discriminator, torch.cat([target, sr.detach()]))
             n = len(target)
             d_loss = discriminator_loss(logits[:n].float(), logits[n:].float())
-            if category_logits is not None:
-                d_loss = d_loss + F.cross_entropy(category_logits[:n].float(), categories)
+            if category_logits is not None:  # SFT-GAN's category head learns on real and fake images
+                d_loss = d_loss + category_loss(category_logits.float(), categories.repeat(2))
         self.optimizers["discriminator"].zero_grad(set_to_none=True)
         d_loss.backward()
         self.optimizers["discriminator"].step()
@@ -180,19 +172,19 @@ class Trainer:
         with self._autocast():
             sr = self.train_model(x, *extra).float()
         if adversarial_phase:
-            metrics["d_loss"] = self._discriminator_step(target, sr, categories)
+            metrics["d_loss"] = self._discriminator_step(self._to_range(target), self._to_range(sr), categories)
             # Frozen for the generator's update: no gradient is computed for it, and the plain module
             # (not its DDP wrapper) runs, so nothing of it is all-reduced.
             self.discriminator.requires_grad_(False)
         with self._autocast():
-            content = (self.pixel_loss(sr, target) if pretraining or self.perceptual is None
-                       else self.perceptual(sr, target))
+            content = (self.pixel_loss(self._to_range(sr), self._to_range(target))
+                       if pretraining or self.perceptual is None else self.perceptual(sr, target))
             loss = content
             if adversarial_phase:
-                fake_logits, fake_categories = self._discriminate(self.discriminator, sr)
+                fake_logits, fake_categories = self._discriminate(self.discriminator, self._to_range(sr))
                 adversarial = generator_adversarial_loss(fake_logits.float())
                 if fake_categories is not None:
-                    adversarial = adversarial + F.cross_entropy(fake_categories.float(), categories)
+                    adversarial = adversarial + category_loss(fake_categories.float(), categories)
                 loss = content + c.adversarial_weight * adversarial
                 metrics["adversarial"] = adversarial.item()
         self.optimizers["generator"].zero_grad(set_to_none=True)
@@ -207,7 +199,7 @@ class Trainer:
     # -- validation, checkpoints, records ---------------------------------------------------
     def evaluate(self, set_names: Sequence[str], lpips: LPIPS | None = None) -> list[SetScore]:
         specs = [get_spec(n) for n in set_names]
-        with fp32_scoring(self.model, self.precision) as model:
+        with fp32_scoring(self.model, self.memory_format) as model:
             return evaluate_model(SuperResolver(model, self.condition_source), specs, [self.config.scale],
                                   self.data_root, limit=self.config.val_images, rank=self.rank, world=self.world,
                                   lpips=lpips)
@@ -330,7 +322,7 @@ class Trainer:
         (self.run_dir / "crops").mkdir(exist_ok=True)
         for name in self.config.eval_sets:
             image_name, hr = load_set(get_spec(name), self.data_root, limit=1)[0]
-            with fp32_scoring(self.model, self.precision) as model:
+            with fp32_scoring(self.model, self.memory_format) as model:
                 sr = SuperResolver(model, self.condition_source)(bicubic_lr(hr, self.config.scale), self.config.scale)
             top, left, size = crop_box(modcrop(hr, self.config.scale))
             save_png(sr[:, top : top + size, left : left + size], self.run_dir / "crops" / f"{name}-{Path(image_name).stem}.png")
