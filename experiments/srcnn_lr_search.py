@@ -20,7 +20,7 @@ EXPERIMENT = Experiment(
     num_samples=6,
     search_seed=0,
     scheduler="asha",
-    train_set="BSDS200",
+    train_set="T91",
     # Smoke (the test suite's): 6 trials of 24 iterations, validated every 6 on two Set5 images so ASHA
     # has rungs to act on, and scored on Set5 alone.
     budgets={"smoke": {"iterations": 24, "val_every": 6, "log_every": 6, "eval_sets": ["Set5"]}},

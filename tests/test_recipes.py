@@ -26,14 +26,14 @@ def test_srgan_pretraining_runs_at_a_constant_rate_and_the_step_schedule_starts_
 
 def test_srcnn_paper_recipe_is_sgd_with_a_slower_last_layer_on_t91():
     config = make_config({"name": "srcnn"}, 3, "paper")
-    assert (config.optimizer, config.momentum, config.lr, config.last_layer_lr) == ("sgd", 0.9, 1e-4, 1e-5)
+    assert (config.optimizer, config.momentum, config.lr, config.last_layer_lr_scale) == ("sgd", 0.9, 1e-4, 0.1)
     assert (config.train_set, config.batch_size, config.patch_size, config.pixel_loss) == ("T91", 128, 33, "euclidean")
     model = build_model(config.model)
-    optimizer = build_optimizer(config.optimizer, parameter_groups(model, config.lr, config.last_layer_lr),
+    optimizer = build_optimizer(config.optimizer, parameter_groups(model, config.lr, config.last_layer_lr_scale),
                                 config.momentum)
     assert isinstance(optimizer, torch.optim.SGD)
     first, last = optimizer.param_groups
-    assert (first["lr"], last["lr"], first["momentum"]) == (1e-4, 1e-5, 0.9)
+    assert (first["lr"], last["lr"], first["momentum"]) == (1e-4, pytest.approx(1e-5), 0.9)
     assert last_layer(model) is model.body[-1]  # the 5x5 reconstruction conv, weight and bias
     assert {id(p) for p in last["params"]} == {id(model.body[-1].weight), id(model.body[-1].bias)}
     assert len(first["params"]) == 4  # the other two convolutions, weights and biases
@@ -55,7 +55,7 @@ def test_srcnn_has_the_papers_depth_variants_and_its_studies_train_on_t91():
     trials = check_trials(experiment, "quick")
     assert {t.config.train_set for t in trials} == {"T91"} and len(trials) == 9 * 3
     # quick: Adam, with the paper's 10x smaller rate for the last layer
-    assert {(t.config.optimizer, t.config.lr, t.config.last_layer_lr) for t in trials} == {("adam", 1e-3, 1e-4)}
+    assert {(t.config.optimizer, t.config.lr, t.config.last_layer_lr_scale) for t in trials} == {("adam", 1e-3, 0.1)}
 
 
 @pytest.mark.parametrize("variant, bottleneck", [("H", False), ("HL", False), ("ALL", True)])

@@ -97,7 +97,7 @@ class Trainer:
         self.lpips, self.lpips_label = _load_lpips(config.lpips_weights)
 
         self.optimizers = {"generator": build_optimizer(
-            config.optimizer, parameter_groups(self.model, config.lr, config.last_layer_lr), config.momentum)}
+            config.optimizer, parameter_groups(self.model, config.lr, config.last_layer_lr_scale), config.momentum)}
         if self.discriminator is not None:
             self.optimizers["discriminator"] = build_optimizer(
                 config.optimizer, parameter_groups(self.discriminator, config.discriminator_lr or config.lr),

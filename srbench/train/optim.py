@@ -15,13 +15,13 @@ def last_layer(model: nn.Module) -> nn.Module:
     return [m for m in model.modules() if next(m.parameters(recurse=False), None) is not None][-1]
 
 
-def parameter_groups(model: nn.Module, lr: float, last_layer_lr: float | None = None) -> list[dict]:
-    """Every parameter at ``lr``; with ``last_layer_lr`` the last layer at that rate instead (SRCNN: 1e-4 / 1e-5)."""
-    if last_layer_lr is None:
+def parameter_groups(model: nn.Module, lr: float, last_layer_scale: float = 1.0) -> list[dict]:
+    """Every parameter at ``lr``, the last layer at ``lr * last_layer_scale`` (SRCNN: 1e-4 and 1e-5)."""
+    if last_layer_scale == 1.0:
         return [{"params": list(model.parameters()), "lr": lr}]
     last = {id(p) for p in last_layer(model).parameters()}
     return [{"params": [p for p in model.parameters() if id(p) not in last], "lr": lr},
-            {"params": list(last_layer(model).parameters()), "lr": last_layer_lr}]
+            {"params": list(last_layer(model).parameters()), "lr": lr * last_layer_scale}]
 
 
 def build_optimizer(name: str, groups: list[dict], momentum: float) -> torch.optim.Optimizer:
