@@ -343,6 +343,7 @@ def trial_table(experiment: Experiment, trials: list[TrialSpec], budget: str) ->
                      f"{experiment.num_samples} draw(s) per row below: "
                      + ", ".join(f"{k} ~ {_describe_domain(d)}" for k, d in sampled.items())
                      + (f"; scheduler {experiment.scheduler}" if experiment.scheduler != "fifo" else ""))
+    lines.append("  training: " + recipe_summary(trials, set(sampled)))
     lines.append(f"  {'trial':<22}{'settings':<52}{'iterations':>11}{'batch':>8}{'patch':>8}  evaluation")
     for t in trials:
         c = t.config
@@ -353,6 +354,18 @@ def trial_table(experiment: Experiment, trials: list[TrialSpec], budget: str) ->
         lines.append(f"  {t.key:<22}{settings[:51]:<52}{its:>11}{batch:>8}{patch:>8}  "
                      f"{','.join(c.eval_sets)}{' (subset)' if c.val_images else ''}")
     return "\n".join(lines)
+
+
+RECIPE_FIELDS = ("train_set", "optimizer", "lr", "last_layer_lr_scale", "lr_schedule", "pixel_loss", "target_range",
+                 "content_loss", "adversarial_weight", "precision")
+
+
+def recipe_summary(trials: list[TrialSpec], sampled: set[str]) -> str:
+    """The training recipe every trial shares (``field=value``; fields that vary are in the table, sampled ones
+    say so), so a dry run shows what the study's file and budget resolve to."""
+    values = {name: {json.dumps(getattr(t.config, name)) for t in trials} for name in RECIPE_FIELDS}
+    return " ".join(f"{name}=sampled" if name in sampled else f"{name}={getattr(trials[0].config, name)}"
+                    for name in RECIPE_FIELDS if name in sampled or len(values[name]) == 1)
 
 
 def _describe_domain(domain: Any) -> str:

@@ -108,3 +108,12 @@ def test_category_loss_ignores_background_and_is_zero_when_all_is_background():
     assert nothing.item() == 0.0
     nothing.backward()  # still part of the graph
     assert logits.grad is not None and not logits.grad.any()
+
+
+def test_dry_run_prints_the_recipe_the_study_resolves_to(capsys):
+    from srbench.sweep import run_sweep
+
+    run_sweep(str(REPO / "experiments" / "srcnn_ablation.py"), budget="paper", dry_run=True)
+    out = capsys.readouterr().out
+    assert ("  training: train_set=T91 optimizer=sgd lr=0.0001 last_layer_lr_scale=0.1 lr_schedule=constant "
+            "pixel_loss=euclidean target_range=0,1 content_loss=pixel adversarial_weight=0.0 precision=auto") in out
