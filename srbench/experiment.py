@@ -41,6 +41,8 @@ class Experiment:
     search_seed: int = 0  # seeds the search algorithm: the same seed samples the same values
     train: dict[str, Any] = field(default_factory=dict)  # training fields for every budget
     budgets: dict[str, dict[str, Any]] = field(default_factory=dict)  # extra fields per budget name
+    # How and why a budget's recipe differs from the paper's, per budget name: recorded on the sweep, printed on its page.
+    budget_notes: dict[str, str] = field(default_factory=dict)
     train_set: str = "BSDS200"
     eval_sets: list[str] = field(default_factory=lambda: list(DEFAULT_BENCHMARKS))
     workers_per_trial: int = 1
@@ -265,9 +267,14 @@ def validate_experiment(experiment: Experiment, file: str) -> Experiment:
                                     "tune.grid_search (or use search_alg='random')")
     from srbench.train.config import BUDGETS
 
-    for budget in experiment.budgets:
-        if budget not in BUDGETS:
-            raise UserError(f"{file}: budgets: unknown budget '{budget}'; valid: {', '.join(BUDGETS)}")
+    for name in ("budgets", "budget_notes"):
+        if not isinstance(getattr(experiment, name), dict):
+            raise bad(name, "a dict keyed by budget name")
+        for budget in getattr(experiment, name):
+            if budget not in BUDGETS:
+                raise UserError(f"{file}: {name}: unknown budget '{budget}'; valid: {', '.join(BUDGETS)}")
+    if not all(isinstance(note, str) for note in experiment.budget_notes.values()):
+        raise bad("budget_notes", "each note is a string")
     for budget in BUDGETS:  # every trial at every budget must be a valid configuration
         check_trials(experiment, budget, file)
     return experiment

@@ -35,8 +35,8 @@ from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, 
                                 resolve_trial, sampled_domains, trial_bases, trial_name, with_overrides)
 from srbench.makespan import longest_first, makespan
 from srbench.sweep_index import SweepRecord, setting_text, sweep_to_resume, trial_counts
-from srbench.tracking import (TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP,
-                              TAG_TRIAL, MetricLogger, Tracker, check_reachable, flatten, git_commit,
+from srbench.tracking import (TAG_BUDGET_NOTE, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY,
+                              TAG_STUDY, TAG_SWEEP, TAG_TRIAL, MetricLogger, Tracker, check_reachable, flatten, git_commit,
                               resolve_tracking_uri, search_all_runs, software_versions, store_exists, ui_command)
 
 # The Tune trial only waits on its TorchTrainer: it reserves memory, no CPU, so the trial's workers
@@ -494,7 +494,9 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
         tracker.client.update_run(parent, status="RUNNING")
     else:
         parent = tracker.client.create_run(experiment_id, run_name=sweep, tags={
-            TAG_SWEEP: sweep, TAG_KIND: "sweep", TAG_STUDY: experiment.name, TAG_GIT_COMMIT: git_commit()}).info.run_id
+            TAG_SWEEP: sweep, TAG_KIND: "sweep", TAG_STUDY: experiment.name, TAG_GIT_COMMIT: git_commit(),
+            **({TAG_BUDGET_NOTE: experiment.budget_notes[budget]} if experiment.budget_notes.get(budget) else {})
+        }).info.run_id
         tracker.log_params(parent, {"budget": budget, "experiment_file": str(file), "trials": count,
                                     "workers_per_trial": experiment.workers_per_trial,
                                     "cpus_per_worker": experiment.cpus_per_worker,

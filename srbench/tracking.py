@@ -31,6 +31,7 @@ TAG_KIND = "srbench.kind"
 TAG_CONFIG_HASH = "srbench.config_hash"  # train.config.config_hash: equal only for runs that differ by seed alone
 TAG_STOPPED_EARLY = "srbench.stopped_early"  # the iteration at which the scheduler (ASHA) stopped the trial
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
+TAG_BUDGET_NOTE = "srbench.budget_note"  # on a sweep: how its budget's recipe differs from the paper's, and why
 SEARCH_PAGE = 1000  # MLflow's largest page for sqlite and REST stores
 
 

@@ -11,7 +11,7 @@ from srbench.cli import main
 from srbench.data import get_spec
 from srbench.evaluate import evaluate_bicubic
 from srbench.leaderboard import write_leaderboards
-from srbench.tracking import TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, Tracker
+from srbench.tracking import TAG_BUDGET_NOTE, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, Tracker
 
 # variant, seed, Set5/Set14/BSD100 (psnr, ssim), parameters, wall time
 RUNS = [
@@ -27,7 +27,8 @@ SWEEP = "srcnn_ablation-quick-20261101-120000-abcd"
 def add_sweep(tracker: Tracker, experiment: str, sweep: str, params: dict | None = None) -> str:
     """A sweep's parent run, as `srbench sweep` records it."""
     run = tracker.client.create_run(experiment, run_name=sweep, tags={
-        TAG_KIND: "sweep", TAG_SWEEP: sweep, TAG_STUDY: "srcnn_ablation", TAG_GIT_COMMIT: "0123456789abcdef"})
+        TAG_KIND: "sweep", TAG_SWEEP: sweep, TAG_STUDY: "srcnn_ablation", TAG_GIT_COMMIT: "0123456789abcdef",
+        TAG_BUDGET_NOTE: "Adam instead of SGD, to fit a CPU trial."})
     tracker.log_params(run.info.run_id, {"budget": "quick", "trials_at_once": 1, **(params or {})})
     tracker.finish(run.info.run_id)
     return run.info.run_id
@@ -93,6 +94,7 @@ def test_markdown_values_bold_bicubic_and_paper_deltas(store, tmp_path, data_roo
     assert rows["9-5-5"][7:11] == ["57,281", "57.28 G", "20,000 (quick)", "900 s"]
     assert "[^1]: Dong, Loy, He, Tang. Image Super-Resolution Using Deep Convolutional Networks. TPAMI 2016, trained on the 91 images" in page
     assert "Budget `quick` is far below the papers' training" in page
+    assert "Recipe at `quick`: Adam instead of SGD, to fit a CPU trial." in page  # the study's budget note
     assert "Wall times are of trials" not in page  # one trial at a time: nothing shared
     assert "Below bicubic" not in page
     assert "Reproduce: `python -m srbench sweep experiments/srcnn_ablation.py --budget quick`." in page

@@ -41,6 +41,10 @@ def write_experiment(folder: Path, body: str, name: str = "study.py") -> Path:
     ("EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, scheduler='pbt')\n", ["field 'scheduler'"]),
     ("EXPERIMENT = Experiment(name='x', model={'name': 'sftgan'}, scale=2)\n", ["field 'scale' = 2 is not supported"]),
     ("import nonexistent_module\n", ["study.py:3: ModuleNotFoundError"]),
+    ("EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, budget_notes={'fast': 'x'})\n",
+     ["budget_notes: unknown budget 'fast'", "smoke, quick, paper"]),
+    ("EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, budget_notes={'quick': 3})\n",
+     ["field 'budget_notes'", "each note is a string"]),
 ])
 def test_bad_experiment_files_give_one_line_naming_file_and_field(tmp_path, capsys, body, fragments):
     path = write_experiment(tmp_path, body)

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 from processes import kill_session
 
-from srbench.tracking import TAG_KIND, Tracker
+from srbench.tracking import TAG_BUDGET_NOTE, TAG_KIND, Tracker
 
 TIMEOUT = 240
 
@@ -27,6 +27,7 @@ def experiment(tmp_path: Path, variants: str, iterations: int) -> Path:
             name="faults", model={{"name": "srcnn"}}, scale=3, variants={variants},
             budgets={{"smoke": {{"iterations": {iterations}, "val_every": 40, "log_every": 20, "eval_sets": ["Set5"],
                                  "val_images": 1, "batch_size": 16}}}},
+            budget_notes={{"smoke": "200 iterations, to be killed"}},
         )
     """))
     return path
@@ -102,6 +103,8 @@ def test_sigkilled_training_worker_resumes_from_its_checkpoint(tmp_path, data_ro
     assert_no_repeated_steps(tracker, found[0])
     assert steps(tracker, found[0].info.run_id, "val.Set5.psnr_y") == list(range(40, 201, 40))
     assert steps(tracker, found[0].info.run_id, "train.loss") == list(range(20, 201, 20))
+    parent = tracker.client.get_run(found[0].data.tags["mlflow.parentRunId"])
+    assert parent.data.tags[TAG_BUDGET_NOTE] == "200 iterations, to be killed"  # the study's note for this budget
 
 
 def test_killed_driver_then_resume_skips_finished_trials_and_completes(tmp_path, data_root):
