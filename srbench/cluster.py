@@ -71,6 +71,19 @@ class TrialShape:
         gpu = f" + {self.gpus_per_worker:g} GPU" if self.gpus_per_worker else ""
         return f"{self.workers} DDP worker(s) x ({self.cpus_per_worker:g} CPU{gpu})"
 
+    def check_gpus(self, where: str) -> None:
+        """Refuse, before Ray starts, shapes the training loop cannot use: a worker drives one GPU
+        (``train.device``), and NCCL cannot put two ranks of one process group on one GPU (fractional GPUs
+        with several workers could)."""
+        gpus, workers = self.gpus_per_worker, self.workers
+        if gpus > 1:
+            raise UserError(f"{where}: gpus_per_worker = {gpus:g}: a DDP worker drives one GPU; use "
+                            f"workers_per_trial = {workers * round(gpus)} with gpus_per_worker = 1 instead")
+        if 0 < gpus < 1 and workers > 1:
+            raise UserError(f"{where}: gpus_per_worker = {gpus:g} with workers_per_trial = {workers}: two workers "
+                            f"of one trial could share a GPU, which NCCL refuses; give fractional GPUs to "
+                            f"single-worker trials only, or use gpus_per_worker = 1")
+
 
 def node_shapes() -> list[dict[str, float]]:
     """CPU and GPU of every node the cluster has or can add: its alive nodes, plus one node of

@@ -36,8 +36,9 @@ from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, 
 from srbench.makespan import longest_first, makespan
 from srbench.sweep_index import SweepRecord, setting_text, sweep_to_resume, trial_counts
 from srbench.tracking import (TAG_BUDGET_NOTE, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY,
-                              TAG_STUDY, TAG_SWEEP, TAG_TRIAL, MetricLogger, Tracker, check_reachable, flatten, git_commit,
-                              resolve_tracking_uri, search_all_runs, software_versions, store_exists, ui_command)
+                              TAG_STUDY, TAG_SWEEP, TAG_TRIAL, MetricLogger, Tracker, check_reachable, flatten,
+                              git_commit, resolve_tracking_uri, search_all_runs, software_versions, store_exists,
+                              ui_command)
 
 # The Tune trial only waits on its TorchTrainer: it reserves memory, no CPU, so the trial's workers
 # can use every CPU (an empty bundle is rejected, and a CPU fraction would keep e.g. 2 workers x 1 CPU
@@ -93,9 +94,11 @@ class _RayReport:
 
 def _train_worker(loop_config: dict[str, Any]) -> None:
     import ray.train
+    import ray.train.torch
     import torch
 
     from srbench.train.config import TrainConfig
+    from srbench.train.device import choose_device
     from srbench.train.loop import Trainer
 
     worker_started = time.time()
@@ -121,12 +124,14 @@ def _train_worker(loop_config: dict[str, Any]) -> None:
             callbacks.append(MetricLogger(tracker, loop_config["run_id"], watch_stop=loop_config["early_stop"]))
         callbacks.append(_RayReport(rank))
         checkpoint = ray.train.get_checkpoint()
+        device = choose_device(loop_config["gpus_per_worker"], ray.train.torch.get_device)
         if checkpoint is not None:
             with checkpoint.as_directory() as folder:
                 trainer = Trainer(config, run_dir, Path(loop_config["data_root"]), callbacks, show_progress=False,
-                                  resume_from=Path(folder) / "last.pt")
+                                  resume_from=Path(folder) / "last.pt", device=device)
         else:
-            trainer = Trainer(config, run_dir, Path(loop_config["data_root"]), callbacks, show_progress=False)
+            trainer = Trainer(config, run_dir, Path(loop_config["data_root"]), callbacks, show_progress=False,
+                              device=device)
         if rank == 0:
             _log_startup(tracker, loop_config["run_id"], trainer, worker_started - loop_config["trial_started"],
                          time.time() - loop_config["trial_started"])
@@ -218,7 +223,8 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
         _train_worker,
         train_loop_config={"config": trial.config.to_dict(), "sweep": context.sweep, "key": key, "run_id": run_id,
                            "tracking_uri": context.tracking_uri, "data_root": context.data_root,
-                           "cpus_per_worker": context.cpus_per_worker, "trial_started": time.time(),
+                           "cpus_per_worker": context.cpus_per_worker, "gpus_per_worker": context.gpus_per_worker,
+                           "trial_started": time.time(),
                            "early_stop": context.experiment.scheduler == "asha"},
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(num_workers=context.workers, use_gpu=use_gpu,
@@ -399,6 +405,17 @@ def _check_resource_flags(workers: int | None, cpus: float | None, gpus: float |
             raise UserError(f"{flag} {value:g}: must be {'>= 0' if minimum == 0 else '> 0'}")
 
 
+def check_trial_shape(experiment: Experiment, trials: list[TrialSpec], file: str | Path) -> None:
+    """Before Ray starts: GPUs per worker the loop can use, and batches that split into equal shares (DDP averages
+    the workers' gradients as if their shares were equal)."""
+    TrialShape(experiment.workers_per_trial, experiment.cpus_per_worker, experiment.gpus_per_worker).check_gpus(str(file))
+    for t in trials:
+        if t.config.batch_size % experiment.workers_per_trial:
+            raise UserError(f"{file}: trial {t.key}: field 'batch_size' = {t.config.batch_size} does not split into "
+                            f"{experiment.workers_per_trial} equal shares (workers_per_trial); use a multiple of "
+                            f"{experiment.workers_per_trial}")
+
+
 def new_sweep_id(study: str, budget: str) -> str:
     """Unique and sortable: ``srcnn_ablation-quick-20261122-101500-3fa2``."""
     return f"{study}-{budget}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
@@ -457,6 +474,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
             raise UserError(f"--only '{only}' matches no trial; trials: "
                             f"{', '.join(b.key for b in trial_bases(experiment))}")
     trials = check_trials(experiment, budget, file, settings, bases)
+    check_trial_shape(experiment, trials, file)
     if experiment.search_alg == "optuna":
         _require_optuna()
     count = len(trials) * (experiment.num_samples if sampled_domains(experiment) else 1)

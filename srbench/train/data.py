@@ -105,7 +105,9 @@ class PatchSampler:
               file=sys.stderr)
 
     def sample(self, generator: torch.Generator, batch_size: int, rank: int = 0, world: int = 1) -> Batch:
-        """The ``rank``-th share of a global batch; the generator advances the same on every rank."""
+        """The ``rank``-th of ``world`` equal shares of a global batch; the generator advances the same on every rank."""
+        if batch_size % world:  # DDP averages the ranks' gradients as if their shares were equal
+            raise ValueError(f"batch_size {batch_size} does not split into {world} equal shares")
         p = self.patch
         which = torch.randint(self.count, (batch_size,), generator=generator)
         fractions = torch.rand(batch_size, 2, generator=generator)

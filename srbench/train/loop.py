@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ from srbench.models.pretrained import WeightsUnavailable
 from srbench.train.checkpoint import load_checkpoint, save_checkpoint
 from srbench.train.config import DISCRIMINATORS, TrainConfig
 from srbench.train.data import Batch, PatchSampler
+from srbench.train.device import standalone_device
 from srbench.train.inference import SuperResolver
 from srbench.train.optim import build_optimizer, lr_factor, parameter_groups
 from srbench.train.precision import autocast, fp32_scoring, memory_format, resolve_precision
@@ -60,18 +60,19 @@ class TrainCallback(Protocol):
 
 class Trainer:
     def __init__(self, config: TrainConfig, run_dir: Path, data_root: Path, callbacks: Sequence[TrainCallback] = (),
-                 resume: bool = False, show_progress: bool = True, resume_from: Path | None = None) -> None:
-        """``resume`` continues from ``run_dir/checkpoints/last.pt``; ``resume_from`` from any checkpoint."""
+                 resume: bool = False, show_progress: bool = True, resume_from: Path | None = None,
+                 device: torch.device | None = None) -> None:
+        """``resume`` continues from ``run_dir/checkpoints/last.pt``; ``resume_from`` from any checkpoint. ``device``
+        is the one the launcher assigned (a sweep's Ray worker: ``train.device.choose_device``); by default the
+        local rank's GPU if there is one, else the CPU."""
         self.config, self.run_dir, self.data_root = config, Path(run_dir), data_root
         self.callbacks, self.show_progress = list(callbacks), show_progress
         self.distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if self.distributed else 0
         self.world = dist.get_world_size() if self.distributed else 1
-        if torch.cuda.is_available():
-            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        self.device = device or standalone_device()
+        if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
-        else:
-            self.device = torch.device("cpu")
         self.stop_requested = False
 
         started = time.perf_counter()

@@ -1,0 +1,71 @@
+"""Which device a trial's worker trains on, and the trial shapes refused before Ray starts (CPU-only machines:
+GPU visibility is simulated through the same function the worker calls)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import REPO
+from srbench.cli import main
+from srbench.cluster import TrialShape
+from srbench.errors import UserError
+from srbench.train.data import PatchSampler
+from srbench.train.device import choose_device
+
+
+def never_assigned() -> torch.device:
+    raise AssertionError("a worker without GPUs must not ask Ray for its GPU")
+
+
+def test_a_worker_without_gpus_trains_on_the_cpu_even_where_gpus_are_visible(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU node: Ray leaves them visible
+    assert choose_device(0, never_assigned) == torch.device("cpu")
+
+
+@pytest.mark.parametrize("gpus", [1, 0.25])
+def test_a_gpu_worker_trains_on_the_gpu_ray_assigned(monkeypatch, gpus):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert choose_device(gpus, lambda: torch.device("cuda", 3)) == torch.device("cuda", 3)  # not LOCAL_RANK's
+
+
+def test_a_gpu_worker_that_sees_no_gpu_fails_at_once(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError, match="reserved 1 GPU per worker but its worker sees no CUDA GPU"):
+        choose_device(1, never_assigned)
+
+
+@pytest.mark.parametrize("workers, gpus, fragment", [
+    (1, 2, "gpus_per_worker = 2: a DDP worker drives one GPU; use workers_per_trial = 2 with gpus_per_worker = 1"),
+    (2, 0.5, "gpus_per_worker = 0.5 with workers_per_trial = 2: two workers of one trial could share a GPU"),
+])
+def test_unusable_gpu_shapes_are_refused(workers, gpus, fragment):
+    with pytest.raises(UserError, match=fragment.replace("(", r"\(")):
+        TrialShape(workers, 1, gpus).check_gpus("study.py")
+    TrialShape(1, 1, 0.25).check_gpus("study.py")  # fractional GPUs for single-worker trials are fine
+    TrialShape(4, 1, 1).check_gpus("study.py")
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    (["--gpus-per-worker", "2"], "gpus_per_worker = 2: a DDP worker drives one GPU"),
+    (["--gpus-per-worker", "0.5", "--workers-per-trial", "2"], "could share a GPU"),
+    (["--workers-per-trial", "3"], "field 'batch_size' = 64 does not split into 3 equal shares"),
+])
+def test_refused_trial_shapes_are_one_line_before_ray_starts(capsys, flags, fragment):
+    import ray
+
+    code = main(["sweep", str(REPO / "experiments" / "srcnn_ablation.py"), "--budget", "quick", "--dry-run", *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and fragment in err
+    assert not ray.is_initialized()
+
+
+def test_ranks_take_equal_disjoint_shares_of_one_global_batch(data_root):
+    sampler = PatchSampler("T91", 3, 33, 1, "bicubic", data_root, 4)
+    whole = sampler.sample(torch.Generator().manual_seed(0), 8)
+    shares = [sampler.sample(torch.Generator().manual_seed(0), 8, rank, 2) for rank in (0, 1)]
+    assert [len(s.targets) for s in shares] == [4, 4]
+    assert torch.equal(torch.cat([shares[0].targets, shares[1].targets]).sort(dim=0).values,
+                       whole.targets.sort(dim=0).values)
+    with pytest.raises(ValueError, match="batch_size 8 does not split into 3 equal shares"):
+        sampler.sample(torch.Generator().manual_seed(0), 8, 0, 3)
