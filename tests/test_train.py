@@ -191,16 +191,19 @@ def test_loading_refuses_non_checkpoints(tmp_path):
         load_checkpoint(tmp_path / "plain.pt")
 
 
-def _ddp_worker(rank: int, world: int, init_file: str, run_dir: str, data_root: str, out: str) -> None:
+def _ddp_worker(rank: int, world: int, init_file: str, run_dir: str, data_root: str, out: str,
+                model: dict | None = None, scale: int = 3) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         torch.set_num_threads(1)
-        config = make_config({"name": "srcnn"}, 3, "smoke", iterations=4, val_every=2, batch_size=8, val_images=4)
+        config = make_config(model or {"name": "srcnn"}, scale, "smoke", iterations=4, val_every=2, batch_size=8,
+                             val_images=4, precision="fp32")
         trainer = Trainer(config, Path(run_dir), Path(data_root), show_progress=False)
         share = trainer.sampler.sample(torch.Generator().manual_seed(0), 8, rank, world).inputs.shape[0]
         results = trainer.fit()
         weights = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
-        torch.save({"share": share, "weights": weights, "results": results}, f"{out}.{rank}")
+        buffers = {k: v.clone() for k, v in trainer.model.named_buffers()}
+        torch.save({"share": share, "weights": weights, "buffers": buffers, "results": results}, f"{out}.{rank}")
     finally:
         dist.destroy_process_group()
 
@@ -215,6 +218,25 @@ def test_ddp_on_cpu_splits_training_and_validation_across_two_ranks(tmp_path, da
     assert len(per_image) == 4 and {row["rank"] for row in per_image} == {0, 1}  # both ranks scored images
     assert r0["results"]["sets"] == r1["results"]["sets"]
     assert "2 processes" in r0["results"]["hardware"]
+
+
+def test_batchnorm_statistics_are_rank_0s_on_every_rank_when_scoring(tmp_path, data_root):
+    """Each rank updates BatchNorm's running statistics from its own share of the batch (gloo has no SyncBatchNorm);
+    before scoring, rank 0's are broadcast, so every validation row comes from the model rank 0 checkpoints."""
+    out = str(tmp_path / "out")
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path / "run"), str(data_root), out,
+                                {"name": "srresnet"}, 4), nprocs=2)
+    r0, r1 = (torch.load(f"{out}.{r}", weights_only=False) for r in (0, 1))
+    assert any("running_mean" in k for k in r0["buffers"])
+    assert all(torch.equal(r0["buffers"][k], r1["buffers"][k]) for k in r0["buffers"])
+    checkpoint = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    model = build_model(checkpoint["config"]["model"])
+    model.load_state_dict(checkpoint["model"])
+    alone = evaluate_model(SuperResolver(model.eval()), [get_spec("Set5")], [4], data_root, limit=4)
+    two_ranks = r0["results"]["sets"][0]["per_image"]
+    assert {row["rank"] for row in two_ranks} == {0, 1}
+    assert [row["psnr_y"] for row in two_ranks] == pytest.approx([row["psnr_y"] for row in alone[0].per_image],
+                                                                  abs=1e-9)
 
 
 def test_train_cli_and_eval_checkpoint(tmp_path, data_root, capsys):

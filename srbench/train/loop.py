@@ -77,13 +77,13 @@ class Trainer:
 
         started = time.perf_counter()
         torch.manual_seed(config.seed)
-        self.model = build_model(config.model).to(self.device)
+        self.model = cross_rank_batchnorm(build_model(config.model), self.device, self.distributed).to(self.device)
         # SFT-GAN, SFT on or off: the maps condition the generator (on) and label the
         # discriminator's category head (both), so the ablation changes only the conditioning.
         self.condition_source = (build_condition_source(self.model.condition_config)
                                  if hasattr(self.model, "condition_config") else None)
-        self.discriminator = (build_model({"name": DISCRIMINATORS[config.family]}).to(self.device)
-                              if config.is_gan else None)
+        self.discriminator = (cross_rank_batchnorm(build_model({"name": DISCRIMINATORS[config.family]}), self.device,
+                                                   self.distributed).to(self.device) if config.is_gan else None)
         self.checkpoints = self.run_dir / "checkpoints"
         checkpoint = load_checkpoint(resume_from or self.checkpoints / "last.pt") if resume or resume_from else None
         # A resumed run keeps the precision it started with, wherever it resumes.
@@ -200,6 +200,9 @@ class Trainer:
     # -- validation, checkpoints, records ---------------------------------------------------
     def evaluate(self, set_names: Sequence[str], lpips: LPIPS | None = None) -> list[SetScore]:
         specs = [get_spec(n) for n in set_names]
+        if self.distributed:  # rank 0's BatchNorm statistics everywhere: every row scores the model rank 0 saves
+            for buffer in self.model.buffers():
+                dist.broadcast(buffer, 0)
         with fp32_scoring(self.model, self.memory_format) as model:
             return evaluate_model(SuperResolver(model, self.condition_source), specs, [self.config.scale],
                                   self.data_root, limit=self.config.val_images, rank=self.rank, world=self.world,
@@ -353,6 +356,15 @@ class Trainer:
                       **{f"final/{s.set}/{k}": getattr(s, k) for s in scores for k in ("psnr_y", "ssim_y")}},
                      self.checkpoints)
         return results
+
+
+def cross_rank_batchnorm(module: torch.nn.Module, device: torch.device, distributed: bool) -> torch.nn.Module:
+    """Under DDP on GPUs, BatchNorm over the whole batch rather than each rank's share (SyncBatchNorm), so a trial's
+    results do not depend on its number of workers. Gloo (CPU) has no SyncBatchNorm: there each rank normalises
+    its share of the batch, and rank 0's running statistics are broadcast before scoring."""
+    if distributed and device.type == "cuda":
+        return torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    return module
 
 
 def _load_lpips(setting: str) -> tuple[LPIPS | None, str | None]:
