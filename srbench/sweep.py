@@ -124,14 +124,15 @@ def _train_worker(loop_config: dict[str, Any]) -> None:
             callbacks.append(MetricLogger(tracker, loop_config["run_id"], watch_stop=loop_config["early_stop"]))
         callbacks.append(_RayReport(rank))
         checkpoint = ray.train.get_checkpoint()
-        device = choose_device(loop_config["gpus_per_worker"], ray.train.torch.get_device)
+        placement = {"device": choose_device(loop_config["gpus_per_worker"], ray.train.torch.get_device),
+                     "gpus_per_worker": loop_config["gpus_per_worker"], "nodes": len(set(nodes))}
         if checkpoint is not None:
             with checkpoint.as_directory() as folder:
                 trainer = Trainer(config, run_dir, Path(loop_config["data_root"]), callbacks, show_progress=False,
-                                  resume_from=Path(folder) / "last.pt", device=device)
+                                  resume_from=Path(folder) / "last.pt", **placement)
         else:
             trainer = Trainer(config, run_dir, Path(loop_config["data_root"]), callbacks, show_progress=False,
-                              device=device)
+                              **placement)
         if rank == 0:
             _log_startup(tracker, loop_config["run_id"], trainer, worker_started - loop_config["trial_started"],
                          time.time() - loop_config["trial_started"])
@@ -176,7 +177,8 @@ def _log_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_dir
     metrics += [Metric("parameters", results["parameters"], now, step), Metric("macs_per_mp", results["macs_per_mp"], now, step),
                 Metric("wall_time_s", results["wall_time_s"], now, step), Metric("iterations", step, now, step)]
     tracker.client.log_batch(run_id, metrics=metrics)
-    tracker.set_tags(run_id, {"hardware": results["hardware"], "eval_images": results["eval_images"],
+    tracker.set_tags(run_id, {"hardware": results["hardware"], "nodes": str(results["nodes"]),
+                              "eval_images": results["eval_images"],
                               "vgg_weights": results["vgg_weights"] or "none",
                               "condition_source": results["condition_source"] or "none",
                               "lpips": results["lpips"] or "n/a"})

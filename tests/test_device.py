@@ -69,3 +69,12 @@ def test_ranks_take_equal_disjoint_shares_of_one_global_batch(data_root):
                        whole.targets.sort(dim=0).values)
     with pytest.raises(ValueError, match="batch_size 8 does not split into 3 equal shares"):
         sampler.sample(torch.Generator().manual_seed(0), 8, 0, 3)
+
+
+def test_the_hardware_of_a_run_is_what_it_reserved_not_what_the_node_has(monkeypatch):
+    from srbench.hardware import describe_trial_hardware
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA A10G")
+    assert describe_trial_hardware(torch.device("cuda", 0), 2, 1, 2) == "2 workers x 1 NVIDIA A10G on 2 nodes"
+    assert describe_trial_hardware(torch.device("cuda", 0), 1, 0.25, 1) == "1 worker x 0.25 NVIDIA A10G on 1 node"
+    assert describe_trial_hardware(torch.device("cpu"), 1, 0, 1).endswith("(CPU), 1 process on 1 node")

@@ -217,7 +217,7 @@ def test_ddp_on_cpu_splits_training_and_validation_across_two_ranks(tmp_path, da
     per_image = r0["results"]["sets"][0]["per_image"]
     assert len(per_image) == 4 and {row["rank"] for row in per_image} == {0, 1}  # both ranks scored images
     assert r0["results"]["sets"] == r1["results"]["sets"]
-    assert "2 processes" in r0["results"]["hardware"]
+    assert r0["results"]["hardware"].endswith(", 2 processes on 1 node") and r0["results"]["world_size"] == 2
 
 
 def test_batchnorm_statistics_are_rank_0s_on_every_rank_when_scoring(tmp_path, data_root):

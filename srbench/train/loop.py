@@ -27,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from srbench.data import get_spec
 from srbench.evaluate import SetScore, evaluate_model
-from srbench.hardware import describe_hardware
+from srbench.hardware import describe_trial_hardware
 from srbench.losses import (category_loss, content_loss, discriminator_loss, generator_adversarial_loss,
                             pixel_loss)
 from srbench.lpips_metric import LPIPS
@@ -61,16 +61,19 @@ class TrainCallback(Protocol):
 class Trainer:
     def __init__(self, config: TrainConfig, run_dir: Path, data_root: Path, callbacks: Sequence[TrainCallback] = (),
                  resume: bool = False, show_progress: bool = True, resume_from: Path | None = None,
-                 device: torch.device | None = None) -> None:
+                 device: torch.device | None = None, gpus_per_worker: float | None = None, nodes: int = 1) -> None:
         """``resume`` continues from ``run_dir/checkpoints/last.pt``; ``resume_from`` from any checkpoint. ``device``
         is the one the launcher assigned (a sweep's Ray worker: ``train.device.choose_device``); by default the
-        local rank's GPU if there is one, else the CPU."""
+        local rank's GPU if there is one, else the CPU. ``gpus_per_worker`` (default: 1 on a GPU, else 0) and
+        ``nodes`` describe the run's hardware as the launcher reserved it."""
         self.config, self.run_dir, self.data_root = config, Path(run_dir), data_root
         self.callbacks, self.show_progress = list(callbacks), show_progress
         self.distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if self.distributed else 0
         self.world = dist.get_world_size() if self.distributed else 1
         self.device = device or standalone_device()
+        self.gpus_per_worker = gpus_per_worker if gpus_per_worker is not None else float(self.device.type == "cuda")
+        self.nodes = nodes
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         self.stop_requested = False
@@ -340,7 +343,8 @@ class Trainer:
             "iterations": self.iteration,
             "wall_time_s": round(self.elapsed, 1),
             "precision": self.precision,
-            "hardware": f"{describe_hardware()}, {self.world} process{'es' if self.world > 1 else ''}",
+            "hardware": describe_trial_hardware(self.device, self.world, self.gpus_per_worker, self.nodes),
+            "world_size": self.world, "gpus_per_worker": self.gpus_per_worker, "nodes": self.nodes,
             "parameters": count_parameters(self.model),
             "macs_per_mp": macs_per_output_megapixel(build_model(self.config.model)),
             "eval_images": (f"first {self.config.val_images} per set (subset)" if self.config.val_images else "all"),
