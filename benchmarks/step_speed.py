@@ -41,7 +41,8 @@ def step_ms(model: dict, scale: int, overrides: dict, precision: str, steps: int
             trainer._step(trainer.sampler.sample(trainer.sampler_rng, config.batch_size))
         start = time.perf_counter()
         for _ in range(steps):
-            trainer._step(trainer.sampler.sample(trainer.sampler_rng, config.batch_size))
+            step = trainer._step(trainer.sampler.sample(trainer.sampler_rng, config.batch_size))
+        float(step["loss"])  # the steps' losses stay on the device: wait for the last one (GPUs run ahead)
         return (time.perf_counter() - start) / steps * 1000, trainer.precision, f"{config.batch_size} x {config.patch_size}"
 
 

@@ -144,7 +144,8 @@ class Trainer:
         out = module(images)
         return out if isinstance(out, tuple) else (out, None)
 
-    def _discriminator_step(self, target: torch.Tensor, sr: torch.Tensor, categories: torch.Tensor | None) -> float:
+    def _discriminator_step(self, target: torch.Tensor, sr: torch.Tensor,
+                            categories: torch.Tensor | None) -> torch.Tensor:
         """One update of the discriminator: real HR and (detached) SR in one forward pass, one DDP reduction."""
         with self._autocast():
             logits, category_logits = self._discriminate(self.train_discriminator, torch.cat([target, sr.detach()]))
@@ -156,9 +157,10 @@ class Trainer:
         d_loss.backward()
         self.optimizers["discriminator"].step()
         self.schedulers["discriminator"].step()
-        return d_loss.item()
+        return d_loss.detach()
 
-    def _step(self, batch: Batch) -> dict[str, float]:
+    def _step(self, batch: Batch) -> dict[str, torch.Tensor | float]:
+        """One update; the losses stay tensors on the device (read every ``log_every``: no host sync per step)."""
         c = self.config
         x = batch.inputs.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         target = batch.targets.to(self.device, non_blocking=True)
@@ -190,14 +192,14 @@ class Trainer:
                 if fake_categories is not None:
                     adversarial = adversarial + category_loss(fake_categories.float(), categories)
                 loss = content + c.adversarial_weight * adversarial
-                metrics["adversarial"] = adversarial.item()
+                metrics["adversarial"] = adversarial.detach()
         self.optimizers["generator"].zero_grad(set_to_none=True)
         loss.backward()
         if adversarial_phase:
             self.discriminator.requires_grad_(True)
         self.optimizers["generator"].step()
         self.schedulers["generator"].step()
-        metrics.update(loss=loss.item(), content=content.item(), lr=self.optimizers["generator"].param_groups[0]["lr"])
+        metrics.update(loss=loss.detach(), content=content.detach(), lr=self.optimizers["generator"].param_groups[0]["lr"])
         return metrics
 
     # -- validation, checkpoints, records ---------------------------------------------------
@@ -296,14 +298,17 @@ class Trainer:
         started = time.perf_counter()
         try:
             while self.iteration < end:
-                metrics = self._step(self.sampler.sample(self.sampler_rng, c.batch_size, self.rank, self.world))
+                step = self._step(self.sampler.sample(self.sampler_rng, c.batch_size, self.rank, self.world))
                 self.iteration += 1
-                progress.update(self.iteration, metrics["loss"])
                 if self.iteration % c.log_every == 0:
+                    metrics = {k: float(v) for k, v in step.items()}  # the one host sync per log interval
+                    progress.update(self.iteration, metrics["loss"])
                     phase = "pretrain" if self.iteration <= c.pretrain_iterations else "train"
                     self._record({"phase": phase, **metrics})
                     self._report({f"train/{k}": v for k, v in metrics.items()}, None)
                     self.stop_requested = self.stop_requested or self._stop_asked()
+                else:
+                    progress.update(self.iteration)
                 if self.iteration % c.val_every == 0 or self.iteration == total:
                     self.elapsed += time.perf_counter() - started
                     started = time.perf_counter()

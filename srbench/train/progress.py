@@ -20,18 +20,22 @@ class Progress:
         self.tty = sys.stderr.isatty()
         self.began = time.perf_counter()
         self.validation = ""
+        self.loss: float | None = None
 
     def set_validation(self, text: str) -> None:
         self.validation = text
 
-    def update(self, iteration: int, loss: float) -> None:
+    def update(self, iteration: int, loss: float | None = None) -> None:
+        """``loss`` when it was read (every ``log_every``); in between the last one read is shown."""
+        self.loss = loss if loss is not None else self.loss
         if not self.enabled or (not self.tty and iteration % self.every and iteration != self.total):
             return
         done = iteration - self.start
         rate = done / max(time.perf_counter() - self.began, 1e-9)
         eta = (self.total - iteration) / rate if rate > 0 else 0.0
         line = (f"[{iteration:>{len(str(self.total))}}/{self.total}] {100 * iteration / self.total:5.1f}% "
-                f"loss {loss:.5f}  {rate:.1f} it/s  ETA {_duration(eta)}"
+                + (f"loss {self.loss:.5f}  " if self.loss is not None else "")
+                + f"{rate:.1f} it/s  ETA {_duration(eta)}"
                 + (f"  val {self.validation}" if self.validation else ""))
         print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
 
