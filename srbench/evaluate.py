@@ -122,7 +122,7 @@ def evaluate_bicubic(specs: Iterable[DatasetSpec], scales: Iterable[int], data_r
 
 
 def evaluate_model(
-    super_resolve: Callable[[torch.Tensor, int], torch.Tensor],
+    super_resolve: Callable[[torch.Tensor, int, str], torch.Tensor],
     specs: Iterable[DatasetSpec],
     scales: Iterable[int],
     data_root: Path,
@@ -132,9 +132,9 @@ def evaluate_model(
     world: int = 1,
     lpips: LPIPS | None = None,
 ) -> list[SetScore]:
-    """Score a model, given as ``super_resolve(lr_uint8, scale) -> sr_uint8``, on the protocol's LR."""
+    """Score a model, given as ``super_resolve(lr_uint8, scale, image_name) -> sr_uint8``, on the protocol's LR."""
     def run(_spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
-        return [super_resolve(bicubic_lr(hr, scale), scale) for _, hr in images]
+        return [super_resolve(bicubic_lr(hr, scale), scale, name) for name, hr in images]
 
     return _evaluate(specs, scales, data_root, run, download, limit, rank, world, lpips)
 

@@ -274,3 +274,33 @@ def test_train_user_mistakes_give_one_line_and_exit_2(capsys, argv, fragment):
     code = main(["train", *argv])
     err = capsys.readouterr().err
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_sftgan_trains_and_scores_with_folder_condition_maps(tmp_path, data_root, monkeypatch):
+    """The `folder` source (maps precomputed per image, found by its name) in training and scoring; training maps
+    are computed once per image (not per step) and cut with the patches."""
+    import numpy as np
+
+    from srbench.data import load_set
+    from srbench.degrade import bicubic_lr, imresize
+    from srbench.models.conditions import ColourTextureClusters, FolderConditions
+
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    clusters = ColourTextureClusters()
+    for set_name, count, kind in (("BSDS200", 4, "train"), ("Set5", 1, "benchmark"), ("Set14", 1, "benchmark"),
+                                  ("BSD100", 1, "benchmark")):
+        for image_name, hr in load_set(get_spec(set_name, kind), data_root)[:count]:
+            bicubic = imresize(bicubic_lr(hr, 4), scale=4)  # what srbench derives the maps from
+            np.save(maps / f"{Path(image_name).stem}.npy", clusters(bicubic[None].float() / 255)[0].numpy())
+    reads: list[str] = []
+    load = FolderConditions.load
+    monkeypatch.setattr(FolderConditions, "load", lambda self, name: reads.append(name) or load(self, name))
+    trainer, results = train(tmp_path, data_root, {"name": "sftgan", "condition": {"source": "folder",
+                                                                                  "path": str(maps)}},
+                             4, vgg_weights="random")
+    assert results["condition_source"] == f"folder ({maps})" and results["iterations"] == 5
+    assert 0 < results["sets"][0]["psnr_y"] < 100
+    training_reads = [name for name in reads if name.endswith(".jpg")]  # BSDS200's files
+    assert len(training_reads) == 4  # once per training image, for the whole run
+    assert trainer.sampler.sample(torch.Generator().manual_seed(0), 2).conditions.shape == (2, 8, 32, 32)

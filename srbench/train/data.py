@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -29,7 +30,7 @@ from srbench.train.prepared import prepare_training_set
 class Batch:
     inputs: torch.Tensor  # LR (N, C, p/s, p/s) or bicubic-enlarged (N, C, p, p), in [0, 1]
     targets: torch.Tensor  # HR (N, C, p, p) in [0, 1]
-    bicubic_rgb: torch.Tensor | None  # bicubic-enlarged LR RGB in [0, 1] (SFT-GAN condition maps)
+    conditions: torch.Tensor | None  # SFT-GAN's category probabilities (N, 8, p, p), cut like the targets
 
 
 def to_model_space(rgb_uint8: torch.Tensor, channels: int) -> torch.Tensor:
@@ -82,12 +83,14 @@ class ImageBank:
 
 class PatchSampler:
     def __init__(self, train_set: str, scale: int, patch_size: int, channels: int, input_kind: str,
-                 data_root: Path, limit: int | None = None, need_rgb: bool = False) -> None:
+                 data_root: Path, limit: int | None = None,
+                 conditions: Callable[[torch.Tensor, Sequence[str]], torch.Tensor] | None = None) -> None:
+        """``conditions`` (SFT-GAN's condition source) maps each whole bicubic-enlarged training image, once, to
+        its category probabilities; patches cut them with the targets' crop."""
         self.scale, self.patch, self.channels, self.input_kind = scale, patch_size, channels, input_kind
-        self.need_rgb = need_rgb
         start = time.perf_counter()
         prepared = prepare_training_set(train_set, scale, data_root, limit,
-                                        with_bicubic=input_kind == "bicubic" or need_rgb)
+                                        with_bicubic=input_kind == "bicubic" or conditions is not None)
         # Per image: HR (targets), the network input (LR, or bicubic-enlarged LR) in model space,
         # and the uint8 bicubic RGB image where SFT-GAN's condition maps are computed from it.
         bicubic = prepared.bicubic or [None] * len(prepared.hr)
@@ -98,7 +101,9 @@ class PatchSampler:
         self.targets = ImageBank([to_model_space(prepared.hr[i][None], channels)[0] for i in kept])
         sources = prepared.lr if input_kind == "lr" else bicubic
         self.inputs = ImageBank([to_model_space(sources[i][None], channels)[0] for i in kept])
-        self.bicubic_rgb = ImageBank([bicubic[i] for i in kept]) if need_rgb else None
+        # fp16 halves the maps' memory (BSDS200 x4: 0.5 GB); they are probabilities, not scored pixels.
+        self.conditions = (ImageBank([conditions(bicubic[i][None].float() / 255, [prepared.names[i]])[0].half()
+                                      for i in kept]) if conditions is not None else None)
         self.seconds, self.cached = time.perf_counter() - start, prepared.cached  # a start-up figure
         how = "loaded from the node's cache" if prepared.cached else "decoded and degraded"
         print(f"training set {train_set}: {self.count} images x{scale} {how}, ready in {self.seconds:.1f}s",
@@ -124,7 +129,7 @@ class PatchSampler:
             inputs = self.inputs.take(target_index)
         else:
             inputs = self.inputs.take(self.inputs.crop_index(which, tops // ratio, lefts // ratio, transforms, p // ratio))
-        bicubic_rgb = None
-        if self.need_rgb:
-            bicubic_rgb = self.bicubic_rgb.take(self.bicubic_rgb.crop_index(which, tops, lefts, transforms, p)).float() / 255
-        return Batch(inputs=inputs, targets=self.targets.take(target_index), bicubic_rgb=bicubic_rgb)
+        conditions = None
+        if self.conditions is not None:
+            conditions = self.conditions.take(self.conditions.crop_index(which, tops, lefts, transforms, p)).float()
+        return Batch(inputs=inputs, targets=self.targets.take(target_index), conditions=conditions)

@@ -23,8 +23,9 @@ class SuperResolver:
         self.model, self.condition_source = model, condition_source
 
     @torch.no_grad()
-    def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
-        """``lr``: ``(3, h, w)`` uint8 -> ``(3, h*s, w*s)`` uint8."""
+    def __call__(self, lr: torch.Tensor, scale: int, name: str | None = None) -> torch.Tensor:
+        """``lr``: ``(3, h, w)`` uint8 -> ``(3, h*s, w*s)`` uint8; ``name`` is the image's file name (a ``folder``
+        condition source reads its maps by it)."""
         model = self.model
         device = next(model.parameters()).device
         was_training = model.training
@@ -34,7 +35,8 @@ class SuperResolver:
             source = bicubic if model.input_kind == "bicubic" else lr
             extra = ()
             if getattr(model, "needs_condition", False):
-                extra = (self.condition_source((bicubic[None].float() / 255).to(device)),)
+                maps = self.condition_source((bicubic[None].float() / 255).to(device), [name] if name else None)
+                extra = (maps.to(device),)
             if model.in_channels == 1:
                 x = rgb_to_ycbcr(source)[:1] / 255
             else:

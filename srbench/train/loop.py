@@ -119,7 +119,7 @@ class Trainer:
         self.model_build_s = time.perf_counter() - started  # models, losses and optimisers: start-up figures
         self.sampler = PatchSampler(config.train_set, config.scale, config.patch_size, self.model.in_channels,
                                     self.model.input_kind, data_root, config.train_images,
-                                    need_rgb=self.condition_source is not None)
+                                    conditions=self.condition_source)
         self.sampler_rng = torch.Generator().manual_seed(config.seed)
         self.iteration, self.best_psnr, self.elapsed = 0, -math.inf, 0.0
         self.last_validation: dict[str, float] = {}
@@ -166,7 +166,7 @@ class Trainer:
         target = batch.targets.to(self.device, non_blocking=True)
         extra, categories = (), None
         if self.condition_source is not None:
-            probabilities = self.condition_source(batch.bicubic_rgb.to(self.device))
+            probabilities = batch.conditions.to(self.device)
             extra = (probabilities,) if self.model.needs_condition else ()
             categories = probabilities.mean(dim=(2, 3)).argmax(dim=1)  # each patch's dominant category
         border = getattr(self.model, "border", 0)
@@ -335,7 +335,8 @@ class Trainer:
         for name in self.config.eval_sets:
             image_name, hr = load_set(get_spec(name), self.data_root, limit=1)[0]
             with fp32_scoring(self.model, self.memory_format) as model:
-                sr = SuperResolver(model, self.condition_source)(bicubic_lr(hr, self.config.scale), self.config.scale)
+                sr = SuperResolver(model, self.condition_source)(bicubic_lr(hr, self.config.scale), self.config.scale,
+                                                                 image_name)
             top, left, size = crop_box(modcrop(hr, self.config.scale))
             save_png(sr[:, top : top + size, left : left + size], self.run_dir / "crops" / f"{name}-{Path(image_name).stem}.png")
 

@@ -31,13 +31,14 @@ from srbench.data.store import set_folder
 from srbench.degrade import imresize, modcrop
 
 CACHE_ENV = "SRBENCH_CACHE"
-FORMAT = 1  # bump when the file's layout or the degradation changes
+FORMAT = 2  # bump when the file's layout or the degradation changes
 
 
 @dataclass
 class PreparedSet:
     """Per image, uint8 RGB: the modcropped HR, its MATLAB-bicubic LR and (when asked) the LR enlarged back."""
 
+    names: list[str]
     hr: list[torch.Tensor]
     lr: list[torch.Tensor]
     bicubic: list[torch.Tensor] | None
@@ -69,16 +70,17 @@ def prepare_training_set(train_set: str, scale: int, data_root: Path, limit: int
     if path.is_file():
         try:
             saved = torch.load(path, weights_only=True)
-            return PreparedSet(saved["hr"], saved["lr"], saved["bicubic"], cached=True)
+            return PreparedSet(saved["names"], saved["hr"], saved["lr"], saved["bicubic"], cached=True)
         except Exception as exc:  # a damaged file: rebuild it
             print(f"warning: ignoring the unreadable cache file {path} ({exc})", file=sys.stderr)
-    hr, lr, bicubic = [], [], []
-    for _, image in load_set(get_spec(train_set, kind="train"), data_root)[:limit]:
+    names, hr, lr, bicubic = [], [], [], []
+    for name, image in load_set(get_spec(train_set, kind="train"), data_root)[:limit]:
+        names.append(name)
         hr.append(modcrop(image, scale))
         lr.append(imresize(hr[-1], scale=1 / scale))
         if with_bicubic:
             bicubic.append(imresize(lr[-1], scale=scale))
-    saved = {"hr": hr, "lr": lr, "bicubic": bicubic if with_bicubic else None}
+    saved = {"names": names, "hr": hr, "lr": lr, "bicubic": bicubic if with_bicubic else None}
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,4 +90,4 @@ def prepare_training_set(train_set: str, scale: int, data_root: Path, limit: int
         with contextlib.suppress(OSError):  # e.g. the cache path is a file: there is no partial to remove
             partial.unlink()
         print(f"warning: could not cache the prepared training set in {path.parent} ({exc})", file=sys.stderr)
-    return PreparedSet(hr, lr, saved["bicubic"], cached=False)
+    return PreparedSet(names, hr, lr, saved["bicubic"], cached=False)
