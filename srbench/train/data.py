@@ -47,21 +47,22 @@ def _dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
 
 
 class ImageBank:
-    """Images of different sizes in one flat buffer; a batch of augmented crops is one ``torch.take``."""
+    """Images of different sizes in one flat buffer on ``device``; a batch of augmented crops is one ``torch.take``
+    there (on a GPU, no host work or copy per batch beyond a few random numbers)."""
 
-    def __init__(self, images: list[torch.Tensor]) -> None:
-        self.channels = images[0].shape[0]
-        self.buffer = torch.cat([img.reshape(-1) for img in images])
-        sizes = torch.tensor([img.shape[1:] for img in images])
+    def __init__(self, images: list[torch.Tensor], device: torch.device = torch.device("cpu")) -> None:
+        self.channels, self.device = images[0].shape[0], device
+        self.buffer = torch.cat([img.reshape(-1) for img in images]).to(device)
+        sizes = torch.tensor([img.shape[1:] for img in images], device=device)
         self.heights, self.widths = sizes[:, 0], sizes[:, 1]
-        counts = torch.tensor([img.numel() for img in images])
+        counts = torch.tensor([img.numel() for img in images], device=device)
         self.offsets = torch.cumsum(counts, 0) - counts
         self._maps: dict[int, torch.Tensor] = {}
 
     def _source_maps(self, size: int) -> torch.Tensor:
         """``(8, size, size)`` flat in-patch source index of each output pixel, per transform."""
         if size not in self._maps:
-            flat = torch.arange(size * size).view(size, size)
+            flat = torch.arange(size * size, device=self.device).view(size, size)
             self._maps[size] = torch.stack([_dihedral(flat, k) for k in range(8)])
         return self._maps[size]
 
@@ -74,7 +75,7 @@ class ImageBank:
         cols = lefts.view(-1, 1, 1) + source % size
         widths = self.widths[which].view(-1, 1, 1)
         plane = (self.heights[which] * self.widths[which]).view(-1, 1, 1, 1)
-        channel = torch.arange(self.channels).view(1, -1, 1, 1)
+        channel = torch.arange(self.channels, device=self.device).view(1, -1, 1, 1)
         return self.offsets[which].view(-1, 1, 1, 1) + channel * plane + (rows * widths + cols).unsqueeze(1)
 
     def take(self, index: torch.Tensor) -> torch.Tensor:
@@ -84,10 +85,13 @@ class ImageBank:
 class PatchSampler:
     def __init__(self, train_set: str, scale: int, patch_size: int, channels: int, input_kind: str,
                  data_root: Path, limit: int | None = None,
-                 conditions: Callable[[torch.Tensor, Sequence[str]], torch.Tensor] | None = None) -> None:
+                 conditions: Callable[[torch.Tensor, Sequence[str]], torch.Tensor] | None = None,
+                 device: torch.device = torch.device("cpu")) -> None:
         """``conditions`` (SFT-GAN's condition source) maps each whole bicubic-enlarged training image, once, to
-        its category probabilities; patches cut them with the targets' crop."""
+        its category probabilities; patches cut them with the targets' crop. The prepared images live on
+        ``device`` (the training device) and batches are cut there."""
         self.scale, self.patch, self.channels, self.input_kind = scale, patch_size, channels, input_kind
+        self.device = device
         start = time.perf_counter()
         prepared = prepare_training_set(train_set, scale, data_root, limit,
                                         with_bicubic=input_kind == "bicubic" or conditions is not None)
@@ -98,12 +102,12 @@ class PatchSampler:
         if not kept:
             raise ValueError(f"no image of {train_set} is at least {patch_size} pixels on each side")
         self.count = len(kept)
-        self.targets = ImageBank([to_model_space(prepared.hr[i][None], channels)[0] for i in kept])
+        self.targets = ImageBank([to_model_space(prepared.hr[i][None], channels)[0] for i in kept], device)
         sources = prepared.lr if input_kind == "lr" else bicubic
-        self.inputs = ImageBank([to_model_space(sources[i][None], channels)[0] for i in kept])
+        self.inputs = ImageBank([to_model_space(sources[i][None], channels)[0] for i in kept], device)
         # fp16 halves the maps' memory (BSDS200 x4: 0.5 GB); they are probabilities, not scored pixels.
         self.conditions = (ImageBank([conditions(bicubic[i][None].float() / 255, [prepared.names[i]])[0].half()
-                                      for i in kept]) if conditions is not None else None)
+                                      for i in kept], device) if conditions is not None else None)
         self.seconds, self.cached = time.perf_counter() - start, prepared.cached  # a start-up figure
         how = "loaded from the node's cache" if prepared.cached else "decoded and degraded"
         print(f"training set {train_set}: {self.count} images x{scale} {how}, ready in {self.seconds:.1f}s",
@@ -118,7 +122,8 @@ class PatchSampler:
         fractions = torch.rand(batch_size, 2, generator=generator)
         transforms = torch.randint(8, (batch_size,), generator=generator)
         mine = torch.arange(rank, batch_size, world)
-        which, fractions, transforms = which[mine], fractions[mine], transforms[mine]
+        # The draws come from the CPU generator (the same stream on every device); the cutting runs on the bank's.
+        which, fractions, transforms = (t[mine].to(self.device) for t in (which, fractions, transforms))
         # Align the crop on the input's grid so input and target cover the same area.
         ratio = self.scale if self.input_kind == "lr" else 1
         h, w = self.targets.heights[which], self.targets.widths[which]

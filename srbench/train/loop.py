@@ -119,7 +119,7 @@ class Trainer:
         self.model_build_s = time.perf_counter() - started  # models, losses and optimisers: start-up figures
         self.sampler = PatchSampler(config.train_set, config.scale, config.patch_size, self.model.in_channels,
                                     self.model.input_kind, data_root, config.train_images,
-                                    conditions=self.condition_source)
+                                    conditions=self.condition_source, device=self.device)
         self.sampler_rng = torch.Generator().manual_seed(config.seed)
         self.iteration, self.best_psnr, self.elapsed = 0, -math.inf, 0.0
         self.last_validation: dict[str, float] = {}
