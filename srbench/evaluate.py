@@ -49,9 +49,10 @@ class SetScore:
         return asdict(self)
 
 
-def score_pairs(pairs: list[tuple[str, torch.Tensor, torch.Tensor]], scale: int, lpips: LPIPS | None = None) -> list[dict]:
-    """Per-image metrics for ``(name, sr, hr)`` triples of ``(3, H, W)`` tensors, batched by size;
-    with ``lpips``, an ``lpips`` figure per image too."""
+def score_pairs(pairs: list[tuple[str, torch.Tensor, torch.Tensor]], scale: int, lpips: LPIPS | None = None,
+                device: torch.device = torch.device("cpu")) -> list[dict]:
+    """Per-image metrics for ``(name, sr, hr)`` triples of ``(3, H, W)`` tensors, batched by size and computed
+    on ``device`` (a GPU trial scores on its GPU); with ``lpips``, an ``lpips`` figure per image too."""
     by_shape: dict[tuple, list[int]] = defaultdict(list)
     for i, (_, sr, _) in enumerate(pairs):
         by_shape[tuple(sr.shape)].append(i)
@@ -59,8 +60,8 @@ def score_pairs(pairs: list[tuple[str, torch.Tensor, torch.Tensor]], scale: int,
     for indices in by_shape.values():
         for start in range(0, len(indices), MAX_BATCH):
             chunk = indices[start : start + MAX_BATCH]
-            sr = torch.stack([pairs[i][1] for i in chunk])
-            hr = torch.stack([pairs[i][2] for i in chunk])
+            sr = torch.stack([pairs[i][1] for i in chunk]).to(device)
+            hr = torch.stack([pairs[i][2] for i in chunk]).to(device)
             psnr_y, ssim_y = psnr_ssim_y(sr, hr, scale)
             values = zip(psnr_y.tolist(), ssim_y.tolist(), psnr(sr, hr, scale, y_channel=False).tolist())
             for i, (p, s, p_rgb) in zip(chunk, values):
@@ -89,8 +90,9 @@ def _evaluate(
     rank: int = 0,
     world: int = 1,
     lpips: LPIPS | None = None,
+    device: torch.device = torch.device("cpu"),
 ) -> list[SetScore]:
-    """Score ``make_sr``'s output on each set and scale. Under ``torch.distributed`` each rank
+    """Score ``make_sr``'s output on each set and scale (the metrics on ``device``). Under ``torch.distributed`` each rank
     scores every ``world``-th image and the per-image rows are gathered, so all ranks work."""
     scores = []
     for spec in specs:
@@ -100,7 +102,8 @@ def _evaluate(
             if rank == 0:
                 print(f"scoring {spec.name} x{scale} ({len(images)} images)", file=sys.stderr)
             srs = make_sr(spec, scale, share)
-            rows = score_pairs([(name, sr, modcrop(hr, scale)) for (name, hr), sr in zip(share, srs)], scale, lpips)
+            rows = score_pairs([(name, sr, modcrop(hr, scale)) for (name, hr), sr in zip(share, srs)], scale, lpips,
+                               device)
             if world > 1:
                 for row in rows:
                     row["rank"] = rank
@@ -131,12 +134,13 @@ def evaluate_model(
     rank: int = 0,
     world: int = 1,
     lpips: LPIPS | None = None,
+    device: torch.device = torch.device("cpu"),
 ) -> list[SetScore]:
     """Score a model, given as ``super_resolve(lr_uint8, scale, image_name) -> sr_uint8``, on the protocol's LR."""
     def run(_spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
         return [super_resolve(bicubic_lr(hr, scale), scale, name) for name, hr in images]
 
-    return _evaluate(specs, scales, data_root, run, download, limit, rank, world, lpips)
+    return _evaluate(specs, scales, data_root, run, download, limit, rank, world, lpips, device)
 
 
 def find_sr_folder(root: Path, set_name: str, scale: int, single_set: bool, single_scale: bool) -> Path:

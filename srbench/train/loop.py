@@ -211,7 +211,7 @@ class Trainer:
         with fp32_scoring(self.model, self.memory_format) as model:
             return evaluate_model(SuperResolver(model, self.condition_source), specs, [self.config.scale],
                                   self.data_root, limit=self.config.val_images, rank=self.rank, world=self.world,
-                                  lpips=lpips)
+                                  lpips=lpips, device=self.device)
 
     def _state(self) -> dict[str, Any]:
         return {
