@@ -118,6 +118,9 @@ def test_the_image_pins_the_same_ray_and_installs_srbench():
     version = re.search(r"ARG RAY_VERSION=([\d.]+)", dockerfile).group(1)
     assert ray_minor(version) == ray_minor(ray.__version__)
     assert "FROM rayproject/ray:${RAY_VERSION}" in dockerfile and "pip install" in dockerfile
+    # torch pinned to a build whose CUDA the file matches to a stated driver version
+    assert re.search(r"ARG TORCH_VERSION=\d+\.\d+\.\d+", dockerfile) and "torch==${TORCH_VERSION}" in dockerfile
+    assert "driver >= 580" in dockerfile
     for copied in re.findall(r"^COPY \S+ (.+?) \S+$", dockerfile, flags=re.M):
         assert all((REPO / part).exists() for part in copied.split()), copied
 
