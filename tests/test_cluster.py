@@ -228,9 +228,9 @@ def test_storage_not_shared_by_every_node_is_refused(cluster, mlflow_server, tmp
 
 
 @pytest.mark.parametrize("flags,fragment", [
-    (["--gpus-per-worker", "2"], "one DDP worker needs 2 GPU, but the largest node of the Ray cluster at {address} "
-                                 "has 1 GPU (2 node(s)); a worker cannot span nodes"),
-    (["--workers-per-trial", "3"], "one trial needs 3 DDP worker(s) x (1 CPU), but the Ray cluster at {address} can "
+    (["--cpus-per-worker", "2"], "one DDP worker needs 2 CPU, but the largest node of the Ray cluster at {address} "
+                                 "has 1 CPU (2 node(s)); a worker cannot span nodes"),
+    (["--workers-per-trial", "4"], "one trial needs 4 DDP worker(s) x (1 CPU), but the Ray cluster at {address} can "
                                    "host only 2 such worker(s) at once"),
 ])
 def test_trials_that_no_node_can_host_are_refused(cluster, mlflow_server, tmp_path, data_root, flags, fragment):
