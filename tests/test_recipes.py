@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -117,3 +119,21 @@ def test_dry_run_prints_the_recipe_the_study_resolves_to(capsys):
     out = capsys.readouterr().out
     assert ("  training: train_set=T91 optimizer=sgd lr=0.0001 last_layer_lr_scale=0.1 lr_schedule=constant "
             "pixel_loss=euclidean target_range=0,1 content_loss=pixel adversarial_weight=0.0 precision=auto") in out
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("momentum", "x", "field 'momentum' = 'x': must be a number"),
+    ("last_layer_lr_scale", True, "field 'last_layer_lr_scale' = True: must be a number"),
+    ("last_layer_lr_scale", 0, "must be positive"),
+    ("optimizer", "rmsprop", "field 'optimizer' = 'rmsprop': valid: adam, sgd"),
+    ("target_range", 1, "field 'target_range' = 1: must be a string"),
+    ("lr_milestones", [0], "must be a list of positive iteration counts"),
+    ("lr_schedule", "multistep", "the multistep schedule needs at least one milestone"),
+])
+def test_new_recipe_fields_are_checked_with_one_line_errors(capsys, field, value, fragment):
+    from srbench.cli import main
+
+    code = main(["train", "--model", "srcnn", "--scale", "3", "--budget", "smoke", "--set",
+                 f"{field}={json.dumps(value)}"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and fragment in err

@@ -249,6 +249,12 @@ def validate(config: TrainConfig) -> None:
         raise bad("lr_schedule", f"valid: {', '.join(SCHEDULES)}")
     if config.lr_schedule == "step" and config.lr_step < 1:
         raise bad("lr_step", "the step schedule needs lr_step >= 1")
+    for name in ("momentum", "last_layer_lr_scale"):  # bool is an int: refuse it too
+        if isinstance(getattr(config, name), bool) or not isinstance(getattr(config, name), (int, float)):
+            raise bad(name, "must be a number")
+    for name in ("optimizer", "target_range"):
+        if not isinstance(getattr(config, name), str):
+            raise bad(name, "must be a string")
     if not isinstance(config.lr_milestones, list) or any(not isinstance(m, int) or m < 1 for m in config.lr_milestones):
         raise bad("lr_milestones", "must be a list of positive iteration counts, e.g. [50000, 100000]")
     if config.lr_schedule == "multistep" and not config.lr_milestones:

@@ -19,9 +19,10 @@ def parameter_groups(model: nn.Module, lr: float, last_layer_scale: float = 1.0)
     """Every parameter at ``lr``, the last layer at ``lr * last_layer_scale`` (SRCNN: 1e-4 and 1e-5)."""
     if last_layer_scale == 1.0:
         return [{"params": list(model.parameters()), "lr": lr}]
-    last = {id(p) for p in last_layer(model).parameters()}
-    return [{"params": [p for p in model.parameters() if id(p) not in last], "lr": lr},
-            {"params": list(last_layer(model).parameters()), "lr": lr * last_layer_scale}]
+    last = list(last_layer(model).parameters())
+    ids = {id(p) for p in last}
+    return [{"params": [p for p in model.parameters() if id(p) not in ids], "lr": lr},
+            {"params": last, "lr": lr * last_layer_scale}]
 
 
 def build_optimizer(name: str, groups: list[dict], momentum: float) -> torch.optim.Optimizer:
