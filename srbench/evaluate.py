@@ -80,6 +80,25 @@ def _summarise(set_name: str, scale: int, rows: list[dict]) -> SetScore:
                     mean("lpips") if "lpips" in rows[0] else None)
 
 
+SSIM_WINDOW = 11  # the scored region (HR shaved by s on every side) must hold one SSIM window
+
+
+def scale_fits(height: int, width: int, scale: int) -> bool:
+    """Whether an HR image of this size can be scored at ``scale``: modcropped and shaved by ``scale`` on each
+    border, at least one SSIM window remains."""
+    return min(height, width) // scale * scale - 2 * scale >= SSIM_WINDOW
+
+
+def check_scale(set_name: str, sizes: Iterable[tuple[str, int, int]], scale: int) -> None:
+    """A one-line error when ``scale`` is too large for the smallest of a set's images ``(name, height, width)``."""
+    name, height, width = min(sizes, key=lambda size: min(size[1:]))
+    if not scale_fits(height, width, scale):
+        largest = max(s for s in range(1, min(height, width) + 1) if scale_fits(height, width, s))
+        raise UserError(f"scale {scale} is too large for {set_name}: its smallest image {name} ({width}x{height}) "
+                        f"would leave nothing to score after the {scale}-pixel border shave; the largest scale "
+                        f"{set_name} allows is {largest}")
+
+
 def _evaluate(
     specs: Iterable[DatasetSpec],
     scales: Iterable[int],
@@ -99,6 +118,7 @@ def _evaluate(
         images = load_set(spec, data_root, download, limit)
         share = images[rank::world]
         for scale in scales:
+            check_scale(spec.name, [(name, *hr.shape[-2:]) for name, hr in images], scale)
             if rank == 0:
                 print(f"scoring {spec.name} x{scale} ({len(images)} images)", file=sys.stderr)
             srs = make_sr(spec, scale, share)
@@ -159,8 +179,13 @@ def find_sr_folder(root: Path, set_name: str, scale: int, single_set: bool, sing
 
 def load_sr_images(folder: Path, images: list[tuple[str, torch.Tensor]], scale: int) -> list[torch.Tensor]:
     """SR images named like the HR files (any image format), sized like the modcropped HR."""
-    by_stem = {p.stem: p for p in list_images(folder)}
+    files = list_images(folder)
+    by_stem = {p.stem: p for p in files}
     wanted = [Path(name).stem for name, _ in images]
+    twins = sorted(p.name for p in files if p.stem in wanted and sum(q.stem == p.stem for q in files) > 1)
+    if twins:
+        raise UserError(f"{folder}: more than one SR image for the same HR image ({', '.join(twins[:10])}); "
+                        f"keep one file per HR name")
     missing = [s for s in wanted if s not in by_stem]
     if missing:
         extra = sorted(set(by_stem) - set(wanted))
@@ -178,6 +203,10 @@ def load_sr_images(folder: Path, images: list[tuple[str, torch.Tensor]], scale: 
         srs.append(sr)
     if wrong:
         raise UserError(f"{folder}: wrong SR image size(s): {'; '.join(wrong[:10])}")
+    extra = sorted(p.name for p in files if p.stem not in wanted)
+    if extra:
+        print(f"{folder}: not scored (named like no HR image): {', '.join(extra[:10])}"
+              f"{' ...' if len(extra) > 10 else ''}", file=sys.stderr)
     return srs
 
 

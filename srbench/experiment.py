@@ -23,6 +23,7 @@ from typing import Any
 
 from srbench.data import DEFAULT_BENCHMARKS
 from srbench.errors import UserError
+from srbench.typecheck import check_fields
 
 SCHEDULERS = ("fifo", "asha")
 SEARCH_ALGS = ("random", "optuna")
@@ -131,6 +132,11 @@ def trial_name(base: TrialBase, sampled: Mapping[str, Any], tune_trial_id: str) 
     return "_".join(p for p in (base.prefix, sampled_label(sampled), f"seed{base.seed}", suffix) if p)
 
 
+# Keys a study sets for all its trials, which --set and the trials' own fields would otherwise be silently overruled in.
+_STUDY_OWNED = {"seed": "a sweep's seeds are the study's 'seeds' field",
+                "model.scale": "the scale is the study's 'scale' field"}
+
+
 def resolve_trial(experiment: Experiment, budget: str, base: TrialBase, sampled: Mapping[str, Any],
                   settings: Mapping[str, Any] | None = None, file: str = "<experiment>",
                   key: str | None = None) -> TrialSpec:
@@ -139,6 +145,9 @@ def resolve_trial(experiment: Experiment, budget: str, base: TrialBase, sampled:
     from srbench.train.config import make_config
 
     overrides = (experiment.variants or {"default": {}})[base.variant]
+    for name, why in _STUDY_OWNED.items():
+        if name in (settings or {}):
+            raise UserError(f"--set {name}: {why}")
     model, training = dict(experiment.model), {}
     for name, value in {**overrides, **base.point, **sampled, **(settings or {})}.items():
         _apply(model, training, name, value)
@@ -225,9 +234,10 @@ def validate_experiment(experiment: Experiment, file: str) -> Experiment:
     def bad(name: str, why: str) -> UserError:
         return UserError(f"{file}: field '{name}' = {getattr(experiment, name)!r}: {why}")
 
-    if not isinstance(experiment.name, str) or not experiment.name.replace("_", "").replace("-", "").isalnum():
+    check_fields(experiment, bad)
+    if not experiment.name.replace("_", "").replace("-", "").isalnum():
         raise bad("name", "use letters, digits, '-' and '_'")
-    if not isinstance(experiment.model, Mapping) or "name" not in experiment.model:
+    if "name" not in experiment.model:
         raise bad("model", "a dict with at least 'name', e.g. {'name': 'srcnn'}")
     try:
         get_entry(experiment.model["name"])
@@ -237,20 +247,17 @@ def validate_experiment(experiment: Experiment, file: str) -> Experiment:
         raise bad("scheduler", f"valid: {', '.join(SCHEDULERS)}")
     if experiment.search_alg not in SEARCH_ALGS:
         raise bad("search_alg", f"valid: {', '.join(SEARCH_ALGS)}")
-    if not _is_int(experiment.search_seed):
-        raise bad("search_seed", "must be an integer")
-    if not _is_int(experiment.workers_per_trial) or experiment.workers_per_trial < 1:
+    if experiment.workers_per_trial < 1:
         raise bad("workers_per_trial", "must be an integer >= 1")
-    for name in ("cpus_per_worker", "gpus_per_worker"):
-        if not isinstance(getattr(experiment, name), (int, float)) or isinstance(getattr(experiment, name), bool):
-            raise bad(name, "must be a number")
     if experiment.cpus_per_worker <= 0 or experiment.gpus_per_worker < 0:
         raise UserError(f"{file}: cpus_per_worker must be > 0 and gpus_per_worker >= 0")
-    if (not isinstance(experiment.seeds, list) or not experiment.seeds or not all(map(_is_int, experiment.seeds))
-            or len(set(experiment.seeds)) != len(experiment.seeds)):
-        raise bad("seeds", "a non-empty list of distinct integers")
-    if not _is_int(experiment.num_samples) or experiment.num_samples < 1:
+    if not experiment.seeds or len(set(experiment.seeds)) != len(experiment.seeds) or min(experiment.seeds) < 0:
+        raise bad("seeds", "a non-empty list of distinct integers >= 0")
+    if experiment.num_samples < 1:
         raise bad("num_samples", "must be an integer >= 1")
+    for name in (*experiment.search_space, *(k for v in experiment.variants.values() for k in v)):
+        if name in _STUDY_OWNED:
+            raise UserError(f"{file}: '{name}' in variants / search_space: {_STUDY_OWNED[name]}")
     for name, domain in experiment.search_space.items():
         if not (_is_grid(domain) or _is_domain(domain)):
             raise UserError(f"{file}: search_space['{name}'] is not a Ray Tune domain (tune.grid_search, "
@@ -268,20 +275,12 @@ def validate_experiment(experiment: Experiment, file: str) -> Experiment:
     from srbench.train.config import BUDGETS
 
     for name in ("budgets", "budget_notes"):
-        if not isinstance(getattr(experiment, name), dict):
-            raise bad(name, "a dict keyed by budget name")
         for budget in getattr(experiment, name):
             if budget not in BUDGETS:
                 raise UserError(f"{file}: {name}: unknown budget '{budget}'; valid: {', '.join(BUDGETS)}")
-    if not all(isinstance(note, str) for note in experiment.budget_notes.values()):
-        raise bad("budget_notes", "each note is a string")
     for budget in BUDGETS:  # every trial at every budget must be a valid configuration
         check_trials(experiment, budget, file)
     return experiment
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def with_overrides(experiment: Experiment, **changes: Any) -> Experiment:

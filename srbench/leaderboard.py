@@ -17,6 +17,8 @@ import datetime
 import hashlib
 import json
 import math
+import re
+import sys
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
@@ -513,10 +515,16 @@ def srbench_studies(tracker: Tracker) -> list[str]:
     return sorted(names)
 
 
+def page_budgets(page: Path) -> set[str]:
+    """The budgets an existing page shows (its "## xS, budget `B`" sections)."""
+    return set(re.findall(r"^## x\d+, budget `(\w+)`$", page.read_text(), re.M)) if page.exists() else set()
+
+
 def write_leaderboards(studies: Sequence[str], tracking_uri: str, out: Path, data_root: Path | None = None,
-                       sweep: str | None = None) -> list[Path]:
+                       sweep: str | None = None, replace: bool = False) -> list[Path]:
     """Write ``out/<study>.md`` and ``out/<study>.csv`` for each study (per budget its latest sweep, or
-    ``sweep``), and the index ``out/README.md``."""
+    ``sweep``), and the index ``out/README.md``. A page that shows a budget the store has no runs of (e.g. a
+    committed `quick` page, and a store with only `smoke` runs) is kept, and said so, unless ``replace``."""
     from srbench.data import resolve_data_root
 
     data_root = resolve_data_root(data_root)
@@ -526,6 +534,11 @@ def write_leaderboards(studies: Sequence[str], tracking_uri: str, out: Path, dat
     for study in studies:
         runs = select_sweeps(load_runs(tracker, study), sweep)
         agg = aggregate(runs) if not runs.empty else pd.DataFrame()
+        lost = page_budgets(out / f"{study}.md") - (set(agg["budget"]) if not agg.empty else set())
+        if lost and not replace:
+            print(f"kept {out / f'{study}.md'}: it shows budget(s) {', '.join(sorted(lost))}, which these runs "
+                  f"would drop; write elsewhere with --out DIR, or replace it with --replace", file=sys.stderr)
+            continue
         bicubic = bicubic_scores(list(agg["scale"]), data_root, study_sets(runs)) if not agg.empty else {}
         pictures = draw_pictures(study, runs, agg, bicubic, tracker, data_root, out) if not agg.empty else []
         stopped = runs[runs["stopped_at"].notna()] if not runs.empty else None

@@ -36,7 +36,7 @@ from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, 
 from srbench.makespan import longest_first, makespan
 from srbench.sweep_index import SweepRecord, setting_text, sweep_to_resume, trial_counts
 from srbench.tracking import (TAG_BUDGET_NOTE, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY,
-                              TAG_STUDY, TAG_SWEEP, TAG_TRIAL, MetricLogger, Tracker, check_reachable, flatten,
+                              TAG_STUDY, TAG_SWEEP, TAG_TRIAL, MetricLogger, Tracker, check_store, flatten,
                               git_commit, resolve_tracking_uri, search_all_runs, software_versions, store_exists,
                               ui_command)
 
@@ -439,11 +439,15 @@ def _resume_settings(record: SweepRecord, settings: dict[str, Any] | None, only:
                         f"start a new sweep to choose others")
 
 
+# Smoke pages go beside, never over, the real ones (a smoke sweep from a checkout's root would replace them).
+LEADERBOARD_FOLDERS = {"smoke": "leaderboards-smoke"}
+
+
 def run_sweep(file: str, budget: str | None = None, address: str | None = None, tracking_uri: str | None = None,
               storage: str | None = None, max_concurrent: int | None = None, workers_per_trial: int | None = None,
               cpus_per_worker: float | None = None, gpus_per_worker: float | None = None,
               resume: bool | str = False, dry_run: bool = False, data_root: Path | None = None,
-              only: str | None = None, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+              only: str | None = None, settings: dict[str, Any] | None = None, download: bool = True) -> dict[str, Any]:
     """Run a new sweep of the study in ``file``; ``resume=True`` continues the latest interrupted sweep of
     the study and budget, ``resume="<sweep id>"`` that one, each with the settings it was started with."""
     from srbench.data import resolve_data_root
@@ -457,7 +461,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
     record = None
     if resume:
         tracking_uri = resolve_tracking_uri(tracking_uri)
-        check_reachable(tracking_uri)
+        check_store(tracking_uri)
         if not store_exists(tracking_uri):
             raise UserError(f"nothing to resume: no MLflow store at {tracking_uri}; give the --tracking-uri the "
                             f"sweep ran with")
@@ -485,9 +489,12 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
         return {"trials": [t.key for t in trials], "dry_run": True}
 
     tracking_uri = resolve_tracking_uri(tracking_uri)
-    check_reachable(tracking_uri)
+    check_store(tracking_uri)
     storage_path = Path(storage or Path.cwd() / "ray_results").expanduser().resolve() if not (storage and "://" in storage) else None
     storage_uri = str(storage_path) if storage_path is not None else storage
+    if storage_path is not None:
+        check_writable_folder(storage_path, "--storage")
+    check_sweep_data(trials, resolve_data_root(data_root), download)
     sweep = record.sweep_id if record is not None else new_sweep_id(experiment.name, budget)
     digest = study_digest(trials)
     if record is not None:
@@ -572,8 +579,8 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
 
     from srbench.leaderboard import write_leaderboards
 
-    out = Path("leaderboards")
-    pages = write_leaderboards([experiment.name], tracking_uri, out, resolve_data_root(data_root))
+    out = Path(LEADERBOARD_FOLDERS.get(budget, "leaderboards"))
+    pages = write_leaderboards([experiment.name], tracking_uri, out, resolve_data_root(data_root)) if done else []
     for picture in sorted(out.glob(f"{experiment.name}-*.png")):
         tracker.client.log_artifact(parent, str(picture), artifact_path="leaderboard")
     span = None if record is not None else _makespan(tracker, experiment_id, sweep, concurrency)
@@ -588,11 +595,35 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
           + (f", {counts['stopped_early']} stopped early" if counts["stopped_early"] else "")
           + (f", {len(errors)} failed" if errors else "")
           + (f"; continue with: python -m srbench sweep {file} --resume {sweep}" if interrupted or errors else "")
-          + f"; leaderboard: {', '.join(summary['leaderboards'])}")
+          + (f"; leaderboard: {', '.join(summary['leaderboards'])}" if pages else "; no leaderboard: no finished trial"))
     if span is not None:
         print(f"sweep {sweep}: {span.describe()}")
         summary["makespan_ratio"] = span.ratio
     return summary
+
+
+def check_writable_folder(folder: Path, flag: str) -> None:
+    """Create ``folder`` (with parents) and prove it writable, as a one-line error before anything starts."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UserError(f"{flag} {folder}: cannot create or write there ({exc.strerror or exc})") from None
+
+
+def check_sweep_data(trials: list[TrialSpec], data_root: Path, download: bool) -> None:
+    """Each distinct data need of the trials checked once on the driver (see ``check_trial_data``), so missing
+    data or a patch or scale that does not fit is one line before Ray starts, not a failure in every trial."""
+    from srbench.train.data import check_trial_data
+
+    needs = {}
+    for trial in trials:
+        c = trial.config
+        needs.setdefault((c.train_set, c.train_images, c.patch_size, c.scale, tuple(c.val_sets), tuple(c.eval_sets),
+                          c.val_images), c)
+    for config in needs.values():
+        check_trial_data(config, data_root, download)
 
 
 def _makespan(tracker: Tracker, experiment_id: str, sweep: str, slots: int) -> Any:

@@ -54,16 +54,35 @@ def ui_command(tracking_uri: str) -> str:
     return f"mlflow ui --backend-store-uri {tracking_uri}"
 
 
-def check_reachable(tracking_uri: str, timeout: float = 10.0) -> None:
-    """Fail early, with a clear message, when a tracking server does not answer."""
-    if not tracking_uri.startswith(("http://", "https://")):
-        return
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_store(tracking_uri: str, timeout: float = 10.0) -> None:
+    """Fail early, with a clear message, on a tracking server that does not answer, a local file that is not an
+    SQLite database, or a file store (MLflow 3 keeps that backend in maintenance mode)."""
+    if tracking_uri.startswith(("http://", "https://")):
+        try:
+            urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=timeout).read()
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise UserError(f"MLflow tracking server {tracking_uri} is unreachable ({reason}); start it or fix "
+                            f"--tracking-uri / MLFLOW_TRACKING_URI") from None
+    elif tracking_uri.startswith("sqlite:///"):
+        path = Path(tracking_uri.removeprefix("sqlite:///"))
+        if path.is_dir() or (path.exists() and _file_header(path) not in (b"", SQLITE_HEADER)):
+            raise UserError(f"{path} is not an SQLite database, so not an MLflow store; give the mlflow.db a "
+                            f"sweep wrote (--tracking-uri sqlite:///PATH/mlflow.db)")
+    elif "://" not in tracking_uri or tracking_uri.startswith("file:"):
+        raise UserError(f"tracking URI {tracking_uri}: file stores (mlruns folders) are not supported, MLflow 3 "
+                        f"keeps them in maintenance mode; use sqlite:///PATH/mlflow.db or an http(s):// server")
+
+
+def _file_header(path: Path) -> bytes:
     try:
-        urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=timeout).read()
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise UserError(f"MLflow tracking server {tracking_uri} is unreachable ({reason}); start it or fix "
-                        f"--tracking-uri / MLFLOW_TRACKING_URI") from None
+        with path.open("rb") as file:
+            return file.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise UserError(f"cannot read MLflow store {path}: {exc.strerror}") from None
 
 
 def flatten(prefix: str, value: Any, out: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -198,11 +198,11 @@ def test_ddp_trials_span_both_nodes_tracked_on_the_server(cluster, mlflow_server
 
     # The leaderboard written at the end of the sweep comes from the server, and regenerating it
     # there, from nothing but the server, gives the same page.
-    page = (tmp_path / "leaderboards" / "srcnn_ablation.md").read_text()
+    page = (tmp_path / "leaderboards-smoke" / "srcnn_ablation.md").read_text()
     assert all(r.info.run_id in page for r in runs) and "| 9-1-5 |" in page and "| bicubic |" in page
     for picture in ("psnr-vs-params", "curves", "strip"):
         assert f"(srcnn_ablation-{picture}.png)" in page
-        assert (tmp_path / "leaderboards" / f"srcnn_ablation-{picture}.png").exists()
+        assert (tmp_path / "leaderboards-smoke" / f"srcnn_ablation-{picture}.png").exists()
     logged = [a.path for a in tracker.client.list_artifacts(parent.info.run_id, "leaderboard")]
     assert "leaderboard/srcnn_ablation-strip.png" in logged
     again = subprocess.run([sys.executable, "-m", "srbench", "leaderboard", "--tracking-uri", uri, "--out", "again"],

@@ -44,7 +44,7 @@ def write_experiment(folder: Path, body: str, name: str = "study.py") -> Path:
     ("EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, budget_notes={'fast': 'x'})\n",
      ["budget_notes: unknown budget 'fast'", "smoke, quick, paper"]),
     ("EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, budget_notes={'quick': 3})\n",
-     ["field 'budget_notes'", "each note is a string"]),
+     ["field 'budget_notes'", "must be a dict"]),
 ])
 def test_bad_experiment_files_give_one_line_naming_file_and_field(tmp_path, capsys, body, fragments):
     path = write_experiment(tmp_path, body)
@@ -174,13 +174,13 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     assert runs[0].data.tags["mlflow.parentRunId"] == summary["parent_run_id"]
     crops = [a.path for a in tracker.client.list_artifacts(runs[0].info.run_id, "crops")]
     assert sorted(crops) == ["crops/BSD100-101085.png", "crops/Set14-baboon.png", "crops/Set5-baby.png"]
-    page = (tmp_path / "leaderboards" / f"{study}.md").read_text()
+    page = (tmp_path / "leaderboards-smoke" / f"{study}.md").read_text()
     # SFT-GAN's smoke budget trains its VGG perceptual loss on random weights: its row is marked † (not comparable)
     label = next(iter(first.variants)) + (" †" if study == "sftgan_ablation" else "")
     assert f"| {label} |" in page and runs[0].info.run_id in page and "| bicubic |" in page
     assert ("LPIPS ↓ Set5 / Set14 / BSD100" in page) == gan
     for picture in ("psnr-vs-params", "curves", "strip"):
-        assert f"({study}-{picture}.png)" in page and (tmp_path / "leaderboards" / f"{study}-{picture}.png").exists()
+        assert f"({study}-{picture}.png)" in page and (tmp_path / "leaderboards-smoke" / f"{study}-{picture}.png").exists()
     logged = [a.path for a in tracker.client.list_artifacts(summary["parent_run_id"], "leaderboard")]
     assert f"leaderboard/{study}-strip.png" in logged
     assert not (tmp_path / "mlruns").exists()  # the workers did not fall back to a local ./mlruns

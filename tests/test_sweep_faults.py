@@ -138,4 +138,4 @@ def test_killed_driver_then_resume_skips_finished_trials_and_completes(tmp_path,
     for run in after:
         assert_no_repeated_steps(tracker, run)
         assert run.data.metrics["iterations"] == 160
-    assert (tmp_path / "leaderboards" / "faults.md").exists()
+    assert (tmp_path / "leaderboards-smoke" / "faults.md").exists()

@@ -87,7 +87,7 @@ def test_a_new_sweep_never_reuses_another_and_the_page_shows_the_latest(ray_sess
     assert "set.lr" not in tracker.client.get_run(first["parent_run_id"]).data.params
     assert json.loads(tracker.client.get_run(second["parent_run_id"]).data.params["set.lr"]) == 0.001
     # The page shows the latest sweep alone, never an average of the two.
-    page = (tmp_path / "leaderboards" / "srcnn_ablation.md").read_text()
+    page = (tmp_path / "leaderboards-smoke" / "srcnn_ablation.md").read_text()
     [row] = [line for line in page.splitlines() if line.startswith("| 9-1-5 |")]
     assert after.info.run_id in row and before.info.run_id not in page and "±" not in row
     assert f"Sweep `{second['sweep']}`" in page and "--set lr=0.001 --only '9-1-5_seed0'" in page

@@ -39,7 +39,7 @@ def test_search_study_samples_six_values_and_asha_stops_some_early(ray_session, 
     for run in stopped:
         assert run.info.status == "KILLED" and "Set5.psnr_y" not in run.data.metrics  # never scored as finished
         assert int(run.data.tags[TAG_STOPPED_EARLY]) % 6 == 0  # a validation (rung) iteration
-    page = (tmp_path / "leaderboards" / "srcnn_lr_search.md").read_text()
+    page = (tmp_path / "leaderboards-smoke" / "srcnn_lr_search.md").read_text()
     assert "Stopped early by the scheduler (ASHA)" in page and f"Sweep `{summary['sweep']}`" in page
     table, stopped_table = page.split("Stopped early by the scheduler")[0], page.split("Stopped early by the scheduler")[1]
     for run in stopped:
@@ -47,4 +47,4 @@ def test_search_study_samples_six_values_and_asha_stops_some_early(ray_session, 
     for run in finished:
         assert run.info.run_id in table
     assert "Top 3 of 3 configurations" in page or f"Top {len(finished)} of {len(finished)}" in page
-    assert (tmp_path / "leaderboards" / "srcnn_lr_search-search.png").exists()
+    assert (tmp_path / "leaderboards-smoke" / "srcnn_lr_search-search.png").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from srbench.cli.common import add_data_root, parse_scales
 from srbench.data import CATALOGUE, ensure, get_spec, load_set, resolve_data_root, save_png, status
 from srbench.degrade import bicubic_lr
 from srbench.errors import UserError
+from srbench.evaluate import check_scale
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -90,7 +92,12 @@ def run_lr(args: argparse.Namespace) -> int:
         raise UserError(f"--scale takes one scale, got '{args.scale}'")
     scale = scales[0]
     images = load_set(spec, resolve_data_root(args.data_root), download=not args.no_download)
+    check_scale(spec.name, [(name, *hr.shape[-2:]) for name, hr in images], scale)
     targets = [args.out / (Path(name).stem + ".png") for name, _ in images]
+    links = [t.name for t in targets if t.is_symlink()]
+    if links:
+        raise UserError(f"{args.out} holds symbolic link(s) {', '.join(links[:5])} where LR images would go; "
+                        f"srbench never writes through a link: remove them or choose another --out")
     clashes = [t.name for t in targets if t.exists()]
     if clashes and not args.overwrite:
         raise UserError(f"{args.out} already holds {', '.join(clashes[:5])}{' ...' if len(clashes) > 5 else ''}; "
@@ -100,6 +107,9 @@ def run_lr(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"cannot create output folder {args.out}: {exc.strerror}") from None
     for (_, hr), target in zip(images, targets):
-        save_png(bicubic_lr(hr, scale), target)
+        partial = target.with_name(f".{target.name}.partial")  # a crash never leaves a half-written image
+        partial.unlink(missing_ok=True)  # a link planted there is removed, never written through
+        save_png(bicubic_lr(hr, scale), partial)
+        os.replace(partial, target)
     print(f"wrote {len(targets)} LR images of {spec.name} x{scale} to {args.out}", file=sys.stderr)
     return 0

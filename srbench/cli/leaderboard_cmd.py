@@ -23,6 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", nargs=2, metavar=("SWEEP_A", "SWEEP_B"),
                    help="write <out>/<study>-compare.md: two sweeps of one study side by side, with B − A per set")
     p.add_argument("--out", type=Path, default=Path("leaderboards"), help="output folder (default: %(default)s)")
+    p.add_argument("--replace", action="store_true",
+                   help="replace pages even where they show a budget these runs do not have (e.g. quick by smoke)")
     add_data_root(p)
     p.set_defaults(run=run)
 
@@ -43,6 +45,6 @@ def run(args: argparse.Namespace) -> int:
         from srbench.sweep_index import find_sweep
 
         find_sweep(Tracker(uri), studies[0], args.sweep)
-    for page in write_leaderboards(studies, uri, args.out, args.data_root, sweep=args.sweep):
+    for page in write_leaderboards(studies, uri, args.out, args.data_root, sweep=args.sweep, replace=args.replace):
         print(page)
     return 0

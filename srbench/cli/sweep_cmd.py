@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
                         workers_per_trial=args.workers_per_trial, cpus_per_worker=args.cpus_per_worker,
                         gpus_per_worker=args.gpus_per_worker,
                         resume=args.resume, dry_run=args.dry_run, data_root=args.data_root,
-                        only=args.only, settings=parse_settings(args.set))
+                        only=args.only, settings=parse_settings(args.set), download=not args.no_download)
     if summary.get("failed"):
         return 1
     return 130 if summary.get("interrupted") else 0

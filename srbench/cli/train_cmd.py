@@ -15,7 +15,7 @@ from srbench.errors import UserError
 from srbench.evaluate import SetScore, format_table
 from srbench.experiment import parse_settings
 from srbench.train.checkpoint import load_checkpoint
-from srbench.train.config import BUDGETS, TRAINABLE, TrainConfig, make_config
+from srbench.train.config import BUDGETS, TRAINABLE, TrainConfig, config_from_dict, make_config
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -63,19 +63,22 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srbench.train.loop import Trainer  # heavy imports only for this command
+    from srbench.train.data import check_trial_data  # heavy imports only for this command
+    from srbench.train.loop import Trainer
 
     if args.resume:
         run_dir = args.resume
-        saved = load_checkpoint(run_dir / "checkpoints" / "last.pt")["config"]
-        config = TrainConfig(**saved)
+        last = run_dir / "checkpoints" / "last.pt"
+        config = config_from_dict(load_checkpoint(last)["config"], str(last))
     else:
         config = _config_from_args(args)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run_dir = args.run_dir or Path("runs") / f"{config.family}-x{config.scale}-{config.budget}-{stamp}"
         if (run_dir / "checkpoints" / "last.pt").exists():
             raise UserError(f"{run_dir} already holds a run; use --resume {run_dir} or another --run-dir")
-    trainer = Trainer(config, run_dir, resolve_data_root(args.data_root), resume=bool(args.resume),
+    data_root = resolve_data_root(args.data_root)
+    check_trial_data(config, data_root, download=not args.no_download)
+    trainer = Trainer(config, run_dir, data_root, resume=bool(args.resume),
                       show_progress=not args.quiet)
     print(f"run folder: {run_dir}  ({config.family} x{config.scale}, budget {config.budget}, "
           f"{config.total_iterations} iterations, {trainer.precision})", file=sys.stderr)

@@ -4,10 +4,10 @@ from srbench.data.catalogue import BENCHMARKS, CATALOGUE, DEFAULT_BENCHMARKS, Da
 from srbench.data.fetch import fetch
 from srbench.data.images import load_rgb, pixel_digest, save_png
 from srbench.data.root import resolve_data_root
-from srbench.data.store import ensure, load_set, set_folder, status
+from srbench.data.store import ensure, image_sizes, load_set, set_folder, status
 
 __all__ = [
-    "BENCHMARKS", "CATALOGUE", "DEFAULT_BENCHMARKS", "DatasetSpec", "ensure", "fetch", "get_spec",
+    "BENCHMARKS", "CATALOGUE", "DEFAULT_BENCHMARKS", "DatasetSpec", "ensure", "fetch", "get_spec", "image_sizes",
     "load_rgb", "load_set", "parse_set_list", "pixel_digest", "resolve_data_root", "save_png",
     "set_folder", "status",
 ]

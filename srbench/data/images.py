@@ -20,7 +20,7 @@ def decode_rgb(data: bytes | Path, name: str) -> torch.Tensor:
     try:
         with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as img:
             array = np.array(img.convert("RGB"))  # grey (Set14's bridge) becomes 3 equal channels
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
         raise UserError(f"cannot read image {name}: {exc}") from None
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 

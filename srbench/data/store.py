@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from PIL import Image, UnidentifiedImageError
 
 from srbench.data.catalogue import DatasetSpec
 from srbench.data.fetch import DownloadError, archive_url, fetch
@@ -79,6 +80,22 @@ def ensure(spec: DatasetSpec, root: Path, download: bool = True) -> Path:
         return fetch(spec, root)
     except DownloadError as exc:
         raise UserError(_not_found_message(spec, root, f"could not be downloaded ({exc})")) from None
+
+
+def image_sizes(spec: DatasetSpec, root: Path, download: bool = True,
+                limit: int | None = None) -> list[tuple[str, int, int]]:
+    """``(file name, height, width)`` of the set's images (the first ``limit``), read from the file headers
+    without decoding the pixels."""
+    folder = ensure(spec, root, download)
+    sizes = []
+    for name in _expected_names(spec, folder)[:limit]:
+        try:
+            with Image.open(folder / name) as image:
+                width, height = image.size
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise UserError(f"cannot read image {folder / name}: {exc}") from None
+        sizes.append((name, height, width))
+    return sizes
 
 
 def load_set(spec: DatasetSpec, root: Path, download: bool = True,

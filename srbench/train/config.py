@@ -27,6 +27,7 @@ from srbench.models import build_model, get_entry, resolve_config
 from srbench.models.pretrained import KEYWORDS as WEIGHT_KEYWORDS
 from srbench.models.pretrained import check_setting as check_weights_setting
 from srbench.train.precision import PRECISIONS
+from srbench.typecheck import check_fields, matches
 
 BUDGETS = ("smoke", "quick", "paper")
 SCHEDULES = ("constant", "step", "multistep", "cosine")
@@ -203,17 +204,38 @@ def budget_preset(family: str, budget: str, adversarial: bool = False) -> dict[s
     return _srgan(budget) if adversarial and family == "srresnet" else _PRESETS[family](budget)
 
 
-def make_config(model: Mapping[str, Any], scale: int, budget: str = "quick", **overrides: Any) -> TrainConfig:
+def make_config(model: Mapping[str, Any], scale: int, budget: str = "quick", /, **overrides: Any) -> TrainConfig:
     """The resolved, validated config: family budget preset, then ``overrides`` (any field)."""
     model = resolve_config({**model, "scale": scale} if "scale" in get_entry(model["name"]).fields() else model)
-    preset = budget_preset(model["name"], budget, adversarial=float(overrides.get("adversarial_weight") or 0) > 0)
+    adversarial = overrides.get("adversarial_weight", 0)
+    preset = budget_preset(model["name"], budget, adversarial=matches(adversarial, float) and adversarial > 0)
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = [k for k in overrides if k not in names]
     if unknown:
-        raise UserError(f"unknown training field '{unknown[0]}'; valid: {', '.join(sorted(names - {'model', 'scale'}))}")
+        raise UserError(f"unknown training field '{unknown[0]}'; valid: {', '.join(sorted(names - set(RESERVED_FIELDS)))}")
+    reserved = [k for k in overrides if k in RESERVED_FIELDS]
+    if reserved:
+        raise UserError(f"'{reserved[0]}' is not a training field to override: set it with {RESERVED_FIELDS[reserved[0]]}")
     config = TrainConfig(model=model, scale=scale, budget=budget, **{**preset, **overrides})
     validate(config)
     return _keep_cadence(config, TrainConfig(model=model, scale=scale, budget=budget, **preset), overrides)
+
+
+def config_from_dict(saved: Mapping[str, Any], source: str) -> TrainConfig:
+    """A saved configuration (a checkpoint's, a sweep's), rebuilt through the same validation as a new one."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(saved) - names)
+    missing = sorted(names - set(saved))
+    if unknown or missing:
+        raise UserError(f"{source}: the saved configuration does not match this srbench "
+                        f"({'unknown field ' + unknown[0] if unknown else 'missing field ' + missing[0]}); resume it "
+                        f"with the srbench version that started it")
+    config = TrainConfig(**saved)
+    try:
+        validate(config)
+    except UserError as exc:
+        raise UserError(f"{source}: {exc}") from None
+    return config
 
 
 def _keep_cadence(config: TrainConfig, preset: TrainConfig, overrides: Mapping[str, Any]) -> TrainConfig:
@@ -232,30 +254,38 @@ def model_input_kind(model: Mapping[str, Any]) -> str:
         return build_model(model).input_kind
 
 
+RESERVED_FIELDS = {"model": "--model / model.<field> or the study's 'model'", "scale": "--scale or the study's 'scale'",
+                   "budget": "--budget"}
+
+
 def validate(config: TrainConfig) -> None:
     def bad(name: str, why: str) -> UserError:
         return UserError(f"field '{name}' = {getattr(config, name)!r}: {why}")
 
+    check_fields(config, bad)
     for name in ("iterations", "batch_size", "patch_size", "val_every", "log_every"):
-        if not isinstance(getattr(config, name), int) or getattr(config, name) < 1:
+        if getattr(config, name) < 1:
             raise bad(name, "must be a positive integer")
+    for name in ("train_images", "val_images"):
+        if getattr(config, name) is not None and getattr(config, name) < 1:
+            raise bad(name, "must be >= 1 (or null: every image)")
+    for name in ("eval_sets", "val_sets"):
+        if not getattr(config, name):
+            raise bad(name, "give at least one benchmark set, e.g. [\"Set5\"]")
+    if config.seed < 0:
+        raise bad("seed", "must be >= 0")
     if config.pretrain_iterations < 0:
         raise bad("pretrain_iterations", "must be >= 0")
     if config.patch_size % config.scale and model_input_kind(config.model) == "lr":
         raise bad("patch_size", f"must be a multiple of the scale ({config.scale}) for an LR-input model")
-    if not config.lr > 0:
-        raise bad("lr", "must be positive")
+    for name in ("lr", "lr_gamma", "discriminator_lr"):
+        if getattr(config, name) is not None and not getattr(config, name) > 0:
+            raise bad(name, "must be positive")
     if config.lr_schedule not in SCHEDULES:
         raise bad("lr_schedule", f"valid: {', '.join(SCHEDULES)}")
     if config.lr_schedule == "step" and config.lr_step < 1:
         raise bad("lr_step", "the step schedule needs lr_step >= 1")
-    for name in ("momentum", "last_layer_lr_scale"):  # bool is an int: refuse it too
-        if isinstance(getattr(config, name), bool) or not isinstance(getattr(config, name), (int, float)):
-            raise bad(name, "must be a number")
-    for name in ("optimizer", "target_range"):
-        if not isinstance(getattr(config, name), str):
-            raise bad(name, "must be a string")
-    if not isinstance(config.lr_milestones, list) or any(not isinstance(m, int) or m < 1 for m in config.lr_milestones):
+    if any(m < 1 for m in config.lr_milestones):
         raise bad("lr_milestones", "must be a list of positive iteration counts, e.g. [50000, 100000]")
     if config.lr_schedule == "multistep" and not config.lr_milestones:
         raise bad("lr_milestones", "the multistep schedule needs at least one milestone")

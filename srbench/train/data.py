@@ -19,11 +19,32 @@ import time
 from dataclasses import dataclass
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from srbench.color import rgb_to_y
+from srbench.data import get_spec, image_sizes
+from srbench.errors import UserError
+from srbench.evaluate import check_scale
 from srbench.train.prepared import prepare_training_set
+
+if TYPE_CHECKING:
+    from srbench.train.config import TrainConfig
+
+
+def check_trial_data(config: "TrainConfig", data_root: Path, download: bool = True) -> None:
+    """Before any training: every set of the trial is present (fetched where missing and allowed), its training
+    patches fit the training images and its scale fits the benchmark images (read from the file headers)."""
+    sizes = image_sizes(get_spec(config.train_set, kind="train"), data_root, download, config.train_images)
+    largest = max(min(h - h % config.scale, w - w % config.scale) for _, h, w in sizes)
+    if config.patch_size > largest:
+        which = f"the first {config.train_images} images" if config.train_images else "every image"
+        raise UserError(f"field 'patch_size' = {config.patch_size}: larger than {which} of {config.train_set}; "
+                        f"the largest patch they hold is {largest}")
+    for name in dict.fromkeys([*config.val_sets, *config.eval_sets]):
+        check_scale(name, image_sizes(get_spec(name, kind="benchmark"), data_root, download, config.val_images),
+                    config.scale)
 
 
 @dataclass
@@ -100,7 +121,7 @@ class PatchSampler:
         bicubic = prepared.bicubic or [None] * len(prepared.hr)
         kept = [i for i, hr in enumerate(prepared.hr) if min(hr.shape[-2:]) >= patch_size]
         if not kept:
-            raise ValueError(f"no image of {train_set} is at least {patch_size} pixels on each side")
+            raise UserError(f"field 'patch_size' = {patch_size}: no image of {train_set} is that large on each side")
         self.count = len(kept)
         self.targets = ImageBank([to_model_space(prepared.hr[i][None], channels)[0] for i in kept], device)
         sources = prepared.lr if input_kind == "lr" else bicubic
