@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from srbench.data import DatasetSpec, load_set
-from srbench.data.images import list_images, load_rgb
+from srbench.data import DatasetSpec, image_sizes, load_set
+from srbench.data.images import image_size, list_images, load_rgb
 from srbench.degrade import bicubic_lr, imresize, modcrop
 from srbench.errors import UserError
 from srbench.metrics import psnr, psnr_ssim_y
@@ -177,48 +177,61 @@ def find_sr_folder(root: Path, set_name: str, scale: int, single_set: bool, sing
     raise UserError(f"no SR images for {set_name} x{scale}: looked in {looked}")
 
 
-def load_sr_images(folder: Path, images: list[tuple[str, torch.Tensor]], scale: int) -> list[torch.Tensor]:
-    """SR images named like the HR files (any image format), sized like the modcropped HR."""
+def sr_files(folder: Path, stems: list[str]) -> dict[str, Path]:
+    """The SR file for each HR stem in ``folder`` (any image format), after checking that each HR image has
+    exactly one, that each opens as an image, and saying which files match none."""
     files = list_images(folder)
     by_stem = {p.stem: p for p in files}
-    wanted = [Path(name).stem for name, _ in images]
-    twins = sorted(p.name for p in files if p.stem in wanted and sum(q.stem == p.stem for q in files) > 1)
+    twins = sorted(p.name for p in files if p.stem in stems and sum(q.stem == p.stem for q in files) > 1)
     if twins:
         raise UserError(f"{folder}: more than one SR image for the same HR image ({', '.join(twins[:10])}); "
                         f"keep one file per HR name")
-    missing = [s for s in wanted if s not in by_stem]
+    missing = [s for s in stems if s not in by_stem]
+    extra = sorted(p.name for p in files if p.stem not in stems)
     if missing:
-        extra = sorted(set(by_stem) - set(wanted))
         hint = f"; unmatched files there: {', '.join(extra[:10])}" if extra else ""
         raise UserError(f"{folder}: no SR image named like HR file(s) {', '.join(missing[:10])}"
                         f"{' ...' if len(missing) > 10 else ''}{hint}")
+    for stem in stems:
+        image_size(by_stem[stem])  # an unreadable file or a decompression bomb, before any scoring
+    if extra:
+        print(f"{folder}: not scored (named like no HR image): {', '.join(extra[:10])}"
+              f"{' ...' if len(extra) > 10 else ''}", file=sys.stderr)
+    return {stem: by_stem[stem] for stem in stems}
+
+
+def load_sr_images(files: dict[str, Path], images: list[tuple[str, torch.Tensor]], scale: int) -> list[torch.Tensor]:
+    """The SR images (``files`` by HR stem), each sized like its modcropped HR."""
     srs, wrong = [], []
-    for (name, hr), stem in zip(images, wanted):
-        sr = load_rgb(by_stem[stem])
+    for name, hr in images:
+        path = files[Path(name).stem]
+        sr = load_rgb(path)
         target = modcrop(hr, scale)
         if sr.shape == hr.shape:  # a method that kept the uncropped size: crop the same way
             sr = modcrop(sr, scale)
         if sr.shape != target.shape:
-            wrong.append(f"{by_stem[stem].name} is {sr.shape[2]}x{sr.shape[1]}, expected {target.shape[2]}x{target.shape[1]}")
+            wrong.append(f"{path.name} is {sr.shape[2]}x{sr.shape[1]}, expected {target.shape[2]}x{target.shape[1]}")
         srs.append(sr)
     if wrong:
-        raise UserError(f"{folder}: wrong SR image size(s): {'; '.join(wrong[:10])}")
-    extra = sorted(p.name for p in files if p.stem not in wanted)
-    if extra:
-        print(f"{folder}: not scored (named like no HR image): {', '.join(extra[:10])}"
-              f"{' ...' if len(extra) > 10 else ''}", file=sys.stderr)
+        raise UserError(f"{files[Path(images[0][0]).stem].parent}: wrong SR image size(s): {'; '.join(wrong[:10])}")
     return srs
 
 
 def evaluate_folder(folder: Path, specs: list[DatasetSpec], scales: list[int], data_root: Path, download: bool = True,
                     lpips: LPIPS | None = None) -> list[SetScore]:
-    """Score SR images made by any method, laid out as FOLDER/SET/xS/<HR name>."""
+    """Score SR images made by any method, laid out as FOLDER/SET/xS/<HR name>; every folder is checked before
+    the first image is scored."""
     if not folder.is_dir():
         raise UserError(f"SR folder {folder} does not exist (expected FOLDER/<set>/x<scale>/<HR file names>)")
     single_set, single_scale = len(specs) == 1, len(scales) == 1
+    files = {}
+    for spec in specs:
+        stems = [Path(name).stem for name, _, _ in image_sizes(spec, data_root, download)]
+        for scale in scales:
+            files[spec.name, scale] = sr_files(find_sr_folder(folder, spec.name, scale, single_set, single_scale), stems)
 
     def read(spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
-        return load_sr_images(find_sr_folder(folder, spec.name, scale, single_set, single_scale), images, scale)
+        return load_sr_images(files[spec.name, scale], images, scale)
 
     return _evaluate(specs, scales, data_root, read, download, lpips=lpips)
 

@@ -492,9 +492,9 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
     check_store(tracking_uri)
     storage_path = Path(storage or Path.cwd() / "ray_results").expanduser().resolve() if not (storage and "://" in storage) else None
     storage_uri = str(storage_path) if storage_path is not None else storage
+    check_sweep_data(trials, resolve_data_root(data_root), download)
     if storage_path is not None:
         check_writable_folder(storage_path, "--storage")
-    check_sweep_data(trials, resolve_data_root(data_root), download)
     sweep = record.sweep_id if record is not None else new_sweep_id(experiment.name, budget)
     digest = study_digest(trials)
     if record is not None:

@@ -140,6 +140,23 @@ def test_leaderboard_cli(store, tmp_path, data_root, capsys):
     assert code == 2 and "--experiment 'nope' has no srbench runs" in capsys.readouterr().err
 
 
+def test_a_page_is_never_replaced_by_one_that_drops_its_budget(store, tmp_path, data_root, capsys):
+    """A committed `paper` page and a store with only `quick` runs: the page (and its pictures) stay unless asked."""
+    out = tmp_path / "lb"
+    out.mkdir()
+    committed = "# srcnn_ablation\n\n## x3, budget `paper`\n\n| variant |\n"
+    (out / "srcnn_ablation.md").write_text(committed)
+    assert main(["leaderboard", "--tracking-uri", store, "--out", str(out), "--data-root", str(data_root)]) == 0
+    assert (out / "srcnn_ablation.md").read_text() == committed and not list(out.glob("*.png"))
+    assert "kept " in capsys.readouterr().err
+    assert main(["leaderboard", "--tracking-uri", store, "--out", str(out), "--data-root", str(data_root),
+                 "--replace"]) == 0
+    assert "## x3, budget `quick`" in (out / "srcnn_ablation.md").read_text()
+    # the same budget is replaced by a newer page without asking
+    assert main(["leaderboard", "--tracking-uri", store, "--out", str(out), "--data-root", str(data_root)]) == 0
+    assert "kept " not in capsys.readouterr().err
+
+
 def test_orderings_are_tested_on_seeds_and_failed_trials_are_reported(tmp_path, data_root, monkeypatch):
     def seeds(variant, set5, set14, bsd100, size):  # two seeds, +-0.02 dB around the given means
         return [(variant, seed, [(m + d, 0.8) for m in (set5, set14, bsd100)], size, 600.0)

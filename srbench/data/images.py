@@ -25,6 +25,16 @@ def decode_rgb(data: bytes | Path, name: str) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
+def image_size(path: Path) -> tuple[int, int]:
+    """``(height, width)`` from the file's header, without decoding the pixels."""
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+        raise UserError(f"cannot read image {path}: {exc}") from None
+    return height, width
+
+
 def load_rgb(path: Path) -> torch.Tensor:
     return decode_rgb(Path(path), str(path))
 

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from srbench.data.catalogue import DatasetSpec
 from srbench.data.fetch import DownloadError, archive_url, fetch
-from srbench.data.images import list_images, load_rgb, pixel_digest
+from srbench.data.images import image_size, list_images, load_rgb, pixel_digest
 from srbench.data.root import ENV_VAR
 from srbench.errors import UserError
 
@@ -87,15 +86,7 @@ def image_sizes(spec: DatasetSpec, root: Path, download: bool = True,
     """``(file name, height, width)`` of the set's images (the first ``limit``), read from the file headers
     without decoding the pixels."""
     folder = ensure(spec, root, download)
-    sizes = []
-    for name in _expected_names(spec, folder)[:limit]:
-        try:
-            with Image.open(folder / name) as image:
-                width, height = image.size
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise UserError(f"cannot read image {folder / name}: {exc}") from None
-        sizes.append((name, height, width))
-    return sizes
+    return [(name, *image_size(folder / name)) for name in _expected_names(spec, folder)[:limit]]
 
 
 def load_set(spec: DatasetSpec, root: Path, download: bool = True,

@@ -1,0 +1,117 @@
+"""Every bad input found by probing as a careless user: one line naming the field, file or value, exit 2, and for
+a sweep nothing started (no Ray, no MLflow store, no run folder) and nothing already written changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import ray
+from PIL import Image
+
+from srbench.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+STUDY = str(REPO / "experiments" / "srcnn_ablation.py")
+TRAIN = ["train", "--model", "srcnn", "--scale", "3", "--budget", "smoke", "--run-dir", "run"]
+SWEEP = ["sweep", STUDY, "--budget", "smoke", "--only", "9-1-5_seed0"]
+STUDY_HEAD = "from srbench.experiment import Experiment\nEXPERIMENT = Experiment(name='probe', model={'name': 'srcnn'}, scale=3, "
+
+
+def _study(body: str):
+    def write(folder: Path) -> str:
+        (folder / "study.py").write_text(STUDY_HEAD + body + ")\n")
+        return "study.py"
+    return write
+
+
+CASES = {
+    # training fields through --set: type, range and reserved keys
+    "train lr=abc": (TRAIN + ["--set", "lr=abc"], "field 'lr' = 'abc': must be a number"),
+    "train batch_size=true": (TRAIN + ["--set", "batch_size=true"], "field 'batch_size' = True: must be an integer"),
+    "train adversarial_weight=x": (TRAIN + ["--set", "adversarial_weight=x"], "field 'adversarial_weight' = 'x'"),
+    "train seed=x": (TRAIN + ["--set", "seed=x"], "field 'seed' = 'x': must be an integer"),
+    "train lr_gamma=x": (TRAIN + ["--set", "lr_gamma=x"], "field 'lr_gamma' = 'x': must be a number"),
+    "train val_images=0": (TRAIN + ["--set", "val_images=0"], "field 'val_images' = 0: must be >= 1"),
+    "train train_images=0": (TRAIN + ["--set", "train_images=0"], "field 'train_images' = 0: must be >= 1"),
+    "train val_sets=[]": (TRAIN + ["--set", "val_sets=[]"], "field 'val_sets' = []: give at least one"),
+    "train eval_sets=Set5": (TRAIN + ["--set", "eval_sets=Set5"], "field 'eval_sets' = 'Set5': must be a list of strings"),
+    "train patch_size=3000": (TRAIN + ["--set", "patch_size=3000"], "field 'patch_size' = 3000: larger than"),
+    "train scale=5": (TRAIN + ["--set", "scale=5"], "'scale' is not a training field to override"),
+    "train resume empty": (["train", "--resume", "empty"], "empty/checkpoints/last.pt: EOFError: empty or truncated"),
+    # study files
+    "study lr='fast'": (["sweep", _study("train={'lr': 'fast'}"), "--dry-run"], "field 'lr' = 'fast': must be a number"),
+    "study cpus_per_worker='1'": (["sweep", _study("cpus_per_worker='1'"), "--dry-run"],
+                                  "field 'cpus_per_worker' = '1': must be a number"),
+    "study seeds=[0, 'one']": (["sweep", _study("seeds=[0, 'one']"), "--dry-run"], "field 'seeds' = [0, 'one']"),
+    "study variants model.scale": (["sweep", _study("variants={'a': {'model.scale': 4}}"), "--dry-run"],
+                                   "'model.scale' in variants / search_space"),
+    # sweep flags
+    "sweep --set scale=5": (SWEEP + ["--set", "scale=5"], "'scale' is not a training field to override"),
+    "sweep --set budget=paper": (SWEEP + ["--set", "budget=paper"], "'budget' is not a training field to override"),
+    "sweep --set seed=abc --dry-run": (SWEEP + ["--set", "seed=abc", "--dry-run"], "--set seed: a sweep's seeds are"),
+    "sweep --set model.scale=5 --dry-run": (SWEEP + ["--set", "model.scale=5", "--dry-run"], "--set model.scale"),
+    "sweep --set patch_size=3000": (SWEEP + ["--set", "patch_size=3000"], "field 'patch_size' = 3000: larger than"),
+    "sweep --storage not creatable": (SWEEP + ["--storage", "/proc/srbench/x"], "--storage /proc/srbench/x: cannot"),
+    "sweep no data": (SWEEP + ["--data-root", "empty", "--no-download"], "T91 is not in"),
+    # evaluation and data
+    "eval --scales 999": (["eval", "bicubic", "--sets", "Set5", "--scales", "999"], "scale 999 is too large for Set5"),
+    "data lr --scale 999": (["data", "lr", "--set", "Set5", "--scale", "999", "--out", "lr"], "scale 999 is too large"),
+    "eval decompression bomb": (["eval", "sr", "--sets", "Set5", "--scales", "4"], "cannot read image sr/baby.png"),
+    "eval two files for one image": (["eval", "twins", "--sets", "Set5", "--scales", "4"],
+                                     "more than one SR image for the same HR image (baby.png, baby.tif)"),
+    # stores
+    "leaderboard on a non-database": (["leaderboard", "--tracking-uri", "sqlite:///notadb.db"],
+                                      "notadb.db is not an SQLite database"),
+    "leaderboard on a file store": (["leaderboard", "--tracking-uri", "file:///tmp/mlruns"],
+                                    "file stores (mlruns folders) are not supported"),
+}
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch, data_root):
+    """A folder holding the files the cases name, as the working directory."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "empty" / "checkpoints" / "last.pt").write_bytes(b"")
+    (tmp_path / "notadb.db").write_text("not a database\n")
+    (tmp_path / "sr").mkdir()
+    for name in ("bird", "butterfly", "head", "woman"):
+        Image.new("RGB", (8, 8)).save(tmp_path / "sr" / f"{name}.png")
+    Image.new("1", (14_000, 14_000)).save(tmp_path / "sr" / "baby.png")  # 196 Mpixel: PIL's decompression bomb
+    (tmp_path / "twins").mkdir()
+    for suffix in ("png", "tif"):
+        Image.new("RGB", (8, 8)).save(tmp_path / "twins" / f"baby.{suffix}")
+    return tmp_path
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_line_and_exit_2_before_anything_starts(workdir, capsys, case):
+    argv, fragment = CASES[case]
+    argv = [a(workdir) if callable(a) else a for a in argv]
+    before = sorted(p.relative_to(workdir) for p in workdir.rglob("*"))
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+    assert not ray.is_initialized()
+    assert sorted(p.relative_to(workdir) for p in workdir.rglob("*")) == before  # nothing created (no mlflow.db, run/)
+
+
+def test_data_lr_never_writes_through_a_link(workdir, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside") / "precious.txt"
+    outside.write_text("keep me")
+    (workdir / "lr").mkdir()
+    (workdir / "lr" / "baby.png").symlink_to(outside)
+    (workdir / "lr" / "bird.png").symlink_to(workdir / "nowhere.png")  # dangling
+    code = main(["data", "lr", "--set", "Set5", "--scale", "4", "--out", "lr", "--overwrite"])
+    assert code == 2 and outside.read_text() == "keep me" and not (workdir / "nowhere.png").exists()
+
+
+def test_eval_names_the_files_it_does_not_score(workdir, capsys):
+    (workdir / "sr" / "baby.png").unlink()
+    assert main(["data", "lr", "--set", "Set5", "--scale", "4", "--out", "lr4"]) == 0
+    for image in (workdir / "lr4").iterdir():  # any SR method: here nearest-neighbour x4
+        Image.open(image).resize((Image.open(image).width * 4, Image.open(image).height * 4)).save(workdir / "sr" / image.name)
+    (workdir / "sr" / "notes.png").write_bytes((workdir / "sr" / "bird.png").read_bytes())
+    assert main(["eval", "sr", "--sets", "Set5", "--scales", "4"]) == 0
+    assert "not scored (named like no HR image): notes.png" in capsys.readouterr().err
