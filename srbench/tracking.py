@@ -10,6 +10,7 @@ whatever their working directory, log to the same place.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import platform
@@ -67,6 +68,7 @@ def check_store(tracking_uri: str, timeout: float = 10.0) -> None:
             reason = getattr(exc, "reason", exc)
             raise UserError(f"MLflow tracking server {tracking_uri} is unreachable ({reason}); start it or fix "
                             f"--tracking-uri / MLFLOW_TRACKING_URI") from None
+        _check_credentials(tracking_uri, timeout)
     elif tracking_uri.startswith("sqlite:///"):
         path = Path(tracking_uri.removeprefix("sqlite:///"))
         if path.is_dir() or (path.exists() and _file_header(path) not in (b"", SQLITE_HEADER)):
@@ -75,6 +77,29 @@ def check_store(tracking_uri: str, timeout: float = 10.0) -> None:
     elif "://" not in tracking_uri or tracking_uri.startswith("file:"):
         raise UserError(f"tracking URI {tracking_uri}: file stores (mlruns folders) are not supported, MLflow 3 "
                         f"keeps them in maintenance mode; use sqlite:///PATH/mlflow.db or an http(s):// server")
+
+
+def _check_credentials(tracking_uri: str, timeout: float) -> None:
+    """An authenticating server (MLflow's basic-auth app) answers /health to anyone: ask it for one experiment
+    with the credentials MLflow's client will send (MLFLOW_TRACKING_USERNAME / _PASSWORD, or _TOKEN)."""
+    request = urllib.request.Request(tracking_uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1")
+    user, token = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if user:
+        pair = f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode()
+        request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
+    elif token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        urllib.request.urlopen(request, timeout=timeout).read()
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            fix = ("check MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD" if user else
+                   "check MLFLOW_TRACKING_TOKEN" if token else
+                   "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)")
+            who = f"the user '{user}'" if user else "the token" if token else "anonymous access"
+            raise UserError(f"MLflow tracking server {tracking_uri} refused {who} (HTTP {exc.code}); {fix}") from None
+    except (urllib.error.URLError, OSError):
+        pass  # reachable a moment ago: the client's own retries deal with a blip
 
 
 def _file_header(path: Path) -> bytes:

@@ -33,6 +33,8 @@ from srbench.tracking import TAG_KIND, Tracker
 
 SWEEP_TIMEOUT = 300
 BIN = Path(sys.executable).parent
+# The server runs MLflow's basic-auth app, as cluster/mlflow does; srbench (driver and Ray workers) logs as this user.
+MLFLOW_USER = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": secrets.token_hex(16)}
 
 
 def free_port() -> int:
@@ -60,8 +62,9 @@ class Cluster:
     private: Path | None  # an empty tmpfs on node_b only (None where mount namespaces are not allowed)
 
 
-def start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(cmd, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+def start(cmd: list[str], log: Path, env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen:
+    return subprocess.Popen(cmd, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+                            cwd=cwd)
 
 
 def can_unshare_mounts() -> bool:
@@ -74,11 +77,17 @@ def mlflow_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
     log = folder / "server.log"
-    proc = start([str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                  "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+    (folder / "basic_auth.ini").write_text(f"[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///"
+                                           f"{folder / 'basic_auth.db'}\nadmin_username = admin\nauthorization_function"
+                                           f" = mlflow.server.auth:authenticate_request_basic_auth\n")
+    proc = start([str(BIN / "mlflow"), "server", "--app-name", "basic-auth", "--host", "127.0.0.1", "--port", str(port),
+                  "--workers", "1", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
                   "--artifacts-destination", str(folder / "artifacts")], log,
                  # No background job runners (MLflow 3 starts several): nothing here uses them.
-                 {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+                 {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                  "MLFLOW_AUTH_CONFIG_PATH": str(folder / "basic_auth.ini"),
+                  "MLFLOW_AUTH_ADMIN_PASSWORD": MLFLOW_USER["MLFLOW_TRACKING_PASSWORD"],
+                  "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16)}, cwd=folder)
     uri = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
@@ -102,7 +111,7 @@ def cluster():
     shared, private = root / "shared", root / "private"
     shared.mkdir()
     private.mkdir()
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
+    env = {**os.environ, **MLFLOW_USER, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
            "RAY_USAGE_STATS_ENABLED": "0",
            "RAY_raylet_start_wait_time_s": "180",  # a loaded CI machine can be slow to register a node
            "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}  # draining on SIGTERM is for Ray Serve; nothing to drain
@@ -163,8 +172,10 @@ def sweep(cluster: Cluster, tracking_uri: str, cwd: Path, data_root: Path, *flag
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-def test_ddp_trials_span_both_nodes_tracked_on_the_server(cluster, mlflow_server, tmp_path, data_root):
+def test_ddp_trials_span_both_nodes_tracked_on_the_server(cluster, mlflow_server, tmp_path, data_root, monkeypatch):
     uri, server_folder = mlflow_server
+    for name, value in MLFLOW_USER.items():
+        monkeypatch.setenv(name, value)
     storage = cluster.shared / "ray_results"
     result = sweep(cluster, uri, tmp_path, data_root, "--storage", str(storage), "--only", "9-[13]-5_seed0",
                    "--workers-per-trial", "2")
@@ -206,7 +217,7 @@ def test_ddp_trials_span_both_nodes_tracked_on_the_server(cluster, mlflow_server
     logged = [a.path for a in tracker.client.list_artifacts(parent.info.run_id, "leaderboard")]
     assert "leaderboard/srcnn_ablation-strip.png" in logged
     again = subprocess.run([sys.executable, "-m", "srbench", "leaderboard", "--tracking-uri", uri, "--out", "again"],
-                           cwd=tmp_path, env={**os.environ, "SRBENCH_DATA": str(data_root)}, capture_output=True,
+                           cwd=tmp_path, env={**os.environ, **MLFLOW_USER, "SRBENCH_DATA": str(data_root)}, capture_output=True,
                            text=True, timeout=SWEEP_TIMEOUT)
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "again" / "srcnn_ablation.md").read_text() == page
@@ -239,3 +250,22 @@ def test_trials_that_no_node_can_host_are_refused(cluster, mlflow_server, tmp_pa
     assert result.returncode == 2, result.stderr[-3000:]
     error = result.stderr.strip()
     assert len(error.splitlines()) == 1 and fragment.format(address=cluster.address) in error, error
+
+
+@pytest.mark.parametrize("password,fragment", [
+    (None, "refused anonymous access (HTTP 401); set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"),
+    ("wrong", "refused the user 'admin' (HTTP 401); check MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD"),
+])
+def test_a_server_that_refuses_the_credentials_is_one_line_before_ray(cluster, mlflow_server, tmp_path, data_root,
+                                                                      password, fragment):
+    """The server asks for a password (its /health does not): said before any trial, not as a worker's traceback."""
+    env = {**cluster.env, "SRBENCH_DATA": str(data_root), "MLFLOW_TRACKING_PASSWORD": password or ""}
+    if password is None:
+        env = {k: v for k, v in env.items() if not k.startswith("MLFLOW_TRACKING_")}
+    result = subprocess.run([sys.executable, "-m", "srbench", "sweep", str(REPO / "experiments" / "srcnn_ablation.py"),
+                             "--budget", "smoke", "--only", "9-1-5_seed0", "--address", cluster.address,
+                             "--tracking-uri", mlflow_server[0], "--storage", str(cluster.shared / "auth")],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=SWEEP_TIMEOUT)
+    error = result.stderr.strip()
+    assert result.returncode == 2 and len(error.splitlines()) == 1 and fragment in error, error
+    assert not (cluster.shared / "auth").exists()

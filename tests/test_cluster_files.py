@@ -5,6 +5,7 @@ srbench's own command-line parser."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -66,10 +67,9 @@ def test_a_typo_in_the_launcher_config_is_caught_by_that_validation():
         validate_config(prepare_config(config))
 
 
-def kuberay_documents() -> tuple[dict, dict, dict]:
+def kuberay_documents() -> tuple[dict, dict]:
     docs = {doc["kind"]: doc for doc in load_all(CLUSTER / "kuberay" / "raycluster.yaml")}
-    (job,) = load_all(CLUSTER / "kuberay" / "rayjob.yaml")
-    return docs["RayCluster"], docs["PersistentVolumeClaim"], job
+    return docs["RayCluster"], docs["PersistentVolumeClaim"]
 
 
 def pod_specs(cluster: dict) -> list[dict]:
@@ -78,7 +78,7 @@ def pod_specs(cluster: dict) -> list[dict]:
 
 
 def test_kuberay_raycluster_has_what_kuberay_and_srbench_need():
-    cluster, claim, _ = kuberay_documents()
+    cluster, claim = kuberay_documents()
     assert cluster["apiVersion"] == "ray.io/v1" and claim["apiVersion"] == "v1"
     assert ray_minor(cluster["spec"]["rayVersion"]) == ray_minor(ray.__version__)
     assert cluster["spec"]["enableInTreeAutoscaling"] is True
@@ -104,15 +104,6 @@ def test_kuberay_raycluster_has_what_kuberay_and_srbench_need():
     assert len(images) == 1, f"every Ray pod must run the same image, found {images}"
 
 
-def test_kuberay_rayjob_targets_that_cluster_with_a_valid_sweep():
-    cluster, _, job = kuberay_documents()
-    assert job["apiVersion"] == "ray.io/v1" and job["kind"] == "RayJob"
-    assert job["spec"]["clusterSelector"] == {"ray.io/cluster": cluster["metadata"]["name"]}
-    args = parse_srbench(job["spec"]["entrypoint"])
-    assert args.command == "sweep" and (REPO / args.experiment).is_file()
-    assert args.storage.startswith(SHARED + "/") and args.gpus_per_worker >= 1
-
-
 def test_the_image_pins_the_same_ray_and_installs_srbench():
     dockerfile = (CLUSTER / "Dockerfile").read_text()
     version = re.search(r"ARG RAY_VERSION=([\d.]+)", dockerfile).group(1)
@@ -125,24 +116,78 @@ def test_the_image_pins_the_same_ray_and_installs_srbench():
         assert all((REPO / part).exists() for part in copied.split()), copied
 
 
+def compose_services() -> dict:
+    return yaml.safe_load((CLUSTER / "mlflow" / "docker-compose.yaml").read_text())["services"]
+
+
 def test_mlflow_compose_stack_uses_a_database_and_an_artifact_store():
     compose = yaml.safe_load((CLUSTER / "mlflow" / "docker-compose.yaml").read_text())
     services = compose["services"]
-    assert {"mlflow", "postgres", "minio"} <= set(services)
+    assert {"mlflow", "postgres", "minio", "minio-setup"} <= set(services)
     server = services["mlflow"]
-    command = " ".join(server["command"].split())
-    assert "--backend-store-uri postgresql://" in command and "--artifacts-destination s3://" in command
-    assert "--host 0.0.0.0" in command and "--allowed-hosts" in command
+    assert server["environment"]["MLFLOW_BACKEND_STORE_URI"].startswith("postgresql://")
+    assert server["environment"]["MLFLOW_ARTIFACTS_DESTINATION"].startswith("s3://")
+    assert "MLFLOW_SERVER_ALLOWED_HOSTS" in server["environment"]
     assert server["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert (CLUSTER / "mlflow" / server["build"] / "Dockerfile").is_file()
     assert all("healthcheck" in services[name] for name in ("mlflow", "postgres", "minio"))
-    assert set(compose["volumes"]) == {"postgres-data", "minio-data"}
+    assert set(compose["volumes"]) == {"postgres-data", "minio-data", "mlflow-auth"}
     # Every variable the stack reads has an entry in the example .env.
     text = (CLUSTER / "mlflow" / "docker-compose.yaml").read_text()
     used = set(re.findall(r"(?<!\$)\$\{(\w+)", text))
     example = {line.split("=", 1)[0] for line in (CLUSTER / "mlflow" / "example.env").read_text().splitlines()
                if "=" in line and not line.startswith("#")}
     assert used and used <= example, used - example
+
+
+def test_ray_templates_turn_on_token_authentication():
+    config = yaml.safe_load((CLUSTER / "ray-cluster.yaml").read_text())
+    starts = [c for c in config["head_start_ray_commands"] + config["worker_start_ray_commands"] if "ray start" in c]
+    assert len(starts) == 2 and all(c.startswith("RAY_AUTH_MODE=token ray start") for c in starts), starts
+    assert "/home/ray/.ray/auth_token" in config["file_mounts"]  # the token, on every node
+    cluster, _ = kuberay_documents()
+    assert cluster["spec"]["authOptions"]["mode"] == "token" and cluster["spec"]["authOptions"]["secretName"]
+
+
+def test_no_ray_dashboard_on_every_interface():
+    config = yaml.safe_load((CLUSTER / "ray-cluster.yaml").read_text())
+    (head,) = [c for c in config["head_start_ray_commands"] if "ray start" in c]
+    assert "--dashboard-host=127.0.0.1" in head
+    cluster, _ = kuberay_documents()
+    assert cluster["spec"]["headGroupSpec"]["rayStartParams"]["dashboard-host"] == "127.0.0.1"
+    for path in (CLUSTER / "ray-cluster.yaml", CLUSTER / "kuberay" / "raycluster.yaml"):
+        assert not re.search(r"dashboard-host\W+0\.0\.0\.0", path.read_text()), path
+
+
+def test_mlflow_is_never_published_without_authentication():
+    services = compose_services()
+    server = services["mlflow"]
+    assert server["command"].split()[:4] == ["mlflow", "server", "--app-name", "basic-auth"]
+    assert server["environment"]["MLFLOW_AUTH_CONFIG_PATH"] and "MLFLOW_AUTH_ADMIN_PASSWORD" in server["environment"]
+    assert "mlflow[auth]" in (CLUSTER / "mlflow" / "Dockerfile").read_text()
+    # Published on loopback unless the operator names an address; nothing else published at all.
+    assert server["ports"] == ["${MLFLOW_BIND:-127.0.0.1}:5000:5000"]
+    assert [name for name, service in services.items() if "ports" in service] == ["mlflow"]
+    assert "--console-address 127.0.0.1:" in services["minio"]["command"]
+    # MLflow stores artifacts as its own MinIO user, never as MinIO's root.
+    assert "MINIO_ROOT" not in json.dumps(server["environment"])
+    policy = json.loads((CLUSTER / "mlflow" / "minio-mlflow-policy.json").read_text())
+    assert all(r.startswith("arn:aws:s3:::mlflow") for st in policy["Statement"] for r in st["Resource"])
+    # No secret on a long-running command line: the database URI (with its password) is in the environment.
+    for service in services.values():
+        assert "PASSWORD" not in str(service.get("command", "")), service["command"]
+
+
+def test_every_image_is_pinned_to_a_release():
+    compose = [s["image"] for s in compose_services().values() if "image" in s]
+    cluster, _ = kuberay_documents()
+    pods = [c["image"] for pod in pod_specs(cluster) for c in pod["containers"]]
+    froms = [line.split()[1] for path in (CLUSTER / "Dockerfile", CLUSTER / "mlflow" / "Dockerfile")
+             for line in path.read_text().splitlines() if line.startswith("FROM ")]
+    launcher = [yaml.safe_load((CLUSTER / "ray-cluster.yaml").read_text())["docker"]["image"]]
+    for image in compose + pods + froms + launcher:
+        tag = image.rsplit(":", 1)[-1] if ":" in image.split("/")[-1] else ""
+        assert tag and tag != "latest" and re.search(r"\d", tag), f"{image}: pin a release tag"
 
 
 def readme_commands(path: Path) -> list[str]:
