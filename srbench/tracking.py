@@ -11,6 +11,8 @@ whatever their working directory, log to the same place.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import json
 import os
 import platform
@@ -18,7 +20,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +154,22 @@ def search_all_runs(tracker: "Tracker", experiment_ids: list[str], filter_string
             return runs
 
 
+@contextlib.contextmanager
+def store_lock(tracking_uri: str) -> Iterator[None]:
+    """Serialises, across processes, creating a local sqlite store and its experiments: MLflow's schema
+    migrations on a new file are not safe to run twice at once (a second process crashes, or the store is left
+    half-migrated). A lock file beside the store; nothing for servers, which serialise themselves."""
+    if not tracking_uri.startswith("sqlite:///"):
+        yield
+        return
+    with open(f"{tracking_uri.removeprefix('sqlite:///')}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class Tracker:
     """Thin wrapper over ``MlflowClient`` with srbench's find-or-create rules."""
 
@@ -159,16 +177,25 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         self.uri = tracking_uri
-        self.client = MlflowClient(tracking_uri)
+        with store_lock(tracking_uri):  # the client creates (migrates) a new store: one process at a time
+            self.client = MlflowClient(tracking_uri)
 
     def experiment_id(self, study: str) -> str:
-        found = self.client.get_experiment_by_name(study)
-        if found is not None:
-            return found.experiment_id
-        artifacts = None
-        if self.uri.startswith("sqlite:///"):  # keep local artifacts beside the local store
-            artifacts = (Path(self.uri.removeprefix("sqlite:///")).parent / "mlartifacts" / study).as_uri()
-        return self.client.create_experiment(study, artifact_location=artifacts)
+        from mlflow.exceptions import MlflowException
+
+        with store_lock(self.uri):
+            found = self.client.get_experiment_by_name(study)
+            if found is not None:
+                return found.experiment_id
+            artifacts = None
+            if self.uri.startswith("sqlite:///"):  # keep local artifacts beside the local store
+                artifacts = (Path(self.uri.removeprefix("sqlite:///")).parent / "mlartifacts" / study).as_uri()
+            try:
+                return self.client.create_experiment(study, artifact_location=artifacts)
+            except MlflowException as exc:  # another client of the server created it first
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                return self.client.get_experiment_by_name(study).experiment_id
 
     def find_run(self, experiment_id: str, tags: Mapping[str, str]) -> str | None:
         query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
