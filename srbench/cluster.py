@@ -37,8 +37,9 @@ def check_ray_address(address: str, timeout: float = 5.0) -> None:
 
 
 def init_ray(address: str | None) -> str:
-    """Connect to the cluster at ``address`` (or $RAY_ADDRESS), else start a local Ray; returns
-    where, in words, for messages."""
+    """Connect to the cluster at ``address`` (or $RAY_ADDRESS), else start a new local Ray of this process's
+    own, never joining a cluster some other ``ray start`` left running on the machine; returns where, in words,
+    for messages."""
     import ray
 
     address = address or os.environ.get("RAY_ADDRESS")
@@ -52,7 +53,7 @@ def init_ray(address: str | None) -> str:
         if address:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         else:
-            ray.init(log_to_driver=False, include_dashboard=False, logging_level=logging.WARNING)
+            ray.init(address="local", log_to_driver=False, include_dashboard=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise UserError(f"cannot connect to {where}: {str(exc).splitlines()[0]}; check --address / "
                         f"RAY_ADDRESS (e.g. 127.0.0.1:6379 for 'ray start --head')") from None
