@@ -36,7 +36,7 @@ from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, 
 from srbench.makespan import longest_first, makespan
 from srbench.sweep_index import SweepRecord, setting_text, sweep_to_resume, trial_counts
 from srbench.tracking import (TAG_BUDGET_NOTE, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY,
-                              TAG_STUDY, TAG_SWEEP, TAG_TRIAL, MetricLogger, Tracker, check_store, flatten,
+                              TAG_STUDY, TAG_SWEEP, TAG_TRIAL, MetricLogger, Tracker, check_store, flatten, patiently,
                               git_commit, resolve_tracking_uri, search_all_runs, software_versions, store_exists,
                               ui_command)
 
@@ -119,7 +119,8 @@ def _train_worker(loop_config: dict[str, Any]) -> None:
         nodes = _worker_nodes(context.get_world_size())
         if rank == 0:
             tracker = Tracker(loop_config["tracking_uri"])
-            tracker.set_tags(loop_config["run_id"], {TAG_WORKER_NODES: ",".join(nodes)})
+            patiently(lambda: tracker.set_tags(loop_config["run_id"], {TAG_WORKER_NODES: ",".join(nodes)}),
+                      "tagging the run")
             # MLflow first: a scheduler may stop the trial as soon as Ray has the report.
             callbacks.append(MetricLogger(tracker, loop_config["run_id"], watch_stop=loop_config["early_stop"]))
         callbacks.append(_RayReport(rank))
@@ -134,8 +135,8 @@ def _train_worker(loop_config: dict[str, Any]) -> None:
             trainer = Trainer(config, run_dir, Path(loop_config["data_root"]), callbacks, show_progress=False,
                               **placement)
         if rank == 0:
-            _log_startup(tracker, loop_config["run_id"], trainer, worker_started - loop_config["trial_started"],
-                         time.time() - loop_config["trial_started"])
+            started = (worker_started - loop_config["trial_started"], time.time() - loop_config["trial_started"])
+            patiently(lambda: _log_startup(tracker, loop_config["run_id"], trainer, *started), "logging the start-up")
         results = trainer.fit()
         if rank == 0 and results is not None:
             _log_results(tracker, loop_config["run_id"], results, run_dir)
@@ -176,15 +177,16 @@ def _log_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_dir
                for k in ("psnr_y", "ssim_y", "psnr_rgb", "lpips") if s[k] is not None]
     metrics += [Metric("parameters", results["parameters"], now, step), Metric("macs_per_mp", results["macs_per_mp"], now, step),
                 Metric("wall_time_s", results["wall_time_s"], now, step), Metric("iterations", step, now, step)]
-    tracker.client.log_batch(run_id, metrics=metrics)
-    tracker.set_tags(run_id, {"hardware": results["hardware"], "nodes": str(results["nodes"]),
-                              "eval_images": results["eval_images"],
-                              "vgg_weights": results["vgg_weights"] or "none",
-                              "condition_source": results["condition_source"] or "none",
-                              "lpips": results["lpips"] or "n/a"})
-    tracker.client.log_artifact(run_id, str(run_dir / "results.json"))
-    tracker.client.log_artifact(run_id, str(run_dir / "history.jsonl"))
-    tracker.client.log_artifacts(run_id, str(run_dir / "crops"), artifact_path="crops")
+    # Each call waits out an outage on its own, so a retry never logs a figure twice.
+    patiently(lambda: tracker.client.log_batch(run_id, metrics=metrics), "logging the final figures")
+    tags = {"hardware": results["hardware"], "nodes": str(results["nodes"]), "eval_images": results["eval_images"],
+            "vgg_weights": results["vgg_weights"] or "none",
+            "condition_source": results["condition_source"] or "none", "lpips": results["lpips"] or "n/a"}
+    patiently(lambda: tracker.set_tags(run_id, tags), "tagging the run")
+    for name in ("results.json", "history.jsonl"):
+        patiently(lambda: tracker.client.log_artifact(run_id, str(run_dir / name)), f"logging {name}")
+    patiently(lambda: tracker.client.log_artifacts(run_id, str(run_dir / "crops"), artifact_path="crops"),
+              "logging the crops")
 
 
 # -- the Tune trial ------------------------------------------------------------------------------

@@ -17,15 +17,18 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from srbench import __version__
 from srbench.errors import UserError
+
+T = TypeVar("T")
 
 TAG_STUDY = "srbench.study"
 TAG_SWEEP = "srbench.sweep"
@@ -238,6 +241,37 @@ class Tracker:
         self.client.set_terminated(run_id, status=status)
 
 
+PATIENCE_ENV = "SRBENCH_TRACKING_PATIENCE_S"  # how long a trial waits out a tracking outage (default: an hour)
+
+
+def _transient(exc: Exception) -> bool:
+    """A failure of the connection to the tracking server (refused, timed out, 5xx after MLflow's own retries),
+    not a request the server refused for what it said."""
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    return isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)) or (
+        isinstance(exc, MlflowException) and str(exc).startswith("API request to"))
+
+
+def patiently(call: Callable[[], T], what: str) -> T:
+    """``call()``, waiting out a tracking-server outage longer than the MLflow client's own retries: a warning,
+    then retries with backoff (5 s doubling to 60 s) for up to $SRBENCH_TRACKING_PATIENCE_S seconds, so a trial
+    pauses instead of failing and losing what it was logging. Other errors raise at once."""
+    deadline = time.monotonic() + float(os.environ.get(PATIENCE_ENV, 3600))
+    wait = 5.0
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if not _transient(exc) or time.monotonic() + wait > deadline:
+                raise
+            print(f"srbench: the MLflow tracking server did not answer while {what} "
+                  f"({str(exc).splitlines()[0][:160]}); retrying in {wait:.0f} s", file=sys.stderr, flush=True)
+            time.sleep(wait)
+            wait = min(2 * wait, 60.0)
+
+
 class MetricLogger:
     """A training callback (rank 0) logging metrics over iterations, never the same step twice."""
 
@@ -247,8 +281,8 @@ class MetricLogger:
 
         self.tracker, self.run_id, self.watch_stop = tracker, run_id, watch_stop
         self.logged: dict[str, int] = {}
-        for key in tracker.client.get_run(run_id).data.metrics:
-            history = tracker.client.get_metric_history(run_id, key)
+        for key in patiently(lambda: tracker.client.get_run(run_id).data.metrics, "reading the run"):
+            history = patiently(lambda: tracker.client.get_metric_history(run_id, key), "reading the run")
             self.logged[key] = max((m.step for m in history), default=-1)
 
     def report(self, iteration: int, metrics: dict[str, float], checkpoint: Path | None) -> None:
@@ -257,11 +291,12 @@ class MetricLogger:
         now = int(time.time() * 1000)
         fresh = [Metric(k.replace("/", "."), float(v), now, iteration) for k, v in metrics.items()
                  if iteration > self.logged.get(k.replace("/", "."), -1)]
-        if fresh:
-            self.tracker.client.log_batch(self.run_id, metrics=fresh)
+        if fresh:  # before Ray has the checkpoint of this step: a crash after it loses no figure
+            patiently(lambda: self.tracker.client.log_batch(self.run_id, metrics=fresh), f"logging iteration {iteration}")
             for m in fresh:
                 self.logged[m.key] = iteration
 
     def stop_requested(self) -> bool:
         """Whether a scheduler (ASHA) has stopped this trial: the sweep driver tags the run when it decides."""
-        return self.watch_stop and TAG_STOPPED_EARLY in self.tracker.client.get_run(self.run_id).data.tags
+        return self.watch_stop and TAG_STOPPED_EARLY in patiently(
+            lambda: self.tracker.client.get_run(self.run_id).data.tags, "asking for a scheduler's stop")

@@ -4,6 +4,7 @@ with --resume. In both cases MLflow ends with exactly one run per trial and no r
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -103,6 +104,9 @@ def test_sigkilled_training_worker_resumes_from_its_checkpoint(tmp_path, data_ro
     assert_no_repeated_steps(tracker, found[0])
     assert steps(tracker, found[0].info.run_id, "val.Set5.psnr_y") == list(range(40, 201, 40))
     assert steps(tracker, found[0].info.run_id, "train.loss") == list(range(20, 201, 20))
+    # The restarted attempt continued the history its checkpoint carried: the artifact is whole.
+    rows = [json.loads(line) for line in next((tmp_path / "mlartifacts").rglob("history.jsonl")).read_text().splitlines()]
+    assert [r["iteration"] for r in rows if "loss" in r] == list(range(20, 201, 20))
     parent = tracker.client.get_run(found[0].data.tags["mlflow.parentRunId"])
     assert parent.data.tags[TAG_BUDGET_NOTE] == "200 iterations, to be killed"  # the study's note for this budget
 

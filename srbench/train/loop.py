@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -89,6 +90,11 @@ class Trainer:
                                                    self.distributed).to(self.device) if config.is_gan else None)
         self.checkpoints = self.run_dir / "checkpoints"
         checkpoint = load_checkpoint(resume_from or self.checkpoints / "last.pt") if resume or resume_from else None
+        history = self.run_dir / "history.jsonl"
+        if resume_from is not None and (resume_from.parent / "history.jsonl").exists() and not history.exists():
+            # A new attempt's folder (a sweep trial restarted by Ray) continues the history its checkpoint carries.
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(resume_from.parent / "history.jsonl", history)
         # A resumed run keeps the precision it started with, wherever it resumes.
         self.precision = (checkpoint or {}).get("precision") or resolve_precision(config.precision, self.device)
         self.memory_format = memory_format(self.precision, self.device)
@@ -250,6 +256,9 @@ class Trainer:
         if self.rank == 0:
             state = self._state()
             save_checkpoint(state, self.checkpoints / "last.pt")
+            history = self.run_dir / "history.jsonl"
+            if history.exists():  # the history so far travels with the checkpoint (Ray storage keeps only that)
+                shutil.copyfile(history, self.checkpoints / "history.jsonl")
             if best:  # for scoring and fine-tuning: weights only (resuming starts from last.pt)
                 save_checkpoint({k: state[k] for k in ("config", "iteration", "model", "best_psnr", "precision")},
                                 self.checkpoints / "best.pt")
@@ -280,8 +289,8 @@ class Trainer:
         psnr = scores[0].psnr_y
         improved = psnr > self.best_psnr
         self.best_psnr = max(self.best_psnr, psnr)
-        self._save(best=improved)
         self._record(metrics)
+        self._save(best=improved)
         self.last_validation = metrics
         progress.set_validation(f"{scores[0].set} {psnr:.2f} dB")
         self._report(metrics, self.checkpoints)

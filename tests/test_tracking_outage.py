@@ -1,0 +1,88 @@
+"""A real ``mlflow server`` stopped mid-sweep for longer than the MLflow client's (lowered) retry budget, then
+restarted on the same store: the trial pauses instead of failing, and ends with every validation step logged
+once and its whole history.jsonl."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from processes import kill_session, stop_session
+from test_sweep_faults import experiment, steps, wait_for
+
+from srbench.tracking import PATIENCE_ENV, TAG_KIND, Tracker
+
+BIN = Path(sys.executable).parent
+OUTAGE_S = 15  # the client gives up after one try with a 3 s timeout: the outage outlasts it five times
+
+
+def start_server(folder: Path, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                             "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+                             "--artifacts-destination", str(folder / "artifacts")],
+                            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, cwd=folder,
+                            stdout=open(folder / "server.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+
+    def healthy() -> bool:
+        assert proc.poll() is None, (folder / "server.log").read_text()[-2000:]
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(healthy, "the mlflow server", timeout=300)
+    except BaseException:
+        kill_session(proc)
+        raise
+    return proc
+
+
+def test_a_tracking_outage_beyond_the_client_retries_pauses_the_trial_and_loses_nothing(tmp_path, data_root):
+    experiment(tmp_path, '{"a": {}}', iterations=200)
+    server_folder = tmp_path / "server"
+    server_folder.mkdir()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    server = start_server(server_folder, port)
+    env = {**os.environ, "SRBENCH_DATA": str(data_root), "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+           "MLFLOW_HTTP_REQUEST_TIMEOUT": "3", PATIENCE_ENV: "600"}
+    env.pop("RAY_ADDRESS", None)
+    sweep = subprocess.Popen([sys.executable, "-m", "srbench", "sweep", "faults.py", "--budget", "smoke",
+                              "--tracking-uri", uri], cwd=tmp_path, env=env, start_new_session=True,
+                             stdout=open(tmp_path / "sweep.log", "ab"), stderr=subprocess.STDOUT)
+    tracker = Tracker(uri)
+    try:
+        def validated_once() -> bool:
+            found = tracker.client.get_experiment_by_name("faults")
+            runs = tracker.client.search_runs([found.experiment_id], f"tags.`{TAG_KIND}` = 'trial'") if found else []
+            return bool(runs) and bool(steps(tracker, runs[0].info.run_id, "val.Set5.psnr_y"))
+
+        wait_for(validated_once, "the trial's first validation", timeout=300)
+        stop_session(server)
+        time.sleep(OUTAGE_S)
+        server = start_server(server_folder, port)
+        assert sweep.wait(timeout=400) == 0, (tmp_path / "sweep.log").read_text()[-3000:]
+    finally:
+        for proc in (sweep, server):
+            if proc.poll() is None:
+                kill_session(proc)
+    assert "the MLflow tracking server did not answer while" in (tmp_path / "sweep.log").read_text()
+    tracker = Tracker(f"sqlite:///{server_folder / 'mlflow.db'}")  # the server's store itself
+    [run] = tracker.client.search_runs([tracker.client.get_experiment_by_name("faults").experiment_id],
+                                       f"tags.`{TAG_KIND}` = 'trial'")
+    assert run.info.status == "FINISHED"
+    assert steps(tracker, run.info.run_id, "val.Set5.psnr_y") == list(range(40, 201, 40))
+    assert steps(tracker, run.info.run_id, "train.loss") == list(range(20, 201, 20))
+    history_file = next((server_folder / "artifacts").rglob("history.jsonl"))
+    rows = [json.loads(line) for line in history_file.read_text().splitlines()]
+    assert [r["iteration"] for r in rows if "loss" in r] == list(range(20, 201, 20))
+    assert [r["iteration"] for r in rows if "val/Set5/psnr_y" in r] == list(range(40, 201, 40))
