@@ -206,17 +206,40 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
     return settings
 
 
+def shipped_studies() -> dict[str, Path]:
+    """The studies that ship with srbench (the repository's ``experiments/``, installed as ``srbench.studies``):
+    name -> file."""
+    from importlib import resources
+
+    files = resources.files("srbench.studies").iterdir()
+    return {f.name.removesuffix(".py"): Path(str(f)) for f in sorted(files, key=lambda f: f.name)
+            if f.name.endswith(".py") and not f.name.startswith("_")}
+
+
+def find_study(name_or_path: str | Path) -> Path:
+    """A study file given by path, or a shipped study given by its bare name (``srcnn_ablation``)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    studies = shipped_studies()
+    if path.parent == Path(".") and path.name.removesuffix(".py") in studies:
+        return studies[path.name.removesuffix(".py")]
+    raise UserError(f"experiment file {path} does not exist, and '{path}' is not a study srbench ships "
+                    f"({', '.join(studies)}); give the path of your own study file")
+
+
 def load_experiment(path: str | Path) -> Experiment:
     """Run an experiment file and return its validated :class:`Experiment` (the one object it defines)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"experiment file {path} does not exist")
+    path = find_study(path)
     try:
         namespace = runpy.run_path(str(path), run_name="srbench_experiment")
     except SyntaxError as exc:
         raise UserError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from None
+    except SystemExit as exc:  # a study file is run as code: it must define the study, not end srbench
+        raise UserError(f"{path}: the file called exit({exc.code!r}) while it was read; a study file only "
+                        f"defines EXPERIMENT = Experiment(...)") from None
     except Exception as exc:
         frame = next((f for f in reversed(traceback.extract_tb(exc.__traceback__)) if f.filename == str(path)), None)
         where = f"{path}:{frame.lineno}" if frame else str(path)

@@ -31,8 +31,8 @@ from typing import Any
 
 from srbench.cluster import TrialShape, check_storage_shared, init_ray, trials_at_once
 from srbench.errors import UserError
-from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, load_experiment, parse_settings,
-                                resolve_trial, sampled_domains, trial_bases, trial_name, with_overrides)
+from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, find_study, load_experiment,
+                                parse_settings, resolve_trial, sampled_domains, trial_bases, trial_name, with_overrides)
 from srbench.makespan import longest_first, makespan
 from srbench.sweep_index import SweepRecord, setting_text, sweep_to_resume, trial_counts
 from srbench.tracking import (TAG_BUDGET_NOTE, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY,
@@ -458,6 +458,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
     if budget is not None and budget not in BUDGETS:
         raise UserError(f"--budget: '{budget}' is unknown; valid: {', '.join(BUDGETS)}")
     _check_resource_flags(workers_per_trial, cpus_per_worker, gpus_per_worker, max_concurrent)
+    file = str(find_study(file))  # a shipped study by name: its installed file, recorded on the sweep as such
     experiment = with_overrides(load_experiment(file), workers_per_trial=workers_per_trial,
                                 cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)
     record = None

@@ -44,6 +44,8 @@ CASES = {
     "study cpus_per_worker='1'": (["sweep", _study("cpus_per_worker='1'"), "--dry-run"],
                                   "field 'cpus_per_worker' = '1': must be a number"),
     "study seeds=[0, 'one']": (["sweep", _study("seeds=[0, 'one']"), "--dry-run"], "field 'seeds' = [0, 'one']"),
+    "study calls sys.exit(0)": (["sweep", lambda folder: (folder / "exits.py").write_text("import sys\nsys.exit(0)\n")
+                                 and "exits.py", "--dry-run"], "exits.py: the file called exit(0) while it was read"),
     "study variants model.scale": (["sweep", _study("variants={'a': {'model.scale': 4}}"), "--dry-run"],
                                    "'model.scale' in variants / search_space"),
     # sweep flags

@@ -43,3 +43,27 @@ def test_importing_srbench_makes_openmp_wait_passively_unless_the_user_chose():
     for environ, expected in ((env, "PASSIVE"), (chosen, "ACTIVE")):
         out = subprocess.run([sys.executable, "-c", probe], env=environ, capture_output=True, text=True, check=True)
         assert out.stdout.strip() == expected
+
+
+def test_every_package_folder_is_packaged_and_the_studies_ship_as_srbench_studies():
+    import tomllib
+
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "srbench").rglob("*.py")}
+    assert folders <= set(setuptools["packages"]), folders - set(setuptools["packages"])
+    assert setuptools["package-dir"] == {"srbench.studies": "experiments"}
+    assert (REPO / "experiments" / "__init__.py").is_file()
+
+
+def test_a_shipped_study_runs_by_name_from_an_empty_folder(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    listed = subprocess.run([sys.executable, "-m", "srbench", "studies"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert listed.returncode == 0 and re.search(r"^srcnn_ablation\s+x3\s+27\s", listed.stdout, re.M), listed.stderr
+    dry = subprocess.run([sys.executable, "-m", "srbench", "sweep", "srcnn_ablation", "--budget", "smoke", "--only",
+                          "9-1-5*", "--dry-run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert dry.returncode == 0 and "9-1-5_seed2" in dry.stdout and "9-3-5" not in dry.stdout, dry.stderr
+    missing = subprocess.run([sys.executable, "-m", "srbench", "sweep", "srcnn_ablaton", "--dry-run"], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "'srcnn_ablaton' is not a study srbench ships (sftgan_ablation" in missing.stderr
+    assert not list(tmp_path.iterdir())  # nothing written

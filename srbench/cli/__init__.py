@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 
 from srbench import __version__
-from srbench.cli import data_cmd, eval_cmd, leaderboard_cmd, models_cmd, sweep_cmd, sweeps_cmd, train_cmd
+from srbench.cli import (data_cmd, eval_cmd, leaderboard_cmd, models_cmd, studies_cmd, sweep_cmd, sweeps_cmd,
+                         train_cmd)
 from srbench.cli.common import OneLineParser
 from srbench.errors import UserError
 
@@ -23,6 +24,7 @@ def build_parser() -> OneLineParser:
     models_cmd.add_parser(sub)
     train_cmd.add_parser(sub)
     sweep_cmd.add_parser(sub)
+    studies_cmd.add_parser(sub)
     sweeps_cmd.add_parser(sub)
     leaderboard_cmd.add_parser(sub)
     return parser

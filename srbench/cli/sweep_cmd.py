@@ -13,13 +13,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Run every trial of an experiment file. With no flags: a local Ray and a local MLflow store "
                     "(./mlflow.db) in the working directory; --address / RAY_ADDRESS and --tracking-uri / "
                     "MLFLOW_TRACKING_URI take it to a cluster.",
-        epilog="examples:\n  srbench sweep experiments/srcnn_ablation.py --budget smoke\n"
+        epilog="examples:\n  srbench sweep srcnn_ablation --budget smoke\n"
+               "  srbench sweep experiments/srcnn_ablation.py --budget smoke\n"
                "  srbench sweep experiments/srcnn_ablation.py --dry-run\n"
                "  srbench sweep experiments/srcnn_ablation.py --budget quick --resume\n"
                "  srbench sweep experiments/srcnn_ablation.py --resume srcnn_ablation-quick-20261122-101500-3fa2",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("experiment", help="experiment file, e.g. experiments/srcnn_ablation.py")
+    p.add_argument("experiment", help="a study srbench ships, by name (e.g. srcnn_ablation; see 'srbench studies'), "
+                                      "or the path of a study file of your own")
     p.add_argument("--budget", help="smoke, quick or paper (default: quick; with --resume, the sweep's own)")
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlflow.db)")

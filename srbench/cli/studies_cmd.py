@@ -1,0 +1,27 @@
+"""``srbench studies``: the studies srbench ships, runnable by name from any folder."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "studies", help="list the studies srbench ships (run one with 'srbench sweep NAME')",
+        description="The studies that ship with srbench, by name: 'srbench sweep NAME' runs one from any folder. "
+                    "A path to a file of your own works everywhere a name does.",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from srbench.experiment import load_experiment, shipped_studies, trial_bases
+
+    rows = []
+    for name, path in shipped_studies().items():
+        experiment = load_experiment(path)
+        rows.append((name, f"x{experiment.scale}", str(len(trial_bases(experiment))), experiment.description))
+    widths = [max(len(r[i]) for r in rows + [("study", "scale", "trials", "")]) for i in range(3)]
+    for row in [("study", "scale", "trials", "description"), *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+    return 0
