@@ -34,6 +34,7 @@ from srbench.errors import UserError
 from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, find_study, load_experiment,
                                 parse_settings, resolve_trial, sampled_domains, trial_bases, trial_name, with_overrides)
 from srbench.makespan import longest_first, makespan
+from srbench.model_registry import best_alias, log_trained_model, register_best
 from srbench.sweep_index import SweepRecord, setting_text, sweep_to_resume, trial_counts
 from srbench.tracking import (TAG_BUDGET_NOTE, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY,
                               TAG_STUDY, TAG_SWEEP, TAG_TRIAL, MetricLogger, Tracker, check_store, flatten, patiently,
@@ -187,6 +188,9 @@ def _log_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_dir
         patiently(lambda: tracker.client.log_artifact(run_id, str(run_dir / name)), f"logging {name}")
     patiently(lambda: tracker.client.log_artifacts(run_id, str(run_dir / "crops"), artifact_path="crops"),
               "logging the crops")
+    best = run_dir / "checkpoints" / "best.pt"
+    log_trained_model(tracker.uri, run_id, results["config"]["model"],
+                      best if best.exists() else run_dir / "checkpoints" / "last.pt")
 
 
 # -- the Tune trial ------------------------------------------------------------------------------
@@ -518,7 +522,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
     if storage_path is not None:
         check_storage_shared(storage_path, where)
     tracker = Tracker(tracking_uri)
-    experiment_id = tracker.experiment_id(experiment.name)
+    experiment_id = tracker.experiment_id(experiment.name, experiment.description)
     if record is not None:
         parent = record.parent_run_id
         tracker.client.update_run(parent, status="RUNNING")
@@ -537,7 +541,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
                                     **{f"set.{k}": setting_text(v) for k, v in (settings or {}).items()}})
     print(f"sweep {sweep}{' (resumed)' if record is not None else ''}")
     print(f"MLflow: runs go to {tracking_uri} (experiment '{experiment.name}', parent run {parent}); "
-          f"view them with: {ui_command(tracking_uri)}")
+          f"view them with: {ui_command(tracking_uri, experiment_id)}")
     print(f"Ray: {ray.cluster_resources().get('CPU', 0):g} CPU, {ray.cluster_resources().get('GPU', 0):g} GPU; "
           f"{concurrency} trial(s) at a time; checkpoints in {storage_uri}/{sweep}-<trial>")
 
@@ -584,8 +588,11 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
 
     out = Path(LEADERBOARD_FOLDERS.get(budget, "leaderboards"))
     pages = write_leaderboards([experiment.name], tracking_uri, out, resolve_data_root(data_root)) if done else []
-    for picture in sorted(out.glob(f"{experiment.name}-*.png")):
-        tracker.client.log_artifact(parent, str(picture), artifact_path="leaderboard")
+    if pages:  # the page as this sweep wrote it, beside its run: markdown, CSV and pictures
+        for file in [*pages, *(p.with_suffix(".csv") for p in pages), *sorted(out.glob(f"{experiment.name}-*.png"))]:
+            tracker.client.log_artifact(parent, str(file), artifact_path="leaderboard")
+    if done:
+        _register_best(tracker, experiment_id, experiment.name, budget, sweep, trials[0].config.eval_sets[0])
     span = None if record is not None else _makespan(tracker, experiment_id, sweep, concurrency)
     if span is not None:
         tracker.log_metrics(parent, {"makespan_s": span.wall_s, "makespan_ideal_s": span.ideal_s,
@@ -602,6 +609,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
     if span is not None:
         print(f"sweep {sweep}: {span.describe()}")
         summary["makespan_ratio"] = span.ratio
+    print(f"MLflow: {ui_command(tracking_uri, experiment_id)}")
     return summary
 
 
@@ -627,6 +635,21 @@ def check_sweep_data(trials: list[TrialSpec], data_root: Path, download: bool) -
                           c.val_images), c)
     for config in needs.values():
         check_trial_data(config, data_root, download)
+
+
+def _register_best(tracker: Tracker, experiment_id: str, study: str, budget: str, sweep: str, first_set: str) -> None:
+    """The sweep's best finished trial (Y-PSNR on the study's first evaluation set) into the Model Registry."""
+    figure = f"{first_set}.psnr_y"
+    runs = [r for r in search_all_runs(tracker, [experiment_id], f"tags.`{TAG_SWEEP}` = '{sweep}' and "
+                                       f"tags.`{TAG_KIND}` = 'trial' and attributes.status = 'FINISHED'")
+            if figure in r.data.metrics]
+    if not runs:
+        return
+    best = max(runs, key=lambda r: r.data.metrics[figure])
+    version = register_best(tracker, study, budget, sweep, best.info.run_id, figure)
+    print(f"Model Registry: {study} version {version} = trial {best.info.run_name} ({figure} "
+          f"{best.data.metrics[figure]:.2f} dB), alias {best_alias(budget)}; load it with "
+          f"mlflow.pytorch.load_model('models:/{study}@{best_alias(budget)}')")
 
 
 def _makespan(tracker: Tracker, experiment_id: str, sweep: str, slots: int) -> Any:

@@ -37,6 +37,8 @@ TAG_KIND = "srbench.kind"
 TAG_CONFIG_HASH = "srbench.config_hash"  # train.config.config_hash: equal only for runs that differ by seed alone
 TAG_STOPPED_EARLY = "srbench.stopped_early"  # the iteration at which the scheduler (ASHA) stopped the trial
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"  # what MLflow 3's UI opens an experiment on
+MODEL_DEVELOPMENT = "custom_model_development"  # its runs view (the other kind, genai_development, opens on traces)
 TAG_BUDGET_NOTE = "srbench.budget_note"  # on a sweep: how its budget's recipe differs from the paper's, and why
 SEARCH_PAGE = 1000  # MLflow's largest page for sqlite and REST stores
 
@@ -54,10 +56,12 @@ def store_exists(tracking_uri: str) -> bool:
     return not tracking_uri.startswith("sqlite:///") or Path(tracking_uri.removeprefix("sqlite:///")).exists()
 
 
-def ui_command(tracking_uri: str) -> str:
+def ui_command(tracking_uri: str, experiment_id: str | None = None) -> str:
+    """How to see the runs: a server's runs view, or the `mlflow ui` command and the page to open there."""
+    page = f"#/experiments/{experiment_id}/runs" if experiment_id is not None else ""
     if tracking_uri.startswith(("http://", "https://")):
-        return f"open {tracking_uri} in a browser"
-    return f"mlflow ui --backend-store-uri {tracking_uri}"
+        return f"open {tracking_uri.rstrip('/')}/{page} in a browser"
+    return f"mlflow ui --backend-store-uri {tracking_uri}, then open http://127.0.0.1:5000/{page}"
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -183,18 +187,23 @@ class Tracker:
         with store_lock(tracking_uri):  # the client creates (migrates) a new store: one process at a time
             self.client = MlflowClient(tracking_uri)
 
-    def experiment_id(self, study: str) -> str:
+    def experiment_id(self, study: str, description: str = "") -> str:
+        """The study's experiment, created where missing as a model-development experiment (MLflow 3's UI then
+        opens on its runs, not on GenAI traces) with the study's description as its note."""
         from mlflow.exceptions import MlflowException
 
         with store_lock(self.uri):
             found = self.client.get_experiment_by_name(study)
             if found is not None:
+                if found.tags.get(TAG_EXPERIMENT_KIND) != MODEL_DEVELOPMENT:
+                    self.client.set_experiment_tag(found.experiment_id, TAG_EXPERIMENT_KIND, MODEL_DEVELOPMENT)
                 return found.experiment_id
             artifacts = None
             if self.uri.startswith("sqlite:///"):  # keep local artifacts beside the local store
                 artifacts = (Path(self.uri.removeprefix("sqlite:///")).parent / "mlartifacts" / study).as_uri()
+            tags = {TAG_EXPERIMENT_KIND: MODEL_DEVELOPMENT, **({"mlflow.note.content": description} if description else {})}
             try:
-                return self.client.create_experiment(study, artifact_location=artifacts)
+                return self.client.create_experiment(study, artifact_location=artifacts, tags=tags)
             except MlflowException as exc:  # another client of the server created it first
                 if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                     raise

@@ -4,6 +4,7 @@ These tests use a real local Ray and a real MLflow store (SQLite) in a temporary
 
 from __future__ import annotations
 
+import json
 import tempfile
 import textwrap
 from pathlib import Path
@@ -155,7 +156,7 @@ def child_runs(tracker: Tracker, study: str):
 # search and sweep-identity tests); SRGAN's VGG content loss by test_train.py and its † page by
 # test_leaderboard.py, while SFT-GAN's sweep covers the GAN path (adversarial phase, LPIPS) through Ray.
 @pytest.mark.parametrize("study", ["srdensenet_ablation", "sftgan_ablation"])
-def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, monkeypatch, data_root, study):
+def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, monkeypatch, data_root, study, capsys):
     monkeypatch.chdir(tmp_path)
     first = load_experiment(REPO / "experiments" / f"{study}.py")
     key = next(iter(first.variants)) + "_seed0"
@@ -182,7 +183,10 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     for picture in ("psnr-vs-params", "curves", "strip"):
         assert f"({study}-{picture}.png)" in page and (tmp_path / "leaderboards-smoke" / f"{study}-{picture}.png").exists()
     logged = [a.path for a in tracker.client.list_artifacts(summary["parent_run_id"], "leaderboard")]
-    assert f"leaderboard/{study}-strip.png" in logged
+    assert {f"leaderboard/{study}-strip.png", f"leaderboard/{study}.md", f"leaderboard/{study}.csv"} <= set(logged)
+    # MLflow 3's UI opens a model-development experiment on its runs (not GenAI traces), with the study's note
+    tags = tracker.client.get_experiment_by_name(study).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development" and tags["mlflow.note.content"] == first.description
     assert not (tmp_path / "mlruns").exists()  # the workers did not fall back to a local ./mlruns
     # Start-up figures, the precision the workers used, one retained checkpoint, no temporary run folder left.
     assert 0 < metrics["startup.worker_group_s"] < metrics["startup.to_first_step_s"]
@@ -192,6 +196,23 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     assert len(list((tmp_path / "ray_results").glob(f"{summary['sweep']}-{key}/checkpoint_20*"))) == 1
     assert not list(Path(tempfile.gettempdir()).glob(f"srbench-{summary['sweep']}-{key}-rank*"))
     assert summary["makespan_ratio"] == pytest.approx(1.0)  # one trial, one slot
+    # The trained network is an MLflow model of the trial, and the sweep's best is in the Model Registry.
+    import mlflow.pytorch
+
+    mlflow.set_tracking_uri(tracker.uri)
+    network = mlflow.pytorch.load_model(f"runs:/{runs[0].info.run_id}/model", map_location="cpu")
+    lr = torch.rand(1, network.in_channels, 12, 12)
+    conditions = [torch.full((1, 8, 48, 48), 1 / 8)] if getattr(network, "needs_condition", False) else []
+    assert network(lr, *conditions).shape[-2:] == (12 * first.scale, 12 * first.scale)
+    version = tracker.client.get_model_version_by_alias(study, "best_smoke")
+    assert version.run_id == runs[0].info.run_id and version.tags["srbench.sweep"] == summary["sweep"]
+    if not conditions:  # srbench eval scores the registered model like any checkpoint
+        code = main(["eval", "--model-uri", f"models:/{study}@best_smoke", "--tracking-uri", tracker.uri,
+                     "--sets", "Set5", "--data-root", str(data_root), "--json"])
+        scored = json.loads(capsys.readouterr().out)
+        assert code == 0 and scored["results"][0]["scale"] == first.scale
+        first_image = scored["results"][0]["per_image"][0]  # the smoke trial scored the first image of each set
+        assert first_image["psnr_y"] == pytest.approx(metrics["Set5.psnr_y"], abs=1e-3)
 
 
 @pytest.mark.parametrize("flags,fragment", [

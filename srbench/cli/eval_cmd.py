@@ -21,11 +21,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                "  srbench eval results/mymethod --sets Set5 --scales 4   "
                "(files named like the HR images, in DIR/<set>/x<scale>/ or DIR itself)\n"
                "  srbench eval --checkpoint runs/srcnn-x3-quick-.../checkpoints/last.pt\n"
+               "  srbench eval --model-uri models:/srcnn_ablation@best_quick\n"
                "  srbench eval results/mygan --sets Set5 --scales 4 --lpips-weights ~/weights/alexnet-owt-7be5be79.pth",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("source", nargs="?", help="'bicubic' for the baseline, or a folder of SR images")
     p.add_argument("--checkpoint", type=Path, metavar="PATH", help="score a model trained by srbench (a .pt checkpoint)")
+    p.add_argument("--model-uri", metavar="URI", help="score a model a sweep logged to MLflow: runs:/RUN_ID/model or "
+                                                      "models:/STUDY@best_quick (with --tracking-uri)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI for --model-uri (default: $MLFLOW_TRACKING_URI, "
+                                          "else ./mlflow.db)")
     p.add_argument("--sets", default=",".join(DEFAULT_BENCHMARKS), help="comma-separated benchmark sets (default: %(default)s)")
     p.add_argument("--scales", help="comma-separated integer scales (default: 2,3,4; a checkpoint's own scale)")
     p.add_argument("--lpips-weights", metavar="WEIGHTS",
@@ -36,25 +41,47 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _model_resolver(checkpoint: Path):
-    """The checkpoint's model as ``super_resolve(lr, scale)``, with a title and its trained scale."""
-    from srbench.models import build_model
+def _resolver(model):
+    """A network as ``super_resolve(lr, scale, name)``, with SFT-GAN's condition maps where it takes them."""
     from srbench.models.conditions import build_condition_source
-    from srbench.train.checkpoint import load_checkpoint
     from srbench.train.inference import SuperResolver
+
+    condition = build_condition_source(model.condition_config) if getattr(model, "needs_condition", False) else None
+    return SuperResolver(model, condition)
+
+
+def _checkpoint_resolver(checkpoint: Path):
+    """The checkpoint's model as ``super_resolve``, with a title and its trained scale."""
+    from srbench.models import build_model
+    from srbench.train.checkpoint import load_checkpoint
 
     state = load_checkpoint(checkpoint)
     config = state["config"]
     model = build_model(config["model"])
     model.load_state_dict(state["model"])
-    condition = build_condition_source(model.condition_config) if getattr(model, "needs_condition", False) else None
     title = f"{checkpoint} ({config['model']['name']}, trained x{config['scale']}, iteration {state['iteration']})"
-    return SuperResolver(model, condition), title, config["scale"]
+    return _resolver(model), title, config["scale"]
+
+
+def _logged_model_resolver(model_uri: str, tracking_uri: str | None):
+    """A model a sweep logged to MLflow as ``super_resolve``, with a title and its trained scale."""
+    import mlflow
+
+    from srbench.model_registry import load_logged_model
+    from srbench.tracking import check_store, resolve_tracking_uri, store_exists
+
+    uri = resolve_tracking_uri(tracking_uri)
+    check_store(uri)
+    if not store_exists(uri):
+        raise UserError(f"no MLflow store at {uri}; give --tracking-uri (or run a sweep here first)")
+    mlflow.set_tracking_uri(uri)
+    model, scale, run_id = load_logged_model(model_uri)
+    return _resolver(model.eval()), f"{model_uri} (run {run_id}, trained x{scale})", scale
 
 
 def run(args: argparse.Namespace) -> int:
-    if (args.source is None) == (args.checkpoint is None):
-        raise UserError("give either SOURCE ('bicubic' or a folder of SR images) or --checkpoint PATH")
+    if sum(x is not None for x in (args.source, args.checkpoint, args.model_uri)) != 1:
+        raise UserError("give one of SOURCE ('bicubic' or a folder of SR images), --checkpoint PATH or --model-uri URI")
     specs = parse_set_list(args.sets)
     root = resolve_data_root(args.data_root)
     download = not args.no_download
@@ -63,8 +90,9 @@ def run(args: argparse.Namespace) -> int:
         from srbench.lpips_metric import LPIPS
 
         lpips = LPIPS(args.lpips_weights)
-    if args.checkpoint is not None:
-        resolver, title, trained_scale = _model_resolver(args.checkpoint)
+    if args.checkpoint is not None or args.model_uri is not None:
+        resolver, title, trained_scale = (_checkpoint_resolver(args.checkpoint) if args.checkpoint is not None
+                                          else _logged_model_resolver(args.model_uri, args.tracking_uri))
         scales = parse_scales(args.scales) if args.scales else [trained_scale]
         scores = evaluate_model(resolver, specs, scales, root, download, lpips=lpips)
     elif args.source == "bicubic":

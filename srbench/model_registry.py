@@ -1,0 +1,86 @@
+"""Trained networks in MLflow: each finished trial logs its best weights as an MLflow PyTorch model
+(``runs:/<trial run>/model``), each sweep registers its best trial under the study's name, and
+``srbench eval --model-uri`` scores either. Anything MLflow users do with a model (load it, serve it, compare
+versions) then works on srbench's trials."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from srbench.errors import UserError
+from srbench.models import build_model
+from srbench.tracking import Tracker, patiently
+
+MODEL_NAME = "model"  # runs:/<run id>/model
+EXAMPLE_SIDE = 16  # the input example's side: small, so that logging runs the network in milliseconds
+
+
+def best_alias(budget: str) -> str:
+    """The registry alias of a budget's best trial: one per budget, so a smoke sweep never moves a quick alias."""
+    return f"best_{budget}"
+
+
+def log_trained_model(tracking_uri: str, run_id: str, model_config: dict[str, Any], weights: Path) -> None:
+    """Log the network with ``weights`` (a checkpoint's ``model`` state) to the trial's run, with a signature and a
+    small input example where the network takes the image alone (SFT-GAN also takes condition maps)."""
+    import mlflow
+    import mlflow.pytorch
+    import torchvision
+
+    from srbench.train.checkpoint import load_checkpoint
+
+    model = build_model(model_config)
+    model.load_state_dict(load_checkpoint(weights)["model"])
+    model.eval()
+    example = None
+    if not getattr(model, "needs_condition", False):
+        example = np.full((1, model.in_channels, EXAMPLE_SIDE, EXAMPLE_SIDE), 0.5, dtype=np.float32)
+    mlflow.set_tracking_uri(tracking_uri)
+
+    def log() -> None:
+        mlflow.start_run(run_id=run_id)
+        try:
+            mlflow.pytorch.log_model(model, name=MODEL_NAME, input_example=example,
+                                     # given, not inferred: inference imports and scans the whole environment
+                                     pip_requirements=[f"torch=={torch.__version__.split('+')[0]}",
+                                                       f"torchvision=={torchvision.__version__.split('+')[0]}"])
+        finally:
+            mlflow.end_run(status="RUNNING")  # the trial's driver ends the run, as for every trial
+
+    patiently(log, "logging the trained model")
+
+
+def register_best(tracker: Tracker, study: str, budget: str, sweep: str, run_id: str, figure: str) -> str:
+    """Register ``runs:/<run_id>/model`` under the study's name, tagged with its sweep, budget and figure, and point
+    the budget's alias (``best_<budget>``) at it; returns the version."""
+    client = tracker.client
+    if not client.search_registered_models(f"name = '{study}'"):
+        client.create_registered_model(study, description=f"srbench study {study}: the best trial of each sweep")
+    source = f"runs:/{run_id}/{MODEL_NAME}"
+    version = client.create_model_version(study, source, run_id=run_id,
+                                          tags={"srbench.sweep": sweep, "budget": budget, "selected_by": figure})
+    client.set_registered_model_alias(study, best_alias(budget), version.version)
+    return version.version
+
+
+def load_logged_model(model_uri: str) -> tuple[torch.nn.Module, int, str]:
+    """The network at an MLflow model URI (``runs:/ID/model``, ``models:/STUDY@best_quick``, ...) with the scale it
+    was trained for (its run's ``scale`` parameter) and the run id."""
+    import mlflow.pytorch
+    from mlflow.exceptions import MlflowException
+
+    try:
+        info = mlflow.models.get_model_info(model_uri)
+        model = mlflow.pytorch.load_model(model_uri, map_location="cpu")
+    except (MlflowException, OSError) as exc:
+        raise UserError(f"--model-uri {model_uri}: {str(exc).splitlines()[0]}") from None
+    if info.run_id is None:
+        raise UserError(f"--model-uri {model_uri}: the model has no run, so no trained scale; use a model srbench logged")
+    scale = Tracker(mlflow.get_tracking_uri()).client.get_run(info.run_id).data.params.get("scale")
+    if scale is None:
+        raise UserError(f"--model-uri {model_uri}: run {info.run_id} has no 'scale' parameter; not an srbench trial")
+    return model, int(scale), info.run_id
