@@ -16,6 +16,7 @@ from srbench.models import build_model
 from srbench.tracking import Tracker, patiently
 
 MODEL_NAME = "model"  # runs:/<run id>/model
+WEIGHTS_FILE = "srbench_weights.pt"  # configuration + state dict: what srbench itself loads
 EXAMPLE_SIDE = 16  # the input example's side: small, so that logging runs the network in milliseconds
 
 
@@ -25,8 +26,12 @@ def best_alias(budget: str) -> str:
 
 
 def log_trained_model(tracking_uri: str, run_id: str, model_config: dict[str, Any], weights: Path) -> None:
-    """Log the network with ``weights`` (a checkpoint's ``model`` state) to the trial's run, with a signature and a
-    small input example where the network takes the image alone (SFT-GAN also takes condition maps)."""
+    """Log the network with ``weights`` (a checkpoint's ``model`` state) to the trial's run: MLflow's PyTorch model
+    (pickled: ``torch.export``'s format fixes the input size, and SR networks take any size), with a small input
+    example where the network takes the image alone, plus ``extra_files/srbench_weights.pt`` (the model's
+    configuration and weights, no pickled code), which is what ``srbench eval --model-uri`` loads."""
+    import tempfile
+
     import mlflow
     import mlflow.pytorch
     import torchvision
@@ -40,18 +45,22 @@ def log_trained_model(tracking_uri: str, run_id: str, model_config: dict[str, An
     if not getattr(model, "needs_condition", False):
         example = np.full((1, model.in_channels, EXAMPLE_SIDE, EXAMPLE_SIDE), 0.5, dtype=np.float32)
     mlflow.set_tracking_uri(tracking_uri)
+    with tempfile.TemporaryDirectory() as folder:
+        plain = Path(folder) / WEIGHTS_FILE
+        torch.save({"model_config": model_config, "state_dict": model.state_dict()}, plain)
 
-    def log() -> None:
-        mlflow.start_run(run_id=run_id)
-        try:
-            mlflow.pytorch.log_model(model, name=MODEL_NAME, input_example=example,
-                                     # given, not inferred: inference imports and scans the whole environment
-                                     pip_requirements=[f"torch=={torch.__version__.split('+')[0]}",
-                                                       f"torchvision=={torchvision.__version__.split('+')[0]}"])
-        finally:
-            mlflow.end_run(status="RUNNING")  # the trial's driver ends the run, as for every trial
+        def log() -> None:
+            mlflow.start_run(run_id=run_id)
+            try:
+                mlflow.pytorch.log_model(model, name=MODEL_NAME, input_example=example, serialization_format="pickle",
+                                         extra_files=[str(plain)],
+                                         # given, not inferred: inference imports and scans the whole environment
+                                         pip_requirements=[f"torch=={torch.__version__.split('+')[0]}",
+                                                           f"torchvision=={torchvision.__version__.split('+')[0]}"])
+            finally:
+                mlflow.end_run(status="RUNNING")  # the trial's driver ends the run, as for every trial
 
-    patiently(log, "logging the trained model")
+        patiently(log, "logging the trained model")
 
 
 def register_best(tracker: Tracker, study: str, budget: str, sweep: str, run_id: str, figure: str) -> str:
@@ -68,19 +77,23 @@ def register_best(tracker: Tracker, study: str, budget: str, sweep: str, run_id:
 
 
 def load_logged_model(model_uri: str) -> tuple[torch.nn.Module, int, str]:
-    """The network at an MLflow model URI (``runs:/ID/model``, ``models:/STUDY@best_quick``, ...) with the scale it
-    was trained for (its run's ``scale`` parameter) and the run id."""
-    import mlflow.pytorch
+    """The network at an MLflow model URI (``runs:/ID/model``, ``models:/STUDY@best_quick``, ...), rebuilt from its
+    configuration and weights file (never unpickled), with the scale it was trained for and the run id."""
+    import mlflow
     from mlflow.exceptions import MlflowException
 
     try:
         info = mlflow.models.get_model_info(model_uri)
-        model = mlflow.pytorch.load_model(model_uri, map_location="cpu")
+        folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
     except (MlflowException, OSError) as exc:
         raise UserError(f"--model-uri {model_uri}: {str(exc).splitlines()[0]}") from None
-    if info.run_id is None:
-        raise UserError(f"--model-uri {model_uri}: the model has no run, so no trained scale; use a model srbench logged")
+    weights = folder / "extra_files" / WEIGHTS_FILE
+    if info.run_id is None or not weights.is_file():
+        raise UserError(f"--model-uri {model_uri}: not a model an srbench trial logged (no run, or no {WEIGHTS_FILE})")
+    saved = torch.load(weights, map_location="cpu", weights_only=True)
+    model = build_model(saved["model_config"])
+    model.load_state_dict(saved["state_dict"])
     scale = Tracker(mlflow.get_tracking_uri()).client.get_run(info.run_id).data.params.get("scale")
     if scale is None:
         raise UserError(f"--model-uri {model_uri}: run {info.run_id} has no 'scale' parameter; not an srbench trial")
-    return model, int(scale), info.run_id
+    return model.eval(), int(scale), info.run_id
