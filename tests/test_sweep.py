@@ -207,6 +207,7 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     version = tracker.client.get_model_version_by_alias(study, "best_smoke")
     assert version.run_id == runs[0].info.run_id and version.tags["srbench.sweep"] == summary["sweep"]
     if not conditions:  # srbench eval scores the registered model like any checkpoint
+        capsys.readouterr()  # the sweep's own output
         code = main(["eval", "--model-uri", f"models:/{study}@best_smoke", "--tracking-uri", tracker.uri,
                      "--sets", "Set5", "--data-root", str(data_root), "--json"])
         scored = json.loads(capsys.readouterr().out)
