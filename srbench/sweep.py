@@ -36,8 +36,8 @@ from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, 
 from srbench.makespan import longest_first, makespan
 from srbench.model_registry import best_alias, log_trained_model, register_best
 from srbench.sweep_index import SweepRecord, setting_text, sweep_to_resume, trial_counts
-from srbench.tracking import (TAG_BUDGET_NOTE, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY,
-                              TAG_STUDY, TAG_SWEEP, TAG_TRIAL, MetricLogger, Tracker, check_store, flatten, patiently,
+from srbench.tracking import (TAG_BUDGET_NOTE, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_SOURCE_NAME,
+                              TAG_SOURCE_TYPE, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, TAG_TRIAL, MetricLogger, Tracker, check_store, flatten, patiently,
                               git_commit, resolve_tracking_uri, search_all_runs, software_versions, store_exists,
                               ui_command)
 
@@ -114,6 +114,7 @@ def _train_worker(loop_config: dict[str, Any]) -> None:
     for stale in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
         shutil.rmtree(stale, ignore_errors=True)
     run_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    monitor = None
     try:
         callbacks: list[Any] = []
         tracker = None
@@ -124,6 +125,13 @@ def _train_worker(loop_config: dict[str, Any]) -> None:
                       "tagging the run")
             # MLflow first: a scheduler may stop the trial as soon as Ray has the report.
             callbacks.append(MetricLogger(tracker, loop_config["run_id"], watch_stop=loop_config["early_stop"]))
+            # CPU, memory, disk, network (and GPU where nvidia-ml-py is installed) every 10 s, as MLflow logs them
+            # ("system/..."); an attempt after a restart continues the steps of the one before.
+            from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+            monitor = SystemMetricsMonitor(loop_config["run_id"], resume_logging=True,
+                                           tracking_uri=loop_config["tracking_uri"])
+            monitor.start()
         callbacks.append(_RayReport(rank))
         checkpoint = ray.train.get_checkpoint()
         placement = {"device": choose_device(loop_config["gpus_per_worker"], ray.train.torch.get_device),
@@ -142,6 +150,8 @@ def _train_worker(loop_config: dict[str, Any]) -> None:
         if rank == 0 and results is not None:
             _log_results(tracker, loop_config["run_id"], results, run_dir)
     finally:
+        if monitor is not None:
+            monitor.finish()
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
@@ -223,8 +233,9 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
     tracker.log_params(run_id, {**flatten("", trial.config.to_dict()), "variant": trial.variant,
                                 "workers": context.workers, "gpus_per_worker": context.gpus_per_worker})
     tracker.set_tags(run_id, {TAG_STUDY: context.study, TAG_CONFIG_HASH: digest, "budget": context.budget,
-                              TAG_GIT_COMMIT: git_commit(),
+                              TAG_GIT_COMMIT: git_commit(), TAG_SOURCE_NAME: context.file, TAG_SOURCE_TYPE: "LOCAL",
                               **{f"version.{k}": v for k, v in software_versions().items()}})
+    tracker.log_datasets(run_id, trial_datasets(trial.config, Path(context.data_root)))
     use_gpu = context.gpus_per_worker > 0
     resources = {"CPU": context.cpus_per_worker, **({"GPU": context.gpus_per_worker} if use_gpu else {})}
     trainer = TorchTrainer(
@@ -258,6 +269,15 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
         tracker.client.delete_tag(run_id, TAG_STOPPED_EARLY)
         run = tracker.client.get_run(run_id)
     tracker.finish(run_id, "KILLED" if TAG_STOPPED_EARLY in run.data.tags else "FINISHED")
+
+
+def trial_datasets(config: Any, data_root: Path) -> list[tuple[str, str, str, str]]:
+    """The trial's data sets as MLflow dataset inputs: name, pixel digest, folder, and training or evaluation."""
+    from srbench.data import get_spec
+
+    evaluation = list(dict.fromkeys([*config.val_sets, *config.eval_sets]))
+    return [(name, get_spec(name).set_digest, str(data_root / get_spec(name).relpath), context)
+            for name, context in [(config.train_set, "training"), *((n, "evaluation") for n in evaluation)]]
 
 
 def config_hash_of(trial: TrialSpec) -> str:
@@ -529,6 +549,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
     else:
         parent = tracker.client.create_run(experiment_id, run_name=sweep, tags={
             TAG_SWEEP: sweep, TAG_KIND: "sweep", TAG_STUDY: experiment.name, TAG_GIT_COMMIT: git_commit(),
+            TAG_SOURCE_NAME: str(file), TAG_SOURCE_TYPE: "LOCAL",
             **({TAG_BUDGET_NOTE: experiment.budget_notes[budget]} if experiment.budget_notes.get(budget) else {})
         }).info.run_id
         tracker.log_params(parent, {"budget": budget, "experiment_file": str(file), "trials": count,

@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,6 +37,9 @@ TAG_KIND = "srbench.kind"
 TAG_CONFIG_HASH = "srbench.config_hash"  # train.config.config_hash: equal only for runs that differ by seed alone
 TAG_STOPPED_EARLY = "srbench.stopped_early"  # the iteration at which the scheduler (ASHA) stopped the trial
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
+TAG_SOURCE_NAME = "mlflow.source.name"  # the UI's Source column: the study file, beside the git commit
+TAG_SOURCE_TYPE = "mlflow.source.type"
+DATASET_DIGEST_CHARS = 16  # MLflow stores dataset digests of at most 36 characters: the set digest's first 16 hex
 TAG_EXPERIMENT_KIND = "mlflow.experimentKind"  # what MLflow 3's UI opens an experiment on
 MODEL_DEVELOPMENT = "custom_model_development"  # its runs view (the other kind, genai_development, opens on traces)
 TAG_BUDGET_NOTE = "srbench.budget_note"  # on a sweep: how its budget's recipe differs from the paper's, and why
@@ -227,6 +230,18 @@ class Tracker:
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         return self.client.create_run(experiment_id, tags=all_tags, run_name=run_name).info.run_id
+
+    def log_datasets(self, run_id: str, datasets: Sequence[tuple[str, str, str, str]]) -> None:
+        """Record ``(name, digest, source, context)`` data sets as the run's dataset inputs (the UI's Datasets
+        column), once: a retried trial finds them there."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        if self.client.get_run(run_id).inputs.dataset_inputs:
+            return
+        self.client.log_inputs(run_id, datasets=[
+            DatasetInput(Dataset(name=name, digest=digest[:DATASET_DIGEST_CHARS], source_type="local", source=source),
+                         tags=[InputTag("mlflow.data.context", context)])
+            for name, digest, source, context in datasets])
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param

@@ -173,6 +173,10 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     assert ("not comparable" in runs[0].data.tags["lpips"]) if gan else runs[0].data.tags["lpips"] == "n/a"
     assert runs[0].data.params["model.name"] == first.model["name"] and runs[0].data.tags["budget"] == "smoke"
     assert runs[0].data.tags["mlflow.parentRunId"] == summary["parent_run_id"]
+    # What MLflow's UI shows of a run: its source (the study file, with the commit) and its data sets
+    assert runs[0].data.tags["mlflow.source.name"].endswith(f"{study}.py")
+    inputs = {(d.dataset.name, d.tags[0].value) for d in runs[0].inputs.dataset_inputs}
+    assert inputs == {(first.train_set, "training"), *((s, "evaluation") for s in ("Set5", "Set14", "BSD100"))}
     crops = [a.path for a in tracker.client.list_artifacts(runs[0].info.run_id, "crops")]
     assert sorted(crops) == ["crops/BSD100-101085.png", "crops/Set14-baboon.png", "crops/Set5-baby.png"]
     page = (tmp_path / "leaderboards-smoke" / f"{study}.md").read_text()
