@@ -23,8 +23,11 @@ def node_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def data_root() -> Path:
-    """The reference sets, found like srbench finds them; the tests never download."""
+    """The reference sets, found like srbench finds them; the tests never download. A relative SRBENCH_DATA (the
+    README's ``../shared/data``) is made absolute, as for a user's shell: tests change the working directory."""
     root = resolve_data_root()
+    if os.environ.get("SRBENCH_DATA"):
+        os.environ["SRBENCH_DATA"] = str(root)
     for rel in ("benchmarks/Set5/HR", "benchmarks/Set14/HR", "benchmarks/BSD100/HR", "train/BSDS200"):
         if not (root / rel).is_dir():
             pytest.fail(f"no {rel} under the data root {root}: set SRBENCH_DATA (e.g. SRBENCH_DATA=../shared/data) "
