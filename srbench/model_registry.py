@@ -5,6 +5,9 @@ versions) then works on srbench's trials."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +16,11 @@ import torch
 
 from srbench.errors import UserError
 from srbench.models import build_model
-from srbench.tracking import Tracker, patiently
+from srbench.tracking import Tracker, fluent_tracking_uri, patiently
 
 MODEL_NAME = "model"  # runs:/<run id>/model
 WEIGHTS_FILE = "srbench_weights.pt"  # configuration + state dict: what srbench itself loads
+PROGRESS_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 EXAMPLE_SIDE = 16  # the input example's side: small, so that logging runs the network in milliseconds
 
 
@@ -44,8 +48,7 @@ def log_trained_model(tracking_uri: str, run_id: str, model_config: dict[str, An
     example = None
     if not getattr(model, "needs_condition", False):
         example = np.full((1, model.in_channels, EXAMPLE_SIDE, EXAMPLE_SIDE), 0.5, dtype=np.float32)
-    mlflow.set_tracking_uri(tracking_uri)
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, fluent_tracking_uri(tracking_uri):
         plain = Path(folder) / WEIGHTS_FILE
         torch.save({"model_config": model_config, "state_dict": model.state_dict()}, plain)
 
@@ -76,24 +79,47 @@ def register_best(tracker: Tracker, study: str, budget: str, sweep: str, run_id:
     return version.version
 
 
-def load_logged_model(model_uri: str) -> tuple[torch.nn.Module, int, str]:
-    """The network at an MLflow model URI (``runs:/ID/model``, ``models:/STUDY@best_quick``, ...), rebuilt from its
-    configuration and weights file (never unpickled), with the scale it was trained for and the run id."""
+@contextlib.contextmanager
+def quiet_downloads() -> Iterator[None]:
+    """No MLflow download progress bars or notes (a model's files are also looked for among its run's artifacts,
+    where MLflow 3 keeps none, and MLflow says so) among eval's own output."""
+    import logging
+
+    repo_log = logging.getLogger("mlflow.store.artifact.artifact_repo")
+    before_level, before_bar = repo_log.level, os.environ.get(PROGRESS_BAR_ENV)
+    repo_log.setLevel(logging.WARNING)
+    os.environ[PROGRESS_BAR_ENV] = "false"
+    try:
+        yield
+    finally:
+        repo_log.setLevel(before_level)
+        if before_bar is None:
+            os.environ.pop(PROGRESS_BAR_ENV)
+        else:
+            os.environ[PROGRESS_BAR_ENV] = before_bar
+
+
+def load_logged_model(model_uri: str, tracking_uri: str) -> tuple[torch.nn.Module, int, str]:
+    """The network at an MLflow model URI (``runs:/ID/model``, ``models:/STUDY@best_quick``, ...) in the store at
+    ``tracking_uri``, rebuilt from its configuration and weights file (never unpickled), with the scale it was
+    trained for and the run id."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
     try:
-        info = mlflow.models.get_model_info(model_uri)
-        folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
+        with fluent_tracking_uri(tracking_uri), quiet_downloads():
+            info = mlflow.models.get_model_info(model_uri)
+            folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
     except (MlflowException, OSError) as exc:
         raise UserError(f"--model-uri {model_uri}: {str(exc).splitlines()[0]}") from None
-    weights = folder / "extra_files" / WEIGHTS_FILE
-    if info.run_id is None or not weights.is_file():
+    # A registered version's download nests the files in the source's folder (model/extra_files/...).
+    weights = next(folder.rglob(f"extra_files/{WEIGHTS_FILE}"), None)
+    if info.run_id is None or weights is None:
         raise UserError(f"--model-uri {model_uri}: not a model an srbench trial logged (no run, or no {WEIGHTS_FILE})")
     saved = torch.load(weights, map_location="cpu", weights_only=True)
     model = build_model(saved["model_config"])
     model.load_state_dict(saved["state_dict"])
-    scale = Tracker(mlflow.get_tracking_uri()).client.get_run(info.run_id).data.params.get("scale")
+    scale = Tracker(tracking_uri).client.get_run(info.run_id).data.params.get("scale")
     if scale is None:
         raise UserError(f"--model-uri {model_uri}: run {info.run_id} has no 'scale' parameter; not an srbench trial")
     return model.eval(), int(scale), info.run_id

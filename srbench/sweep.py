@@ -35,9 +35,11 @@ from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, 
                                 parse_settings, resolve_trial, sampled_domains, trial_bases, trial_name, with_overrides)
 from srbench.makespan import longest_first, makespan
 from srbench.model_registry import best_alias, log_trained_model, register_best
+from srbench.sweep_console import console, printer, writer
 from srbench.sweep_index import SweepRecord, setting_text, sweep_to_resume, trial_counts
-from srbench.tracking import (TAG_BUDGET_NOTE, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_SOURCE_NAME,
-                              TAG_SOURCE_TYPE, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, TAG_TRIAL, MetricLogger, Tracker, check_store, flatten, patiently,
+from srbench.tracking import (OUTAGE_SINKS, TAG_BUDGET_NOTE, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND,
+                              TAG_SOURCE_NAME, TAG_SOURCE_TYPE, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, TAG_TRIAL,
+                              MetricLogger, Tracker, check_store, flatten, patiently,
                               git_commit, resolve_tracking_uri, search_all_runs, software_versions, store_exists,
                               ui_command)
 
@@ -120,6 +122,7 @@ def _train_worker(loop_config: dict[str, Any]) -> None:
         tracker = None
         nodes = _worker_nodes(context.get_world_size())
         if rank == 0:
+            OUTAGE_SINKS[:] = [writer(loop_config["sweep"], f"trial {loop_config['key']}: ")]
             tracker = Tracker(loop_config["tracking_uri"])
             patiently(lambda: tracker.set_tags(loop_config["run_id"], {TAG_WORKER_NODES: ",".join(nodes)}),
                       "tagging the run")
@@ -573,6 +576,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
         cpus_per_worker=experiment.cpus_per_worker, gpus_per_worker=experiment.gpus_per_worker,
         experiment=experiment, settings=dict(settings or {}), bases={b.key: b for b in bases},
     )
+    console(sweep)  # the trials' warnings reach this terminal through it
     trainable = tune.with_resources(tune.with_parameters(_trial_driver, context=context), DRIVER_RESOURCES)
     sweep_path = f"{storage_uri}/{sweep}"
     if record is not None:
@@ -590,7 +594,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
             tune_config=tune.TuneConfig(
                 metric=metric, mode="max", search_alg=search_alg, scheduler=scheduler, num_samples=num_samples,
                 trial_name_creator=TrialNamer(context.bases), trial_dirname_creator=TrialNamer(context.bases)),
-            run_config=tune.RunConfig(name=sweep, storage_path=storage_uri, verbose=1,
+            run_config=tune.RunConfig(name=sweep, storage_path=storage_uri, verbose=1, callbacks=[printer(sweep)],
                                       failure_config=tune.FailureConfig(max_failures=DRIVER_RETRIES)),
         )
         if storage_path is not None:

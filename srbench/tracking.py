@@ -46,6 +46,21 @@ TAG_BUDGET_NOTE = "srbench.budget_note"  # on a sweep: how its budget's recipe d
 SEARCH_PAGE = 1000  # MLflow's largest page for sqlite and REST stores
 
 
+@contextlib.contextmanager
+def fluent_tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow's fluent API (``mlflow.start_run``, ``mlflow.pytorch.log_model``, model URIs) pointed at ``uri`` for the
+    block only: ``mlflow.set_tracking_uri`` also sets this process's MLFLOW_TRACKING_URI, which would otherwise send
+    every later default-store lookup in the process (``resolve_tracking_uri``) to this store."""
+    import mlflow
+
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)  # None clears the variable again
+
+
 def resolve_tracking_uri(cli_value: str | None = None) -> str:
     if cli_value:
         return cli_value
@@ -266,6 +281,8 @@ class Tracker:
 
 
 PATIENCE_ENV = "SRBENCH_TRACKING_PATIENCE_S"  # how long a trial waits out a tracking outage (default: an hour)
+# Where else ``patiently``'s warnings go: a trial's worker adds the sweep's console (srbench.sweep_console).
+OUTAGE_SINKS: list[Callable[[str], None]] = []
 
 
 def _transient(exc: Exception) -> bool:
@@ -290,8 +307,11 @@ def patiently(call: Callable[[], T], what: str) -> T:
         except Exception as exc:
             if not _transient(exc) or time.monotonic() + wait > deadline:
                 raise
-            print(f"srbench: the MLflow tracking server did not answer while {what} "
-                  f"({str(exc).splitlines()[0][:160]}); retrying in {wait:.0f} s", file=sys.stderr, flush=True)
+            warning = (f"the MLflow tracking server did not answer while {what} "
+                       f"({str(exc).splitlines()[0][:160]}); retrying in {wait:.0f} s")
+            print(f"srbench: {warning}", file=sys.stderr, flush=True)
+            for sink in OUTAGE_SINKS:
+                sink(warning)
             time.sleep(wait)
             wait = min(2 * wait, 60.0)
 

@@ -5,6 +5,7 @@ These tests use a real local Ray and a real MLflow store (SQLite) in a temporary
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import textwrap
 from pathlib import Path
@@ -17,7 +18,7 @@ from srbench.cli import main
 from srbench.errors import UserError
 from srbench.experiment import load_experiment
 from srbench.sweep import run_sweep
-from srbench.tracking import TAG_KIND, Tracker
+from srbench.tracking import TAG_KIND, Tracker, fluent_tracking_uri
 from srbench.train.precision import resolve_precision
 
 STUDIES = ["srcnn_ablation", "srdensenet_ablation", "srgan_content_loss", "sftgan_ablation"]
@@ -203,8 +204,10 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     # The trained network is an MLflow model of the trial, and the sweep's best is in the Model Registry.
     import mlflow.pytorch
 
-    mlflow.set_tracking_uri(tracker.uri)
-    network = mlflow.pytorch.load_model(f"runs:/{runs[0].info.run_id}/model", map_location="cpu")
+    uri_before = os.environ.get("MLFLOW_TRACKING_URI")
+    with fluent_tracking_uri(tracker.uri):
+        network = mlflow.pytorch.load_model(f"runs:/{runs[0].info.run_id}/model", map_location="cpu")
+    assert os.environ.get("MLFLOW_TRACKING_URI") == uri_before  # nothing leaks into the tests after this one
     lr = torch.rand(1, network.in_channels, 12, 12)
     conditions = [torch.full((1, 8, 48, 48), 1 / 8)] if getattr(network, "needs_condition", False) else []
     assert network(lr, *conditions).shape[-2:] == (12 * first.scale, 12 * first.scale)
@@ -214,8 +217,10 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
         capsys.readouterr()  # the sweep's own output
         code = main(["eval", "--model-uri", f"models:/{study}@best_smoke", "--tracking-uri", tracker.uri,
                      "--sets", "Set5", "--data-root", str(data_root), "--json"])
-        scored = json.loads(capsys.readouterr().out)
-        assert code == 0 and scored["results"][0]["scale"] == first.scale
+        printed = capsys.readouterr()
+        assert code == 0, printed.err
+        scored = json.loads(printed.out)
+        assert scored["results"][0]["scale"] == first.scale
         first_image = scored["results"][0]["per_image"][0]  # the smoke trial scored the first image of each set
         assert first_image["psnr_y"] == pytest.approx(metrics["Set5.psnr_y"], abs=1e-3)
 

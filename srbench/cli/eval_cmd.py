@@ -65,8 +65,6 @@ def _checkpoint_resolver(checkpoint: Path):
 
 def _logged_model_resolver(model_uri: str, tracking_uri: str | None):
     """A model a sweep logged to MLflow as ``super_resolve``, with a title and its trained scale."""
-    import mlflow
-
     from srbench.model_registry import load_logged_model
     from srbench.tracking import check_store, resolve_tracking_uri, store_exists
 
@@ -74,8 +72,7 @@ def _logged_model_resolver(model_uri: str, tracking_uri: str | None):
     check_store(uri)
     if not store_exists(uri):
         raise UserError(f"no MLflow store at {uri}; give --tracking-uri (or run a sweep here first)")
-    mlflow.set_tracking_uri(uri)
-    model, scale, run_id = load_logged_model(model_uri)
+    model, scale, run_id = load_logged_model(model_uri, uri)
     return _resolver(model.eval()), f"{model_uri} (run {run_id}, trained x{scale})", scale
 
 
