@@ -18,7 +18,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from srbench.tracking import TAG_KIND, Tracker
+from srbench.run_names import TAG_KIND, TAG_SHARED_VIEW, TAG_SWEEP
+from srbench.tracking import Tracker
 
 
 def free_port() -> int:
@@ -54,7 +55,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def screenshot(browser: str, url: str, out: Path) -> None:
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1600,1000",
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=2000,1000",
                     "--virtual-time-budget=15000", f"--screenshot={out}", url], check=True, capture_output=True,
                    timeout=180)
     print(f"{out}  <-  {url}")
@@ -74,12 +75,17 @@ def main() -> int:
     if experiment is None:
         raise SystemExit(f"no study '{args.study}' in {args.tracking_uri}")
     trials = tracker.client.search_runs([experiment.experiment_id], f"tags.`{TAG_KIND}` = 'trial'", max_results=1)
+    sweeps = tracker.client.search_runs([experiment.experiment_id], f"tags.`{TAG_KIND}` = 'sweep'", max_results=1,
+                                        order_by=["attributes.start_time DESC"])
+    # The latest sweep's saved view, as the sweep's printed link opens it
+    view = (f"?viewStateShareKey={sweeps[0].data.tags[TAG_SWEEP]}"
+            if sweeps and TAG_SHARED_VIEW + sweeps[0].data.tags[TAG_SWEEP] in experiment.tags else "")
     args.out.mkdir(parents=True, exist_ok=True)
     port = free_port()
     server = start_ui(args.tracking_uri, port, args.out / "mlflow-ui.log")
     try:
         base = f"http://127.0.0.1:{port}/#/experiments/{experiment.experiment_id}"
-        screenshot(browser, f"{base}/runs", args.out / "runs.png")
+        screenshot(browser, f"{base}/runs{view}", args.out / "runs.png")
         screenshot(browser, f"{base}/runs?compareRunsMode=CHART", args.out / "charts.png")
         if trials:
             screenshot(browser, f"{base}/runs/{trials[0].info.run_id}", args.out / "trial.png")

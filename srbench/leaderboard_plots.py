@@ -17,6 +17,7 @@ from PIL import Image  # noqa: E402
 from srbench.data import get_spec, load_set  # noqa: E402
 from srbench.degrade import bicubic_lr, imresize, modcrop  # noqa: E402
 from srbench.leaderboard import variant_label  # noqa: E402
+from srbench.run_names import val_metric  # noqa: E402
 from srbench.tracking import Tracker  # noqa: E402
 from srbench.train.loop import crop_box  # noqa: E402
 
@@ -76,7 +77,7 @@ def validation_curves(study: str, runs: pd.DataFrame, tracker: Tracker, first_se
     None when no run logged any."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for _, r in runs.sort_values(["seed", "run_id"]).drop_duplicates("config_hash").sort_values(["variant", "run_id"]).iterrows():
-        history = sorted((m.step, m.value) for m in tracker.client.get_metric_history(r["run_id"], f"val.{first_set}.psnr_y"))
+        history = sorted((m.step, m.value) for m in tracker.client.get_metric_history(r["run_id"], val_metric(first_set)))
         if history:
             steps, values = zip(*history)
             ax.plot(steps, values, marker=".", label=f"{variant_label(r)} (seed {r['seed']}, {r['budget']})")

@@ -35,13 +35,14 @@ from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, 
                                 parse_settings, resolve_trial, sampled_domains, trial_bases, trial_name, with_overrides)
 from srbench.makespan import longest_first, makespan
 from srbench.model_registry import best_alias, log_trained_model, register_best
-from srbench.sweep_console import console, printer, writer
+from srbench.sweep_console import console, sweep_console, writer
 from srbench.sweep_index import SweepRecord, setting_text, sweep_to_resume, trial_counts
-from srbench.tracking import (OUTAGE_SINKS, TAG_BUDGET_NOTE, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND,
-                              TAG_SOURCE_NAME, TAG_SOURCE_TYPE, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, TAG_TRIAL,
-                              MetricLogger, Tracker, check_store, flatten, patiently,
-                              git_commit, resolve_tracking_uri, search_all_runs, software_versions, store_exists,
-                              ui_command)
+from srbench.run_names import (FINAL_STEP, ITERATIONS_TRAINED, PARAM_PRECISION_USED, STARTUP, TAG_BUDGET_NOTE,
+                               TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_SOURCE_NAME, TAG_SOURCE_TYPE,
+                               TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, TAG_TRIAL, TAG_VARIANT, TAG_VGG_USED,
+                               TAG_WORKER_NODES, final_metric)
+from srbench.tracking import (OUTAGE_SINKS, MetricLogger, Tracker, check_store, flatten, git_commit, patiently,
+                              resolve_tracking_uri, search_all_runs, software_versions, store_exists, ui_command)
 
 # The Tune trial only waits on its TorchTrainer: it reserves memory, no CPU, so the trial's workers
 # can use every CPU (an empty bundle is rejected, and a CPU fraction would keep e.g. 2 workers x 1 CPU
@@ -50,7 +51,6 @@ DRIVER_RESOURCES = {"memory": 64 * 1024 * 1024}
 TRIAL_RETRIES = 2  # Ray Train: restarts of a trial's workers from its last checkpoint
 DRIVER_RETRIES = 1  # Ray Tune: restarts of a trial's driver (e.g. its node died); it finds its run and checkpoint
 STATE_FILE = "srbench_sweep.json"
-TAG_WORKER_NODES = "ray.worker_nodes"  # Ray node id of each DDP rank, in rank order
 
 
 @dataclass
@@ -162,13 +162,12 @@ def _log_startup(tracker: Tracker, run_id: str, trainer: Any, worker_group_s: fl
     """Where a trial's start-up went (this attempt's): Ray worker group, training set, model; and the
     precision the workers resolved ``auto`` to. At the iteration the attempt starts from, once: a retried
     attempt that starts where the last one did keeps the first figures (no step is logged twice)."""
-    tracker.log_params(run_id, {"precision_used": trainer.precision})
+    tracker.log_params(run_id, {PARAM_PRECISION_USED: trainer.precision})
     tracker.set_tags(run_id, {"train_set_cache": "hit" if trainer.sampler.cached else "miss"})
-    if any(m.step == trainer.iteration for m in tracker.client.get_metric_history(run_id, "startup.to_first_step_s")):
+    if any(m.step == trainer.iteration for m in tracker.client.get_metric_history(run_id, STARTUP[-1])):
         return
-    tracker.log_metrics(run_id, {"startup.worker_group_s": worker_group_s, "startup.train_set_s": trainer.sampler.seconds,
-                                 "startup.model_build_s": trainer.model_build_s,
-                                 "startup.to_first_step_s": to_first_step_s}, step=trainer.iteration)
+    figures = (worker_group_s, trainer.sampler.seconds, trainer.model_build_s, to_first_step_s)
+    tracker.log_metrics(run_id, dict(zip(STARTUP, figures)), step=trainer.iteration)
 
 
 def _worker_nodes(world_size: int) -> list[str]:
@@ -186,15 +185,15 @@ def _log_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_dir
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    step = results["iterations"]
-    metrics = [Metric(f"{s['set']}.{k}", s[k], now, step) for s in results["sets"]
+    metrics = [Metric(final_metric(s["set"], k), s[k], now, FINAL_STEP) for s in results["sets"]
                for k in ("psnr_y", "ssim_y", "psnr_rgb", "lpips") if s[k] is not None]
-    metrics += [Metric("parameters", results["parameters"], now, step), Metric("macs_per_mp", results["macs_per_mp"], now, step),
-                Metric("wall_time_s", results["wall_time_s"], now, step), Metric("iterations", step, now, step)]
+    scalars = {"parameters": results["parameters"], "macs_per_mp": results["macs_per_mp"],
+               "wall_time_s": results["wall_time_s"], ITERATIONS_TRAINED: results["iterations"]}
+    metrics += [Metric(name, value, now, FINAL_STEP) for name, value in scalars.items()]
     # Each call waits out an outage on its own, so a retry never logs a figure twice.
     patiently(lambda: tracker.client.log_batch(run_id, metrics=metrics), "logging the final figures")
     tags = {"hardware": results["hardware"], "nodes": str(results["nodes"]), "eval_images": results["eval_images"],
-            "vgg_weights": results["vgg_weights"] or "none",
+            TAG_VGG_USED: results["vgg_weights"] or "none",
             "condition_source": results["condition_source"] or "none", "lpips": results["lpips"] or "n/a"}
     patiently(lambda: tracker.set_tags(run_id, tags), "tagging the run")
     for name in ("results.json", "history.jsonl"):
@@ -233,9 +232,11 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
             tune.report({k.replace(".", "/"): v for k, v in run.data.metrics.items()})
             return
     run_id = tracker.find_or_create_run(context.experiment_id, tags, run_name=key, parent_run_id=context.parent_run_id)
-    tracker.log_params(run_id, {**flatten("", trial.config.to_dict()), "variant": trial.variant,
-                                "workers": context.workers, "gpus_per_worker": context.gpus_per_worker})
+    # model.scale is the param scale, budget a tag: one name each
+    params = {k: v for k, v in flatten("", trial.config.to_dict()).items() if k not in ("model.scale", "budget")}
+    tracker.log_params(run_id, {**params, "workers": context.workers, "gpus_per_worker": context.gpus_per_worker})
     tracker.set_tags(run_id, {TAG_STUDY: context.study, TAG_CONFIG_HASH: digest, "budget": context.budget,
+                              TAG_VARIANT: trial.variant,
                               TAG_GIT_COMMIT: git_commit(), TAG_SOURCE_NAME: context.file, TAG_SOURCE_TYPE: "LOCAL",
                               **{f"version.{k}": v for k, v in software_versions().items()}})
     tracker.log_datasets(run_id, trial_datasets(trial.config, Path(context.data_root)))
@@ -267,7 +268,7 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
         raise
     tracker.set_tags(run_id, {"checkpoint": f"{context.storage}/{context.sweep}-{key}"})
     run = tracker.client.get_run(run_id)
-    if TAG_STOPPED_EARLY in run.data.tags and "iterations" in run.data.metrics:
+    if TAG_STOPPED_EARLY in run.data.tags and ITERATIONS_TRAINED in run.data.metrics:
         # ASHA's decision reached the trial only after it had trained to the end and been scored: it finished.
         tracker.client.delete_tag(run_id, TAG_STOPPED_EARLY)
         run = tracker.client.get_run(run_id)
@@ -281,6 +282,16 @@ def trial_datasets(config: Any, data_root: Path) -> list[tuple[str, str, str, st
     evaluation = list(dict.fromkeys([*config.val_sets, *config.eval_sets]))
     return [(name, get_spec(name).set_digest, str(data_root / get_spec(name).relpath), context)
             for name, context in [(config.train_set, "training"), *((n, "evaluation") for n in evaluation)]]
+
+
+def _total_iterations(context: SweepContext) -> Any:
+    """A Tune trial's length in iterations, from its configuration (base and sampled values)."""
+    def total(tune_config: dict[str, Any]) -> int:
+        base = context.bases[tune_config["base"]]
+        return resolve_trial(context.experiment, context.budget, base, tune_config.get("search", {}),
+                             context.settings, context.file).config.total_iterations
+
+    return total
 
 
 def config_hash_of(trial: TrialSpec) -> str:
@@ -414,17 +425,29 @@ def _describe_domain(domain: Any) -> str:
     return f"{kind}({domain.lower:g}, {domain.upper:g})"
 
 
-def summary_table(tracker: Tracker, experiment_id: str, sweep: str, sets: list[str]) -> str:
-    """One line per trial of this sweep: status and final Y-PSNR per set."""
+def summary_table(tracker: Tracker, experiment_id: str, sweep: str, sets: list[str], scale: int,
+                  data_root: Path) -> str:
+    """One line per trial of this sweep: status and final Y-PSNR / SSIM per set; the bicubic row first where
+    the trials were scored on whole sets (a smoke trial's subset is not comparable with it)."""
+    from srbench.leaderboard import bicubic_scores
+
     runs = search_all_runs(tracker, [experiment_id], f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_KIND}` = 'trial'")
     width = max([22] + [len(r.info.run_name) + 2 for r in runs])
-    lines = [f"  {'trial':<{width}}{'status':<22}" + "".join(f"{s + ' PSNR':>13}" for s in sets)]
+    lines = [f"  {'trial':<{width}}{'status':<22}" + "".join(f"{s + ' PSNR / SSIM':>22}" for s in sets)]
+    scored = [r for r in runs if final_metric(sets[0], "psnr_y") in r.data.metrics]
+    if scored and all(r.data.tags.get("eval_images") == "all" for r in scored):
+        bicubic = bicubic_scores([scale], data_root, sets)
+        lines.append(f"  {'bicubic':<{width}}{'':<22}" + "".join(
+            f"{bicubic[scale, s][0]:>14.2f} / {bicubic[scale, s][1]:.4f}" for s in sets))
+
+    def figures(metrics: dict[str, float], s: str) -> str:
+        psnr, ssim = metrics.get(final_metric(s, "psnr_y")), metrics.get(final_metric(s, "ssim_y"))
+        return f"{psnr:>14.2f} / {ssim:.4f}" if psnr is not None and ssim is not None else f"{'-':>22}"
+
     for run in sorted(runs, key=lambda r: r.info.run_name):
         stopped = run.data.tags.get(TAG_STOPPED_EARLY)
         status = f"stopped early @{stopped}" if stopped else run.info.status
-        values = "".join(f"{run.data.metrics[f'{s}.psnr_y']:>13.2f}" if f"{s}.psnr_y" in run.data.metrics
-                         else f"{'-':>13}" for s in sets)
-        lines.append(f"  {run.info.run_name:<{width}}{status:<22}{values}")
+        lines.append(f"  {run.info.run_name:<{width}}{status:<22}" + "".join(figures(run.data.metrics, s) for s in sets))
     return "\n".join(lines)
 
 
@@ -476,9 +499,11 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
               storage: str | None = None, max_concurrent: int | None = None, workers_per_trial: int | None = None,
               cpus_per_worker: float | None = None, gpus_per_worker: float | None = None,
               resume: bool | str = False, dry_run: bool = False, data_root: Path | None = None,
-              only: str | None = None, settings: dict[str, Any] | None = None, download: bool = True) -> dict[str, Any]:
+              only: str | None = None, settings: dict[str, Any] | None = None, download: bool = True,
+              verbose: bool = False) -> dict[str, Any]:
     """Run a new sweep of the study in ``file``; ``resume=True`` continues the latest interrupted sweep of
-    the study and budget, ``resume="<sweep id>"`` that one, each with the settings it was started with."""
+    the study and budget, ``resume="<sweep id>"`` that one, each with the settings it was started with.
+    ``verbose``: Ray Tune's status table besides srbench's console."""
     from srbench.data import resolve_data_root
     from srbench.train.config import BUDGETS
 
@@ -563,9 +588,10 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
                                     "search_alg": experiment.search_alg, "search_seed": experiment.search_seed,
                                     "num_samples": experiment.num_samples, "scheduler": experiment.scheduler,
                                     **{f"set.{k}": setting_text(v) for k, v in (settings or {}).items()}})
+    view = tracker.save_sweep_view(experiment_id, sweep, trials[0].config.eval_sets)
     print(f"sweep {sweep}{' (resumed)' if record is not None else ''}")
     print(f"MLflow: runs go to {tracking_uri} (experiment '{experiment.name}', parent run {parent}); "
-          f"view them with: {ui_command(tracking_uri, experiment_id)}")
+          f"view them with: {ui_command(tracking_uri, experiment_id, view)}")
     print(f"Ray: {ray.cluster_resources().get('CPU', 0):g} CPU, {ray.cluster_resources().get('GPU', 0):g} GPU; "
           f"{concurrency} trial(s) at a time; checkpoints in {storage_uri}/{sweep}-<trial>")
 
@@ -576,7 +602,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
         cpus_per_worker=experiment.cpus_per_worker, gpus_per_worker=experiment.gpus_per_worker,
         experiment=experiment, settings=dict(settings or {}), bases={b.key: b for b in bases},
     )
-    console(sweep)  # the trials' warnings reach this terminal through it
+    trial_messages = console(sweep)  # the trials' warnings reach this terminal through it
     trainable = tune.with_resources(tune.with_parameters(_trial_driver, context=context), DRIVER_RESOURCES)
     sweep_path = f"{storage_uri}/{sweep}"
     if record is not None:
@@ -594,7 +620,9 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
             tune_config=tune.TuneConfig(
                 metric=metric, mode="max", search_alg=search_alg, scheduler=scheduler, num_samples=num_samples,
                 trial_name_creator=TrialNamer(context.bases), trial_dirname_creator=TrialNamer(context.bases)),
-            run_config=tune.RunConfig(name=sweep, storage_path=storage_uri, verbose=1, callbacks=[printer(sweep)],
+            run_config=tune.RunConfig(name=sweep, storage_path=storage_uri, verbose=1 if verbose else 0,
+                                      callbacks=[sweep_console(sweep, _total_iterations(context),
+                                                               trials[0].config.val_sets[0])],
                                       failure_config=tune.FailureConfig(max_failures=DRIVER_RETRIES)),
         )
         if storage_path is not None:
@@ -602,6 +630,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
             (storage_path / sweep / STATE_FILE).write_text(json.dumps(
                 {"sweep": sweep, "parent_run_id": parent, "file": str(file), "budget": budget}) + "\n")
     grid = tuner.fit()
+    trial_messages.shutdown()
     errors = [r for r in grid if r.error is not None]
     # Count from MLflow, not from Tune: after Ctrl-C Tune returns with trials still unfinished.
     counts = trial_counts(tracker, experiment_id, sweep)
@@ -625,7 +654,8 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
     summary = {"sweep": sweep, "parent_run_id": parent, "trials": count, "finished": counts["finished"],
                "stopped_early": counts["stopped_early"], "failed": len(errors), "interrupted": interrupted,
                "leaderboards": [str(p) for p in pages]}
-    print(summary_table(tracker, experiment_id, sweep, list(trials[0].config.eval_sets)))
+    print(summary_table(tracker, experiment_id, sweep, list(trials[0].config.eval_sets), experiment.scale,
+                        resolve_data_root(data_root)))
     print(f"sweep {sweep}: {counts['finished']} of {count} trials finished"
           + (f", {counts['stopped_early']} stopped early" if counts["stopped_early"] else "")
           + (f", {len(errors)} failed" if errors else "")
@@ -634,7 +664,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
     if span is not None:
         print(f"sweep {sweep}: {span.describe()}")
         summary["makespan_ratio"] = span.ratio
-    print(f"MLflow: {ui_command(tracking_uri, experiment_id)}")
+    print(f"MLflow: {ui_command(tracking_uri, experiment_id, view)}")
     return summary
 
 
@@ -664,7 +694,7 @@ def check_sweep_data(trials: list[TrialSpec], data_root: Path, download: bool) -
 
 def _register_best(tracker: Tracker, experiment_id: str, study: str, budget: str, sweep: str, first_set: str) -> None:
     """The sweep's best finished trial (Y-PSNR on the study's first evaluation set) into the Model Registry."""
-    figure = f"{first_set}.psnr_y"
+    figure = final_metric(first_set, "psnr_y")
     runs = [r for r in search_all_runs(tracker, [experiment_id], f"tags.`{TAG_SWEEP}` = '{sweep}' and "
                                        f"tags.`{TAG_KIND}` = 'trial' and attributes.status = 'FINISHED'")
             if figure in r.data.metrics]

@@ -1,14 +1,17 @@
-"""Warnings from inside a trial on the sweep's own terminal.
+"""srbench's own sweep console: one line per trial event, with srbench's trial names.
 
-The sweep runs Ray with ``log_to_driver=False`` (worker logs would bury its output), so a trial that has to
-tell the user something (the tracking server is down and the trial is waiting for it) puts one line on a
-small queue actor named after the sweep; the driver's Tune callback prints the queued lines at every step of
-Tune's loop. Both ends find the queue by name, so a resumed sweep (whose Tune callbacks are restored from
-storage) reaches the queue of its new Ray session."""
+Ray's boxed status table is off unless ``--verbose``; instead the driver's Tune callback prints when a trial
+starts, each validation (iteration / total, the first validation set's PSNR, an ETA), and when it finishes
+or fails. The sweep runs Ray with ``log_to_driver=False`` (worker logs would bury this), so a trial that has
+to tell the user something (the tracking server is down and the trial is waiting for it) puts one line on a
+small queue actor named after the sweep, which the callback prints at every step of Tune's loop. Both ends
+find the queue by name, so a resumed sweep (whose Tune callbacks are restored from storage) reaches the queue
+of its new Ray session."""
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,8 +19,8 @@ NAMESPACE = "srbench"
 
 
 def console(sweep: str) -> Any:
-    """The sweep's queue, created by the first caller (the driver): an actor that takes no CPU, so it never holds
-    a trial's slot, and lives as long as the driver."""
+    """The sweep's queue, created by the first caller (the driver, which holds it for the sweep: Ray removes an
+    actor nobody holds, named or not): an actor that takes no CPU, so it never holds a trial's slot."""
     from ray.util.queue import Queue
 
     return Queue(actor_options={"name": f"console-{sweep}", "namespace": NAMESPACE, "get_if_exists": True,
@@ -30,11 +33,62 @@ def writer(sweep: str, prefix: str) -> Callable[[str], None]:
     return lambda line: queue.put_nowait(f"{prefix}{line}")
 
 
-def printer(sweep: str) -> Any:
-    """The Tune callback printing, on stderr, what the trials queued, as soon as Tune's loop next steps."""
+def duration(seconds: float) -> str:
+    """``3h05m``, ``12m40s``, ``45s``."""
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def sweep_console(sweep: str, total_iterations: Callable[[dict[str, Any]], int], val_set: str) -> Any:
+    """The Tune callback of a sweep: ``total_iterations(trial.config)`` is a trial's length, ``val_set`` the
+    validation set whose PSNR the progress lines show."""
     from ray.tune import Callback
 
-    class PrintQueued(Callback):
+    metric = f"val/{val_set}/psnr_y"
+
+    class SweepConsole(Callback):
+        def __init__(self) -> None:
+            # trial -> (time, iteration) of its first report seen here: the ETA is the pace since then (a trial
+            # resumed from a checkpoint reports from there on, so its pace is never overstated)
+            self.first_report: dict[str, tuple[float, int]] = {}
+            self.totals: dict[str, int] = {}
+            self.queue: Any = None  # looked up at the first step: Tune pickles callbacks before the sweep starts
+
+        def __getstate__(self) -> dict[str, Any]:
+            return {**self.__dict__, "queue": None}
+
+        @staticmethod
+        def say(trial: Any, text: str) -> None:
+            print(f"[{time.strftime('%H:%M:%S')}] {str(trial):<24} {text}", flush=True)
+
+        def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            running = sum(t.status == "RUNNING" for t in trials)
+            waiting = sum(t.status == "PENDING" for t in trials)
+            self.say(trial, f"started ({running} running, {waiting} waiting)")
+
+        def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
+                            **info: Any) -> None:
+            name = str(trial)
+            if "iteration" not in result:  # a trial that had finished before the sweep was resumed
+                self.say(trial, "finished before the resume (its figures are in MLflow)")
+                return
+            if name not in self.totals:
+                self.totals[name] = total_iterations(trial.config)
+            done, total = int(result["iteration"]), self.totals[name]
+            since, first = self.first_report.setdefault(name, (time.monotonic(), done))
+            rate = (done - first) / max(time.monotonic() - since, 1e-9)
+            eta = f", ETA {duration((total - done) / rate)}" if rate > 0 and done < total else ""
+            figure = f", {val_set} {result[metric]:.2f} dB" if metric in result else ""
+            self.say(trial, f"iteration {done}/{total}{figure}{eta}")
+
+        def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            self.say(trial, "finished")
+
+        def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            self.say(trial, f"failed; Ray's error: {trial.error_file or 'see the trial folder'}")
+
         def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
             self.drain()
 
@@ -42,9 +96,10 @@ def printer(sweep: str) -> Any:
             self.drain()
 
         def drain(self) -> None:
-            queue = console(sweep)
-            waiting = queue.qsize()
-            for line in queue.get_nowait_batch(waiting) if waiting else []:
+            if self.queue is None:
+                self.queue = console(sweep)
+            waiting = self.queue.qsize()
+            for line in self.queue.get_nowait_batch(waiting) if waiting else []:
                 print(line, file=sys.stderr, flush=True)
 
-    return PrintQueued()
+    return SweepConsole()

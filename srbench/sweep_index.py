@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from srbench.errors import UserError
-from srbench.tracking import (TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, Tracker,
-                              search_all_runs)
+from srbench.run_names import TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP
+from srbench.tracking import Tracker, search_all_runs
 
 
 @dataclass(frozen=True)

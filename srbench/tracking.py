@@ -27,22 +27,12 @@ from typing import Any, TypeVar
 
 from srbench import __version__
 from srbench.errors import UserError
+from srbench.run_names import (MODEL_DEVELOPMENT, TAG_EXPERIMENT_KIND, TAG_SHARED_VIEW, TAG_KIND, TAG_STOPPED_EARLY,
+                               TAG_SWEEP, TAG_VARIANT, final_metric, mlflow_name)
 
 T = TypeVar("T")
 
-TAG_STUDY = "srbench.study"
-TAG_SWEEP = "srbench.sweep"
-TAG_TRIAL = "srbench.trial"
-TAG_KIND = "srbench.kind"
-TAG_CONFIG_HASH = "srbench.config_hash"  # train.config.config_hash: equal only for runs that differ by seed alone
-TAG_STOPPED_EARLY = "srbench.stopped_early"  # the iteration at which the scheduler (ASHA) stopped the trial
-TAG_GIT_COMMIT = "mlflow.source.git.commit"
-TAG_SOURCE_NAME = "mlflow.source.name"  # the UI's Source column: the study file, beside the git commit
-TAG_SOURCE_TYPE = "mlflow.source.type"
 DATASET_DIGEST_CHARS = 16  # MLflow stores dataset digests of at most 36 characters: the set digest's first 16 hex
-TAG_EXPERIMENT_KIND = "mlflow.experimentKind"  # what MLflow 3's UI opens an experiment on
-MODEL_DEVELOPMENT = "custom_model_development"  # its runs view (the other kind, genai_development, opens on traces)
-TAG_BUDGET_NOTE = "srbench.budget_note"  # on a sweep: how its budget's recipe differs from the paper's, and why
 SEARCH_PAGE = 1000  # MLflow's largest page for sqlite and REST stores
 
 
@@ -74,9 +64,12 @@ def store_exists(tracking_uri: str) -> bool:
     return not tracking_uri.startswith("sqlite:///") or Path(tracking_uri.removeprefix("sqlite:///")).exists()
 
 
-def ui_command(tracking_uri: str, experiment_id: str | None = None) -> str:
-    """How to see the runs: a server's runs view, or the `mlflow ui` command and the page to open there."""
+def ui_command(tracking_uri: str, experiment_id: str | None = None, view: str | None = None) -> str:
+    """How to see the runs: a server's runs view, or the `mlflow ui` command and the page to open there;
+    ``view``: a saved view of the runs table (``Tracker.save_sweep_view``)."""
     page = f"#/experiments/{experiment_id}/runs" if experiment_id is not None else ""
+    if page and view is not None:
+        page += f"?viewStateShareKey={view}"
     if tracking_uri.startswith(("http://", "https://")):
         return f"open {tracking_uri.rstrip('/')}/{page} in a browser"
     return f"mlflow ui --backend-store-uri {tracking_uri}, then open http://127.0.0.1:5000/{page}"
@@ -205,6 +198,20 @@ class Tracker:
         with store_lock(tracking_uri):  # the client creates (migrates) a new store: one process at a time
             self.client = MlflowClient(tracking_uri)
 
+    def save_sweep_view(self, experiment_id: str, sweep: str, sets: Sequence[str]) -> str:
+        """A saved view of the runs table, kept on the experiment as MLflow's UI keeps a shared view: this sweep's
+        runs only, grouped into the sweep's run and its trials, both groups open (a shared view cannot open a
+        parent run's nested rows), the final Y-PSNR and SSIM per set as columns. Returns its key (the sweep
+        id), for ``ui_command``."""
+        groups = {f"tag.{TAG_KIND}.{kind}": True for kind in ("sweep", "trial")}
+        state = {"searchFilter": f"tags.`{TAG_SWEEP}` = '{sweep}'", "orderByKey": "attributes.start_time",
+                 "orderByAsc": False, "groupsExpanded": groups,
+                 "groupBy": {"aggregateFunction": "average", "groupByKeys": [{"mode": "tag", "groupByData": TAG_KIND}]},
+                 "selectedColumns": [f"tags.`{TAG_VARIANT}`", *(f"metrics.`{final_metric(s, figure)}`"
+                                                               for s in sets for figure in ("psnr_y", "ssim_y"))]}
+        self.client.set_experiment_tag(experiment_id, TAG_SHARED_VIEW + sweep, json.dumps(state))
+        return sweep
+
     def experiment_id(self, study: str, description: str = "") -> str:
         """The study's experiment, created where missing as a model-development experiment (MLflow 3's UI then
         opens on its runs, not on GenAI traces) with the study's description as its note."""
@@ -311,7 +318,8 @@ def patiently(call: Callable[[], T], what: str) -> T:
                        f"({str(exc).splitlines()[0][:160]}); retrying in {wait:.0f} s")
             print(f"srbench: {warning}", file=sys.stderr, flush=True)
             for sink in OUTAGE_SINKS:
-                sink(warning)
+                with contextlib.suppress(Exception):  # the sweep's console is a courtesy: never a reason to fail
+                    sink(warning)
             time.sleep(wait)
             wait = min(2 * wait, 60.0)
 
@@ -333,8 +341,8 @@ class MetricLogger:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        fresh = [Metric(k.replace("/", "."), float(v), now, iteration) for k, v in metrics.items()
-                 if iteration > self.logged.get(k.replace("/", "."), -1)]
+        fresh = [Metric(mlflow_name(k), float(v), now, iteration) for k, v in metrics.items()
+                 if iteration > self.logged.get(mlflow_name(k), -1)]
         if fresh:  # before Ray has the checkpoint of this step: a crash after it loses no figure
             patiently(lambda: self.tracker.client.log_batch(self.run_id, metrics=fresh), f"logging iteration {iteration}")
             for m in fresh:

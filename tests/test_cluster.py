@@ -29,7 +29,8 @@ import pytest
 from processes import kill_session, session_members, stop_session
 
 from conftest import REPO
-from srbench.tracking import TAG_KIND, Tracker
+from srbench.run_names import TAG_KIND
+from srbench.tracking import Tracker
 
 SWEEP_TIMEOUT = 300
 BIN = Path(sys.executable).parent

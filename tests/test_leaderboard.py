@@ -11,7 +11,9 @@ from srbench.cli import main
 from srbench.data import get_spec
 from srbench.evaluate import evaluate_bicubic
 from srbench.leaderboard import write_leaderboards
-from srbench.tracking import TAG_BUDGET_NOTE, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, Tracker
+from srbench.run_names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_BUDGET_NOTE, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND,
+                               TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, TAG_VARIANT, TAG_VGG_USED, final_metric)
+from srbench.tracking import Tracker
 
 # variant, seed, Set5/Set14/BSD100 (psnr, ssim), parameters, wall time
 RUNS = [
@@ -40,17 +42,17 @@ def add_trial(tracker: Tracker, experiment: str, parent: str | None, sweep: str 
     identity = {TAG_SWEEP: sweep, TAG_CONFIG_HASH: config_hash or f"hash-{variant}",
                 "mlflow.parentRunId": parent} if sweep else {}
     run_id = tracker.client.create_run(experiment, run_name=f"{variant}_seed{seed}", tags={
-        TAG_KIND: "trial", TAG_STUDY: "srcnn_ablation", "budget": "quick", "eval_images": "all",
-        "hardware": "2 x Test CPU (CPU), 1 process", "vgg_weights": "none", "condition_source": "none",
+        TAG_KIND: "trial", TAG_STUDY: "srcnn_ablation", TAG_VARIANT: variant, "budget": "quick", "eval_images": "all",
+        "hardware": "2 x Test CPU (CPU), 1 process", TAG_VGG_USED: "none", "condition_source": "none",
         **identity}).info.run_id
-    tracker.log_params(run_id, {"variant": variant, "seed": seed, "scale": 3, "adversarial_weight": 0.0,
+    tracker.log_params(run_id, {"seed": seed, "scale": 3, "adversarial_weight": 0.0,
                                 "eval_sets": json.dumps(list(sets)), **(extra or {})})
     for (psnr, ssim), s in zip(figures, sets):
-        tracker.client.log_metric(run_id, f"{s}.psnr_y", psnr, step=20000)
-        tracker.client.log_metric(run_id, f"{s}.ssim_y", ssim, step=20000)
-    for key, value in (("parameters", params), ("macs_per_mp", params * 1e6), ("iterations", 20000),
+        tracker.client.log_metric(run_id, final_metric(s, "psnr_y"), psnr, step=FINAL_STEP)
+        tracker.client.log_metric(run_id, final_metric(s, "ssim_y"), ssim, step=FINAL_STEP)
+    for key, value in (("parameters", params), ("macs_per_mp", params * 1e6), (ITERATIONS_TRAINED, 20000),
                        ("wall_time_s", wall)):
-        tracker.client.log_metric(run_id, key, value, step=20000)
+        tracker.client.log_metric(run_id, key, value, step=FINAL_STEP)
     tracker.finish(run_id, status)
     return run_id
 
@@ -201,6 +203,8 @@ def test_gan_study_shows_lpips_and_says_why_it_is_missing(tmp_path, data_root):
             ("SRGAN-VGG54", "random (not ImageNet: not comparable)", random_trunk, (0.20, 0.45, 0.50), 29.0),
             ("SRResNet-VGG22", "file vgg19-dcbb9e9d.pth", imagenet, (0.35, 0.50, 0.60), 28.0),  # a genuine local copy
             ("SRGAN-MSE", "none", "n/a: no ImageNet weights", None, 20.0)):  # below bicubic everywhere
+        # Recorded with the names of runs from before srbench.run_names (param variant, tag vgg_weights, finals at
+        # the last iteration): such runs still show.
         run_id = tracker.client.create_run(experiment, run_name=f"{variant}_seed0", tags={
             TAG_KIND: "trial", TAG_STUDY: "srgan_content_loss", "budget": "quick", "eval_images": "all",
             "hardware": "2 x Test CPU (CPU), 1 process", "vgg_weights": vgg, "condition_source": "none",

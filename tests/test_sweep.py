@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import textwrap
 from pathlib import Path
@@ -18,7 +19,8 @@ from srbench.cli import main
 from srbench.errors import UserError
 from srbench.experiment import load_experiment
 from srbench.sweep import run_sweep
-from srbench.tracking import TAG_KIND, Tracker, fluent_tracking_uri
+from srbench.run_names import FINAL_STEP, ITERATIONS_TRAINED, STARTUP, TAG_KIND, TAG_VARIANT, final_metric, val_metric
+from srbench.tracking import Tracker, fluent_tracking_uri
 from srbench.train.precision import resolve_precision
 
 STUDIES = ["srcnn_ablation", "srdensenet_ablation", "srgan_content_loss", "sftgan_ablation"]
@@ -163,6 +165,12 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     key = next(iter(first.variants)) + "_seed0"
     summary = run_sweep(str(REPO / "experiments" / f"{study}.py"), budget="smoke", data_root=data_root, only=key)
     assert summary["failed"] == 0 and summary["trials"] == summary["finished"] == 1 and not summary["interrupted"]
+    # srbench's console: one line per trial event with its name and progress; Ray's table only with --verbose
+    console = capsys.readouterr().out
+    assert re.search(rf"{re.escape(key)}\s+started \(1 running, 0 waiting\)", console)
+    assert re.search(rf"{re.escape(key)}\s+iteration \d+/\d+, Set5 \d+\.\d\d dB", console)
+    assert re.search(rf"{re.escape(key)}\s+finished", console) and "Trial name" not in console
+    assert re.search(r"PSNR / SSIM", console) and "viewStateShareKey=" in console
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = child_runs(tracker, study)
     assert len(runs) == 1 and runs[0].info.status == "FINISHED" and runs[0].info.run_name == key
@@ -174,6 +182,22 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     assert ("not comparable" in runs[0].data.tags["lpips"]) if gan else runs[0].data.tags["lpips"] == "n/a"
     assert runs[0].data.params["model.name"] == first.model["name"] and runs[0].data.tags["budget"] == "smoke"
     assert runs[0].data.tags["mlflow.parentRunId"] == summary["parent_run_id"]
+    # One name per figure (srbench.run_names): every metric name accounted for, final figures once at FINAL_STEP,
+    # no name both a param and a metric or a tag.
+    finals = {final_metric(s, f) for s in ("Set5", "Set14", "BSD100")
+              for f in ("psnr_y", "ssim_y", "psnr_rgb", *(("lpips",) if gan else ()))}
+    curves = {val_metric(s, f) for s in json.loads(runs[0].data.params["val_sets"]) for f in ("psnr_y", "ssim_y")}
+    training = {m for m in metrics if m.startswith("train.")}
+    assert {"train.loss", "train.lr"} <= training <= {"train.loss", "train.lr", *(
+        ("train.content", "train.adversarial", "train.d_loss") if gan else ())}
+    scalars = {"parameters", "macs_per_mp", "wall_time_s", ITERATIONS_TRAINED, *STARTUP}
+    assert {m for m in metrics if not m.startswith("system/")} == finals | curves | training | scalars
+    assert any(m.startswith("system/") for m in metrics)
+    for name in finals:
+        assert [m.step for m in tracker.client.get_metric_history(runs[0].info.run_id, name)] == [FINAL_STEP]
+    params, run_tags = runs[0].data.params, runs[0].data.tags
+    assert not set(params) & set(metrics) and not set(params) & set(run_tags) and "model.scale" not in params
+    assert run_tags[TAG_VARIANT] == next(iter(first.variants))
     # What MLflow's UI shows of a run: its source (the study file, with the commit) and its data sets
     assert runs[0].data.tags["mlflow.source.name"].endswith(f"{study}.py")
     inputs = {(d.dataset.name, d.tags[0].value) for d in runs[0].inputs.dataset_inputs}
@@ -214,7 +238,6 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     version = tracker.client.get_model_version_by_alias(study, "best_smoke")
     assert version.run_id == runs[0].info.run_id and version.tags["srbench.sweep"] == summary["sweep"]
     if not conditions:  # srbench eval scores the registered model like any checkpoint
-        capsys.readouterr()  # the sweep's own output
         code = main(["eval", "--model-uri", f"models:/{study}@best_smoke", "--tracking-uri", tracker.uri,
                      "--sets", "Set5", "--data-root", str(data_root), "--json"])
         printed = capsys.readouterr()

@@ -15,7 +15,8 @@ from pathlib import Path
 import psutil
 from processes import kill_session
 
-from srbench.tracking import TAG_BUDGET_NOTE, TAG_KIND, Tracker
+from srbench.run_names import ITERATIONS_TRAINED, TAG_BUDGET_NOTE, TAG_KIND
+from srbench.tracking import Tracker
 
 TIMEOUT = 240
 
@@ -100,7 +101,7 @@ def test_sigkilled_training_worker_resumes_from_its_checkpoint(tmp_path, data_ro
             kill_session(proc)
     tracker, found = runs(tmp_path)
     assert len(found) == 1 and found[0].info.status == "FINISHED"
-    assert found[0].data.metrics["iterations"] == 200
+    assert found[0].data.metrics[ITERATIONS_TRAINED] == 200
     assert_no_repeated_steps(tracker, found[0])
     assert steps(tracker, found[0].info.run_id, "val.Set5.psnr_y") == list(range(40, 201, 40))
     assert steps(tracker, found[0].info.run_id, "train.loss") == list(range(20, 201, 20))
@@ -141,5 +142,5 @@ def test_killed_driver_then_resume_skips_finished_trials_and_completes(tmp_path,
     assert steps(tracker, same.info.run_id, "train.loss") == finished_history  # not trained again
     for run in after:
         assert_no_repeated_steps(tracker, run)
-        assert run.data.metrics["iterations"] == 160
+        assert run.data.metrics[ITERATIONS_TRAINED] == 160
     assert (tmp_path / "leaderboards-smoke" / "faults.md").exists()

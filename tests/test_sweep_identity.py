@@ -15,7 +15,8 @@ from test_sweep import write_experiment
 from conftest import REPO
 from srbench.experiment import check_trials, load_experiment
 from srbench.sweep import run_sweep, tune_search
-from srbench.tracking import TAG_CONFIG_HASH, TAG_KIND, TAG_SWEEP, Tracker
+from srbench.run_names import TAG_CONFIG_HASH, TAG_KIND, TAG_SWEEP
+from srbench.tracking import Tracker
 
 
 @pytest.fixture(scope="module")

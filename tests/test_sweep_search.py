@@ -9,7 +9,8 @@ from test_sweep_identity import trial_runs
 
 from conftest import REPO
 from srbench.sweep import run_sweep
-from srbench.tracking import TAG_STOPPED_EARLY, Tracker
+from srbench.run_names import TAG_STOPPED_EARLY
+from srbench.tracking import Tracker
 
 
 @pytest.fixture(scope="module")

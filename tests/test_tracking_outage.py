@@ -16,7 +16,8 @@ from pathlib import Path
 from processes import kill_session, stop_session
 from test_sweep_faults import experiment, steps, wait_for
 
-from srbench.tracking import PATIENCE_ENV, TAG_KIND, Tracker
+from srbench.run_names import TAG_KIND
+from srbench.tracking import PATIENCE_ENV, Tracker
 
 BIN = Path(sys.executable).parent
 OUTAGE_S = 15  # the client gives up after one try with a 3 s timeout: the outage outlasts it five times
@@ -75,7 +76,8 @@ def test_a_tracking_outage_beyond_the_client_retries_pauses_the_trial_and_loses_
         for proc in (sweep, server):
             if proc.poll() is None:
                 kill_session(proc)
-    assert "the MLflow tracking server did not answer while" in (tmp_path / "sweep.log").read_text()
+    # The trial's warning on the sweep's own console, with the trial's name
+    assert "trial a_seed0: the MLflow tracking server did not answer while" in (tmp_path / "sweep.log").read_text()
     tracker = Tracker(f"sqlite:///{server_folder / 'mlflow.db'}")  # the server's store itself
     [run] = tracker.client.search_runs([tracker.client.get_experiment_by_name("faults").experiment_id],
                                        f"tags.`{TAG_KIND}` = 'trial'")

@@ -40,6 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="override a training field (or model.<field>) in every trial, e.g. "
                         "--set vgg_weights=/data/vgg19-dcbb9e9d.pth; repeatable")
     p.add_argument("--only", metavar="PATTERN", help="run only the trials whose name matches (shell pattern, e.g. '9-5-5*')")
+    p.add_argument("--verbose", action="store_true",
+                   help="also print Ray Tune's own status table (default: srbench's one line per trial event)")
     add_data_root(p)
     p.set_defaults(run=run)
 
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
                         workers_per_trial=args.workers_per_trial, cpus_per_worker=args.cpus_per_worker,
                         gpus_per_worker=args.gpus_per_worker,
                         resume=args.resume, dry_run=args.dry_run, data_root=args.data_root,
-                        only=args.only, settings=parse_settings(args.set), download=not args.no_download)
+                        only=args.only, settings=parse_settings(args.set), download=not args.no_download,
+                        verbose=args.verbose)
     if summary.get("failed"):
         return 1
     return 130 if summary.get("interrupted") else 0

@@ -205,7 +205,9 @@ class Trainer:
             self.discriminator.requires_grad_(True)
         self.optimizers["generator"].step()
         self.schedulers["generator"].step()
-        metrics.update(loss=loss.detach(), content=content.detach(), lr=self.optimizers["generator"].param_groups[0]["lr"])
+        metrics.update(loss=loss.detach(), lr=self.optimizers["generator"].param_groups[0]["lr"])
+        if self.discriminator is not None:  # without an adversarial term the content loss is the loss
+            metrics["content"] = content.detach()
         return metrics
 
     # -- validation, checkpoints, records ---------------------------------------------------
@@ -370,10 +372,9 @@ class Trainer:
         }
         if self.rank == 0:
             (self.run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        # The last validation rides along: a search algorithm reads the final report's validation figure.
-        self._report({**self.last_validation,
-                      **{f"final/{s.set}/{k}": getattr(s, k) for s in scores for k in ("psnr_y", "ssim_y")}},
-                     self.checkpoints)
+        # The last validation again (never logged twice), with the final checkpoint: a search algorithm reads the
+        # final report's validation figure. The final figures reach MLflow from the results, once.
+        self._report(self.last_validation, self.checkpoints)
         return results
 
 

@@ -1,0 +1,50 @@
+"""Every name srbench gives to what it records in MLflow (tags, params, metrics), in one place: the training
+loop, the sweep, the tracker, the leaderboard and the pictures use these, never their own spellings.
+
+Figures have one name each: validation curves are ``val.<set>.<figure>`` (one point per validation, step =
+iteration), final figures ``<set>.<figure>`` (once, at ``FINAL_STEP``), training curves ``train.<name>``. The
+loop reports the same figures to Ray with ``/`` (``val/Set5/psnr_y``), the separator Tune and the console use;
+``mlflow_name`` maps one to the other."""
+
+from __future__ import annotations
+
+# Tags: what a run is
+TAG_STUDY = "srbench.study"
+TAG_SWEEP = "srbench.sweep"
+TAG_TRIAL = "srbench.trial"
+TAG_KIND = "srbench.kind"  # sweep | trial
+TAG_VARIANT = "srbench.variant"  # the study's name for the trial's row (9-5-5, HL, ...)
+TAG_CONFIG_HASH = "srbench.config_hash"  # train.config.config_hash: equal only for runs that differ by seed alone
+TAG_STOPPED_EARLY = "srbench.stopped_early"  # the iteration at which the scheduler (ASHA) stopped the trial
+TAG_BUDGET_NOTE = "srbench.budget_note"  # on a sweep: how its budget's recipe differs from the paper's, and why
+TAG_WORKER_NODES = "ray.worker_nodes"  # Ray node id of each DDP rank, in rank order
+TAG_VGG_USED = "vgg_weights_used"  # the VGG weights a perceptual loss used ("none" without one)
+TAG_GIT_COMMIT = "mlflow.source.git.commit"
+TAG_SOURCE_NAME = "mlflow.source.name"  # the UI's Source column: the study file, beside the git commit
+TAG_SOURCE_TYPE = "mlflow.source.type"
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"  # what MLflow 3's UI opens an experiment on
+MODEL_DEVELOPMENT = "custom_model_development"  # its runs view (the other kind, genai_development, opens on traces)
+TAG_SHARED_VIEW = "mlflow.sharedViewState."  # + key: a saved runs view, opened by the UI's ?viewStateShareKey=key
+
+# Params beyond the training configuration's own fields (``model.<field>`` for the model's)
+PARAM_PRECISION_USED = "precision_used"  # what ``precision: auto`` resolved to on the trial's workers
+
+# Metrics
+FINAL_STEP = 0  # final figures: one value per run, at a step that does not depend on how long it trained
+ITERATIONS_TRAINED = "iterations_trained"  # where the trial ended (the configured length is the param)
+STARTUP = ("startup.worker_group_s", "startup.train_set_s", "startup.model_build_s", "startup.to_first_step_s")
+
+
+def final_metric(set_name: str, figure: str) -> str:
+    """A final figure of a benchmark set: ``Set5.psnr_y``."""
+    return f"{set_name}.{figure}"
+
+
+def val_metric(set_name: str, figure: str = "psnr_y") -> str:
+    """A validation curve: ``val.Set5.psnr_y``."""
+    return f"val.{set_name}.{figure}"
+
+
+def mlflow_name(report_key: str) -> str:
+    """The MLflow name of a figure the loop reports (``val/Set5/psnr_y`` -> ``val.Set5.psnr_y``)."""
+    return report_key.replace("/", ".")
