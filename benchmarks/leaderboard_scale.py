@@ -19,7 +19,9 @@ import uuid
 from pathlib import Path
 
 from srbench.hardware import describe_hardware
-from srbench.tracking import TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STUDY, TAG_SWEEP, Tracker
+from srbench.run_names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STUDY,
+                               TAG_SWEEP, TAG_VARIANT, TAG_VGG_USED, final_metric)
+from srbench.tracking import Tracker
 
 VARIANTS = ["9-1-5", "9-3-5", "9-5-5", "n128-64", "n32-16", "9-1-1-5", "9-3-3-5", "9-3-3-3-5"]
 SWEEP = "srcnn_ablation-quick-20261101-120000-beef"
@@ -49,17 +51,17 @@ def build_large_store(uri: str, runs: int = 2520) -> None:
                                        entry_point_name="", source_version="", artifact_uri=f"file:///unused/{run_id}"))
         tags = {TAG_KIND: "trial", TAG_STUDY: "srcnn_ablation", TAG_SWEEP: SWEEP, TAG_CONFIG_HASH: f"hash-{variant}",
                 "mlflow.parentRunId": parent, "mlflow.runName": name, "budget": "quick", "eval_images": "all",
-                "hardware": "benchmark", "vgg_weights": "none", "condition_source": "none"}
-        params = {"variant": variant, "seed": str(seed), "scale": "3", "adversarial_weight": "0.0",
+                "hardware": "benchmark", TAG_VGG_USED: "none", "condition_source": "none", TAG_VARIANT: variant}
+        params = {"seed": str(seed), "scale": "3", "adversarial_weight": "0.0",
                   "eval_sets": json.dumps(["Set5", "Set14", "BSD100"])}
         psnr = 31.0 + VARIANTS.index(variant) / 10
-        metrics = {**{f"{s}.psnr_y": psnr for s in ("Set5", "Set14", "BSD100")},
-                   **{f"{s}.ssim_y": 0.88 for s in ("Set5", "Set14", "BSD100")},
-                   "parameters": 8129.0, "macs_per_mp": 8.1e9, "iterations": 20000.0, "wall_time_s": 600.0}
+        metrics = {**{final_metric(s, "psnr_y"): psnr for s in ("Set5", "Set14", "BSD100")},
+                   **{final_metric(s, "ssim_y"): 0.88 for s in ("Set5", "Set14", "BSD100")},
+                   "parameters": 8129.0, "macs_per_mp": 8.1e9, ITERATIONS_TRAINED: 20000.0, "wall_time_s": 600.0}
         table_rows[SqlTag] += [dict(key=k, value=v, run_uuid=run_id) for k, v in tags.items()]
         table_rows[SqlParam] += [dict(key=k, value=v, run_uuid=run_id) for k, v in params.items()]
         for model in (SqlMetric, SqlLatestMetric):
-            table_rows[model] += [dict(key=k, value=v, timestamp=now, step=20000, is_nan=False, run_uuid=run_id)
+            table_rows[model] += [dict(key=k, value=v, timestamp=now, step=FINAL_STEP, is_nan=False, run_uuid=run_id)
                                   for k, v in metrics.items()]
     with store.ManagedSessionMaker(read_only=False) as session:
         for model, values in table_rows.items():  # one executemany per table

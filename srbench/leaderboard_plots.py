@@ -1,8 +1,10 @@
-"""Leaderboard pictures (matplotlib, PNG): PSNR vs parameters, validation curves, and a visual
-comparison strip (HR crop, bicubic, each variant) of the fixed crop every trial logs."""
+"""Leaderboard pictures (matplotlib, PNG): PSNR vs parameters, validation curves, and a comparison strip (HR,
+bicubic and each variant on the most detailed crop of each benchmark set's first image, with each crop's PSNR).
+The pictures know nothing of training or of how the page names its rows: each row comes with its ``label``."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -12,15 +14,19 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from srbench.crops import crop, crop_box, crop_file  # noqa: E402
 from srbench.data import get_spec, load_set  # noqa: E402
 from srbench.degrade import bicubic_lr, imresize, modcrop  # noqa: E402
-from srbench.leaderboard import variant_label  # noqa: E402
+from srbench.metrics import psnr  # noqa: E402
 from srbench.run_names import val_metric  # noqa: E402
 from srbench.tracking import Tracker  # noqa: E402
-from srbench.train.loop import crop_box  # noqa: E402
 
+DIVERGED_DB = 3.0  # a curve that never comes within this of bicubic is named, not drawn to scale
+LABEL_OFFSETS = ((4, 4), (4, -11), (4, 14), (4, -22))  # points apart, tried in turn so near labels do not overlap
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -34,26 +40,35 @@ def psnr_vs_parameters(study: str, agg: pd.DataFrame, bicubic: dict, first_set: 
     fig, ax = plt.subplots(figsize=(6, 4))
     for (scale, budget), group in agg.groupby(["scale", "budget"], sort=True):
         ax.scatter(group["parameters"], group[f"{first_set}.psnr"], label=f"x{scale}, {budget}")
-        for _, r in group.iterrows():
-            ax.annotate(variant_label(r), (r["parameters"], r[f"{first_set}.psnr"]), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points")
         ax.axhline(bicubic[(scale, first_set)][0], linestyle=":", color="grey")
+    _annotate_apart(ax, fig, [(r["parameters"], r[f"{first_set}.psnr"], r["label"]) for _, r in agg.iterrows()])
     ax.set_xscale("log")
     ax.set(xlabel="parameters", ylabel=f"{first_set} Y-PSNR (dB)", title=f"{study}: PSNR vs size (dotted: bicubic)")
     ax.legend(fontsize=8)
     return _save(fig, out / f"{study}-psnr-vs-params.png")
 
 
+def _annotate_apart(ax: plt.Axes, fig: plt.Figure, points: list[tuple[float, float, str]]) -> None:
+    """Label each point, trying the offsets of LABEL_OFFSETS in turn until its label's box (as drawn) overlaps
+    no label placed before; the last offset where none is free."""
+    fig.canvas.draw()  # the axes' limits and the text sizes as they will be drawn
+    placed = []
+    for x, y, text in sorted(points, key=lambda p: (p[0], p[1])):
+        for offset in LABEL_OFFSETS:
+            label = ax.annotate(text, (x, y), fontsize=7, xytext=offset, textcoords="offset points")
+            box = label.get_window_extent(fig.canvas.get_renderer())
+            if not any(box.overlaps(other) for other in placed) or offset == LABEL_OFFSETS[-1]:
+                placed.append(box)
+                break
+            label.remove()
+
+
 def psnr_vs_hyperparameters(study: str, agg: pd.DataFrame, first_set: str, out: Path) -> Path | None:
-    """A search study's first-set PSNR against each searched field (one panel each); None for other studies."""
-    import json
-
-    from srbench.leaderboard import searched
-
-    if agg.empty or not searched(agg):
-        return None
+    """A search study's first-set PSNR against each searched field (one panel each)."""
     configs = [json.loads(c) for c in agg["config"]]
     keys = sorted({k for c in configs for k in c if len({x.get(k) for x in configs}) > 1})
+    if not keys:
+        return None
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.5), squeeze=False)
     for ax, key in zip(axes[0], keys):
         values = [c.get(key) for c in configs]
@@ -73,51 +88,70 @@ def psnr_vs_hyperparameters(study: str, agg: pd.DataFrame, first_set: str, out: 
 
 def validation_curves(study: str, runs: pd.DataFrame, tracker: Tracker, first_set: str, out: Path,
                       bicubic: dict[tuple[int, str], tuple[float, float]]) -> Path | None:
-    """Validation PSNR over iterations, one line per configuration (its first seed), with the bicubic level to beat;
-    None when no run logged any."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for _, r in runs.sort_values(["seed", "run_id"]).drop_duplicates("config_hash").sort_values(["variant", "run_id"]).iterrows():
+    """Validation PSNR over iterations, one line per configuration (its first seed) in the study's order, with the
+    bicubic level to beat. A curve that never came within DIVERGED_DB of bicubic is named under the plot instead
+    of squeezing the others into a sliver; None when no run logged any."""
+    curves = []  # (row, steps, values, whether it stayed far below bicubic)
+    firsts = runs.sort_values(["seed", "run_id"]).drop_duplicates("config_hash")
+    for _, r in firsts.sort_values(["order", "variant", "run_id"]).iterrows():
         history = sorted((m.step, m.value) for m in tracker.client.get_metric_history(r["run_id"], val_metric(first_set)))
         if history:
             steps, values = zip(*history)
-            ax.plot(steps, values, marker=".", label=f"{variant_label(r)} (seed {r['seed']}, {r['budget']})")
-    if not ax.lines:
-        plt.close(fig)
+            curves.append((r, steps, values, max(values) < bicubic[(r["scale"], first_set)][0] - DIVERGED_DB))
+    if not curves:
         return None
+    shown = [c for c in curves if not c[3]] or curves  # all of them where every one stayed below
+    off_scale = [f"{r['label']} (best {max(values):.2f} dB)" for r, _, values, far in curves
+                 if far and len(shown) < len(curves)]
+    fig, ax = plt.subplots(figsize=(6, 4.4 if off_scale else 4))
+    for r, steps, values, _ in shown:
+        ax.plot(steps, values, marker=".", label=f"{r['label']} (seed {r['seed']}, {r['budget']})")
     for scale in sorted(set(runs["scale"])):
         ax.axhline(bicubic[(scale, first_set)][0], linestyle="--", color="grey", linewidth=1,
                    label=f"bicubic x{scale} (whole {first_set})")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="iteration", ylabel=f"validation {first_set} Y-PSNR (dB)", title=f"{study}: validation curves")
     ax.legend(fontsize=7)
+    if off_scale:
+        fig.text(0.01, 0.01, f"not drawn, more than {DIVERGED_DB:g} dB below bicubic throughout: " + ", ".join(off_scale),
+                 fontsize=7, wrap=True)
     return _save(fig, out / f"{study}-curves.png")
 
 
-def comparison_strip(study: str, runs: pd.DataFrame, tracker: Tracker, set_name: str, data_root: Path,
+def comparison_strip(study: str, runs: pd.DataFrame, tracker: Tracker, sets: list[str], data_root: Path,
                      out: Path) -> Path | None:
-    """HR crop, bicubic crop, then each variant's SR crop (first seed), for the set's first image."""
-    image_name, hr = load_set(get_spec(set_name), data_root, limit=1)[0]
-    stem = Path(image_name).stem
-    panels, titles = [], []
-    for scale in sorted(set(runs["scale"])):
-        hr_s = modcrop(hr, scale)
-        top, left, size = crop_box(hr_s)
-        bic = imresize(bicubic_lr(hr_s, scale), scale=scale)
-        panels += [hr_s[:, top : top + size, left : left + size], bic[:, top : top + size, left : left + size]]
-        titles += ["HR", f"bicubic x{scale}"]
-        first = runs[runs["scale"] == scale].drop_duplicates("variant")
-        with tempfile.TemporaryDirectory() as tmp:
-            for _, r in first.iterrows():
-                try:
-                    local = tracker.client.download_artifacts(r["run_id"], f"crops/{set_name}-{stem}.png", tmp)
-                except Exception:  # a run without crops (older runs): leave it out of the strip
-                    continue
-                panels.append(np.asarray(Image.open(local).convert("RGB")).transpose(2, 0, 1))
-                titles.append(f"{variant_label(r)} ({r['budget']})")
-    if len(panels) <= 2:
+    """One row per benchmark set (its first image) and scale: the HR crop, bicubic, then each variant's SR crop
+    (its first seed), each titled with its Y-PSNR against the HR crop; None when no run saved a crop."""
+    rows, found = [], False
+    with tempfile.TemporaryDirectory() as tmp:
+        for set_name in sets:
+            image_name, hr = load_set(get_spec(set_name), data_root, limit=1)[0]
+            for scale in sorted(set(runs["scale"])):
+                hr_s = modcrop(hr, scale)
+                box = crop_box(hr_s)
+                truth = crop(hr_s, box)
+                panels = [(f"{set_name} {Path(image_name).stem} HR", truth),
+                          (f"bicubic x{scale}", crop(imresize(bicubic_lr(hr_s, scale), scale=scale), box))]
+                for _, r in runs[runs["scale"] == scale].drop_duplicates("variant").iterrows():
+                    try:
+                        local = tracker.client.download_artifacts(r["run_id"], f"crops/{crop_file(set_name, image_name)}", tmp)
+                    except Exception:  # a run without crops (an older run): an empty panel
+                        panels.append((f"{r['label']}: no crop", None))
+                        continue
+                    found = True
+                    panels.append((r["label"], torch.from_numpy(np.array(Image.open(local).convert("RGB"))).permute(2, 0, 1)))
+                rows.append([(title if image is None or index == 0 else
+                              f"{title}\n{float(psnr(image[None], truth[None])):.2f} dB", image)
+                             for index, (title, image) in enumerate(panels)])
+    if not found:
         return None
-    fig, axes = plt.subplots(1, len(panels), figsize=(1.6 * len(panels), 2.0))
-    for ax, panel, title in zip(np.atleast_1d(axes), panels, titles):
-        ax.imshow(np.asarray(panel).transpose(1, 2, 0))
-        ax.set_title(title, fontsize=6)
-        ax.axis("off")
+    columns = max(len(row) for row in rows)
+    fig, axes = plt.subplots(len(rows), columns, figsize=(1.6 * columns, 1.9 * len(rows)), squeeze=False)
+    for row, row_axes in zip(rows, axes):
+        for ax in row_axes:
+            ax.axis("off")
+        for ax, (title, image) in zip(row_axes, row):
+            if image is not None:
+                ax.imshow(image.permute(1, 2, 0).numpy())
+            ax.set_title(title, fontsize=6)
     return _save(fig, out / f"{study}-strip.png")

@@ -5,9 +5,6 @@ versions) then works on srbench's trials."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +13,10 @@ import torch
 
 from srbench.errors import UserError
 from srbench.models import build_model
-from srbench.tracking import Tracker, fluent_tracking_uri, patiently
+from srbench.tracking import Tracker, fluent_tracking_uri, patiently, quiet_downloads
 
 MODEL_NAME = "model"  # runs:/<run id>/model
 WEIGHTS_FILE = "srbench_weights.pt"  # configuration + state dict: what srbench itself loads
-PROGRESS_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 EXAMPLE_SIDE = 16  # the input example's side: small, so that logging runs the network in milliseconds
 
 
@@ -77,26 +73,6 @@ def register_best(tracker: Tracker, study: str, budget: str, sweep: str, run_id:
                                           tags={"srbench.sweep": sweep, "budget": budget, "selected_by": figure})
     client.set_registered_model_alias(study, best_alias(budget), version.version)
     return version.version
-
-
-@contextlib.contextmanager
-def quiet_downloads() -> Iterator[None]:
-    """No MLflow download progress bars or notes (a model's files are also looked for among its run's artifacts,
-    where MLflow 3 keeps none, and MLflow says so) among eval's own output."""
-    import logging
-
-    repo_log = logging.getLogger("mlflow.store.artifact.artifact_repo")
-    before_level, before_bar = repo_log.level, os.environ.get(PROGRESS_BAR_ENV)
-    repo_log.setLevel(logging.WARNING)
-    os.environ[PROGRESS_BAR_ENV] = "false"
-    try:
-        yield
-    finally:
-        repo_log.setLevel(before_level)
-        if before_bar is None:
-            os.environ.pop(PROGRESS_BAR_ENV)
-        else:
-            os.environ[PROGRESS_BAR_ENV] = before_bar
 
 
 def load_logged_model(model_uri: str, tracking_uri: str) -> tuple[torch.nn.Module, int, str]:

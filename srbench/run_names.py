@@ -14,6 +14,7 @@ TAG_SWEEP = "srbench.sweep"
 TAG_TRIAL = "srbench.trial"
 TAG_KIND = "srbench.kind"  # sweep | trial
 TAG_VARIANT = "srbench.variant"  # the study's name for the trial's row (9-5-5, HL, ...)
+TAG_VARIANT_ORDER = "srbench.variant_order"  # the variant's place in the study file: pages keep the study's order
 TAG_CONFIG_HASH = "srbench.config_hash"  # train.config.config_hash: equal only for runs that differ by seed alone
 TAG_STOPPED_EARLY = "srbench.stopped_early"  # the iteration at which the scheduler (ASHA) stopped the trial
 TAG_BUDGET_NOTE = "srbench.budget_note"  # on a sweep: how its budget's recipe differs from the paper's, and why

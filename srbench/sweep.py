@@ -17,6 +17,7 @@ settings: finished trials are skipped, unfinished ones continue from their check
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import json
@@ -35,12 +36,13 @@ from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, 
                                 parse_settings, resolve_trial, sampled_domains, trial_bases, trial_name, with_overrides)
 from srbench.makespan import longest_first, makespan
 from srbench.model_registry import best_alias, log_trained_model, register_best
+from srbench.scoped_env import scoped_env
 from srbench.sweep_console import console, sweep_console, writer
 from srbench.sweep_index import SweepRecord, setting_text, sweep_to_resume, trial_counts
 from srbench.run_names import (FINAL_STEP, ITERATIONS_TRAINED, PARAM_PRECISION_USED, STARTUP, TAG_BUDGET_NOTE,
                                TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_SOURCE_NAME, TAG_SOURCE_TYPE,
-                               TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, TAG_TRIAL, TAG_VARIANT, TAG_VGG_USED,
-                               TAG_WORKER_NODES, final_metric)
+                               TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, TAG_TRIAL, TAG_VARIANT, TAG_VARIANT_ORDER,
+                               TAG_VGG_USED, TAG_WORKER_NODES, final_metric)
 from srbench.tracking import (OUTAGE_SINKS, MetricLogger, Tracker, check_store, flatten, git_commit, patiently,
                               resolve_tracking_uri, search_all_runs, software_versions, store_exists, ui_command)
 
@@ -236,7 +238,7 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
     params = {k: v for k, v in flatten("", trial.config.to_dict()).items() if k not in ("model.scale", "budget")}
     tracker.log_params(run_id, {**params, "workers": context.workers, "gpus_per_worker": context.gpus_per_worker})
     tracker.set_tags(run_id, {TAG_STUDY: context.study, TAG_CONFIG_HASH: digest, "budget": context.budget,
-                              TAG_VARIANT: trial.variant,
+                              TAG_VARIANT: trial.variant, TAG_VARIANT_ORDER: _variant_order(context, trial.variant),
                               TAG_GIT_COMMIT: git_commit(), TAG_SOURCE_NAME: context.file, TAG_SOURCE_TYPE: "LOCAL",
                               **{f"version.{k}": v for k, v in software_versions().items()}})
     tracker.log_datasets(run_id, trial_datasets(trial.config, Path(context.data_root)))
@@ -273,6 +275,10 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
         tracker.client.delete_tag(run_id, TAG_STOPPED_EARLY)
         run = tracker.client.get_run(run_id)
     tracker.finish(run_id, "KILLED" if TAG_STOPPED_EARLY in run.data.tags else "FINISHED")
+
+
+def _variant_order(context: SweepContext, variant: str) -> int:
+    return list(context.experiment.variants or {"default": {}}).index(variant)
 
 
 def trial_datasets(config: Any, data_root: Path) -> list[tuple[str, str, str, str]]:
@@ -629,7 +635,10 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
             (storage_path / sweep).mkdir(parents=True, exist_ok=True)
             (storage_path / sweep / STATE_FILE).write_text(json.dumps(
                 {"sweep": sweep, "parent_run_id": parent, "file": str(file), "budget": budget}) + "\n")
-    grid = tuner.fit()
+    # Tune's newer output engine prints the experiment's settings and a TensorBoard hint even at verbosity 0;
+    # the older one prints nothing there: srbench's console speaks unless --verbose.
+    with contextlib.nullcontext() if verbose else scoped_env(RAY_AIR_NEW_OUTPUT="0"):
+        grid = tuner.fit()
     trial_messages.shutdown()
     errors = [r for r in grid if r.error is not None]
     # Count from MLflow, not from Tune: after Ctrl-C Tune returns with trials still unfinished.

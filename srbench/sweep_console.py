@@ -54,6 +54,7 @@ def sweep_console(sweep: str, total_iterations: Callable[[dict[str, Any]], int],
             # resumed from a checkpoint reports from there on, so its pace is never overstated)
             self.first_report: dict[str, tuple[float, int]] = {}
             self.totals: dict[str, int] = {}
+            self.printed: dict[str, int] = {}  # trial -> the last iteration it printed
             self.queue: Any = None  # looked up at the first step: Tune pickles callbacks before the sweep starts
 
         def __getstate__(self) -> dict[str, Any]:
@@ -64,8 +65,9 @@ def sweep_console(sweep: str, total_iterations: Callable[[dict[str, Any]], int],
             print(f"[{time.strftime('%H:%M:%S')}] {str(trial):<24} {text}", flush=True)
 
         def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-            running = sum(t.status == "RUNNING" for t in trials)
-            waiting = sum(t.status == "PENDING" for t in trials)
+            # (Tune may still call the starting trial PENDING here)
+            running = 1 + sum(t.status == "RUNNING" for t in trials if t is not trial)
+            waiting = sum(t.status == "PENDING" for t in trials if t is not trial)
             self.say(trial, f"started ({running} running, {waiting} waiting)")
 
         def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
@@ -77,6 +79,9 @@ def sweep_console(sweep: str, total_iterations: Callable[[dict[str, Any]], int],
             if name not in self.totals:
                 self.totals[name] = total_iterations(trial.config)
             done, total = int(result["iteration"]), self.totals[name]
+            if done <= self.printed.get(name, -1):  # the final report repeats the last validation
+                return
+            self.printed[name] = done
             since, first = self.first_report.setdefault(name, (time.monotonic(), done))
             rate = (done - first) / max(time.monotonic() - since, 1e-9)
             eta = f", ETA {duration((total - done) / rate)}" if rate > 0 and done < total else ""

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from srbench import __version__
 from srbench.errors import UserError
+from srbench.scoped_env import scoped_env
 from srbench.run_names import (MODEL_DEVELOPMENT, TAG_EXPERIMENT_KIND, TAG_SHARED_VIEW, TAG_KIND, TAG_STOPPED_EARLY,
                                TAG_SWEEP, TAG_VARIANT, final_metric, mlflow_name)
 
@@ -49,6 +50,22 @@ def fluent_tracking_uri(uri: str) -> Iterator[None]:
         yield
     finally:
         mlflow.set_tracking_uri(before)  # None clears the variable again
+
+
+@contextlib.contextmanager
+def quiet_downloads() -> Iterator[None]:
+    """No MLflow download progress bars or notes among srbench's own output (a logged model's files are also
+    looked for among its run's artifacts, where MLflow 3 keeps none, and MLflow says so)."""
+    import logging
+
+    repo_log = logging.getLogger("mlflow.store.artifact.artifact_repo")
+    level = repo_log.level
+    repo_log.setLevel(logging.WARNING)
+    try:
+        with scoped_env(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false"):
+            yield
+    finally:
+        repo_log.setLevel(level)
 
 
 def resolve_tracking_uri(cli_value: str | None = None) -> str:

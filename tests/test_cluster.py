@@ -200,7 +200,7 @@ def test_ddp_trials_span_both_nodes_tracked_on_the_server(cluster, mlflow_server
         assert sorted(cluster.nodes[node] for node in ranks) == ["node_a", "node_b"], ranks
         # Artifacts went through the server (proxied), into its artifact store.
         crops = [a.path for a in tracker.client.list_artifacts(run.info.run_id, "crops")]
-        assert sorted(crops) == ["crops/BSD100-101085.png", "crops/Set14-baboon.png", "crops/Set5-baby.png"]
+        assert sorted(crops) == ["crops/BSD100-101085-detail.png", "crops/Set14-baboon-detail.png", "crops/Set5-baby-detail.png"]
         assert "2 processes on 2 nodes" in run.data.tags["hardware"] and run.data.tags["nodes"] == "2"
         sweep_id = run.data.tags["srbench.sweep"]
         assert sweep_id == parent.data.tags["srbench.sweep"] and sweep_id.startswith("srcnn_ablation-smoke-")

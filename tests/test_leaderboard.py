@@ -12,7 +12,8 @@ from srbench.data import get_spec
 from srbench.evaluate import evaluate_bicubic
 from srbench.leaderboard import write_leaderboards
 from srbench.run_names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_BUDGET_NOTE, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND,
-                               TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, TAG_VARIANT, TAG_VGG_USED, final_metric)
+                               TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, TAG_VARIANT, TAG_VARIANT_ORDER, TAG_VGG_USED,
+                               final_metric)
 from srbench.tracking import Tracker
 
 # variant, seed, Set5/Set14/BSD100 (psnr, ssim), parameters, wall time
@@ -307,6 +308,21 @@ def test_columns_follow_the_study_eval_sets(tmp_path, data_root):
     header = rows_of((tmp_path / "lb" / "srcnn_ablation.md").read_text())["variant"]
     assert header[1:5] == ["Set14 PSNR / SSIM", "Set5 PSNR / SSIM", "Set14 paper (Δ)", "Set5 paper (Δ)"]
     assert "BSD100" not in " ".join(header)
+
+
+def test_rows_follow_the_study_order_not_the_alphabet(tmp_path, data_root):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker(uri)
+    experiment = tracker.experiment_id("srcnn_ablation")
+    parent = add_sweep(tracker, experiment, SWEEP)
+    for order, variant in enumerate(["9-5-5", "9-1-5", "11-1-7"]):  # as a study file lists them
+        run_id = add_trial(tracker, experiment, parent, SWEEP, variant, 0, [(31.0, 0.88)] * 3, 8129, 500.0)
+        tracker.set_tags(run_id, {TAG_VARIANT_ORDER: order})
+    write_leaderboards(["srcnn_ablation"], uri, tmp_path / "lb", data_root)
+    page = (tmp_path / "lb" / "srcnn_ablation.md").read_text()
+    table = [line.split("|")[1].strip() for line in page.split("## x3")[1].splitlines()
+             if line.startswith("| ") and line.split("|")[1].strip() in ("9-5-5", "9-1-5", "11-1-7")]
+    assert table[:3] == ["9-5-5", "9-1-5", "11-1-7"]
 
 
 def test_leaderboard_reads_every_run_of_a_large_store(tmp_path, data_root):

@@ -26,6 +26,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from srbench.crops import crop, crop_box, crop_file
 from srbench.data import get_spec
 from srbench.evaluate import SetScore, evaluate_model
 from srbench.hardware import describe_trial_hardware
@@ -43,13 +44,6 @@ from srbench.train.inference import SuperResolver
 from srbench.train.optim import build_optimizer, lr_factor, parameter_groups
 from srbench.train.precision import autocast, fp32_scoring, memory_format, resolve_precision
 from srbench.train.progress import Progress
-
-
-def crop_box(image: torch.Tensor, size: int = 96) -> tuple[int, int, int]:
-    """``(top, left, side)`` of the centred square crop used for visual comparisons."""
-    h, w = image.shape[-2:]
-    side = min(size, h, w)
-    return (h - side) // 2, (w - side) // 2, side
 
 
 class TrainCallback(Protocol):
@@ -348,8 +342,8 @@ class Trainer:
             with fp32_scoring(self.model, self.memory_format) as model:
                 sr = SuperResolver(model, self.condition_source)(bicubic_lr(hr, self.config.scale), self.config.scale,
                                                                  image_name)
-            top, left, size = crop_box(modcrop(hr, self.config.scale))
-            save_png(sr[:, top : top + size, left : left + size], self.run_dir / "crops" / f"{name}-{Path(image_name).stem}.png")
+            box = crop_box(modcrop(hr, self.config.scale))
+            save_png(crop(sr, box), self.run_dir / "crops" / crop_file(name, image_name))
 
     def _finish(self) -> dict[str, Any]:
         scores = self.evaluate(self.config.eval_sets, self.lpips)  # LPIPS on the final scores only: it is slow
