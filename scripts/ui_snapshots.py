@@ -86,7 +86,7 @@ def main() -> int:
     try:
         base = f"http://127.0.0.1:{port}/#/experiments/{experiment.experiment_id}"
         screenshot(browser, f"{base}/runs{view}", args.out / "runs.png")
-        screenshot(browser, f"{base}/runs?compareRunsMode=CHART", args.out / "charts.png")
+        screenshot(browser, f"{base}/runs{view}{'&' if view else '?'}compareRunsMode=CHART", args.out / "charts.png")
         if trials:
             screenshot(browser, f"{base}/runs/{trials[0].info.run_id}", args.out / "trial.png")
     finally:

@@ -202,6 +202,13 @@ def _log_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_dir
         patiently(lambda: tracker.client.log_artifact(run_id, str(run_dir / name)), f"logging {name}")
     patiently(lambda: tracker.client.log_artifacts(run_id, str(run_dir / "crops"), artifact_path="crops"),
               "logging the crops")
+    from PIL import Image
+
+    for crop_png in sorted((run_dir / "crops").glob("*.png")):  # also as MLflow images: the compare view shows them
+        with Image.open(crop_png) as picture:
+            picture.load()
+        patiently(lambda: tracker.client.log_image(run_id, picture, key=f"crop {crop_png.stem}", step=FINAL_STEP),
+                  "logging the crops as images")
     best = run_dir / "checkpoints" / "best.pt"
     log_trained_model(tracker.uri, run_id, results["config"]["model"],
                       best if best.exists() else run_dir / "checkpoints" / "last.pt")

@@ -222,7 +222,7 @@ class Tracker:
         id), for ``ui_command``."""
         groups = {f"tag.{TAG_KIND}.{kind}": True for kind in ("sweep", "trial")}
         state = {"searchFilter": f"tags.`{TAG_SWEEP}` = '{sweep}'", "orderByKey": "attributes.start_time",
-                 "orderByAsc": False, "groupsExpanded": groups,
+                 "orderByAsc": False, "groupsExpanded": groups, "useGroupedValuesInCharts": False,  # charts per run
                  "groupBy": {"aggregateFunction": "average", "groupByKeys": [{"mode": "tag", "groupByData": TAG_KIND}]},
                  "selectedColumns": [f"tags.`{TAG_VARIANT}`", *(f"metrics.`{final_metric(s, figure)}`"
                                                                for s in sets for figure in ("psnr_y", "ssim_y"))]}

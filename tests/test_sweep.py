@@ -204,6 +204,8 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     assert inputs == {(first.train_set, "training"), *((s, "evaluation") for s in ("Set5", "Set14", "BSD100"))}
     crops = [a.path for a in tracker.client.list_artifacts(runs[0].info.run_id, "crops")]
     assert sorted(crops) == ["crops/BSD100-101085-detail.png", "crops/Set14-baboon-detail.png", "crops/Set5-baby-detail.png"]
+    images = [a.path for a in tracker.client.list_artifacts(runs[0].info.run_id, "images")]
+    assert any("Set14-baboon-detail" in path for path in images)  # also MLflow images, for the compare view
     page = (tmp_path / "leaderboards-smoke" / f"{study}.md").read_text()
     # SFT-GAN's smoke budget trains its VGG perceptual loss on random weights: its row is marked † (not comparable)
     label = next(iter(first.variants)) + (" †" if study == "sftgan_ablation" else "")
