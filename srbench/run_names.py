@@ -12,7 +12,8 @@ from __future__ import annotations
 TAG_STUDY = "srbench.study"
 TAG_SWEEP = "srbench.sweep"
 TAG_TRIAL = "srbench.trial"
-TAG_KIND = "srbench.kind"  # sweep | trial
+TAG_KIND = "srbench.kind"  # sweep | trial | train (an `srbench train --tracking-uri` run)
+TAG_RUN_DIR = "srbench.run_dir"  # a train run's folder: `train --resume` continues the same MLflow run
 TAG_VARIANT = "srbench.variant"  # the study's name for the trial's row (9-5-5, HL, ...)
 TAG_VARIANT_ORDER = "srbench.variant_order"  # the variant's place in the study file: pages keep the study's order
 TAG_CONFIG_HASH = "srbench.config_hash"  # train.config.config_hash: equal only for runs that differ by seed alone

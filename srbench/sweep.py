@@ -35,16 +35,16 @@ from srbench.errors import UserError
 from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, find_study, load_experiment,
                                 parse_settings, resolve_trial, sampled_domains, trial_bases, trial_name, with_overrides)
 from srbench.makespan import longest_first, makespan
-from srbench.model_registry import best_alias, log_trained_model, register_best
+from srbench.model_registry import best_alias, register_best
+from srbench.run_names import (ITERATIONS_TRAINED, PARAM_PRECISION_USED, STARTUP, TAG_BUDGET_NOTE, TAG_CONFIG_HASH,
+                               TAG_GIT_COMMIT, TAG_KIND, TAG_SOURCE_NAME, TAG_SOURCE_TYPE, TAG_STOPPED_EARLY, TAG_STUDY,
+                               TAG_SWEEP, TAG_TRIAL, TAG_VARIANT, TAG_VARIANT_ORDER, TAG_WORKER_NODES, final_metric)
+from srbench.run_records import record_configuration, record_results
 from srbench.scoped_env import scoped_env
 from srbench.sweep_console import console, sweep_console, writer
 from srbench.sweep_index import SweepRecord, setting_text, sweep_to_resume, trial_counts
-from srbench.run_names import (FINAL_STEP, ITERATIONS_TRAINED, PARAM_PRECISION_USED, STARTUP, TAG_BUDGET_NOTE,
-                               TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_SOURCE_NAME, TAG_SOURCE_TYPE,
-                               TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, TAG_TRIAL, TAG_VARIANT, TAG_VARIANT_ORDER,
-                               TAG_VGG_USED, TAG_WORKER_NODES, final_metric)
-from srbench.tracking import (OUTAGE_SINKS, MetricLogger, Tracker, check_store, flatten, git_commit, patiently,
-                              resolve_tracking_uri, search_all_runs, software_versions, store_exists, ui_command)
+from srbench.tracking import (OUTAGE_SINKS, MetricLogger, Tracker, check_store, git_commit, patiently,
+                              resolve_tracking_uri, search_all_runs, store_exists, ui_command)
 
 # The Tune trial only waits on its TorchTrainer: it reserves memory, no CPU, so the trial's workers
 # can use every CPU (an empty bundle is rejected, and a CPU fraction would keep e.g. 2 workers x 1 CPU
@@ -153,7 +153,7 @@ def _train_worker(loop_config: dict[str, Any]) -> None:
             patiently(lambda: _log_startup(tracker, loop_config["run_id"], trainer, *started), "logging the start-up")
         results = trainer.fit()
         if rank == 0 and results is not None:
-            _log_results(tracker, loop_config["run_id"], results, run_dir)
+            record_results(tracker, loop_config["run_id"], results, run_dir)
     finally:
         if monitor is not None:
             monitor.finish()
@@ -183,37 +183,6 @@ def _worker_nodes(world_size: int) -> list[str]:
     return nodes
 
 
-def _log_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_dir: Path) -> None:
-    from mlflow.entities import Metric
-
-    now = int(time.time() * 1000)
-    metrics = [Metric(final_metric(s["set"], k), s[k], now, FINAL_STEP) for s in results["sets"]
-               for k in ("psnr_y", "ssim_y", "psnr_rgb", "lpips") if s[k] is not None]
-    scalars = {"parameters": results["parameters"], "macs_per_mp": results["macs_per_mp"],
-               "wall_time_s": results["wall_time_s"], ITERATIONS_TRAINED: results["iterations"]}
-    metrics += [Metric(name, value, now, FINAL_STEP) for name, value in scalars.items()]
-    # Each call waits out an outage on its own, so a retry never logs a figure twice.
-    patiently(lambda: tracker.client.log_batch(run_id, metrics=metrics), "logging the final figures")
-    tags = {"hardware": results["hardware"], "nodes": str(results["nodes"]), "eval_images": results["eval_images"],
-            TAG_VGG_USED: results["vgg_weights"] or "none",
-            "condition_source": results["condition_source"] or "none", "lpips": results["lpips"] or "n/a"}
-    patiently(lambda: tracker.set_tags(run_id, tags), "tagging the run")
-    for name in ("results.json", "history.jsonl"):
-        patiently(lambda: tracker.client.log_artifact(run_id, str(run_dir / name)), f"logging {name}")
-    patiently(lambda: tracker.client.log_artifacts(run_id, str(run_dir / "crops"), artifact_path="crops"),
-              "logging the crops")
-    from PIL import Image
-
-    for crop_png in sorted((run_dir / "crops").glob("*.png")):  # also as MLflow images: the compare view shows them
-        with Image.open(crop_png) as picture:
-            picture.load()
-        patiently(lambda: tracker.client.log_image(run_id, picture, key=f"crop {crop_png.stem}", step=FINAL_STEP),
-                  "logging the crops as images")
-    best = run_dir / "checkpoints" / "best.pt"
-    log_trained_model(tracker.uri, run_id, results["config"]["model"],
-                      best if best.exists() else run_dir / "checkpoints" / "last.pt")
-
-
 # -- the Tune trial ------------------------------------------------------------------------------
 
 def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
@@ -241,14 +210,10 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
             tune.report({k.replace(".", "/"): v for k, v in run.data.metrics.items()})
             return
     run_id = tracker.find_or_create_run(context.experiment_id, tags, run_name=key, parent_run_id=context.parent_run_id)
-    # model.scale is the param scale, budget a tag: one name each
-    params = {k: v for k, v in flatten("", trial.config.to_dict()).items() if k not in ("model.scale", "budget")}
-    tracker.log_params(run_id, {**params, "workers": context.workers, "gpus_per_worker": context.gpus_per_worker})
-    tracker.set_tags(run_id, {TAG_STUDY: context.study, TAG_CONFIG_HASH: digest, "budget": context.budget,
-                              TAG_VARIANT: trial.variant, TAG_VARIANT_ORDER: _variant_order(context, trial.variant),
-                              TAG_GIT_COMMIT: git_commit(), TAG_SOURCE_NAME: context.file, TAG_SOURCE_TYPE: "LOCAL",
-                              **{f"version.{k}": v for k, v in software_versions().items()}})
-    tracker.log_datasets(run_id, trial_datasets(trial.config, Path(context.data_root)))
+    record_configuration(tracker, run_id, trial.config, Path(context.data_root), source=context.file,
+                         params={"workers": context.workers, "gpus_per_worker": context.gpus_per_worker},
+                         tags={TAG_STUDY: context.study, TAG_VARIANT: trial.variant,
+                               TAG_VARIANT_ORDER: _variant_order(context, trial.variant)})
     use_gpu = context.gpus_per_worker > 0
     resources = {"CPU": context.cpus_per_worker, **({"GPU": context.gpus_per_worker} if use_gpu else {})}
     trainer = TorchTrainer(
@@ -286,15 +251,6 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
 
 def _variant_order(context: SweepContext, variant: str) -> int:
     return list(context.experiment.variants or {"default": {}}).index(variant)
-
-
-def trial_datasets(config: Any, data_root: Path) -> list[tuple[str, str, str, str]]:
-    """The trial's data sets as MLflow dataset inputs: name, pixel digest, folder, and training or evaluation."""
-    from srbench.data import get_spec
-
-    evaluation = list(dict.fromkeys([*config.val_sets, *config.eval_sets]))
-    return [(name, get_spec(name).set_digest, str(data_root / get_spec(name).relpath), context)
-            for name, context in [(config.train_set, "training"), *((n, "evaluation") for n in evaluation)]]
 
 
 def _total_iterations(context: SweepContext) -> Any:

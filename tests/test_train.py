@@ -18,7 +18,10 @@ import torch.multiprocessing as mp
 from srbench.cli import main
 from srbench.data import get_spec
 from srbench.evaluate import evaluate_model
+from srbench.model_registry import load_logged_model
 from srbench.models import build_model
+from srbench.run_names import TAG_KIND, TAG_RUN_DIR, final_metric, val_metric
+from srbench.tracking import Tracker
 from srbench.train.checkpoint import load_checkpoint, save_checkpoint
 from srbench.train.config import make_config
 from srbench.train.inference import SuperResolver
@@ -253,6 +256,24 @@ def test_train_cli_and_eval_checkpoint(tmp_path, data_root, capsys):
     code = main(["train", "--model", "srcnn", "--scale", "3", "--budget", "smoke", "--run-dir", str(run), "--quiet",
                  "--data-root", str(data_root)])
     assert code == 2 and "already holds a run" in capsys.readouterr().err
+
+
+def test_train_with_a_tracking_uri_records_its_run_as_a_sweep_trial_is(tmp_path, data_root, capsys):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = main(["train", "--model", "srcnn", "--scale", "3", "--budget", "smoke", "--run-dir", str(tmp_path / "run"),
+                 "--quiet", "--set", "iterations=6", "--set", "val_every=3", "--data-root", str(data_root),
+                 "--tracking-uri", uri])
+    assert code == 0 and "MLflow: run " in capsys.readouterr().err
+    tracker = Tracker(uri)
+    [run] = tracker.client.search_runs([tracker.client.get_experiment_by_name("srbench-train").experiment_id],
+                                       f"tags.`{TAG_KIND}` = 'train'")
+    assert run.info.status == "FINISHED" and run.data.tags[TAG_RUN_DIR] == str((tmp_path / "run").resolve())
+    assert run.data.params["model.name"] == "srcnn" and run.data.params["precision_used"] in ("fp32", "bf16")
+    assert [m.step for m in tracker.client.get_metric_history(run.info.run_id, val_metric("Set5"))] == [3, 6]
+    assert [m.step for m in tracker.client.get_metric_history(run.info.run_id, final_metric("Set5", "psnr_y"))] == [0]
+    model, scale, _ = load_logged_model(f"runs:/{run.info.run_id}/model", uri)
+    best = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")["model"]  # the logged network is the best
+    assert scale == 3 and all(torch.equal(best[k], v) for k, v in model.state_dict().items())
 
 
 @pytest.mark.parametrize("argv,fragment", [

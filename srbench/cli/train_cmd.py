@@ -14,8 +14,13 @@ from srbench.data import resolve_data_root
 from srbench.errors import UserError
 from srbench.evaluate import SetScore, format_table
 from srbench.experiment import parse_settings
+from srbench.run_names import PARAM_PRECISION_USED, TAG_KIND, TAG_RUN_DIR, TAG_VARIANT
+from srbench.run_records import record_configuration, record_results
+from srbench.tracking import MetricLogger, Tracker, check_store, ui_command
 from srbench.train.checkpoint import load_checkpoint
 from srbench.train.config import BUDGETS, TRAINABLE, TrainConfig, config_from_dict, make_config
+
+TRAIN_EXPERIMENT = "srbench-train"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +43,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", type=Path, help="output folder (default: runs/<model>-x<scale>-<budget>-<time>)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument("--tracking-uri", help="also record the run in MLflow as a sweep records a trial (params, curves, "
+                                          "final figures, artifacts, the trained model), e.g. sqlite:///mlflow.db; "
+                                          "give it again with --resume to continue the same MLflow run")
+    p.add_argument("--experiment", default=TRAIN_EXPERIMENT,
+                   help="the MLflow experiment of --tracking-uri runs (default: %(default)s)")
     add_data_root(p)
     p.set_defaults(run=run)
 
@@ -62,6 +72,20 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     return make_config(model, scales[0], args.budget, **parse_settings(args.set))
 
 
+def _start_mlflow_run(uri: str, experiment: str, config: TrainConfig, run_dir: Path,
+                      data_root: Path) -> tuple[Tracker, str]:
+    """The run folder's MLflow run (found again on --resume, by the folder), recording its configuration."""
+    check_store(uri)
+    tracker = Tracker(uri)
+    experiment_id = tracker.experiment_id(experiment, "runs of srbench train --tracking-uri")
+    run_id = tracker.find_or_create_run(experiment_id, {TAG_KIND: "train", TAG_RUN_DIR: str(run_dir.resolve())},
+                                        run_name=run_dir.name)
+    tracker.client.update_run(run_id, status="RUNNING")
+    record_configuration(tracker, run_id, config, data_root, source="srbench train",
+                         params={"workers": 1}, tags={TAG_VARIANT: config.model.get("variant", config.family)})
+    return tracker, run_id
+
+
 def run(args: argparse.Namespace) -> int:
     from srbench.train.data import check_trial_data  # heavy imports only for this command
     from srbench.train.loop import Trainer
@@ -78,8 +102,12 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{run_dir} already holds a run; use --resume {run_dir} or another --run-dir")
     data_root = resolve_data_root(args.data_root)
     check_trial_data(config, data_root, download=not args.no_download)
-    trainer = Trainer(config, run_dir, data_root, resume=bool(args.resume),
-                      show_progress=not args.quiet)
+    tracked = _start_mlflow_run(args.tracking_uri, args.experiment, config, run_dir, data_root) \
+        if args.tracking_uri else None
+    callbacks = [MetricLogger(*tracked)] if tracked else []
+    trainer = Trainer(config, run_dir, data_root, callbacks, resume=bool(args.resume), show_progress=not args.quiet)
+    if tracked:
+        tracked[0].log_params(tracked[1], {PARAM_PRECISION_USED: trainer.precision})
     print(f"run folder: {run_dir}  ({config.family} x{config.scale}, budget {config.budget}, "
           f"{config.total_iterations} iterations, {trainer.precision})", file=sys.stderr)
 
@@ -89,12 +117,24 @@ def run(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, request_stop)
     try:
         results = trainer.fit()
+    except Exception:
+        if tracked:
+            tracked[0].finish(tracked[1], "FAILED")
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
     if results is None:
-        print(f"stopped at iteration {trainer.iteration}; continue with: python -m srbench train --resume {run_dir}",
-              file=sys.stderr)
+        if tracked:
+            tracked[0].finish(tracked[1], "KILLED")
+        again = f" --tracking-uri {args.tracking_uri} --experiment {args.experiment}" if tracked else ""
+        print(f"stopped at iteration {trainer.iteration}; continue with: python -m srbench train --resume {run_dir}"
+              f"{again}", file=sys.stderr)
         return 130
+    if tracked:
+        record_results(*tracked, results, run_dir)
+        tracked[0].finish(tracked[1])
+        experiment_id = tracked[0].client.get_run(tracked[1]).info.experiment_id
+        print(f"MLflow: run {tracked[1]}; {ui_command(tracked[0].uri, experiment_id)}", file=sys.stderr)
     scores = [SetScore(**s) for s in results["sets"]]
     print(format_table(scores, f"{config.family} x{config.scale} ({config.budget}: {results['iterations']} iterations, "
                                f"{results['wall_time_s']:.0f} s on {results['hardware']}, {results['precision']}; "

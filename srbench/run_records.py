@@ -1,0 +1,70 @@
+"""What a training run records on its MLflow run, for a sweep's trial and ``srbench train --tracking-uri`` alike:
+its configuration (params, identity tags, data sets) before it trains, its final figures, artifacts and trained
+network after. Every name comes from ``srbench.run_names``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from srbench.model_registry import log_trained_model
+from srbench.run_names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_SOURCE_NAME,
+                               TAG_SOURCE_TYPE, TAG_VGG_USED, final_metric)
+from srbench.tracking import Tracker, flatten, git_commit, patiently, software_versions
+
+
+def record_configuration(tracker: Tracker, run_id: str, config: Any, data_root: Path, source: str,
+                         params: dict[str, Any], tags: dict[str, Any]) -> None:
+    """The training configuration as params (``model.scale`` is ``scale``, ``budget`` a tag: one name each) plus
+    ``params``; identity tags (configuration hash, budget, commit, source, versions) plus ``tags``; data sets."""
+    from srbench.train.config import config_hash
+
+    fields = {k: v for k, v in flatten("", config.to_dict()).items() if k not in ("model.scale", "budget")}
+    tracker.log_params(run_id, {**fields, **params})
+    tracker.set_tags(run_id, {TAG_CONFIG_HASH: config_hash(config), "budget": config.budget,
+                              TAG_GIT_COMMIT: git_commit(), TAG_SOURCE_NAME: source, TAG_SOURCE_TYPE: "LOCAL",
+                              **{f"version.{k}": v for k, v in software_versions().items()}, **tags})
+    tracker.log_datasets(run_id, trial_datasets(config, data_root))
+
+
+def record_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_dir: Path) -> None:
+    """The final figures (once, at FINAL_STEP), what the run was trained and scored on, results.json,
+    history.jsonl, the crops (files and MLflow images) and the trained network (its best checkpoint)."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    metrics = [Metric(final_metric(s["set"], k), s[k], now, FINAL_STEP) for s in results["sets"]
+               for k in ("psnr_y", "ssim_y", "psnr_rgb", "lpips") if s[k] is not None]
+    scalars = {"parameters": results["parameters"], "macs_per_mp": results["macs_per_mp"],
+               "wall_time_s": results["wall_time_s"], ITERATIONS_TRAINED: results["iterations"]}
+    metrics += [Metric(name, value, now, FINAL_STEP) for name, value in scalars.items()]
+    # Each call waits out an outage on its own, so a retry never logs a figure twice.
+    patiently(lambda: tracker.client.log_batch(run_id, metrics=metrics), "logging the final figures")
+    tags = {"hardware": results["hardware"], "nodes": str(results["nodes"]), "eval_images": results["eval_images"],
+            TAG_VGG_USED: results["vgg_weights"] or "none",
+            "condition_source": results["condition_source"] or "none", "lpips": results["lpips"] or "n/a"}
+    patiently(lambda: tracker.set_tags(run_id, tags), "tagging the run")
+    for name in ("results.json", "history.jsonl"):
+        patiently(lambda: tracker.client.log_artifact(run_id, str(run_dir / name)), f"logging {name}")
+    patiently(lambda: tracker.client.log_artifacts(run_id, str(run_dir / "crops"), artifact_path="crops"),
+              "logging the crops")
+    from PIL import Image
+
+    for crop_png in sorted((run_dir / "crops").glob("*.png")):  # also as MLflow images: the compare view shows them
+        with Image.open(crop_png) as picture:
+            picture.load()
+        patiently(lambda: tracker.client.log_image(run_id, picture, key=f"crop {crop_png.stem}", step=FINAL_STEP),
+                  "logging the crops as images")
+    best = run_dir / "checkpoints" / "best.pt"
+    log_trained_model(tracker.uri, run_id, results["config"]["model"],
+                      best if best.exists() else run_dir / "checkpoints" / "last.pt")
+
+
+def trial_datasets(config: Any, data_root: Path) -> list[tuple[str, str, str, str]]:
+    """The trial's data sets as MLflow dataset inputs: name, pixel digest, folder, and training or evaluation."""
+    from srbench.data import get_spec
+
+    evaluation = list(dict.fromkeys([*config.val_sets, *config.eval_sets]))
+    return [(name, get_spec(name).set_digest, str(data_root / get_spec(name).relpath), context)
+            for name, context in [(config.train_set, "training"), *((n, "evaluation") for n in evaluation)]]
