@@ -136,12 +136,13 @@ def _evaluate(
 
 
 def evaluate_bicubic(specs: Iterable[DatasetSpec], scales: Iterable[int], data_root: Path, download: bool = True,
-                     lpips: LPIPS | None = None) -> list[SetScore]:
-    """The bicubic baseline: MATLAB bicubic down, then MATLAB bicubic up (uint8 throughout)."""
+                     lpips: LPIPS | None = None, limit: int | None = None) -> list[SetScore]:
+    """The bicubic baseline: MATLAB bicubic down, then MATLAB bicubic up (uint8 throughout); ``limit``: each set's
+    first images only, as a trial with ``val_images`` scores them."""
     def upscale(_spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
         return [imresize(bicubic_lr(hr, scale), scale=scale) for _, hr in images]
 
-    return _evaluate(specs, scales, data_root, upscale, download, lpips=lpips)
+    return _evaluate(specs, scales, data_root, upscale, download, limit=limit, lpips=lpips)
 
 
 def evaluate_model(

@@ -191,17 +191,31 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["scale", "budget", "order", "variant"]).reset_index(drop=True)
 
 
-def bicubic_scores(scales: Sequence[int], data_root: Path,
-                   sets: Sequence[str] = ("Set5", "Set14", "BSD100")) -> dict[tuple[int, str], tuple[float, float]]:
-    return dict(_bicubic_scores(tuple(sorted(set(scales))), tuple(sets), str(data_root)))
+def bicubic_scores(scales: Sequence[int], data_root: Path, sets: Sequence[str] = ("Set5", "Set14", "BSD100"),
+                   limit: int | None = None) -> dict[tuple, tuple[float, float]]:
+    """``(scale, set)`` -> bicubic (Y-PSNR, Y-SSIM) over whole sets; with ``limit``, ``(scale, set, limit)`` -> the
+    same over each set's first ``limit`` images (what a subset-scored trial is set beside)."""
+    scores = _bicubic_scores(tuple(sorted(set(scales))), tuple(sets), str(data_root), limit)
+    return {key if limit is None else (*key, limit): value for key, value in scores}
+
+
+def subset_limit(eval_images: str) -> int | None:
+    """How many images per set a trial scored: ``"first 2 per set (subset)"`` -> 2, ``"all"`` -> None (rows that
+    mix the two count as whole sets: they are flagged as not comparable anyway)."""
+    counts = {int(m) for m in re.findall(r"first (\d+) per set", eval_images)}
+    return counts.pop() if len(counts) == 1 and "all" not in eval_images else None
+
+
+def _bicubic_of(bicubic: dict, scale: int, set_name: str, limit: int | None) -> tuple[float, float]:
+    return bicubic[(scale, set_name) if limit is None else (scale, set_name, limit)]
 
 
 @lru_cache(maxsize=8)
-def _bicubic_scores(scales: tuple[int, ...], sets: tuple[str, ...], data_root: str) -> tuple:
+def _bicubic_scores(scales: tuple[int, ...], sets: tuple[str, ...], data_root: str, limit: int | None) -> tuple:
     """Memoised per process: the figures depend only on the (digest-verified) benchmark images."""
     from srbench.evaluate import evaluate_bicubic
 
-    scores = evaluate_bicubic([get_spec(s) for s in sets], list(scales), Path(data_root), download=True)
+    scores = evaluate_bicubic([get_spec(s) for s in sets], list(scales), Path(data_root), download=True, limit=limit)
     return tuple(((s.scale, s.set), (s.psnr_y, s.ssim_y)) for s in scores)
 
 
@@ -242,7 +256,10 @@ def _table(study: str, group: pd.DataFrame, bicubic: dict, scale: int, sets: Seq
     best = {(s, m): round(group[f"{s}.{m}"].max(), 2 if m == "psnr" else 4) for s in sets for m in ("psnr", "ssim")}
     best.update({(s, "lpips"): round(group[f"{s}.lpips"].min(), 4) for s in sets})
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    cells = ["bicubic"] + [f"{_num(bicubic[(scale, s)][0], 2)} / {_num(bicubic[(scale, s)][1], 4)}" for s in sets]
+    limit = subset_limit("; ".join(group["eval_images"]))
+    baseline = {s: _bicubic_of(bicubic, scale, s, limit) for s in sets}
+    cells = [f"bicubic (first {limit} per set)" if limit else "bicubic"]
+    cells += [f"{_num(baseline[s][0], 2)} / {_num(baseline[s][1], 4)}" for s in sets]
     cells += [""] * len(sets) + ([""] if gan else []) + ["", "", "", "", "", "`srbench eval bicubic`"]
     lines.append("| " + " | ".join(cells) + " |")
     for _, r in group.iterrows():
@@ -403,7 +420,8 @@ def render_study(study: str, agg: pd.DataFrame, bicubic: dict, pictures: Sequenc
             lines += [""] + _stopped_table(group_stopped)
         # Adversarial variants trade PSNR for texture by design: only PSNR-trained ones are flagged.
         below_bicubic = [r["variant"] for _, r in group.iterrows()
-                         if not r["adversarial"] and all(r[f"{s}.psnr"] < bicubic[(scale, s)][0] for s in sets)]
+                         if not r["adversarial"] and all(r[f"{s}.psnr"] < _bicubic_of(
+                             bicubic, scale, s, subset_limit(r["eval_images"]))[0] for s in sets)]
         orderings = _orderings(study, group, sets, footnotes)
         if orderings:
             lines += ["", "Orderings the paper reports, checked on these runs (Y-PSNR, dB):", ""] + orderings
@@ -450,10 +468,13 @@ def render_study(study: str, agg: pd.DataFrame, bicubic: dict, pictures: Sequenc
 def render_csv(study: str, agg: pd.DataFrame, bicubic: dict) -> str:
     rows = []
     sets = list(dict.fromkeys(s for row_sets in agg["sets"] for s in row_sets)) if not agg.empty else []
-    for (scale, s), (psnr, ssim) in sorted(bicubic.items(), key=lambda item: (item[0][0], sets.index(item[0][1]))):
+    for key, (psnr, ssim) in sorted(bicubic.items(), key=lambda item: (item[0][0], len(item[0]), item[0][2:],
+                                                                       sets.index(item[0][1]))):
+        scale, s = key[:2]
         if scale in set(agg["scale"]):
             rows.append({"study": study, "scale": scale, "budget": "", "sweep": "", "config_hash": "",
-                         "variant": "bicubic", "set": s, "seeds": "",
+                         "variant": "bicubic" if len(key) == 2 else f"bicubic (first {key[2]} per set)", "set": s,
+                         "seeds": "",
                          "psnr": f"{psnr:.4f}", "psnr_std": "", "ssim": f"{ssim:.5f}", "ssim_std": "", "lpips": "",
                          "lpips_std": "", "vgg_weights": "", "paper_psnr": "",
                          "delta": "", "parameters": "", "macs_per_mp": "", "iterations": "", "wall_time_s": "",
@@ -549,7 +570,11 @@ def write_leaderboards(studies: Sequence[str], tracking_uri: str, out: Path, dat
             print(f"kept {out / f'{study}.md'}: it shows budget(s) {', '.join(sorted(lost))}, which these runs "
                   f"would drop; write elsewhere with --out DIR, or replace it with --replace", file=sys.stderr)
             continue
-        bicubic = bicubic_scores(list(agg["scale"]), data_root, study_sets(runs)) if not agg.empty else {}
+        bicubic = {}
+        if not agg.empty:
+            bicubic = bicubic_scores(list(agg["scale"]), data_root, study_sets(runs))
+            for limit in {subset_limit(e) for e in agg["eval_images"]} - {None}:
+                bicubic.update(bicubic_scores(list(agg["scale"]), data_root, study_sets(runs), limit))
         with quiet_downloads():  # the crops each strip fetches
             pictures = draw_pictures(study, runs, agg, bicubic, tracker, data_root, out) if not agg.empty else []
         stopped = runs[runs["stopped_at"].notna()] if not runs.empty else None

@@ -136,6 +136,20 @@ def test_bicubic_row_equals_eval_bicubic(store, tmp_path, data_root):
     assert f"bicubic,Set5,,{scores[0].psnr_y:.4f},,{scores[0].ssim_y:.5f}" in csv
 
 
+def test_rows_scored_on_a_subset_are_set_beside_bicubic_on_the_same_images(tmp_path, data_root):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker(uri)
+    experiment = tracker.experiment_id("srcnn_ablation")
+    parent = add_sweep(tracker, experiment, SWEEP)
+    run_id = add_trial(tracker, experiment, parent, SWEEP, "9-1-5", 0, [(31.0, 0.88)] * 3, 8129, 500.0)
+    tracker.set_tags(run_id, {"eval_images": "first 2 per set (subset)"})
+    write_leaderboards(["srcnn_ablation"], uri, tmp_path / "lb", data_root)
+    [subset] = evaluate_bicubic([get_spec("Set5")], [3], data_root, limit=2)
+    [whole] = evaluate_bicubic([get_spec("Set5")], [3], data_root)
+    row = rows_of((tmp_path / "lb" / "srcnn_ablation.md").read_text())["bicubic (first 2 per set)"]
+    assert row[1].startswith(f"{subset.psnr_y:.2f} / ") and f"{subset.psnr_y:.2f}" != f"{whole.psnr_y:.2f}"
+
+
 def test_leaderboard_cli(store, tmp_path, data_root, capsys):
     code = main(["leaderboard", "--tracking-uri", store, "--out", str(tmp_path / "lb"), "--data-root", str(data_root)])
     assert code == 0 and "[srcnn_ablation](srcnn_ablation.md)" in (tmp_path / "lb" / "README.md").read_text()
