@@ -41,8 +41,9 @@ def psnr_vs_parameters(study: str, agg: pd.DataFrame, bicubic: dict, first_set: 
     for (scale, budget), group in agg.groupby(["scale", "budget"], sort=True):
         ax.scatter(group["parameters"], group[f"{first_set}.psnr"], label=f"x{scale}, {budget}")
         ax.axhline(bicubic[(scale, first_set)][0], linestyle=":", color="grey")
-    _annotate_apart(ax, fig, [(r["parameters"], r[f"{first_set}.psnr"], r["label"]) for _, r in agg.iterrows()])
     ax.set_xscale("log")
+    ax.margins(0.15)  # room for the labels at the edges
+    _annotate_apart(ax, fig, [(r["parameters"], r[f"{first_set}.psnr"], r["label"]) for _, r in agg.iterrows()])
     ax.set(xlabel="parameters", ylabel=f"{first_set} Y-PSNR (dB)", title=f"{study}: PSNR vs size (dotted: bicubic)")
     ax.legend(fontsize=8)
     return _save(fig, out / f"{study}-psnr-vs-params.png")
