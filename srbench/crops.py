@@ -27,10 +27,17 @@ def crop_box(image: torch.Tensor, size: int = CROP_SIDE) -> tuple[int, int, int]
     return (best // sums.shape[1]) * GRID, (best % sums.shape[1]) * GRID, side
 
 
-def crop_file(set_name: str, image_name: str) -> str:
-    """The crop's file name among a run's ``crops/`` artifacts (``Set5-baby-detail.png``; runs from before the
-    detail crop saved a centre crop as ``Set5-baby.png``, which is never compared with a detail box)."""
-    return f"{set_name}-{Path(image_name).stem}-detail.png"
+def centre_box(image: torch.Tensor, size: int = CROP_SIDE) -> tuple[int, int, int]:
+    """The centred square that runs from before the detail crop saved (as ``crop_file(..., legacy=True)``)."""
+    h, w = image.shape[-2:]
+    side = min(size, h, w)
+    return (h - side) // 2, (w - side) // 2, side
+
+
+def crop_file(set_name: str, image_name: str, legacy: bool = False) -> str:
+    """The crop's file name among a run's ``crops/`` artifacts: ``Set5-baby-detail.png``, or ``Set5-baby.png`` for
+    the centre crop of a run from before the detail crop (never compared with a detail box)."""
+    return f"{set_name}-{Path(image_name).stem}{'' if legacy else '-detail'}.png"
 
 
 def crop(image: torch.Tensor, box: tuple[int, int, int]) -> torch.Tensor:

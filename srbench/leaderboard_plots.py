@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -18,7 +19,7 @@ import torch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from srbench.crops import crop, crop_box, crop_file  # noqa: E402
+from srbench.crops import centre_box, crop, crop_box, crop_file  # noqa: E402
 from srbench.data import get_spec, load_set  # noqa: E402
 from srbench.degrade import bicubic_lr, imresize, modcrop  # noqa: E402
 from srbench.metrics import psnr  # noqa: E402
@@ -122,29 +123,21 @@ def validation_curves(study: str, runs: pd.DataFrame, tracker: Tracker, first_se
 def comparison_strip(study: str, runs: pd.DataFrame, tracker: Tracker, sets: list[str], data_root: Path,
                      out: Path) -> Path | None:
     """One row per benchmark set (its first image) and scale: the HR crop, bicubic, then each variant's SR crop
-    (its first seed), each titled with its Y-PSNR against the HR crop; None when no run saved a crop."""
-    rows, found = [], False
+    (its first seed), each titled with its Y-PSNR against the HR crop; None when no run saved a crop. Rows of
+    runs from before the detail crop show the centre crop those runs saved."""
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for set_name in sets:
             image_name, hr = load_set(get_spec(set_name), data_root, limit=1)[0]
             for scale in sorted(set(runs["scale"])):
-                hr_s = modcrop(hr, scale)
-                box = crop_box(hr_s)
-                truth = crop(hr_s, box)
-                panels = [(f"{set_name} {Path(image_name).stem} HR", truth),
-                          (f"bicubic x{scale}", crop(imresize(bicubic_lr(hr_s, scale), scale=scale), box))]
-                for _, r in runs[runs["scale"] == scale].drop_duplicates("variant").iterrows():
-                    try:
-                        local = tracker.client.download_artifacts(r["run_id"], f"crops/{crop_file(set_name, image_name)}", tmp)
-                    except Exception:  # a run without crops (an older run): an empty panel
-                        panels.append((f"{r['label']}: no crop", None))
-                        continue
-                    found = True
-                    panels.append((r["label"], torch.from_numpy(np.array(Image.open(local).convert("RGB"))).permute(2, 0, 1)))
-                rows.append([(title if image is None or index == 0 else
-                              f"{title}\n{float(psnr(image[None], truth[None])):.2f} dB", image)
-                             for index, (title, image) in enumerate(panels)])
-    if not found:
+                variants = runs[runs["scale"] == scale].drop_duplicates("variant")
+                for legacy, box_of in ((False, crop_box), (True, centre_box)):
+                    row = _strip_row(set_name, image_name, modcrop(hr, scale), scale, variants, tracker, tmp,
+                                     legacy, box_of)
+                    if row is not None:
+                        rows.append(row)
+                        break
+    if not rows:
         return None
     columns = max(len(row) for row in rows)
     fig, axes = plt.subplots(len(rows), columns, figsize=(1.6 * columns, 1.9 * len(rows)), squeeze=False)
@@ -156,3 +149,27 @@ def comparison_strip(study: str, runs: pd.DataFrame, tracker: Tracker, sets: lis
                 ax.imshow(image.permute(1, 2, 0).numpy())
             ax.set_title(title, fontsize=6)
     return _save(fig, out / f"{study}-strip.png")
+
+
+def _strip_row(set_name: str, image_name: str, hr: torch.Tensor, scale: int, variants: pd.DataFrame,
+               tracker: Tracker, tmp: str, legacy: bool,
+               box_of: Callable[[torch.Tensor], tuple[int, int, int]]) -> list[tuple[str, torch.Tensor | None]] | None:
+    """(title, image) panels of one strip row with the runs' crops of one kind; None when no run saved one."""
+    box = box_of(hr)
+    truth = crop(hr, box)
+    panels = [(f"{set_name} {Path(image_name).stem} HR", truth),
+              (f"bicubic x{scale}", crop(imresize(bicubic_lr(hr, scale), scale=scale), box))]
+    found = False
+    for _, r in variants.iterrows():
+        try:
+            local = tracker.client.download_artifacts(r["run_id"], f"crops/{crop_file(set_name, image_name, legacy)}",
+                                                      tmp)
+        except Exception:  # a run without this crop: an empty panel
+            panels.append((f"{r['label']}: no crop", None))
+            continue
+        found = True
+        panels.append((r["label"], torch.from_numpy(np.array(Image.open(local).convert("RGB"))).permute(2, 0, 1)))
+    if not found:
+        return None
+    return [(title if image is None or index == 0 else f"{title}\n{float(psnr(image[None], truth[None])):.2f} dB",
+             image) for index, (title, image) in enumerate(panels)]
