@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,11 +54,29 @@ def init_ray(address: str | None) -> str:
         if address:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         else:
-            ray.init(address="local", log_to_driver=False, include_dashboard=False, logging_level=logging.WARNING)
+            _start_local_ray()
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise UserError(f"cannot connect to {where}: {str(exc).splitlines()[0]}; check --address / "
                         f"RAY_ADDRESS (e.g. 127.0.0.1:6379 for 'ray start --head')") from None
     return where
+
+
+LOCAL_RAY_STARTS = 3  # Ray gives its local node 30 s to start, which a busy 2-core machine can overrun
+
+
+def _start_local_ray() -> None:
+    import ray
+
+    for attempt in range(1, LOCAL_RAY_STARTS + 1):
+        try:
+            ray.init(address="local", log_to_driver=False, include_dashboard=False, logging_level=logging.WARNING)
+            return
+        except Exception as exc:  # Ray raises a bare Exception for this one
+            if "timed out during startup" not in str(exc) or attempt == LOCAL_RAY_STARTS:
+                raise
+            ray.shutdown()
+            print(f"srbench: the local Ray node did not start within Ray's 30 s (a busy machine); starting it again "
+                  f"({attempt + 1} of {LOCAL_RAY_STARTS})", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)

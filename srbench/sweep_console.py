@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 NAMESPACE = "srbench"
+DRAIN_EVERY_S = 5.0  # how often the driver looks for the trials' lines: they are warnings, not a live feed
 
 
 def console(sweep: str) -> Any:
@@ -56,6 +57,7 @@ def sweep_console(sweep: str, total_iterations: Callable[[dict[str, Any]], int],
             self.totals: dict[str, int] = {}
             self.printed: dict[str, int] = {}  # trial -> the last iteration it printed
             self.queue: Any = None  # looked up at the first step: Tune pickles callbacks before the sweep starts
+            self.drained_at = 0.0
 
         def __getstate__(self) -> dict[str, Any]:
             return {**self.__dict__, "queue": None}
@@ -95,12 +97,14 @@ def sweep_console(sweep: str, total_iterations: Callable[[dict[str, Any]], int],
             self.say(trial, f"failed; Ray's error: {trial.error_file or 'see the trial folder'}")
 
         def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
-            self.drain()
+            if time.monotonic() - self.drained_at >= DRAIN_EVERY_S:  # each look is a call to the queue's actor
+                self.drain()
 
         def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
             self.drain()
 
         def drain(self) -> None:
+            self.drained_at = time.monotonic()
             if self.queue is None:
                 self.queue = console(sweep)
             waiting = self.queue.qsize()

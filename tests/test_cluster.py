@@ -32,7 +32,7 @@ from conftest import REPO
 from srbench.run_names import TAG_KIND
 from srbench.tracking import Tracker
 
-SWEEP_TIMEOUT = 300
+SWEEP_TIMEOUT = 900  # a guard against a hung sweep (two 2-worker trials in turn on a busy machine), not a target
 BIN = Path(sys.executable).parent
 # The server runs MLflow's basic-auth app, as cluster/mlflow does; srbench (driver and Ray workers) logs as this user.
 MLFLOW_USER = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": secrets.token_hex(16)}
