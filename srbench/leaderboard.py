@@ -27,9 +27,9 @@ from pathlib import Path
 import pandas as pd
 
 from srbench.data import get_spec
-from srbench.run_names import (ITERATIONS_TRAINED, TAG_BUDGET_NOTE, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND,
-                               TAG_STOPPED_EARLY, TAG_SWEEP, TAG_VARIANT, TAG_VARIANT_ORDER, TAG_VGG_USED, final_metric,
-                               val_metric)
+from srbench.run_names import (ITERATIONS_TRAINED, TAG_BUDGET, TAG_BUDGET_NOTE, TAG_CONDITION_SOURCE, TAG_CONFIG_HASH,
+                               TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_HARDWARE, TAG_KIND, TAG_LPIPS, TAG_STOPPED_EARLY,
+                               TAG_SWEEP, TAG_VARIANT, TAG_VARIANT_ORDER, TAG_VGG_USED, final_metric, val_metric)
 from srbench.tracking import Tracker, quiet_downloads, search_all_runs
 
 METRICS = ("psnr", "ssim", "lpips")
@@ -92,9 +92,10 @@ def load_runs(tracker: Tracker, study: str) -> pd.DataFrame:
                # (the fallbacks: names of runs recorded before srbench.run_names)
                "variant": t.get(TAG_VARIANT, p.get("variant", run.info.run_name)), "seed": int(p.get("seed", 0)),
                "order": int(t.get(TAG_VARIANT_ORDER, UNORDERED)),
-               "scale": int(p.get("scale", 0)), "budget": t.get("budget", ""), "hardware": t.get("hardware", ""),
-               "eval_images": t.get("eval_images", "all"), "vgg_weights": t.get(TAG_VGG_USED, t.get("vgg_weights", "none")),
-               "condition_source": t.get("condition_source", "none"), "lpips_label": t.get("lpips", "n/a"),
+               "scale": int(p.get("scale", 0)), "budget": t.get(TAG_BUDGET, ""), "hardware": t.get(TAG_HARDWARE, ""),
+               "eval_images": t.get(TAG_EVAL_IMAGES, "all"),
+               "vgg_weights": t.get(TAG_VGG_USED, t.get("vgg_weights", "none")),
+               "condition_source": t.get(TAG_CONDITION_SOURCE, "none"), "lpips_label": t.get(TAG_LPIPS, "n/a"),
                "adversarial": float(p.get("adversarial_weight", 0) or 0) > 0, "sets": sets,
                "config": json.dumps({k: v for k, v in sorted(p.items()) if k not in _NOT_CONFIG}),
                "parameters": m.get("parameters"), "macs_per_mp": m.get("macs_per_mp"),

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from srbench.model_registry import log_trained_model
-from srbench.run_names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_SOURCE_NAME,
+from srbench.run_names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_BUDGET, TAG_CONDITION_SOURCE, TAG_CONFIG_HASH,
+                               TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_HARDWARE, TAG_LPIPS, TAG_NODES, TAG_SOURCE_NAME,
                                TAG_SOURCE_TYPE, TAG_VGG_USED, final_metric)
 from srbench.tracking import Tracker, flatten, git_commit, patiently, software_versions
 
@@ -22,7 +23,7 @@ def record_configuration(tracker: Tracker, run_id: str, config: Any, data_root: 
 
     fields = {k: v for k, v in flatten("", config.to_dict()).items() if k not in ("model.scale", "budget")}
     tracker.log_params(run_id, {**fields, **params})
-    tracker.set_tags(run_id, {TAG_CONFIG_HASH: config_hash(config), "budget": config.budget,
+    tracker.set_tags(run_id, {TAG_CONFIG_HASH: config_hash(config), TAG_BUDGET: config.budget,
                               TAG_GIT_COMMIT: git_commit(), TAG_SOURCE_NAME: source, TAG_SOURCE_TYPE: "LOCAL",
                               **{f"version.{k}": v for k, v in software_versions().items()}, **tags})
     tracker.log_datasets(run_id, trial_datasets(config, data_root))
@@ -41,9 +42,9 @@ def record_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_d
     metrics += [Metric(name, value, now, FINAL_STEP) for name, value in scalars.items()]
     # Each call waits out an outage on its own, so a retry never logs a figure twice.
     patiently(lambda: tracker.client.log_batch(run_id, metrics=metrics), "logging the final figures")
-    tags = {"hardware": results["hardware"], "nodes": str(results["nodes"]), "eval_images": results["eval_images"],
+    tags = {TAG_HARDWARE: results["hardware"], TAG_NODES: str(results["nodes"]), TAG_EVAL_IMAGES: results["eval_images"],
             TAG_VGG_USED: results["vgg_weights"] or "none",
-            "condition_source": results["condition_source"] or "none", "lpips": results["lpips"] or "n/a"}
+            TAG_CONDITION_SOURCE: results["condition_source"] or "none", TAG_LPIPS: results["lpips"] or "n/a"}
     patiently(lambda: tracker.set_tags(run_id, tags), "tagging the run")
     for name in ("results.json", "history.jsonl"):
         patiently(lambda: tracker.client.log_artifact(run_id, str(run_dir / name)), f"logging {name}")

@@ -36,9 +36,10 @@ from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, 
                                 parse_settings, resolve_trial, sampled_domains, trial_bases, trial_name, with_overrides)
 from srbench.makespan import longest_first, makespan
 from srbench.model_registry import best_alias, register_best
-from srbench.run_names import (ITERATIONS_TRAINED, PARAM_PRECISION_USED, STARTUP, TAG_BUDGET_NOTE, TAG_CONFIG_HASH,
-                               TAG_GIT_COMMIT, TAG_KIND, TAG_SOURCE_NAME, TAG_SOURCE_TYPE, TAG_STOPPED_EARLY, TAG_STUDY,
-                               TAG_SWEEP, TAG_TRIAL, TAG_VARIANT, TAG_VARIANT_ORDER, TAG_WORKER_NODES, final_metric)
+from srbench.run_names import (ITERATIONS_TRAINED, PARAM_PRECISION_USED, STARTUP, TAG_BUDGET_NOTE, TAG_CHECKPOINT,
+                               TAG_CONFIG_HASH, TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_KIND, TAG_SOURCE_NAME,
+                               TAG_SOURCE_TYPE, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, TAG_TRAIN_SET_CACHE, TAG_TRIAL,
+                               TAG_VARIANT, TAG_VARIANT_ORDER, TAG_WORKER_NODES, final_metric)
 from srbench.run_records import record_configuration, record_results
 from srbench.scoped_env import scoped_env
 from srbench.sweep_console import console, sweep_console, writer
@@ -165,7 +166,7 @@ def _log_startup(tracker: Tracker, run_id: str, trainer: Any, worker_group_s: fl
     precision the workers resolved ``auto`` to. At the iteration the attempt starts from, once: a retried
     attempt that starts where the last one did keeps the first figures (no step is logged twice)."""
     tracker.log_params(run_id, {PARAM_PRECISION_USED: trainer.precision})
-    tracker.set_tags(run_id, {"train_set_cache": "hit" if trainer.sampler.cached else "miss"})
+    tracker.set_tags(run_id, {TAG_TRAIN_SET_CACHE: "hit" if trainer.sampler.cached else "miss"})
     if any(m.step == trainer.iteration for m in tracker.client.get_metric_history(run_id, STARTUP[-1])):
         return
     figures = (worker_group_s, trainer.sampler.seconds, trainer.model_build_s, to_first_step_s)
@@ -240,7 +241,7 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
     except Exception:
         tracker.finish(run_id, "FAILED")
         raise
-    tracker.set_tags(run_id, {"checkpoint": f"{context.storage}/{context.sweep}-{key}"})
+    tracker.set_tags(run_id, {TAG_CHECKPOINT: f"{context.storage}/{context.sweep}-{key}"})
     run = tracker.client.get_run(run_id)
     if TAG_STOPPED_EARLY in run.data.tags and ITERATIONS_TRAINED in run.data.metrics:
         # ASHA's decision reached the trial only after it had trained to the end and been scored: it finished.
@@ -404,7 +405,7 @@ def summary_table(tracker: Tracker, experiment_id: str, sweep: str, sets: list[s
     width = max([22] + [len(r.info.run_name) + 2 for r in runs])
     lines = [f"  {'trial':<{width}}{'status':<22}" + "".join(f"{s + ' PSNR / SSIM':>22}" for s in sets)]
     scored = [r for r in runs if final_metric(sets[0], "psnr_y") in r.data.metrics]
-    if scored and all(r.data.tags.get("eval_images") == "all" for r in scored):
+    if scored and all(r.data.tags.get(TAG_EVAL_IMAGES) == "all" for r in scored):
         bicubic = bicubic_scores([scale], data_root, sets)
         lines.append(f"  {'bicubic':<{width}}{'':<22}" + "".join(
             f"{bicubic[scale, s][0]:>14.2f} / {bicubic[scale, s][1]:.4f}" for s in sets))

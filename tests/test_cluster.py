@@ -30,7 +30,7 @@ import pytest
 from processes import kill_session, session_members, stop_session
 
 from conftest import REPO
-from srbench.run_names import TAG_KIND
+from srbench.run_names import TAG_BUDGET, TAG_HARDWARE, TAG_KIND, TAG_LPIPS, TAG_NODES
 from srbench.tracking import Tracker
 
 SWEEP_TIMEOUT = 900  # a guard against a hung sweep (two 2-worker trials in turn on a busy machine), not a target
@@ -191,18 +191,18 @@ def test_ddp_trials_span_both_nodes_tracked_on_the_server(cluster, mlflow_server
     [parent] = tracker.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_KIND}` = 'sweep'")
     for run in runs:
         assert run.info.status == "FINISHED" and run.data.params["workers"] == "2"
-        assert run.data.params["model.name"] == "srcnn" and run.data.tags["budget"] == "smoke"
+        assert run.data.params["model.name"] == "srcnn" and run.data.tags[TAG_BUDGET] == "smoke"
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
         for s in ("Set5", "Set14", "BSD100"):
             assert 0 < run.data.metrics[f"{s}.psnr_y"] < 100 and 0 < run.data.metrics[f"{s}.ssim_y"] <= 1
             assert f"{s}.lpips" not in run.data.metrics  # not a GAN study: no perceptual metric
-        assert run.data.tags["lpips"] == "n/a"
+        assert run.data.tags[TAG_LPIPS] == "n/a"
         ranks = run.data.tags["ray.worker_nodes"].split(",")
         assert sorted(cluster.nodes[node] for node in ranks) == ["node_a", "node_b"], ranks
         # Artifacts went through the server (proxied), into its artifact store.
         crops = [a.path for a in tracker.client.list_artifacts(run.info.run_id, "crops")]
         assert sorted(crops) == ["crops/BSD100-101085-detail.png", "crops/Set14-baboon-detail.png", "crops/Set5-baby-detail.png"]
-        assert "2 processes on 2 nodes" in run.data.tags["hardware"] and run.data.tags["nodes"] == "2"
+        assert "2 processes on 2 nodes" in run.data.tags[TAG_HARDWARE] and run.data.tags[TAG_NODES] == "2"
         sweep_id = run.data.tags["srbench.sweep"]
         assert sweep_id == parent.data.tags["srbench.sweep"] and sweep_id.startswith("srcnn_ablation-smoke-")
         assert list((storage / f"{sweep_id}-{run.info.run_name}").rglob("last.pt"))

@@ -11,9 +11,9 @@ from srbench.cli import main
 from srbench.data import get_spec
 from srbench.evaluate import evaluate_bicubic
 from srbench.leaderboard import write_leaderboards
-from srbench.run_names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_BUDGET_NOTE, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND,
-                               TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, TAG_VARIANT, TAG_VARIANT_ORDER, TAG_VGG_USED,
-                               final_metric)
+from srbench.run_names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_BUDGET, TAG_BUDGET_NOTE, TAG_CONDITION_SOURCE,
+                               TAG_CONFIG_HASH, TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_HARDWARE, TAG_KIND, TAG_STOPPED_EARLY,
+                               TAG_STUDY, TAG_SWEEP, TAG_VARIANT, TAG_VARIANT_ORDER, TAG_VGG_USED, final_metric)
 from srbench.tracking import Tracker
 
 # variant, seed, Set5/Set14/BSD100 (psnr, ssim), parameters, wall time
@@ -43,8 +43,8 @@ def add_trial(tracker: Tracker, experiment: str, parent: str | None, sweep: str 
     identity = {TAG_SWEEP: sweep, TAG_CONFIG_HASH: config_hash or f"hash-{variant}",
                 "mlflow.parentRunId": parent} if sweep else {}
     run_id = tracker.client.create_run(experiment, run_name=f"{variant}_seed{seed}", tags={
-        TAG_KIND: "trial", TAG_STUDY: "srcnn_ablation", TAG_VARIANT: variant, "budget": "quick", "eval_images": "all",
-        "hardware": "2 x Test CPU (CPU), 1 process", TAG_VGG_USED: "none", "condition_source": "none",
+        TAG_KIND: "trial", TAG_STUDY: "srcnn_ablation", TAG_VARIANT: variant, TAG_BUDGET: "quick", TAG_EVAL_IMAGES: "all",
+        TAG_HARDWARE: "2 x Test CPU (CPU), 1 process", TAG_VGG_USED: "none", TAG_CONDITION_SOURCE: "none",
         **identity}).info.run_id
     tracker.log_params(run_id, {"seed": seed, "scale": 3, "adversarial_weight": 0.0,
                                 "eval_sets": json.dumps(list(sets)), **(extra or {})})
@@ -142,7 +142,7 @@ def test_rows_scored_on_a_subset_are_set_beside_bicubic_on_the_same_images(tmp_p
     experiment = tracker.experiment_id("srcnn_ablation")
     parent = add_sweep(tracker, experiment, SWEEP)
     run_id = add_trial(tracker, experiment, parent, SWEEP, "9-1-5", 0, [(31.0, 0.88)] * 3, 8129, 500.0)
-    tracker.set_tags(run_id, {"eval_images": "first 2 per set (subset)"})
+    tracker.set_tags(run_id, {TAG_EVAL_IMAGES: "first 2 per set (subset)"})
     write_leaderboards(["srcnn_ablation"], uri, tmp_path / "lb", data_root)
     [subset] = evaluate_bicubic([get_spec("Set5")], [3], data_root, limit=2)
     [whole] = evaluate_bicubic([get_spec("Set5")], [3], data_root)

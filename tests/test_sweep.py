@@ -19,7 +19,8 @@ from srbench.cli import main
 from srbench.errors import UserError
 from srbench.experiment import load_experiment
 from srbench.sweep import run_sweep
-from srbench.run_names import FINAL_STEP, ITERATIONS_TRAINED, STARTUP, TAG_KIND, TAG_VARIANT, final_metric, val_metric
+from srbench.run_names import (FINAL_STEP, ITERATIONS_TRAINED, STARTUP, TAG_BUDGET, TAG_KIND, TAG_LPIPS,
+                               TAG_TRAIN_SET_CACHE, TAG_VARIANT, final_metric, val_metric)
 from srbench.tracking import Tracker, fluent_tracking_uri
 from srbench.train.precision import resolve_precision
 
@@ -179,8 +180,8 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     for s in ("Set5", "Set14", "BSD100"):
         assert 0 < metrics[f"{s}.psnr_y"] < 100 and 0 < metrics[f"{s}.ssim_y"] <= 1
         assert (0 < metrics[f"{s}.lpips"] < 1) if gan else f"{s}.lpips" not in metrics
-    assert ("not comparable" in runs[0].data.tags["lpips"]) if gan else runs[0].data.tags["lpips"] == "n/a"
-    assert runs[0].data.params["model.name"] == first.model["name"] and runs[0].data.tags["budget"] == "smoke"
+    assert ("not comparable" in runs[0].data.tags[TAG_LPIPS]) if gan else runs[0].data.tags[TAG_LPIPS] == "n/a"
+    assert runs[0].data.params["model.name"] == first.model["name"] and runs[0].data.tags[TAG_BUDGET] == "smoke"
     assert runs[0].data.tags["mlflow.parentRunId"] == summary["parent_run_id"]
     # One name per figure (srbench.run_names): every metric name accounted for, final figures once at FINAL_STEP,
     # no name both a param and a metric or a tag.
@@ -224,7 +225,7 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     assert 0 < metrics["startup.worker_group_s"] < metrics["startup.to_first_step_s"]
     assert metrics["startup.train_set_s"] >= 0 and metrics["startup.model_build_s"] > 0
     assert runs[0].data.params["precision_used"] == resolve_precision("auto", torch.device("cpu"))
-    assert runs[0].data.tags["train_set_cache"] in ("hit", "miss")
+    assert runs[0].data.tags[TAG_TRAIN_SET_CACHE] in ("hit", "miss")
     assert len(list((tmp_path / "ray_results").glob(f"{summary['sweep']}-{key}/checkpoint_20*"))) == 1
     assert not list(Path(tempfile.gettempdir()).glob(f"srbench-{summary['sweep']}-{key}-rank*"))
     assert summary["makespan_ratio"] == pytest.approx(1.0)  # one trial, one slot
