@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from srbench.model_registry import log_trained_model
 from srbench.run_names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_BUDGET, TAG_CONDITION_SOURCE, TAG_CONFIG_HASH,
@@ -14,8 +14,11 @@ from srbench.run_names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_BUDGET, TAG_C
                                TAG_SOURCE_TYPE, TAG_VGG_USED, final_metric)
 from srbench.tracking import Tracker, flatten, git_commit, patiently, software_versions
 
+if TYPE_CHECKING:
+    from srbench.train.config import TrainConfig
 
-def record_configuration(tracker: Tracker, run_id: str, config: Any, data_root: Path, source: str,
+
+def record_configuration(tracker: Tracker, run_id: str, config: TrainConfig, data_root: Path, source: str,
                          params: dict[str, Any], tags: dict[str, Any]) -> None:
     """The training configuration as params (``model.scale`` is ``scale``, ``budget`` a tag: one name each) plus
     ``params``; identity tags (configuration hash, budget, commit, source, versions) plus ``tags``; data sets."""
@@ -62,7 +65,7 @@ def record_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_d
                       best if best.exists() else run_dir / "checkpoints" / "last.pt")
 
 
-def trial_datasets(config: Any, data_root: Path) -> list[tuple[str, str, str, str]]:
+def trial_datasets(config: TrainConfig, data_root: Path) -> list[tuple[str, str, str, str]]:
     """The trial's data sets as MLflow dataset inputs: name, pixel digest, folder, and training or evaluation."""
     from srbench.data import get_spec
 

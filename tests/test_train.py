@@ -290,6 +290,8 @@ def test_train_with_a_tracking_uri_records_its_run_as_a_sweep_trial_is(tmp_path,
     (["--model", "sftgan", "--scale", "2"], "field 'scale' = 2 is not supported"),
     (["--model", "srcnn"], "--model and --scale are required"),
     (["--resume", "/no/such/run"], "checkpoint /no/such/run/checkpoints/last.pt does not exist"),
+    (["--model", "srcnn", "--scale", "3", "--budget", "smoke", "--tracking-uri", "http://127.0.0.1:9"],
+     "MLflow tracking server http://127.0.0.1:9 is unreachable"),
 ])
 def test_train_user_mistakes_give_one_line_and_exit_2(capsys, argv, fragment):
     code = main(["train", *argv])
