@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import torch
 
 from srbench.models import build_model, macs_per_output_megapixel
-from srbench.train.config import DISCRIMINATORS, TrainConfig
+from srbench.models.registry import entry_for
+from srbench.train.config import TrainConfig
 
 
 def trial_cost(config: TrainConfig) -> float:
@@ -22,10 +23,10 @@ def trial_cost(config: TrainConfig) -> float:
     Backward passes cost a similar multiple for every model, so they do not change the order."""
     pixels = config.batch_size * config.patch_size ** 2 / 1e6
     with torch.device("meta"):
-        generator = macs_per_output_megapixel(build_model(config.model))
+        generator = macs_per_output_megapixel(build_model(config.model), config.scale)
         cost = generator * pixels * config.total_iterations
         if config.is_gan:
-            discriminator = macs_per_output_megapixel(build_model({"name": DISCRIMINATORS[config.family]}))
+            discriminator = macs_per_output_megapixel(build_model({"name": entry_for(config.model).discriminator}), None)
             cost += 2 * discriminator * pixels * config.iterations  # real and fake batches
     return cost
 

@@ -13,6 +13,7 @@ import torch
 
 from srbench.errors import UserError
 from srbench.models import build_model
+from srbench.models.interface import traits
 from srbench.tracking import Tracker, fluent_tracking_uri, patiently, quiet_downloads
 
 MODEL_NAME = "model"  # runs:/<run id>/model
@@ -42,8 +43,9 @@ def log_trained_model(tracking_uri: str, run_id: str, model_config: dict[str, An
     model.load_state_dict(load_checkpoint(weights)["model"])
     model.eval()
     example = None
-    if not getattr(model, "needs_condition", False):
-        example = np.full((1, model.in_channels, EXAMPLE_SIDE, EXAMPLE_SIDE), 0.5, dtype=np.float32)
+    network = traits(model)
+    if not network.needs_condition:
+        example = np.full((1, network.channels, EXAMPLE_SIDE, EXAMPLE_SIDE), 0.5, dtype=np.float32)
     with tempfile.TemporaryDirectory() as folder, fluent_tracking_uri(tracking_uri):
         plain = Path(folder) / WEIGHTS_FILE
         torch.save({"model_config": model_config, "state_dict": model.state_dict()}, plain)

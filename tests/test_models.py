@@ -74,7 +74,7 @@ def test_sft_on_and_off_share_the_backbone_and_differ_only_in_conditioning():
 
 def test_macs_per_megapixel_are_exact_for_a_same_padded_srcnn():
     model = build_model({"name": "srcnn", "padding": "same"})
-    assert macs_per_output_megapixel(model) == pytest.approx((81 * 64 + 64 * 32 + 25 * 32) * 1e6)
+    assert macs_per_output_megapixel(model, 3) == pytest.approx((81 * 64 + 64 * 32 + 25 * 32) * 1e6)
 
 
 @pytest.fixture(scope="module")

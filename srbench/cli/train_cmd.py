@@ -18,7 +18,8 @@ from srbench.run_names import PARAM_PRECISION_USED, TAG_KIND, TAG_RUN_DIR, TAG_V
 from srbench.run_records import record_configuration, record_results
 from srbench.tracking import MetricLogger, Tracker, check_store, ui_command
 from srbench.train.checkpoint import load_checkpoint
-from srbench.train.config import BUDGETS, TRAINABLE, TrainConfig, config_from_dict, make_config
+from srbench.models.registry import generator_names, model_reference
+from srbench.train.config import BUDGETS, TrainConfig, config_from_dict, make_config
 
 TRAIN_EXPERIMENT = "srbench-train"
 
@@ -33,7 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                "  srbench train --resume runs/srcnn-x3-quick-20261121-101500",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", help=f"model family: {', '.join(TRAINABLE)}")
+    p.add_argument("--model", help=f"a registered generator ({', '.join(generator_names())}) or a network's import "
+                                   f"path, package.module:Callable")
     p.add_argument("--variant", help="named variant, e.g. 9-5-5 (srcnn), ALL (srdensenet), nosft (sftgan)")
     p.add_argument("--scale", help="integer scale, e.g. 3")
     p.add_argument("--budget", default="quick", help=f"{', '.join(BUDGETS)} (default: %(default)s)")
@@ -58,7 +60,7 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     scales = parse_scales(args.scale)
     if len(scales) != 1:
         raise UserError(f"--scale takes one scale, got '{args.scale}'")
-    model = {"name": args.model}
+    model = model_reference(args.model)
     if args.variant:
         model["variant"] = args.variant
     if args.model_config:
@@ -97,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = _config_from_args(args)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_dir = args.run_dir or Path("runs") / f"{config.family}-x{config.scale}-{config.budget}-{stamp}"
+        family = config.family.replace(":", ".").rsplit(".", 1)[-1]  # an import path's callable
+        run_dir = args.run_dir or Path("runs") / f"{family}-x{config.scale}-{config.budget}-{stamp}"
         if (run_dir / "checkpoints" / "last.pt").exists():
             raise UserError(f"{run_dir} already holds a run; use --resume {run_dir} or another --run-dir")
     data_root = resolve_data_root(args.data_root)

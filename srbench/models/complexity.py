@@ -4,6 +4,7 @@ memory, no arithmetic), at a 960x960 output (divisible by every scale)."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,7 +12,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from srbench.models.registry import build_model
+from srbench.models.interface import example_inputs, traits
+from srbench.models.registry import build_model, entry_for
 
 OUTPUT_SIDE = 960
 
@@ -20,28 +22,23 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def example_inputs(model: nn.Module, out_h: int, out_w: int, device: str | torch.device = "cpu") -> tuple[torch.Tensor, ...]:
-    """Inputs that make a generator produce an ``out_h x out_w`` image (or a discriminator see one)."""
-    channels = getattr(model, "in_channels", 3)
-    if not hasattr(model, "upscale"):  # a discriminator
-        return (torch.zeros(1, channels, out_h, out_w, device=device),)
-    border = getattr(model, "border", 0)
-    h, w = out_h // model.upscale + 2 * border, out_w // model.upscale + 2 * border
-    inputs = [torch.zeros(1, channels, h, w, device=device)]
-    if getattr(model, "needs_condition", False):
-        inputs.append(torch.zeros(1, len(model.condition_categories), out_h, out_w, device=device))
-    return tuple(inputs)
-
-
-def macs_per_output_megapixel(model: nn.Module) -> float:
+def macs_per_output_megapixel(model: nn.Module, scale: int | None) -> float:
+    """Per output megapixel of a generator at ``scale``; ``None``: a discriminator, per input megapixel."""
     model = model.to("meta")
     counter = FlopCounterMode(display=False)
+    inputs = (example_inputs(model, scale, OUTPUT_SIDE, OUTPUT_SIDE, device="meta") if scale is not None
+              else (torch.zeros(1, traits(model).channels, OUTPUT_SIDE, OUTPUT_SIDE, device="meta"),))
     with counter, torch.no_grad():
-        model(*example_inputs(model, OUTPUT_SIDE, OUTPUT_SIDE, device="meta"))
+        model(*inputs)
     return counter.get_total_flops() / 2 / (OUTPUT_SIDE * OUTPUT_SIDE) * 1e6
 
 
 def model_figures(config: Mapping[str, Any]) -> dict[str, float | int]:
-    """``{"parameters": ..., "macs_per_mp": ...}`` for a model config."""
+    """``{"parameters": ..., "macs_per_mp": ...}`` for a model config (at its ``scale`` or its builder's default)."""
+    entry = entry_for(config)
     model = build_model(config)
-    return {"parameters": count_parameters(model), "macs_per_mp": macs_per_output_megapixel(model)}
+    scale = None
+    if entry.role == "generator":
+        default = inspect.signature(entry.builder).parameters.get("scale")
+        scale = config.get("scale", default.default if default is not None else None) or max(entry.scales, default=4)
+    return {"parameters": count_parameters(model), "macs_per_mp": macs_per_output_megapixel(model, scale)}

@@ -157,9 +157,29 @@ class SFTGANDiscriminator(nn.Module):
         return self.gan_head(features).squeeze(1), self.category_head(features)
 
 
+# The training recipe per budget (srbench.train.config's fields), as the authors' released training configuration
+# has it (the paper gives no schedule): perceptual loss on VGG19 conv5_4 with L1 and no pixel term, adversarial
+# weight 5e-3 (category loss on real and fake images), Adam 1e-4 halved at 50k/100k/150k/200k of 600k updates,
+# batch 16, 96x96 patches, from a PSNR-oriented generator (srbench pre-trains it with MSE, as SRGAN does, where
+# the authors load ``sft_net_ini.pth``). Not reproduced: the authors' 5x rate for the SFT layers and the rest of
+# the generator frozen for the first 20k updates.
+_RECIPE = dict(content_loss="conv54_l1", adversarial_weight=5e-3, lr=1e-4)
+BUDGETS = {
+    "smoke": dict(iterations=3, pretrain_iterations=2, batch_size=2, patch_size=32, train_images=4,
+                  val_images=1, val_every=5, log_every=1, **_RECIPE),
+    # Quick keeps the recipe's losses and weights; like SRGAN's quick it is 600 + 400 updates of 16 64x64
+    # patches at a constant rate (the schedule's first halving is at 50k).
+    "quick": dict(iterations=400, pretrain_iterations=600, batch_size=16, patch_size=64, val_every=500,
+                  log_every=25, **_RECIPE),
+    "paper": dict(iterations=600_000, pretrain_iterations=1_000_000, batch_size=16, patch_size=96,
+                  lr_schedule="multistep", lr_milestones=[50_000, 100_000, 150_000, 200_000], lr_gamma=0.5,
+                  val_every=20_000, log_every=500, **_RECIPE),
+}
+
+
 @register("sftgan", "SRResNet-style generator with Spatial Feature Transform layers conditioned on segmentation",
           "Wang et al., CVPR 2018", variants={"sft": {"sft": True}, "nosft": {"sft": False}}, scales=(4,),
-          default_variant="sft")
+          default_variant="sft", discriminator="sftgan_discriminator", budgets=BUDGETS)
 def sftgan(scale: int = 4, sft: bool = True, blocks: int = 16, channels: int = 64, in_channels: int = 3,
            condition: Mapping[str, Any] | None = None) -> SFTGANGenerator:
     """``condition`` names the probability-map source (see ``conditions``); it is kept on the model
@@ -172,7 +192,7 @@ def sftgan(scale: int = 4, sft: bool = True, blocks: int = 16, channels: int = 6
 
 
 @register("sftgan_discriminator", "SFT-GAN's discriminator: 4x4 stride-2 VGG-style body, real/fake and 8-category heads",
-          "Wang et al., CVPR 2018", scales=())
+          "Wang et al., CVPR 2018", scales=(), role="discriminator")
 def sftgan_discriminator(in_channels: int = 3, base: int = 64, categories: int = len(CATEGORIES),
                          hidden: int = 100) -> SFTGANDiscriminator:
     return SFTGANDiscriminator(in_channels, base, categories, hidden)

@@ -94,9 +94,22 @@ class SRDenseNet(nn.Module):
         return self.reconstruction(self.upsample(self.bottleneck(joined)))
 
 
+# The training recipe per budget (srbench.train.config's fields).
+BUDGETS = {
+    "smoke": dict(iterations=4, batch_size=2, patch_size=32, lr=1e-4, train_images=4, val_images=1,
+                  val_every=2, log_every=1),
+    # A sweep trial (1 CPU, bf16): 1.07 s/iteration (ALL; fp32 2.3 s): ~18 min plus evaluation.
+    "quick": dict(iterations=1000, batch_size=16, patch_size=64, lr=3e-4, lr_schedule="cosine",
+                  val_every=500, log_every=25),
+    # Paper: 25x25 LR patches (100x100 HR at x4), batch 32, Adam 1e-4 divided by 10 every 30 epochs.
+    "paper": dict(iterations=500_000, batch_size=32, patch_size=100, lr=1e-4, lr_schedule="step",
+                  lr_step=150_000, val_every=10_000, log_every=500),
+}
+
+
 @register("srdensenet", "dense blocks with dense skip connections, deconvolution upsampling (Y channel)",
           "Tong et al., ICCV 2017", variants={v: {"variant": v} for v in VARIANTS}, scales=(2, 3, 4),
-          default_variant="ALL")
+          default_variant="ALL", budgets=BUDGETS)
 def srdensenet(scale: int = 4, variant: str = "ALL", blocks: int = 8, layers_per_block: int = 8, growth: int = 16,
                bottleneck: int = 256, in_channels: int = 1) -> SRDenseNet:
     return SRDenseNet(scale, variant, blocks, layers_per_block, growth, bottleneck, in_channels)

@@ -11,19 +11,20 @@ overridden; the resolved config, budget name included, is saved with every run.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
 from srbench.data import DEFAULT_BENCHMARKS, get_spec
 from srbench.errors import UserError
 from srbench.losses import CONTENT_LOSSES as VGG_CONTENT_LOSSES
 from srbench.losses import PIXEL_LOSSES
-from srbench.models import build_model, get_entry, resolve_config
+from srbench.models import MODELS, build_model, resolve_config
+from srbench.models.interface import Traits, check_network
+from srbench.models.registry import ModelEntry, entry_for, generator_names
 from srbench.models.pretrained import KEYWORDS as WEIGHT_KEYWORDS
 from srbench.models.pretrained import check_setting as check_weights_setting
 from srbench.train.precision import PRECISIONS
@@ -34,7 +35,6 @@ SCHEDULES = ("constant", "step", "multistep", "cosine")
 CONTENT_LOSSES = ("pixel", *VGG_CONTENT_LOSSES)
 OPTIMIZERS = ("adam", "sgd")
 TARGET_RANGES = ("0,1", "-1,1")
-DISCRIMINATORS = {"srresnet": "srgan_discriminator", "sftgan": "sftgan_discriminator"}  # of the GAN families
 
 
 @dataclass
@@ -78,7 +78,8 @@ class TrainConfig:
 
     @property
     def family(self) -> str:
-        return self.model["name"]
+        """The registered name, or the builder's import path."""
+        return self.model.get("name") or self.model["builder"]
 
     @property
     def is_gan(self) -> bool:
@@ -102,113 +103,43 @@ def config_hash(config: TrainConfig) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _srcnn(budget: str) -> dict[str, Any]:
-    """SRCNN (Dong et al., TPAMI 2016, Sec. 3.3 and 4; its Caffe solver): 33x33 sub-images of T91, batch 128,
-    SGD with momentum 0.9 at 1e-4 (1e-5 for the last layer) on Caffe's Euclidean loss, N(0, 0.001) weights
-    (the model's default), 8e8 backpropagations."""
-    return {
-        "smoke": dict(train_set="T91", iterations=12, batch_size=8, patch_size=33, lr=1e-3, last_layer_lr_scale=0.1,
-                      train_images=4, val_images=2, val_every=6, log_every=3),
-        # Quick differs from the paper in its optimiser: at the paper's SGD rates 9-1-5 is still below bicubic after
-        # 3,000 updates of 128 (Set5 29.18 dB; the paper trains ~10^4 times longer). Adam at 1e-3 (1e-4 for the last
-        # layer: the paper's ratio) with cosine decay; Adam at 3e-3 for every layer (the former quick) left
-        # 9-3-3-3-5 dead at 12.66 dB on Set5. A sweep trial (1 CPU), 9-1-5 to 9-5-5: 24-69 ms/iteration in bf16 on
-        # a Zen 4 EPYC (8-23 min); 84-216 ms in fp32 on a Zen 3 EPYC without AVX-512 (28-72 min).
-        "quick": dict(train_set="T91", iterations=20_000, batch_size=64, patch_size=33, lr=1e-3, last_layer_lr_scale=0.1,
-                      lr_schedule="cosine", val_every=2500, log_every=100),
-        "paper": dict(train_set="T91", iterations=6_250_000, batch_size=128, patch_size=33, optimizer="sgd",
-                      momentum=0.9, lr=1e-4, last_layer_lr_scale=0.1, pixel_loss="euclidean", val_every=100_000,
-                      log_every=1000),
-    }[budget]
+GENERIC_BUDGETS: dict[str, dict[str, Any]] = {
+    # A network registered without a recipe of its own: Adam on MSE (PSNR is what it is scored on), cosine decay,
+    # 48x48 HR patches (a multiple of 2, 3 and 4). There is no paper to copy: a study gives budgets={"paper": ...}.
+    "smoke": dict(iterations=4, batch_size=2, patch_size=48, lr=1e-4, train_images=4, val_images=1, val_every=2,
+                  log_every=1),
+    "quick": dict(iterations=2000, batch_size=16, patch_size=48, lr=2e-4, lr_schedule="cosine", val_every=500,
+                  log_every=25),
+}
 
 
-def _srdensenet(budget: str) -> dict[str, Any]:
-    return {
-        "smoke": dict(iterations=4, batch_size=2, patch_size=32, lr=1e-4, train_images=4, val_images=1,
-                      val_every=2, log_every=1),
-        # A sweep trial (1 CPU, bf16): 1.07 s/iteration (ALL; fp32 2.3 s): ~18 min plus evaluation.
-        "quick": dict(iterations=1000, batch_size=16, patch_size=64, lr=3e-4, lr_schedule="cosine",
-                      val_every=500, log_every=25),
-        # Paper: 25x25 LR patches (100x100 HR at x4), batch 32, Adam 1e-4 divided by 10 every 30 epochs.
-        "paper": dict(iterations=500_000, batch_size=32, patch_size=100, lr=1e-4, lr_schedule="step",
-                      lr_step=150_000, val_every=10_000, log_every=500),
-    }[budget]
-
-
-# SRGAN's value ranges (Ledig et al., Sec. 3.2): LR in [0, 1], HR (and so SR) in [-1, 1], MSE on [-1, 1].
-_SRGAN_RANGE = dict(target_range="-1,1")
-
-
-def _srresnet(budget: str) -> dict[str, Any]:
-    return {
-        "smoke": dict(iterations=4, batch_size=2, patch_size=32, lr=1e-4, train_images=4, val_images=1,
-                      val_every=2, log_every=1, **_SRGAN_RANGE),
-        # A sweep trial (1 CPU, bf16): 0.48 s/iteration (MSE; fp32 1.0 s): ~16 min plus evaluation.
-        "quick": dict(iterations=2000, batch_size=16, patch_size=64, lr=2e-4, lr_schedule="cosine",
-                      val_every=500, log_every=25, **_SRGAN_RANGE),
-        # Paper: 96x96 HR patches, batch 16, Adam 1e-4, 1e6 updates (SRResNet).
-        "paper": dict(iterations=1_000_000, batch_size=16, patch_size=96, lr=1e-4, val_every=20_000, log_every=500,
-                      **_SRGAN_RANGE),
-    }[budget]
-
-
-def _srgan(budget: str) -> dict[str, Any]:
-    """SRGAN: MSE pre-training of the generator at a constant rate, then 1e-3-weighted adversarial training."""
-    return {
-        "smoke": dict(iterations=3, pretrain_iterations=2, batch_size=2, patch_size=32, lr=1e-4, train_images=4,
-                      val_images=1, val_every=5, log_every=1, adversarial_weight=1e-3, **_SRGAN_RANGE),
-        # A sweep trial (1 CPU, bf16): ~0.5 s per pre-training iteration, 1.25 s (SFT-GAN) to 2.1 s (SRGAN-VGG54;
-        # fp32 2.3 and 3.9 s) per adversarial one: 13-19 min plus evaluation. The speed-up of bf16 brought
-        # these trials into the target; it bought no more iterations.
-        "quick": dict(iterations=400, pretrain_iterations=600, batch_size=16, patch_size=64, lr=1e-4,
-                      val_every=500, log_every=25, adversarial_weight=1e-3, **_SRGAN_RANGE),
-        # Paper: SRResNet-MSE initialisation (1e6 updates at a constant 1e-4), then 1e5 updates at 1e-4 and 1e5 at
-        # 1e-5, batch 16, 96x96 patches.
-        "paper": dict(iterations=200_000, pretrain_iterations=1_000_000, batch_size=16, patch_size=96, lr=1e-4,
-                      lr_schedule="step", lr_step=100_000, val_every=20_000, log_every=500, adversarial_weight=1e-3,
-                      **_SRGAN_RANGE),
-    }[budget]
-
-
-def _sftgan(budget: str) -> dict[str, Any]:
-    """SFT-GAN, as the authors' released training configuration has it (the paper gives no schedule): perceptual
-    loss on VGG19 conv5_4 with L1 and no pixel term, adversarial weight 5e-3 (category loss on real and fake
-    images), Adam 1e-4 halved at 50k/100k/150k/200k of 600k updates, batch 16, 96x96 patches, from a
-    PSNR-oriented generator (srbench pre-trains it with MSE, as SRGAN does, where the authors load
-    ``sft_net_ini.pth``). Not reproduced: the authors' 5x rate for the SFT layers and the rest of the
-    generator frozen for the first 20k updates."""
-    recipe = dict(content_loss="conv54_l1", adversarial_weight=5e-3, lr=1e-4)
-    return {
-        "smoke": dict(iterations=3, pretrain_iterations=2, batch_size=2, patch_size=32, train_images=4,
-                      val_images=1, val_every=5, log_every=1, **recipe),
-        # Quick keeps the recipe's losses and weights; like SRGAN's quick it is 600 + 400 updates of 16 64x64
-        # patches at a constant rate (the schedule's first halving is at 50k).
-        "quick": dict(iterations=400, pretrain_iterations=600, batch_size=16, patch_size=64, val_every=500,
-                      log_every=25, **recipe),
-        "paper": dict(iterations=600_000, pretrain_iterations=1_000_000, batch_size=16, patch_size=96,
-                      lr_schedule="multistep", lr_milestones=[50_000, 100_000, 150_000, 200_000], lr_gamma=0.5,
-                      val_every=20_000, log_every=500, **recipe),
-    }[budget]
-
-
-_PRESETS = {"srcnn": _srcnn, "srdensenet": _srdensenet, "srresnet": _srresnet, "sftgan": _sftgan}
-TRAINABLE = tuple(_PRESETS)
-
-
-def budget_preset(family: str, budget: str, adversarial: bool = False) -> dict[str, Any]:
-    """The family's preset; an SRResNet trained adversarially (SRGAN) takes the GAN preset."""
-    if family not in _PRESETS:
-        raise UserError(f"field 'model': '{family}' is not trainable on its own; trainable: {', '.join(TRAINABLE)}")
+def budget_preset(entry: ModelEntry, budget: str, adversarial: bool = False,
+                  study_fields: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The recipe the model's registry entry gives for ``budget`` (its adversarial one where it has one and the
+    trial is adversarial, as SRGAN's for SRResNet); a network registered without recipes gets
+    ``GENERIC_BUDGETS``. A budget without a recipe needs the study's own fields (at least ``iterations``)."""
+    if entry.role != "generator":
+        raise UserError(f"field 'model': '{entry.name}' is a {entry.role}; a trial trains a generator: "
+                        f"{', '.join(generator_names())}")
     if budget not in BUDGETS:
         raise UserError(f"field 'budget': '{budget}' is unknown; valid: {', '.join(BUDGETS)}")
-    return _srgan(budget) if adversarial and family == "srresnet" else _PRESETS[family](budget)
+    recipes = (entry.adversarial_budgets if adversarial and entry.adversarial_budgets else
+               entry.budgets or GENERIC_BUDGETS)
+    if budget in recipes:
+        return dict(recipes[budget])
+    if "iterations" not in (study_fields or {}):
+        raise UserError(f"model {entry.name} has no '{budget}' recipe: give its training fields in the study "
+                        f"(budgets={{'{budget}': {{'iterations': ..., ...}}}}) or use "
+                        f"{' / '.join(recipes)}")
+    return {}
 
 
 def make_config(model: Mapping[str, Any], scale: int, budget: str = "quick", /, **overrides: Any) -> TrainConfig:
-    """The resolved, validated config: family budget preset, then ``overrides`` (any field)."""
-    model = resolve_config({**model, "scale": scale} if "scale" in get_entry(model["name"]).fields() else model)
+    """The resolved, validated config: the model's recipe for the budget, then ``overrides`` (any field)."""
+    entry = entry_for(model)
+    model = resolve_config({**model, "scale": scale} if "scale" in entry.fields() else model)
     adversarial = overrides.get("adversarial_weight", 0)
-    preset = budget_preset(model["name"], budget, adversarial=matches(adversarial, float) and adversarial > 0)
+    preset = budget_preset(entry, budget, matches(adversarial, float) and adversarial > 0, overrides)
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = [k for k in overrides if k not in names]
     if unknown:
@@ -248,10 +179,16 @@ def _keep_cadence(config: TrainConfig, preset: TrainConfig, overrides: Mapping[s
     return config
 
 
-def model_input_kind(model: Mapping[str, Any]) -> str:
-    """'lr' or 'bicubic' (SRCNN-style), read off the model built on the meta device."""
-    with torch.device("meta"):
-        return build_model(model).input_kind
+@functools.lru_cache(maxsize=256)
+def _checked_traits(model_json: str, scale: int) -> Traits:
+    model = json.loads(model_json)
+    return check_network(build_model(model), scale, f"model {model.get('name') or model.get('builder')}")
+
+
+def model_traits(model: Mapping[str, Any], scale: int) -> Traits:
+    """The network's traits (channels, input kind, border, condition), checked with a probe input once per
+    configuration and process (the zoo and a user's network alike)."""
+    return _checked_traits(json.dumps(dict(model), sort_keys=True, default=str), scale)
 
 
 RESERVED_FIELDS = {"model": "--model / model.<field> or the study's 'model'", "scale": "--scale or the study's 'scale'",
@@ -276,7 +213,8 @@ def validate(config: TrainConfig) -> None:
         raise bad("seed", "must be >= 0")
     if config.pretrain_iterations < 0:
         raise bad("pretrain_iterations", "must be >= 0")
-    if config.patch_size % config.scale and model_input_kind(config.model) == "lr":
+    network = model_traits(config.model, config.scale)
+    if config.patch_size % config.scale and network.input_kind == "lr":
         raise bad("patch_size", f"must be a multiple of the scale ({config.scale}) for an LR-input model")
     for name in ("lr", "lr_gamma", "discriminator_lr"):
         if getattr(config, name) is not None and not getattr(config, name) > 0:
@@ -305,10 +243,14 @@ def validate(config: TrainConfig) -> None:
         raise bad("pixel_loss", f"valid: {', '.join(PIXEL_LOSSES)}")
     if config.adversarial_weight < 0:
         raise bad("adversarial_weight", "must be >= 0")
-    if config.is_gan and config.family not in ("srresnet", "sftgan"):
-        raise bad("adversarial_weight", "adversarial training needs a GAN generator (srresnet, sftgan)")
-    if config.content_loss != "pixel" and config.family not in ("srresnet", "sftgan"):
-        raise bad("content_loss", "VGG content losses need an RGB model (srresnet, sftgan)")
+    discriminator = entry_for(config.model).discriminator
+    if config.is_gan and discriminator is None:
+        with_one = ", ".join(n for n, e in MODELS.items() if e.discriminator)
+        raise bad("adversarial_weight", f"model {config.family} has no discriminator to train against (registered "
+                                        f"with one: {with_one}; register(..., discriminator='srgan_discriminator'))")
+    if config.content_loss != "pixel" and network.channels != 3:
+        raise bad("content_loss", f"VGG content losses need an RGB network; {config.family} has "
+                                  f"{network.channels} channel(s)")
     check_weights_setting("vgg_weights", config.vgg_weights)
     check_weights_setting("lpips_weights", config.lpips_weights, ("none", *WEIGHT_KEYWORDS))
     get_spec(config.train_set, kind="train")

@@ -16,6 +16,7 @@ from torch import nn
 from srbench.color import rgb_to_ycbcr, ycbcr_to_rgb
 from srbench.degrade import imresize
 from srbench.metrics import quantize
+from srbench.models.interface import traits
 
 
 class SuperResolver:
@@ -32,21 +33,21 @@ class SuperResolver:
         model.eval()
         try:
             bicubic = imresize(lr, scale=scale)
-            source = bicubic if model.input_kind == "bicubic" else lr
+            network = traits(model)
+            source = bicubic if network.input_kind == "bicubic" else lr
             extra = ()
-            if getattr(model, "needs_condition", False):
+            if network.needs_condition:
                 maps = self.condition_source((bicubic[None].float() / 255).to(device), [name] if name else None)
                 extra = (maps.to(device),)
-            if model.in_channels == 1:
+            if network.channels == 1:
                 x = rgb_to_ycbcr(source)[:1] / 255
             else:
                 x = source.to(torch.float64) / 255
             x = x[None].float().to(device)
-            border = getattr(model, "border", 0)
-            if border:
-                x = F.pad(x, (border,) * 4, mode="replicate")
+            if network.border:
+                x = F.pad(x, (network.border,) * 4, mode="replicate")
             out = model(x, *extra)[0].double().cpu() * 255
-            if model.in_channels == 1:
+            if network.channels == 1:
                 out = ycbcr_to_rgb(torch.cat([out, rgb_to_ycbcr(bicubic)[1:]]))
             return quantize(out)
         finally:

@@ -35,9 +35,11 @@ from srbench.losses import (category_loss, content_loss, discriminator_loss, gen
 from srbench.lpips_metric import LPIPS
 from srbench.models import build_model, count_parameters, macs_per_output_megapixel
 from srbench.models.conditions import build_condition_source
+from srbench.models.interface import traits
+from srbench.models.registry import entry_for
 from srbench.models.pretrained import WeightsUnavailable
 from srbench.train.checkpoint import load_checkpoint, save_checkpoint
-from srbench.train.config import DISCRIMINATORS, TrainConfig
+from srbench.train.config import TrainConfig
 from srbench.train.data import Batch, PatchSampler
 from srbench.train.device import standalone_device
 from srbench.train.inference import SuperResolver
@@ -78,9 +80,11 @@ class Trainer:
         self.model = cross_rank_batchnorm(build_model(config.model), self.device, self.distributed).to(self.device)
         # SFT-GAN, SFT on or off: the maps condition the generator (on) and label the
         # discriminator's category head (both), so the ablation changes only the conditioning.
-        self.condition_source = (build_condition_source(self.model.condition_config)
-                                 if hasattr(self.model, "condition_config") else None)
-        self.discriminator = (cross_rank_batchnorm(build_model({"name": DISCRIMINATORS[config.family]}), self.device,
+        self.network = traits(self.model)
+        self.condition_source = (build_condition_source(self.network.condition_config)
+                                 if self.network.condition_config is not None else None)
+        discriminator = entry_for(config.model).discriminator
+        self.discriminator = (cross_rank_batchnorm(build_model({"name": discriminator}), self.device,
                                                    self.distributed).to(self.device) if config.is_gan else None)
         self.checkpoints = self.run_dir / "checkpoints"
         checkpoint = load_checkpoint(resume_from or self.checkpoints / "last.pt") if resume or resume_from else None
@@ -117,8 +121,8 @@ class Trainer:
                                     if self.distributed and self.discriminator is not None else self.discriminator)
 
         self.model_build_s = time.perf_counter() - started  # models, losses and optimisers: start-up figures
-        self.sampler = PatchSampler(config.train_set, config.scale, config.patch_size, self.model.in_channels,
-                                    self.model.input_kind, data_root, config.train_images,
+        self.sampler = PatchSampler(config.train_set, config.scale, config.patch_size, self.network.channels,
+                                    self.network.input_kind, data_root, config.train_images,
                                     conditions=self.condition_source, device=self.device)
         self.sampler_rng = torch.Generator().manual_seed(config.seed)
         self.iteration, self.best_psnr, self.elapsed = 0, -math.inf, 0.0
@@ -167,9 +171,9 @@ class Trainer:
         extra, categories = (), None
         if self.condition_source is not None:
             probabilities = batch.conditions.to(self.device)
-            extra = (probabilities,) if self.model.needs_condition else ()
+            extra = (probabilities,) if self.network.needs_condition else ()
             categories = probabilities.mean(dim=(2, 3)).argmax(dim=1)  # each patch's dominant category
-        border = getattr(self.model, "border", 0)
+        border = self.network.border
         if border:
             target = target[..., border:-border, border:-border]
         pretraining = self.iteration < c.pretrain_iterations
@@ -357,7 +361,7 @@ class Trainer:
             "hardware": describe_trial_hardware(self.device, self.world, self.gpus_per_worker, self.nodes),
             "world_size": self.world, "gpus_per_worker": self.gpus_per_worker, "nodes": self.nodes,
             "parameters": count_parameters(self.model),
-            "macs_per_mp": macs_per_output_megapixel(build_model(self.config.model)),
+            "macs_per_mp": macs_per_output_megapixel(build_model(self.config.model), self.config.scale),
             "eval_images": (f"first {self.config.val_images} per set (subset)" if self.config.val_images else "all"),
             "vgg_weights": self.perceptual.vgg.weights_label if self.perceptual is not None else None,
             "condition_source": self.condition_source.describe() if self.condition_source is not None else None,
