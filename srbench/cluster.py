@@ -17,6 +17,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from srbench.errors import UserError
 
@@ -37,10 +38,11 @@ def check_ray_address(address: str, timeout: float = 5.0) -> None:
                         f"'ray start --head' or fix --address / RAY_ADDRESS") from None
 
 
-def init_ray(address: str | None) -> str:
+def init_ray(address: str | None, runtime_env: dict[str, Any] | None = None) -> str:
     """Connect to the cluster at ``address`` (or $RAY_ADDRESS), else start a new local Ray of this process's
     own, never joining a cluster some other ``ray start`` left running on the machine; returns where, in words,
-    for messages."""
+    for messages. ``runtime_env``: the job's code on every node (``srbench.study_code``); a Ray this process
+    already runs keeps its own (its workers share this machine's files)."""
     import ray
 
     address = address or os.environ.get("RAY_ADDRESS")
@@ -52,10 +54,14 @@ def init_ray(address: str | None) -> str:
     try:
         # Ray's connection notices (INFO) would bury srbench's own one-line messages.
         if address:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, runtime_env=runtime_env)
         else:
-            _start_local_ray()
+            _start_local_ray(runtime_env)
     except (ConnectionError, RuntimeError, ValueError) as exc:
+        if runtime_env and "working_dir" in str(exc):
+            raise UserError(f"cannot ship the study's folder {runtime_env['working_dir']} to the Ray workers: "
+                            f"{str(exc).splitlines()[0]}; keep the study file and its code in a folder of their "
+                            f"own") from None
         raise UserError(f"cannot connect to {where}: {str(exc).splitlines()[0]}; check --address / "
                         f"RAY_ADDRESS (e.g. 127.0.0.1:6379 for 'ray start --head')") from None
     return where
@@ -64,12 +70,13 @@ def init_ray(address: str | None) -> str:
 LOCAL_RAY_STARTS = 3  # Ray gives its local node 30 s to start, which a busy 2-core machine can overrun
 
 
-def _start_local_ray() -> None:
+def _start_local_ray(runtime_env: dict[str, Any] | None) -> None:
     import ray
 
     for attempt in range(1, LOCAL_RAY_STARTS + 1):
         try:
-            ray.init(address="local", log_to_driver=False, include_dashboard=False, logging_level=logging.WARNING)
+            ray.init(address="local", log_to_driver=False, include_dashboard=False, logging_level=logging.WARNING,
+                     runtime_env=runtime_env)
             return
         except Exception as exc:  # Ray raises a bare Exception for this one
             if "timed out during startup" not in str(exc) or attempt == LOCAL_RAY_STARTS:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import runpy
+import sys
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -26,6 +27,7 @@ from srbench.errors import UserError
 from srbench.typecheck import check_fields
 
 SCHEDULERS = ("fifo", "asha")
+RUN_NAME = "srbench_experiment"  # the module name a study file runs under, on the driver and in trial processes
 SEARCH_ALGS = ("random", "optuna")
 
 
@@ -231,8 +233,11 @@ def find_study(name_or_path: str | Path) -> Path:
 def load_experiment(path: str | Path) -> Experiment:
     """Run an experiment file and return its validated :class:`Experiment` (the one object it defines)."""
     path = find_study(path)
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:  # the study's sibling modules import as they would for a script there
+        sys.path.insert(0, folder)
     try:
-        namespace = runpy.run_path(str(path), run_name="srbench_experiment")
+        namespace = runpy.run_path(str(path), run_name=RUN_NAME)
     except SyntaxError as exc:
         raise UserError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
     except UserError as exc:
@@ -295,14 +300,15 @@ def validate_experiment(experiment: Experiment, file: str) -> Experiment:
         if len(trial_bases(experiment)) > 1:
             raise bad("search_alg", "optuna searches one configuration space: give one variant, one seed and no "
                                     "tune.grid_search (or use search_alg='random')")
-    from srbench.train.config import BUDGETS
+    from srbench.train.config import BUDGETS, has_recipe
 
     for name in ("budgets", "budget_notes"):
         for budget in getattr(experiment, name):
             if budget not in BUDGETS:
                 raise UserError(f"{file}: {name}: unknown budget '{budget}'; valid: {', '.join(BUDGETS)}")
-    for budget in BUDGETS:  # every trial at every budget must be a valid configuration
-        check_trials(experiment, budget, file)
+    for budget in BUDGETS:  # every trial at every budget it has a recipe for must be a valid configuration
+        if has_recipe(experiment.model, budget, {**experiment.train, **experiment.budgets.get(budget, {})}):
+            check_trials(experiment, budget, file)
     return experiment
 
 

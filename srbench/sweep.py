@@ -35,6 +35,7 @@ from srbench.errors import UserError
 from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, find_study, load_experiment,
                                 parse_settings, resolve_trial, sampled_domains, trial_bases, trial_name, with_overrides)
 from srbench.makespan import longest_first, makespan
+from srbench.models.registry import entry_for
 from srbench.model_registry import best_alias, register_best
 from srbench.run_names import (ITERATIONS_TRAINED, PARAM_PRECISION_USED, STARTUP, TAG_BUDGET_NOTE, TAG_CHECKPOINT,
                                TAG_CONFIG_HASH, TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_KIND, TAG_SOURCE_NAME,
@@ -43,6 +44,7 @@ from srbench.run_names import (ITERATIONS_TRAINED, PARAM_PRECISION_USED, STARTUP
 from srbench.run_records import record_configuration, record_results
 from srbench.scoped_env import scoped_env
 from srbench.sweep_console import console, sweep_console, writer
+from srbench.study_code import register_study_models, runtime_env
 from srbench.sweep_index import SweepRecord, setting_text, sweep_to_resume, trial_counts
 from srbench.tracking import (OUTAGE_SINKS, MetricLogger, Tracker, check_store, git_commit, patiently,
                               resolve_tracking_uri, search_all_runs, store_exists, ui_command)
@@ -75,6 +77,9 @@ class SweepContext:
     experiment: Experiment
     settings: dict[str, Any]
     bases: dict[str, TrialBase]  # base key -> base; Tune's param "base" picks one, sampled values come in "search"
+    # The study file's absolute path where it registers or imports networks of its own (trial processes read it
+    # first, from the copy Ray's runtime environment brought to their node), else None.
+    study_code: str | None
 
 
 # -- inside the Ray workers ---------------------------------------------------------------------
@@ -108,6 +113,8 @@ def _train_worker(loop_config: dict[str, Any]) -> None:
     from srbench.train.loop import Trainer
 
     worker_started = time.time()
+    if loop_config["study_file"]:
+        register_study_models(loop_config["study_file"])
     os.environ["MLFLOW_TRACKING_URI"] = loop_config["tracking_uri"]  # never a worker-local ./mlruns
     context = ray.train.get_context()
     rank = context.get_world_rank()
@@ -193,6 +200,8 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
     from ray.tune.integration.ray_train import TuneReportCallback
 
     key = tune.get_context().get_trial_name()
+    if context.study_code:
+        register_study_models(context.study_code)
     base = context.bases[tune_config["base"]]
     trial = resolve_trial(context.experiment, context.budget, base, tune_config.get("search", {}), context.settings,
                           context.file, key)
@@ -223,6 +232,7 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
                            "tracking_uri": context.tracking_uri, "data_root": context.data_root,
                            "cpus_per_worker": context.cpus_per_worker, "gpus_per_worker": context.gpus_per_worker,
                            "trial_started": time.time(),
+                           "study_file": context.study_code,
                            "early_stop": context.experiment.scheduler == "asha"},
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(num_workers=context.workers, use_gpu=use_gpu,
@@ -361,7 +371,10 @@ def trial_table(experiment: Experiment, trials: list[TrialSpec], budget: str) ->
                      f"{experiment.num_samples} draw(s) per row below: "
                      + ", ".join(f"{k} ~ {_describe_domain(d)}" for k, d in sampled.items())
                      + (f"; scheduler {experiment.scheduler}" if experiment.scheduler != "fifo" else ""))
-    lines.append("  training: " + recipe_summary(trials, set(sampled)))
+    generic = list(dict.fromkeys(t.config.family for t in trials if not entry_for(t.config.model).budgets))
+    lines.append("  training: " + recipe_summary(trials, set(sampled))
+                 + (f" (srbench's generic recipe for networks registered without one: {', '.join(generic)}; "
+                    f"the study's 'train' / 'budgets' override it)" if generic else ""))
     lines.append(f"  {'trial':<22}{'settings':<52}{'iterations':>11}{'batch':>8}{'patch':>8}  evaluation")
     for t in trials:
         c = t.config
@@ -534,7 +547,8 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
     import ray
     from ray import tune
 
-    where = init_ray(address)
+    code = runtime_env(file, [entry_for(t.config.model) for t in trials])
+    where = init_ray(address, code)
     concurrency = trials_at_once(TrialShape(experiment.workers_per_trial, experiment.cpus_per_worker,
                                             experiment.gpus_per_worker), where, max_concurrent or count)
     if storage_path is not None:
@@ -571,6 +585,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
         data_root=str(resolve_data_root(data_root)), workers=experiment.workers_per_trial,
         cpus_per_worker=experiment.cpus_per_worker, gpus_per_worker=experiment.gpus_per_worker,
         experiment=experiment, settings=dict(settings or {}), bases={b.key: b for b in bases},
+        study_code=str(Path(file).resolve()) if code is not None else None,
     )
     trial_messages = console(sweep)  # the trials' warnings reach this terminal through it
     trainable = tune.with_resources(tune.with_parameters(_trial_driver, context=context), DRIVER_RESOURCES)

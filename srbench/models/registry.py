@@ -43,6 +43,7 @@ class ModelEntry:
     discriminator: str | None = None  # the registered discriminator adversarial training pits it against
     budgets: dict[str, dict[str, Any]] = field(default_factory=dict)  # training fields per budget name
     adversarial_budgets: dict[str, dict[str, Any]] = field(default_factory=dict)  # ... when adversarial_weight > 0
+    file: str | None = None  # the builder's source file (None: compiled or unknown), read when it was registered
 
     def fields(self) -> list[str]:
         return [p for p in inspect.signature(self.builder).parameters]
@@ -50,7 +51,15 @@ class ModelEntry:
     @property
     def source(self) -> str:
         """Where the builder is defined: registering the same code twice (a study file read again) is no conflict."""
-        return f"{inspect.getsourcefile(self.builder) or self.builder.__module__}:{self.builder.__qualname__}"
+        return f"{self.file or self.builder.__module__}:{self.builder.__qualname__}"
+
+
+def _source_file(builder: Callable[..., Any]) -> str | None:
+    """Read while the defining module is still importable: a study file's module exists only while it runs."""
+    try:
+        return inspect.getsourcefile(builder)
+    except TypeError:  # builtins and compiled code
+        return None
 
 
 MODELS: dict[str, ModelEntry] = {}
@@ -69,7 +78,7 @@ def register(name: str, summary: str = "", paper: str = "", variants: Mapping[st
             raise UserError(f"register('{name}'): {builder!r} is not a function or class that builds a network")
         entry = ModelEntry(str(name).lower(), builder, summary or (inspect.getdoc(builder) or "").split("\n")[0],
                            paper, {k: dict(v) for k, v in (variants or {}).items()}, tuple(scales), default_variant,
-                           role, discriminator, _copy(budgets), _copy(adversarial_budgets))
+                           role, discriminator, _copy(budgets), _copy(adversarial_budgets), _source_file(builder))
         existing = MODELS.get(entry.name)
         if existing is not None and existing.source != entry.source and not replace:
             raise UserError(f"register('{name}'): the name is taken by {existing.source}; choose another name or "
@@ -120,7 +129,8 @@ def import_builder(path: str) -> ModelEntry:
             raise UserError(f"model: builder '{path}': {module_name} has no '{attribute}'")
     if not callable(builder):
         raise UserError(f"model: builder '{path}' is not a function or class")
-    entry = ModelEntry(path, builder, (inspect.getdoc(builder) or "").split("\n")[0], "", scales=())
+    entry = ModelEntry(path, builder, (inspect.getdoc(builder) or "").split("\n")[0], "", scales=(),
+                       file=_source_file(builder))
     _BY_PATH[path] = entry
     return entry
 

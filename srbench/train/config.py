@@ -123,8 +123,7 @@ def budget_preset(entry: ModelEntry, budget: str, adversarial: bool = False,
                         f"{', '.join(generator_names())}")
     if budget not in BUDGETS:
         raise UserError(f"field 'budget': '{budget}' is unknown; valid: {', '.join(BUDGETS)}")
-    recipes = (entry.adversarial_budgets if adversarial and entry.adversarial_budgets else
-               entry.budgets or GENERIC_BUDGETS)
+    recipes = _recipes(entry, adversarial)
     if budget in recipes:
         return dict(recipes[budget])
     if "iterations" not in (study_fields or {}):
@@ -132,6 +131,16 @@ def budget_preset(entry: ModelEntry, budget: str, adversarial: bool = False,
                         f"(budgets={{'{budget}': {{'iterations': ..., ...}}}}) or use "
                         f"{' / '.join(recipes)}")
     return {}
+
+
+def _recipes(entry: ModelEntry, adversarial: bool) -> Mapping[str, Mapping[str, Any]]:
+    return entry.adversarial_budgets if adversarial and entry.adversarial_budgets else entry.budgets or GENERIC_BUDGETS
+
+
+def has_recipe(model: Mapping[str, Any], budget: str, study_fields: Mapping[str, Any]) -> bool:
+    """Whether a trial of ``model`` can run at ``budget``: the model's entry has a recipe for it, or the study
+    gives the budget's training length itself."""
+    return budget in _recipes(entry_for(model), False) or "iterations" in study_fields
 
 
 def make_config(model: Mapping[str, Any], scale: int, budget: str = "quick", /, **overrides: Any) -> TrainConfig:

@@ -1,0 +1,73 @@
+"""A study's own code on every node of a sweep.
+
+A study may train a network srbench does not ship: one registered in the study file itself, or one named by
+its import path (``{"builder": "mylab.nets:TinySR"}``). Ray workers never run the study file and may sit on
+machines that do not have it, so the sweep starts Ray with a runtime environment (Ray's ``working_dir`` and
+``py_modules``) that carries the study's folder, and the user's package where it is not installed, to every
+node; each trial process then reads the study file from there (:func:`register_study_models`), which runs its
+``register`` calls. Studies of the zoo's networks ship nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import srbench
+from srbench.errors import UserError
+from srbench.experiment import RUN_NAME
+from srbench.models.registry import ModelEntry
+
+# Never shipped with a study's folder: run outputs, stores, weights and environments (Ray refuses a working_dir
+# over its size limit, and none of these is code).
+EXCLUDES = [".git", "__pycache__", "*.pyc", ".venv", "venv", "mlruns", "mlflow.db*", "*.db", "ray_results",
+            "runs", "leaderboards*", "*.pt", "*.pth", "*.ckpt", "*.npy", "*.png", "*.jpg", "*.bmp", "*.tif*"]
+
+
+def _is_installed(path: Path) -> bool:
+    """Code inside srbench or any installed distribution is on every node already (the cluster image)."""
+    inside = Path(srbench.__file__).resolve().parent
+    return path.is_relative_to(inside) or any(p in ("site-packages", "dist-packages") for p in path.parts)
+
+
+def runtime_env(study_file: str | Path, entries: Iterable[ModelEntry]) -> dict[str, Any] | None:
+    """Ray's runtime environment that brings the study's own networks to every node: the study file's folder as
+    ``working_dir``, plus ``py_modules`` for an imported builder's top-level package outside it; ``None`` when
+    every network is srbench's or installed."""
+    folder = Path(study_file).resolve().parent
+    modules: list[str] = []
+    ships = False
+    for entry in entries:
+        file = Path(entry.file).resolve() if entry.file else None
+        if file is None or _is_installed(file):
+            continue
+        ships = True
+        if not file.is_relative_to(folder):
+            top = entry.builder.__module__.split(".")[0]
+            package = sys.modules[top].__file__
+            root = Path(package).parent if Path(package).name == "__init__.py" else Path(package)
+            modules.append(str(root))
+    if not ships:
+        return None
+    return {"working_dir": str(folder), "excludes": EXCLUDES, **({"py_modules": sorted(set(modules))} if modules else {})}
+
+
+def register_study_models(study_file: str) -> None:
+    """In a trial process: run the study file so its ``register`` calls run here too. It is read from the copy of
+    its folder Ray's runtime environment brought to this node (first on PYTHONPATH; Tune and Train change the
+    working directory), else from its own path (a Ray this process did not start shares the driver's machine).
+    Re-running it registers the same code again, which the registry allows."""
+    name = Path(study_file).name
+    shipped = [Path(p) / name for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    path = next((p for p in shipped if p.is_file()), Path(study_file))
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:  # the study's sibling modules, as on the driver
+        sys.path.insert(0, folder)
+    try:
+        runpy.run_path(str(path), run_name=RUN_NAME)
+    except FileNotFoundError:
+        raise UserError(f"study file {study_file} is not on this node and the sweep did not ship it") from None
