@@ -101,6 +101,7 @@ def load_runs(tracker: Tracker, study: str) -> pd.DataFrame:
                "parameters": m.get("parameters"), "macs_per_mp": m.get("macs_per_mp"),
                "iterations": m.get(ITERATIONS_TRAINED, m.get("iterations")), "wall_time_s": m.get("wall_time_s"),
                "trials_at_once": int(parent_params.get("trials_at_once", 1)),
+               "study_file": _study_file(study, parent_params.get("experiment_file", "")),
                "settings": " ".join(f"--set {k.removeprefix('set.')}={v}"
                                     for k, v in sorted(parent_params.items()) if k.startswith("set."))
                            + (f" --only '{parent_params['only']}'" if parent_params.get("only") else "")}
@@ -176,7 +177,7 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
                "lpips_label": "; ".join(sorted(set(group["lpips_label"]))),
                "adversarial": bool(group["adversarial"].any()), "sets": first["sets"],
                "config": first["config"], "commit": first["commit"], "sweep_start": first["sweep_start"],
-               "budget_note": first["budget_note"]}
+               "budget_note": first["budget_note"], "study_file": first["study_file"]}
         for column in ("parameters", "macs_per_mp", "iterations", "wall_time_s"):
             row[column] = group[column].mean()
         row["trials_at_once"] = int(group["trials_at_once"].max())
@@ -229,6 +230,13 @@ def _metric(mean: float, std: float, digits: int) -> str:
     return f"{text} ± {_num(std, digits)}" if text and not math.isnan(std) else text
 
 
+def _study_file(study: str, recorded: str) -> str:
+    """The study file as a reader runs it: a shipped study from the repository, a user's own by its recorded path."""
+    from srbench.experiment import shipped_studies
+
+    return f"experiments/{study}.py" if study in shipped_studies() else recorded
+
+
 def _references(study: str, scale: int, variant: str, set_name: str) -> list[dict]:
     return [r for r in paper_results(study) if (r["scale"], r["variant"], r["set"]) == (scale, variant, set_name)]
 
@@ -251,7 +259,8 @@ def _is_gan(group: pd.DataFrame, sets: Sequence[str]) -> bool:
 def _table(study: str, group: pd.DataFrame, bicubic: dict, scale: int, sets: Sequence[str],
            footnotes: list[str]) -> list[str]:
     gan = _is_gan(group, sets)
-    header = ["variant"] + [f"{s} PSNR / SSIM" for s in sets] + [f"{s} paper (Δ)" for s in sets]
+    cited = bool(paper_results(study))  # a study of the user's own network has no paper columns
+    header = ["variant"] + [f"{s} PSNR / SSIM" for s in sets] + [f"{s} paper (Δ)" for s in sets if cited]
     header += ([f"LPIPS ↓ {' / '.join(sets)}"] if gan else []) + ["params", "MACs / MP", "iterations (budget)",
                                                                   "wall time", "hardware", "MLflow run"]
     best = {(s, m): round(group[f"{s}.{m}"].max(), 2 if m == "psnr" else 4) for s in sets for m in ("psnr", "ssim")}
@@ -261,7 +270,7 @@ def _table(study: str, group: pd.DataFrame, bicubic: dict, scale: int, sets: Seq
     baseline = {s: _bicubic_of(bicubic, scale, s, limit) for s in sets}
     cells = [f"bicubic (first {limit} per set)" if limit else "bicubic"]
     cells += [f"{_num(baseline[s][0], 2)} / {_num(baseline[s][1], 4)}" for s in sets]
-    cells += [""] * len(sets) + ([""] if gan else []) + ["", "", "", "", "", "`srbench eval bicubic`"]
+    cells += [""] * (len(sets) if cited else 0) + ([""] if gan else []) + ["", "", "", "", "", "`srbench eval bicubic`"]
     lines.append("| " + " | ".join(cells) + " |")
     for _, r in group.iterrows():
         not_comparable = _vgg_not_comparable(r)
@@ -273,7 +282,7 @@ def _table(study: str, group: pd.DataFrame, bicubic: dict, scale: int, sets: Seq
                 bold = text and round(r[f"{s}.{m}"], digits) == best[(s, m)]
                 parts.append(f"**{text}**" if bold else text)
             cells.append(" / ".join(parts))
-        for s in sets:
+        for s in sets if cited else ():
             refs = []
             for ref in _references(study, scale, r["variant"], s):
                 note = f"{ref['citation']}" + (f", {ref['note']}" if ref.get("note") else "")
@@ -452,7 +461,7 @@ def render_study(study: str, agg: pd.DataFrame, bicubic: dict, pictures: Sequenc
             notes.append(f"Wall times are of trials that ran up to {shared} at a time on the hardware shown, sharing "
                          "it: they are not speed measurements.")
         for settings in sorted(set(group["settings"])):
-            notes.append(f"Reproduce: `python -m srbench sweep experiments/{study}.py --budget {budget}"
+            notes.append(f"Reproduce: `python -m srbench sweep {group['study_file'].iloc[0]} --budget {budget}"
                          f"{' ' + settings if settings else ''}`.")
         if budget != "paper":
             notes.append(f"Budget `{budget}` is far below the papers' training; compare variants with each other, "
