@@ -34,6 +34,14 @@ def _is_installed(path: Path) -> bool:
     return path.is_relative_to(inside) or any(p in ("site-packages", "dist-packages") for p in path.parts)
 
 
+def _top_level(module_name: str) -> Path:
+    """The folder (or single file) of a module's top-level package, as Ray's ``py_modules`` takes it."""
+    top = sys.modules[module_name.split(".")[0]]
+    if getattr(top, "__path__", None):  # a package, namespace packages included
+        return Path(list(top.__path__)[0])
+    return Path(top.__file__)
+
+
 def runtime_env(study_file: str | Path, entries: Iterable[ModelEntry]) -> dict[str, Any] | None:
     """Ray's runtime environment that brings the study's own networks to every node: the study file's folder as
     ``working_dir``, plus ``py_modules`` for an imported builder's top-level package outside it; ``None`` when
@@ -47,10 +55,7 @@ def runtime_env(study_file: str | Path, entries: Iterable[ModelEntry]) -> dict[s
             continue
         ships = True
         if not file.is_relative_to(folder):
-            top = entry.builder.__module__.split(".")[0]
-            package = sys.modules[top].__file__
-            root = Path(package).parent if Path(package).name == "__init__.py" else Path(package)
-            modules.append(str(root))
+            modules.append(str(_top_level(entry.builder.__module__)))
     if not ships:
         return None
     return {"working_dir": str(folder), "excludes": EXCLUDES, **({"py_modules": sorted(set(modules))} if modules else {})}

@@ -22,6 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                "(files named like the HR images, in DIR/<set>/x<scale>/ or DIR itself)\n"
                "  srbench eval --checkpoint runs/srcnn-x3-quick-.../checkpoints/last.pt\n"
                "  srbench eval --model-uri models:/srcnn_ablation@best_quick\n"
+               "  srbench eval --model mylab.nets:TinySR --weights tiny.pth --sets Set5,Set14,BSD100 --scales 4\n"
                "  srbench eval results/mygan --sets Set5 --scales 4 --lpips-weights ~/weights/alexnet-owt-7be5be79.pth",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -29,6 +30,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", type=Path, metavar="PATH", help="score a model trained by srbench (a .pt checkpoint)")
     p.add_argument("--model-uri", metavar="URI", help="score a model a sweep logged to MLflow: runs:/RUN_ID/model or "
                                                       "models:/STUDY@best_quick (with --tracking-uri)")
+    p.add_argument("--model", metavar="MODEL", help="score a network with --weights: a registered name (srbench "
+                                                    "models), package.module:Callable or file.py:Callable")
+    p.add_argument("--model-config", metavar="JSON", help='--model\'s fields, e.g. \'{"channels": 8}\' (default: the '
+                                                          "checkpoint's own, else the builder's defaults)")
+    p.add_argument("--weights", type=Path, metavar="PATH", help="--model's weights: a state dict (.pth) or an srbench "
+                                                                "checkpoint, read with torch.load(weights_only=True)")
     p.add_argument("--tracking-uri", help="MLflow tracking URI for --model-uri (default: $MLFLOW_TRACKING_URI, "
                                           "else ./mlflow.db)")
     p.add_argument("--sets", default=",".join(DEFAULT_BENCHMARKS), help="comma-separated benchmark sets (default: %(default)s)")
@@ -46,7 +53,10 @@ def _resolver(model):
     from srbench.models.conditions import build_condition_source
     from srbench.train.inference import SuperResolver
 
-    condition = build_condition_source(model.condition_config) if getattr(model, "needs_condition", False) else None
+    from srbench.models.interface import traits
+
+    network = traits(model)
+    condition = build_condition_source(network.condition_config) if network.needs_condition else None
     return SuperResolver(model, condition)
 
 
@@ -59,8 +69,82 @@ def _checkpoint_resolver(checkpoint: Path):
     config = state["config"]
     model = build_model(config["model"])
     model.load_state_dict(state["model"])
-    title = f"{checkpoint} ({config['model']['name']}, trained x{config['scale']}, iteration {state['iteration']})"
+    title = f"{checkpoint} ({config['model'].get('name') or config['model'].get('builder')}, trained x{config['scale']}, iteration {state['iteration']})"
     return _resolver(model), title, config["scale"]
+
+
+def _weights_resolver(model_text: str, fields_json: str | None, weights: Path, scales: list[int] | None):
+    """``--model`` built (at the checkpoint's or the one given scale) with ``--weights`` loaded, as ``super_resolve``,
+    with a title and its scale."""
+    from srbench.models.interface import check_network
+    from srbench.models.registry import build_model, entry_for, model_reference, resolve_config
+
+    reference = model_reference(model_text)
+    entry = entry_for(reference)
+    state, saved = _read_weights(weights)
+    fields = dict(saved.get("model", {})) if saved else {}
+    if fields and _saved_source(fields) != entry.source:  # the same code under another name (registered / path) is fine
+        raise UserError(f"--weights {weights} holds a {fields.get('builder', fields.get('name'))} network, not "
+                        f"{entry.name}")
+    fields.update(_json_object(fields_json, "--model-config") if fields_json else {})
+    if scales is not None and len(scales) != 1:
+        raise UserError(f"--scales: --model scores one scale at a time, got {','.join(map(str, scales))}")
+    scale = scales[0] if scales else saved.get("scale") if saved else None
+    if scale is None:
+        raise UserError("--scales: give the scale --model works at, e.g. --scales 4")
+    if "scale" in entry.fields():
+        fields["scale"] = scale
+    fields.pop("name", None), fields.pop("builder", None)
+    model = build_model(resolve_config({**reference, **fields}))
+    check_network(model, scale, f"--model {model_text}")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # missing / unexpected keys, wrong shapes: the first lines say which
+        raise UserError(f"--weights {weights} does not fit --model {model_text}: "
+                        f"{' '.join(str(exc).split())[:300]}") from None
+    return _resolver(model.eval()), f"{model_text} with {weights} (x{scale})", scale
+
+
+def _saved_source(model: dict) -> str | None:
+    from srbench.models.registry import entry_for
+
+    try:
+        return entry_for(model).source
+    except UserError:  # registered by a study this process has not read
+        return None
+
+
+def _read_weights(path: Path) -> tuple[dict, dict | None]:
+    """The state dict in ``path`` and, for an srbench checkpoint, its training configuration."""
+    import torch
+
+    from srbench.train.checkpoint import FORMAT, load_checkpoint
+
+    if not path.is_file():
+        raise UserError(f"--weights {path} does not exist")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"--weights {path}: cannot read it with torch.load(weights_only=True): "
+                        f"{next(iter(str(exc).splitlines()), type(exc).__name__)}") from None
+    if isinstance(data, dict) and data.get("format") == FORMAT:
+        state = load_checkpoint(path)
+        return state["model"], state["config"]
+    if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):  # a common convention
+        data = data["state_dict"]
+    if not isinstance(data, dict) or not all(hasattr(v, "shape") for v in data.values()):
+        raise UserError(f"--weights {path} holds no state dict (parameter name -> tensor)")
+    return data, None
+
+
+def _json_object(text: str, flag: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{flag} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{flag} must be a JSON object, e.g. '{{\"channels\": 8}}'")
+    return value
 
 
 def _logged_model_resolver(model_uri: str, tracking_uri: str | None):
@@ -77,8 +161,13 @@ def _logged_model_resolver(model_uri: str, tracking_uri: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
-    if sum(x is not None for x in (args.source, args.checkpoint, args.model_uri)) != 1:
-        raise UserError("give one of SOURCE ('bicubic' or a folder of SR images), --checkpoint PATH or --model-uri URI")
+    if sum(x is not None for x in (args.source, args.checkpoint, args.model_uri, args.model)) != 1:
+        raise UserError("give one of SOURCE ('bicubic' or a folder of SR images), --checkpoint PATH, --model-uri URI "
+                        "or --model MODEL --weights PATH")
+    if (args.model is None) != (args.weights is None):
+        raise UserError("--model and --weights go together: the network, and the weights to score it with")
+    if args.model_config is not None and args.model is None:
+        raise UserError("--model-config goes with --model")
     specs = parse_set_list(args.sets)
     root = resolve_data_root(args.data_root)
     download = not args.no_download
@@ -87,7 +176,11 @@ def run(args: argparse.Namespace) -> int:
         from srbench.lpips_metric import LPIPS
 
         lpips = LPIPS(args.lpips_weights)
-    if args.checkpoint is not None or args.model_uri is not None:
+    if args.model is not None:
+        resolver, title, scale = _weights_resolver(args.model, args.model_config, args.weights,
+                                                   parse_scales(args.scales) if args.scales else None)
+        scores = evaluate_model(resolver, specs, [scale], root, download, lpips=lpips)
+    elif args.checkpoint is not None or args.model_uri is not None:
         resolver, title, trained_scale = (_checkpoint_resolver(args.checkpoint) if args.checkpoint is not None
                                           else _logged_model_resolver(args.model_uri, args.tracking_uri))
         scales = parse_scales(args.scales) if args.scales else [trained_scale]

@@ -16,9 +16,13 @@ Unknown names, unknown fields and invalid values raise :class:`~srbench.errors.U
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
 import inspect
 import re
+import sys
+from pathlib import Path
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -114,14 +118,11 @@ def import_builder(path: str) -> ModelEntry:
     a sweep ships the package to its workers) and registered under its path, with srbench's defaults."""
     if path in _BY_PATH:
         return _BY_PATH[path]
-    module_name, sep, attribute = str(path).partition(":")
+    module_name, sep, attribute = str(path).rpartition(":")
     if not sep or not module_name or not attribute:
-        raise UserError(f"model: builder '{path}' is not 'package.module:Callable', e.g. 'mylab.nets:TinySR'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UserError(f"model: builder '{path}': cannot import {module_name} ({exc}); install the package or "
-                        f"run from the folder that holds it") from None
+        raise UserError(f"model: builder '{path}' is not 'package.module:Callable' or 'file.py:Callable', e.g. "
+                        f"'mylab.nets:TinySR'")
+    module = _load_file(module_name) if module_name.endswith(".py") else _import(module_name, path)
     builder = module
     for part in attribute.split("."):
         builder = getattr(builder, part, None)
@@ -133,6 +134,33 @@ def import_builder(path: str) -> ModelEntry:
                        file=_source_file(builder))
     _BY_PATH[path] = entry
     return entry
+
+
+def _import(module_name: str, path: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UserError(f"model: builder '{path}': cannot import {module_name} ({exc}); install the package or "
+                        f"run from the folder that holds it") from None
+
+
+def _load_file(file: str) -> Any:
+    """A Python file as a module (e.g. a study file that defines the network), kept in ``sys.modules`` so its
+    classes pickle and its builder's source is found."""
+    location = Path(file).expanduser().resolve()
+    if not location.is_file():
+        raise UserError(f"model: builder file {file} does not exist")
+    name = f"srbench_user_{hashlib.sha256(str(location).encode()).hexdigest()[:12]}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, location)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return sys.modules[name]
 
 
 def entry_for(config: Mapping[str, Any]) -> ModelEntry:
