@@ -257,7 +257,7 @@ def load_experiment(path: str | Path) -> Experiment:
 
 
 def validate_experiment(experiment: Experiment, file: str) -> Experiment:
-    from srbench.models import get_entry
+    from srbench.models.registry import entry_for
 
     def bad(name: str, why: str) -> UserError:
         return UserError(f"{file}: field '{name}' = {getattr(experiment, name)!r}: {why}")
@@ -265,10 +265,11 @@ def validate_experiment(experiment: Experiment, file: str) -> Experiment:
     check_fields(experiment, bad)
     if not experiment.name.replace("_", "").replace("-", "").isalnum():
         raise bad("name", "use letters, digits, '-' and '_'")
-    if "name" not in experiment.model:
-        raise bad("model", "a dict with at least 'name', e.g. {'name': 'srcnn'}")
+    if "name" not in experiment.model and "builder" not in experiment.model:
+        raise bad("model", "a dict with 'name' (a registered network, e.g. {'name': 'srcnn'}) or 'builder' "
+                           "(an import path, e.g. {'builder': 'mylab.nets:TinySR'})")
     try:
-        get_entry(experiment.model["name"])
+        entry_for(experiment.model)
     except UserError as exc:
         raise UserError(f"{file}: field 'model': {exc}") from None
     if experiment.scheduler not in SCHEDULERS:
