@@ -157,11 +157,47 @@ def cluster():
         assert not any(session_members(sid) for sid in sids), "Ray processes left behind"
 
 
-def sweep(cluster: Cluster, tracking_uri: str, cwd: Path, data_root: Path, *flags: str) -> subprocess.CompletedProcess:
+# A researcher's network in a module beside the study file, outside srbench, and a study that sets it beside SRCNN.
+TINY_NETS = """
+import torch
+from torch import nn
+
+
+class TinySR(nn.Module):
+    def __init__(self, scale: int = 3, channels: int = 8) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(channels, 3 * scale * scale, 3, padding=1), nn.PixelShuffle(scale))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+"""
+MIXED_STUDY = """
+from srbench.experiment import Experiment
+from srbench.models.registry import register
+from tiny_nets import TinySR
+
+register("tinysr", "two convolutions and a pixel shuffle (RGB)", "srbench's two-node test")(TinySR)
+EXPERIMENT = Experiment(name="lab_study", model={"name": "srcnn"}, scale=3,
+                        variants={"9-1-5": {}, "tiny": {"model.name": "tinysr"}})
+"""
+
+
+def lab_study(cluster: Cluster, tmp_path: Path) -> Path:
+    """The mixed study, where only the driver sees it: under ``private/`` the second node sees an empty tmpfs."""
+    folder = (cluster.private or tmp_path) / "lab"
+    folder.mkdir(exist_ok=True)
+    (folder / "tiny_nets.py").write_text(TINY_NETS)
+    (folder / "lab_study.py").write_text(MIXED_STUDY)
+    return folder / "lab_study.py"
+
+
+def sweep(cluster: Cluster, tracking_uri: str, cwd: Path, data_root: Path, *flags: str,
+          study: Path = REPO / "experiments" / "srcnn_ablation.py") -> subprocess.CompletedProcess:
     """``python -m srbench sweep`` against the cluster, in its own session so nothing outlives a timeout."""
     env = {**cluster.env, "SRBENCH_DATA": str(data_root)}
     env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.Popen([sys.executable, "-m", "srbench", "sweep", str(REPO / "experiments" / "srcnn_ablation.py"),
+    proc = subprocess.Popen([sys.executable, "-m", "srbench", "sweep", str(study),
                              "--budget", "smoke", "--address", cluster.address, "--tracking-uri", tracking_uri, *flags],
                             cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
@@ -175,24 +211,26 @@ def sweep(cluster: Cluster, tracking_uri: str, cwd: Path, data_root: Path, *flag
 
 
 def test_ddp_trials_span_both_nodes_tracked_on_the_server(cluster, mlflow_server, tmp_path, data_root, monkeypatch):
+    """A zoo network and the researcher's own, defined in a module only the driver's machine has (Ray's runtime
+    environment brings it to the second node), each trained by a 2-worker trial across both nodes."""
     uri, server_folder = mlflow_server
     for name, value in MLFLOW_USER.items():
         monkeypatch.setenv(name, value)
     storage = cluster.shared / "ray_results"
-    result = sweep(cluster, uri, tmp_path, data_root, "--storage", str(storage), "--only", "9-[13]-5_seed0",
-                   "--workers-per-trial", "2")
+    result = sweep(cluster, uri, tmp_path, data_root, "--storage", str(storage), "--workers-per-trial", "2",
+                   study=lab_study(cluster, tmp_path))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "2 of 2 trials finished" in result.stdout
 
     tracker = Tracker(uri)
-    experiment = tracker.client.get_experiment_by_name("srcnn_ablation")
+    experiment = tracker.client.get_experiment_by_name("lab_study")
     runs = tracker.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_KIND}` = 'trial'")
-    assert sorted(r.info.run_name for r in runs) == ["9-1-5_seed0", "9-3-5_seed0"]
+    assert sorted(r.info.run_name for r in runs) == ["9-1-5_seed0", "tiny_seed0"]
     [parent] = tracker.client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_KIND}` = 'sweep'")
     for run in runs:
         assert run.info.status == "FINISHED" and run.data.params["workers"] == "2"
-        assert run.data.params["model.name"] == "srcnn" and run.data.tags[TAG_BUDGET] == "smoke"
-        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert run.data.params["model.name"] == {"9-1-5_seed0": "srcnn", "tiny_seed0": "tinysr"}[run.info.run_name]
+        assert run.data.tags[TAG_BUDGET] == "smoke" and run.data.tags["mlflow.parentRunId"] == parent.info.run_id
         for s in ("Set5", "Set14", "BSD100"):
             assert 0 < run.data.metrics[f"{s}.psnr_y"] < 100 and 0 < run.data.metrics[f"{s}.ssim_y"] <= 1
             assert f"{s}.lpips" not in run.data.metrics  # not a GAN study: no perceptual metric
@@ -204,26 +242,26 @@ def test_ddp_trials_span_both_nodes_tracked_on_the_server(cluster, mlflow_server
         assert sorted(crops) == ["crops/BSD100-101085-detail.png", "crops/Set14-baboon-detail.png", "crops/Set5-baby-detail.png"]
         assert "2 processes on 2 nodes" in run.data.tags[TAG_HARDWARE] and run.data.tags[TAG_NODES] == "2"
         sweep_id = run.data.tags["srbench.sweep"]
-        assert sweep_id == parent.data.tags["srbench.sweep"] and sweep_id.startswith("srcnn_ablation-smoke-")
+        assert sweep_id == parent.data.tags["srbench.sweep"] and sweep_id.startswith("lab_study-smoke-")
         assert list((storage / f"{sweep_id}-{run.info.run_name}").rglob("last.pt"))
     assert any((server_folder / "artifacts").rglob("*.png"))
     assert not (storage / ".srbench-storage-check").exists()
 
     # The leaderboard written at the end of the sweep comes from the server, and regenerating it
     # there, from nothing but the server, gives the same page.
-    page = (tmp_path / "leaderboards-smoke" / "srcnn_ablation.md").read_text()
-    assert all(r.info.run_id in page for r in runs) and "| 9-1-5 |" in page
+    page = (tmp_path / "leaderboards-smoke" / "lab_study.md").read_text()
+    assert all(r.info.run_id in page for r in runs) and "| 9-1-5 |" in page and "| tiny |" in page
     assert re.search(r"\| bicubic \(first \d+ per set\) \|", page)  # smoke scores subsets: bicubic on the same
     for picture in ("psnr-vs-params", "curves", "strip"):
-        assert f"(srcnn_ablation-{picture}.png)" in page
-        assert (tmp_path / "leaderboards-smoke" / f"srcnn_ablation-{picture}.png").exists()
+        assert f"(lab_study-{picture}.png)" in page
+        assert (tmp_path / "leaderboards-smoke" / f"lab_study-{picture}.png").exists()
     logged = [a.path for a in tracker.client.list_artifacts(parent.info.run_id, "leaderboard")]
-    assert "leaderboard/srcnn_ablation-strip.png" in logged
+    assert "leaderboard/lab_study-strip.png" in logged
     again = subprocess.run([sys.executable, "-m", "srbench", "leaderboard", "--tracking-uri", uri, "--out", "again"],
                            cwd=tmp_path, env={**os.environ, **MLFLOW_USER, "SRBENCH_DATA": str(data_root)}, capture_output=True,
                            text=True, timeout=SWEEP_TIMEOUT)
     assert again.returncode == 0, again.stderr
-    assert (tmp_path / "again" / "srcnn_ablation.md").read_text() == page
+    assert (tmp_path / "again" / "lab_study.md").read_text() == page
     assert not (tmp_path / "mlruns").exists() and not (tmp_path / "mlflow.db").exists()
 
 
