@@ -307,10 +307,19 @@ def validate_experiment(experiment: Experiment, file: str) -> Experiment:
         for budget in getattr(experiment, name):
             if budget not in BUDGETS:
                 raise UserError(f"{file}: {name}: unknown budget '{budget}'; valid: {', '.join(BUDGETS)}")
-    for budget in BUDGETS:  # every trial at every budget it has a recipe for must be a valid configuration
-        if has_recipe(experiment.model, budget, {**experiment.train, **experiment.budgets.get(budget, {})}):
-            check_trials(experiment, budget, file)
+    for budget in BUDGETS:  # every trial at every budget its network has a recipe for must be a valid configuration
+        study_fields = {**experiment.train, **experiment.budgets.get(budget, {})}
+        check_trials(experiment, budget, file, bases=[
+            b for b in trial_bases(experiment) if has_recipe(_base_model(experiment, b), budget, study_fields)])
     return experiment
+
+
+def _base_model(experiment: Experiment, base: TrialBase) -> dict[str, Any]:
+    """The model config of a trial base before Tune samples anything (its variant's and grid's ``model.`` keys)."""
+    model: dict[str, Any] = dict(experiment.model)
+    for key, value in {**(experiment.variants or {}).get(base.variant, {}), **base.point}.items():
+        _apply(model, {}, key, value)
+    return model
 
 
 def with_overrides(experiment: Experiment, **changes: Any) -> Experiment:

@@ -179,7 +179,7 @@ from tiny_nets import TinySR
 
 register("tinysr", "two convolutions and a pixel shuffle (RGB)", "srbench's two-node test")(TinySR)
 EXPERIMENT = Experiment(name="lab_study", model={"name": "srcnn"}, scale=3,
-                        variants={"9-1-5": {}, "tiny": {"model.name": "tinysr"}})
+                        variants={"9-1-5": {}, "tiny": {"model.name": "tinysr"}}, train={"val_images": 2})
 """
 
 
