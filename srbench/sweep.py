@@ -39,7 +39,7 @@ from srbench.model_registry import best_alias, register_best
 from srbench.run_names import (ITERATIONS_TRAINED, PARAM_PRECISION_USED, STARTUP, TAG_BUDGET_NOTE, TAG_CHECKPOINT,
                                TAG_CONFIG_HASH, TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_KIND, TAG_SOURCE_NAME,
                                TAG_SOURCE_TYPE, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, TAG_TRAIN_SET_CACHE, TAG_TRIAL,
-                               TAG_VARIANT, TAG_VARIANT_ORDER, TAG_WORKER_NODES, final_metric)
+                               TAG_VARIANT, TAG_VARIANT_ORDER, TAG_WORKER_NODES, final_metric, val_report_key)
 from srbench.run_records import record_configuration, record_results
 from srbench.scoped_env import scoped_env
 from srbench.sweep_console import console, sweep_console, writer
@@ -578,7 +578,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
     if record is not None:
         tuner = tune.Tuner.restore(sweep_path, trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
-        metric = f"val/{trials[0].config.val_sets[0]}/psnr_y"
+        metric = val_report_key(trials[0].config.val_sets[0])
         scheduler = None
         if experiment.scheduler == "asha":
             scheduler = _early_stop_scheduler(context, metric, max_t=max(t.config.total_iterations for t in trials),
