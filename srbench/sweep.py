@@ -399,11 +399,12 @@ def summary_table(tracker: Tracker, experiment_id: str, sweep: str, sets: list[s
                   data_root: Path) -> str:
     """One line per trial of this sweep: status and final Y-PSNR / SSIM per set; the bicubic row first where
     the trials were scored on whole sets (a smoke trial's subset is not comparable with it)."""
+    from srbench.data import set_label
     from srbench.leaderboard import bicubic_scores
 
     runs = search_all_runs(tracker, [experiment_id], f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_KIND}` = 'trial'")
     width = max([22] + [len(r.info.run_name) + 2 for r in runs])
-    lines = [f"  {'trial':<{width}}{'status':<22}" + "".join(f"{s + ' PSNR / SSIM':>22}" for s in sets)]
+    lines = [f"  {'trial':<{width}}{'status':<22}" + "".join(f"{set_label(s) + ' PSNR / SSIM':>22}" for s in sets)]
     scored = [r for r in runs if final_metric(sets[0], "psnr_y") in r.data.metrics]
     if scored and all(r.data.tags.get(TAG_EVAL_IMAGES) == "all" for r in scored):
         bicubic = bicubic_scores([scale], data_root, sets)
