@@ -198,7 +198,9 @@ def bicubic_scores(scales: Sequence[int], data_root: Path, sets: Sequence[str] =
     """``(scale, set)`` -> bicubic (Y-PSNR, Y-SSIM) over whole sets; with ``limit``, ``(scale, set, limit)`` -> the
     same over each set's first ``limit`` images (what a subset-scored trial is set beside). Each set is keyed by
     its name as given (``folder:/data/my_bench`` too), as the runs' ``eval_sets`` name it."""
-    scores = _bicubic_scores(tuple(sorted(set(scales))), tuple(sets), str(data_root), limit)
+    # Each set with its pixel digest, so the memo below never serves figures of a folder since rewritten.
+    identified = tuple((name, get_spec(name).set_digest) for name in sets)
+    scores = _bicubic_scores(tuple(sorted(set(scales))), identified, str(data_root), limit)
     return {key if limit is None else (*key, limit): value for key, value in scores}
 
 
@@ -214,11 +216,13 @@ def _bicubic_of(bicubic: dict, scale: int, set_name: str, limit: int | None) -> 
 
 
 @lru_cache(maxsize=8)
-def _bicubic_scores(scales: tuple[int, ...], sets: tuple[str, ...], data_root: str, limit: int | None) -> tuple:
-    """Memoised per process: the figures depend only on the (digest-verified) benchmark images."""
+def _bicubic_scores(scales: tuple[int, ...], sets: tuple[tuple[str, str], ...], data_root: str,
+                    limit: int | None) -> tuple:
+    """Memoised per process: the figures depend only on the (digest-verified) benchmark images, named with their
+    set digests in ``sets`` (name, digest)."""
     from srbench.evaluate import evaluate_bicubic
 
-    return tuple(((score.scale, name), (score.psnr_y, score.ssim_y)) for name in sets
+    return tuple(((score.scale, name), (score.psnr_y, score.ssim_y)) for name, _ in sets
                  for score in evaluate_bicubic([get_spec(name)], list(scales), Path(data_root), download=True,
                                                limit=limit))
 

@@ -52,9 +52,9 @@ def _sizes(spec: DatasetSpec, data_root: Path, download: bool, limit: int | None
 
 
 def check_patch(config: "TrainConfig", spec: DatasetSpec, sizes: list[tuple[str, int, int]]) -> None:
-    """A one-line error when the training patch does not fit: into any image of a catalogue set (the sampler skips
-    the few smaller ones), or into every image of a folder set (the user's own images are all meant to be trained
-    on, so the smallest one that is too small is named)."""
+    """A one-line error when the training patch (at the scale) does not fit: into at least one image of a catalogue
+    set (the sampler skips the few smaller ones), or into every image of a folder set (the user's own images are
+    all meant to be trained on: the smallest is named). ``sizes``: ``(name, height, width)`` of the images used."""
     sides = sorted((min(h - h % config.scale, w - w % config.scale), name, h, w) for name, h, w in sizes)
     if spec.folder is not None:
         side, name, height, width = sides[0]
