@@ -10,6 +10,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from srbench.data.catalogue import set_label
+
 CROP_SIDE = 96
 GRID = 8  # candidate boxes every 8 pixels: the choice is stable and cheap on a BSD100 image
 
@@ -36,8 +38,9 @@ def centre_box(image: torch.Tensor, size: int = CROP_SIDE) -> tuple[int, int, in
 
 def crop_file(set_name: str, image_name: str, legacy: bool = False) -> str:
     """The crop's file name among a run's ``crops/`` artifacts: ``Set5-baby-detail.png``, or ``Set5-baby.png`` for
-    the centre crop of a run from before the detail crop (never compared with a detail box)."""
-    return f"{set_name}-{Path(image_name).stem}{'' if legacy else '-detail'}.png"
+    the centre crop of a run from before the detail crop (never compared with a detail box). A folder set goes by
+    its name (``folder:/data/my_bench`` -> ``my_bench-<image>-detail.png``): its path is no file name."""
+    return f"{set_label(set_name)}-{Path(image_name).stem}{'' if legacy else '-detail'}.png"
 
 
 def crop(image: torch.Tensor, box: tuple[int, int, int]) -> torch.Tensor:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from srbench.data import DEFAULT_BENCHMARKS
+from srbench.data import DEFAULT_BENCHMARKS, absolute_set_fields
 from srbench.errors import UserError
 from srbench.typecheck import check_fields
 
@@ -205,7 +205,7 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
             settings[key.strip()] = json.loads(text)
         except json.JSONDecodeError:
             settings[key.strip()] = text
-    return settings
+    return absolute_set_fields(settings)  # the trials resolve them on Ray workers, in other folders
 
 
 def shipped_studies() -> dict[str, Path]:
@@ -307,6 +307,7 @@ def validate_experiment(experiment: Experiment, file: str) -> Experiment:
         for budget in getattr(experiment, name):
             if budget not in BUDGETS:
                 raise UserError(f"{file}: {name}: unknown budget '{budget}'; valid: {', '.join(BUDGETS)}")
+    experiment = _absolute_folder_sets(experiment)
     for budget in BUDGETS:  # every trial at every budget its network has a recipe for must be a valid configuration
         study_fields = {**experiment.train, **experiment.budgets.get(budget, {})}
         check_trials(experiment, budget, file, bases=[
@@ -320,6 +321,16 @@ def _base_model(experiment: Experiment, base: TrialBase) -> dict[str, Any]:
     for key, value in {**(experiment.variants or {}).get(base.variant, {}), **base.point}.items():
         _apply(model, {}, key, value)
     return model
+
+
+def _absolute_folder_sets(experiment: Experiment) -> Experiment:
+    """The study with its folder sets (``folder:<relative path>``) made absolute against the current directory:
+    every trial resolves its configuration again on a Ray worker, which runs in another folder."""
+    return replace(experiment, **absolute_set_fields({"train_set": experiment.train_set,
+                                                      "eval_sets": experiment.eval_sets}),
+                   train=absolute_set_fields(experiment.train),
+                   budgets={k: absolute_set_fields(v) for k, v in experiment.budgets.items()},
+                   variants={k: absolute_set_fields(v) for k, v in experiment.variants.items()})
 
 
 def with_overrides(experiment: Experiment, **changes: Any) -> Experiment:

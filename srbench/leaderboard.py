@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from srbench.data import get_spec
+from srbench.data import get_spec, set_label
 from srbench.run_names import (ITERATIONS_TRAINED, TAG_BUDGET, TAG_BUDGET_NOTE, TAG_CONDITION_SOURCE, TAG_CONFIG_HASH,
                                TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_HARDWARE, TAG_KIND, TAG_LPIPS, TAG_STOPPED_EARLY,
                                TAG_SWEEP, TAG_VARIANT, TAG_VARIANT_ORDER, TAG_VGG_USED, final_metric, val_metric)
@@ -131,7 +131,8 @@ def select_sweeps(runs: pd.DataFrame, sweep: str | None = None) -> pd.DataFrame:
 
 
 def study_sets(runs: pd.DataFrame) -> list[str]:
-    """The evaluation sets of the runs, in the study's order."""
+    """The evaluation sets of the runs, in the study's order, as their ``eval_sets`` param names them (a folder set
+    as ``folder:<path>``: its name alone could not be read again; ``set_label`` gives its column's heading)."""
     return list(dict.fromkeys(s for sets in runs["sets"] for s in sets))
 
 
@@ -196,8 +197,11 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
 def bicubic_scores(scales: Sequence[int], data_root: Path, sets: Sequence[str] = ("Set5", "Set14", "BSD100"),
                    limit: int | None = None) -> dict[tuple, tuple[float, float]]:
     """``(scale, set)`` -> bicubic (Y-PSNR, Y-SSIM) over whole sets; with ``limit``, ``(scale, set, limit)`` -> the
-    same over each set's first ``limit`` images (what a subset-scored trial is set beside)."""
-    scores = _bicubic_scores(tuple(sorted(set(scales))), tuple(sets), str(data_root), limit)
+    same over each set's first ``limit`` images (what a subset-scored trial is set beside). Each set is keyed by
+    its name as given (``folder:/data/my_bench`` too), as the runs' ``eval_sets`` name it."""
+    # Each set with its pixel digest, so the memo below never serves figures of a folder since rewritten.
+    identified = tuple((name, get_spec(name).set_digest) for name in sets)
+    scores = _bicubic_scores(tuple(sorted(set(scales))), identified, str(data_root), limit)
     return {key if limit is None else (*key, limit): value for key, value in scores}
 
 
@@ -213,12 +217,15 @@ def _bicubic_of(bicubic: dict, scale: int, set_name: str, limit: int | None) -> 
 
 
 @lru_cache(maxsize=8)
-def _bicubic_scores(scales: tuple[int, ...], sets: tuple[str, ...], data_root: str, limit: int | None) -> tuple:
-    """Memoised per process: the figures depend only on the (digest-verified) benchmark images."""
+def _bicubic_scores(scales: tuple[int, ...], sets: tuple[tuple[str, str], ...], data_root: str,
+                    limit: int | None) -> tuple:
+    """Memoised per process: the figures depend only on the (digest-verified) benchmark images, named with their
+    set digests in ``sets`` (name, digest)."""
     from srbench.evaluate import evaluate_bicubic
 
-    scores = evaluate_bicubic([get_spec(s) for s in sets], list(scales), Path(data_root), download=True, limit=limit)
-    return tuple(((s.scale, s.set), (s.psnr_y, s.ssim_y)) for s in scores)
+    return tuple(((score.scale, name), (score.psnr_y, score.ssim_y)) for name, _ in sets
+                 for score in evaluate_bicubic([get_spec(name)], list(scales), Path(data_root), download=True,
+                                               limit=limit))
 
 
 def _num(value: float, digits: int) -> str:
@@ -260,8 +267,9 @@ def _table(study: str, group: pd.DataFrame, bicubic: dict, scale: int, sets: Seq
            footnotes: list[str]) -> list[str]:
     gan = _is_gan(group, sets)
     cited = bool(paper_results(study))  # a study of the user's own network has no paper columns
-    header = ["variant"] + [f"{s} PSNR / SSIM" for s in sets] + [f"{s} paper (Δ)" for s in sets if cited]
-    header += ([f"LPIPS ↓ {' / '.join(sets)}"] if gan else []) + ["params", "MACs / MP", "iterations (budget)",
+    names = [set_label(s) for s in sets]
+    header = ["variant"] + [f"{n} PSNR / SSIM" for n in names] + [f"{n} paper (Δ)" for n in names if cited]
+    header += ([f"LPIPS ↓ {' / '.join(names)}"] if gan else []) + ["params", "MACs / MP", "iterations (budget)",
                                                                   "wall time", "hardware", "MLflow run"]
     best = {(s, m): round(group[f"{s}.{m}"].max(), 2 if m == "psnr" else 4) for s in sets for m in ("psnr", "ssim")}
     best.update({(s, "lpips"): round(group[f"{s}.lpips"].min(), 4) for s in sets})
@@ -316,8 +324,9 @@ def searched(group: pd.DataFrame) -> bool:
 def _top_k(group: pd.DataFrame, first_set: str) -> list[str]:
     """A search study's best configurations by the first set's PSNR."""
     ranked = group.sort_values([f"{first_set}.psnr", "variant"], ascending=[False, True]).head(TOP_K)
-    lines = [f"Top {len(ranked)} of {len(group)} configurations by {first_set} Y-PSNR:", "",
-             "| rank | configuration | " + f"{first_set} PSNR / SSIM | seeds | MLflow run |", "|---|---|---|---|---|"]
+    name = set_label(first_set)
+    lines = [f"Top {len(ranked)} of {len(group)} configurations by {name} Y-PSNR:", "",
+             "| rank | configuration | " + f"{name} PSNR / SSIM | seeds | MLflow run |", "|---|---|---|---|---|"]
     for rank, (_, r) in enumerate(ranked.iterrows(), 1):
         lines.append(f"| {rank} | {variant_label(r)} | {_metric(r[f'{first_set}.psnr'], r[f'{first_set}.psnr.std'], 2)}"
                      f" / {_metric(r[f'{first_set}.ssim'], r[f'{first_set}.ssim.std'], 4)} | {r['seeds']} | "
@@ -385,7 +394,7 @@ def _orderings(study: str, group: pd.DataFrame, sets: Sequence[str], footnotes: 
                 if min(seeds) >= 2:
                     figures += " (steps " + ", ".join(
                         f"{diff:+.2f} ± {error:.2f}" for diff, error in ordering_steps(means, stds, seeds)) + ")"
-            verdicts.append(f"{s} {figures}: {verdict}")
+            verdicts.append(f"{set_label(s)} {figures}: {verdict}")
         missing = [v for v in order["increasing"] if v not in present]
         lines.append(f"- Paper: {order['claim']} ({' < '.join(order['increasing'])})"
                      f"[^{_footnote(order['citation'], footnotes)}]. Here"
@@ -483,7 +492,8 @@ def render_csv(study: str, agg: pd.DataFrame, bicubic: dict) -> str:
         scale, s = key[:2]
         if scale in set(agg["scale"]):
             rows.append({"study": study, "scale": scale, "budget": "", "sweep": "", "config_hash": "",
-                         "variant": "bicubic" if len(key) == 2 else f"bicubic (first {key[2]} per set)", "set": s,
+                         "variant": "bicubic" if len(key) == 2 else f"bicubic (first {key[2]} per set)",
+                         "set": set_label(s),
                          "seeds": "",
                          "psnr": f"{psnr:.4f}", "psnr_std": "", "ssim": f"{ssim:.5f}", "ssim_std": "", "lpips": "",
                          "lpips_std": "", "vgg_weights": "", "paper_psnr": "",
@@ -493,7 +503,7 @@ def render_csv(study: str, agg: pd.DataFrame, bicubic: dict) -> str:
         for s in r["sets"]:
             refs = _references(study, r["scale"], r["variant"], s)
             rows.append({"study": study, "scale": r["scale"], "budget": r["budget"], "sweep": r["sweep"],
-                         "config_hash": r["config_hash"], "variant": r["variant"], "set": s,
+                         "config_hash": r["config_hash"], "variant": r["variant"], "set": set_label(s),
                          "seeds": r["seeds"], "psnr": _num(r[f"{s}.psnr"], 4), "psnr_std": _num(r[f"{s}.psnr.std"], 4),
                          "ssim": _num(r[f"{s}.ssim"], 5), "ssim_std": _num(r[f"{s}.ssim.std"], 5),
                          "lpips": _num(r[f"{s}.lpips"], 5), "lpips_std": _num(r[f"{s}.lpips.std"], 5),
@@ -513,7 +523,7 @@ def render_comparison(study: str, runs: pd.DataFrame, first: str, second: str) -
     sets = study_sets(runs[runs["sweep"].isin([first, second])])
     lines = [f"# {study}: sweep comparison", "", GENERATED, "",
              f"Y-PSNR (dB), mean over seeds; A = `{first}`, B = `{second}`; Δ = B − A.", "",
-             "| variant | " + " | ".join(f"{s} A | {s} B | {s} Δ" for s in sets) + " |",
+             "| variant | " + " | ".join(f"{n} A | {n} B | {n} Δ" for n in map(set_label, sets)) + " |",
              "|---|" + "---|" * (3 * len(sets))]
     a, b = (agg[first].set_index("variant"), agg[second].set_index("variant"))
     for variant in sorted(set(a.index) | set(b.index)):

@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from srbench.crops import centre_box, crop, crop_box, crop_file  # noqa: E402
-from srbench.data import get_spec, load_set  # noqa: E402
+from srbench.data import get_spec, load_set, set_label  # noqa: E402
 from srbench.degrade import bicubic_lr, imresize, modcrop  # noqa: E402
 from srbench.metrics import psnr  # noqa: E402
 from srbench.run_names import val_metric  # noqa: E402
@@ -45,7 +45,8 @@ def psnr_vs_parameters(study: str, agg: pd.DataFrame, bicubic: dict, first_set: 
     ax.set_xscale("log")
     ax.margins(0.15)  # room for the labels at the edges
     _annotate_apart(ax, fig, [(r["parameters"], r[f"{first_set}.psnr"], r["label"]) for _, r in agg.iterrows()])
-    ax.set(xlabel="parameters", ylabel=f"{first_set} Y-PSNR (dB)", title=f"{study}: PSNR vs size (dotted: bicubic)")
+    ax.set(xlabel="parameters", ylabel=f"{set_label(first_set)} Y-PSNR (dB)",
+           title=f"{study}: PSNR vs size (dotted: bicubic)")
     ax.legend(fontsize=8)
     return _save(fig, out / f"{study}-psnr-vs-params.png")
 
@@ -83,7 +84,7 @@ def psnr_vs_hyperparameters(study: str, agg: pd.DataFrame, first_set: str, out: 
             xs = [categories.index(str(v)) for v in values]
             ax.set_xticks(range(len(categories)), categories, fontsize=7)
         ax.scatter(xs, agg[f"{first_set}.psnr"])
-        ax.set(xlabel=key.removeprefix("model."), ylabel=f"{first_set} Y-PSNR (dB)")
+        ax.set(xlabel=key.removeprefix("model."), ylabel=f"{set_label(first_set)} Y-PSNR (dB)")
     fig.suptitle(f"{study}: PSNR against the searched settings")
     return _save(fig, out / f"{study}-search.png")
 
@@ -110,9 +111,10 @@ def validation_curves(study: str, runs: pd.DataFrame, tracker: Tracker, first_se
         ax.plot(steps, values, marker=".", label=f"{r['label']} (seed {r['seed']}, {r['budget']})")
     for scale in sorted(set(runs["scale"])):
         ax.axhline(bicubic[(scale, first_set)][0], linestyle="--", color="grey", linewidth=1,
-                   label=f"bicubic x{scale} (whole {first_set})")
+                   label=f"bicubic x{scale} (whole {set_label(first_set)})")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(xlabel="iteration", ylabel=f"validation {first_set} Y-PSNR (dB)", title=f"{study}: validation curves")
+    ax.set(xlabel="iteration", ylabel=f"validation {set_label(first_set)} Y-PSNR (dB)",
+           title=f"{study}: validation curves")
     ax.legend(fontsize=7)
     if off_scale:
         fig.text(0.01, 0.01, f"not drawn, more than {DIVERGED_DB:g} dB below bicubic throughout: " + ", ".join(off_scale),
@@ -157,7 +159,7 @@ def _strip_row(set_name: str, image_name: str, hr: torch.Tensor, scale: int, var
     """(title, image) panels of one strip row with the runs' crops of one kind; None when no run saved one."""
     box = box_of(hr)
     truth = crop(hr, box)
-    panels = [(f"{set_name} {Path(image_name).stem} HR", truth),
+    panels = [(f"{set_label(set_name)} {Path(image_name).stem} HR", truth),
               (f"bicubic x{scale}", crop(imresize(bicubic_lr(hr, scale), scale=scale), box))]
     found = False
     for _, r in variants.iterrows():

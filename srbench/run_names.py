@@ -45,14 +45,26 @@ ITERATIONS_TRAINED = "iterations_trained"  # where the trial ended (the configur
 STARTUP = ("startup.worker_group_s", "startup.train_set_s", "startup.model_build_s", "startup.to_first_step_s")
 
 
+def _label(set_name: str) -> str:
+    """A set's name in figures' names (``folder:/data/my_bench`` -> ``my_bench``), however a configuration names it."""
+    from srbench.data.catalogue import set_label  # the data package loads torch: only when a name is made
+
+    return set_label(set_name)
+
+
 def final_metric(set_name: str, figure: str) -> str:
-    """A final figure of a benchmark set: ``Set5.psnr_y``."""
-    return f"{set_name}.{figure}"
+    """A final figure of a benchmark set: ``Set5.psnr_y``, ``my_bench.psnr_y`` for ``folder:/data/my_bench``."""
+    return f"{_label(set_name)}.{figure}"
 
 
 def val_metric(set_name: str, figure: str = "psnr_y") -> str:
     """A validation curve: ``val.Set5.psnr_y``."""
-    return f"val.{set_name}.{figure}"
+    return f"val.{_label(set_name)}.{figure}"
+
+
+def val_report_key(set_name: str, figure: str = "psnr_y") -> str:
+    """The same curve as the loop reports it to Ray Tune (schedulers and the console read it): ``val/Set5/psnr_y``."""
+    return f"val/{_label(set_name)}/{figure}"
 
 
 def mlflow_name(report_key: str) -> str:

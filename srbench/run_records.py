@@ -66,9 +66,11 @@ def record_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_d
 
 
 def trial_datasets(config: TrainConfig, data_root: Path) -> list[tuple[str, str, str, str]]:
-    """The trial's data sets as MLflow dataset inputs: name, pixel digest, folder, and training or evaluation."""
-    from srbench.data import get_spec
+    """The trial's data sets as MLflow dataset inputs: name (a folder set's base name), pixel digest, folder (under
+    the data root, or a folder set's own), and training or evaluation."""
+    from srbench.data import get_spec, set_folder
 
     evaluation = list(dict.fromkeys([*config.val_sets, *config.eval_sets]))
-    return [(name, get_spec(name).set_digest, str(data_root / get_spec(name).relpath), context)
-            for name, context in [(config.train_set, "training"), *((n, "evaluation") for n in evaluation)]]
+    named = [(config.train_set, "training"), *((n, "evaluation") for n in evaluation)]
+    return [(spec.name, spec.set_digest, str(set_folder(spec, data_root)), context)
+            for spec, context in ((get_spec(name), context) for name, context in named)]

@@ -40,7 +40,7 @@ from srbench.model_registry import best_alias, register_best
 from srbench.run_names import (ITERATIONS_TRAINED, PARAM_PRECISION_USED, STARTUP, TAG_BUDGET_NOTE, TAG_CHECKPOINT,
                                TAG_CONFIG_HASH, TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_KIND, TAG_SOURCE_NAME,
                                TAG_SOURCE_TYPE, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, TAG_TRAIN_SET_CACHE, TAG_TRIAL,
-                               TAG_VARIANT, TAG_VARIANT_ORDER, TAG_WORKER_NODES, final_metric)
+                               TAG_VARIANT, TAG_VARIANT_ORDER, TAG_WORKER_NODES, final_metric, val_report_key)
 from srbench.run_records import record_configuration, record_results
 from srbench.scoped_env import scoped_env
 from srbench.sweep_console import console, sweep_console, writer
@@ -412,11 +412,12 @@ def summary_table(tracker: Tracker, experiment_id: str, sweep: str, sets: list[s
                   data_root: Path) -> str:
     """One line per trial of this sweep: status and final Y-PSNR / SSIM per set; the bicubic row first where
     the trials were scored on whole sets (a smoke trial's subset is not comparable with it)."""
+    from srbench.data import set_label
     from srbench.leaderboard import bicubic_scores
 
     runs = search_all_runs(tracker, [experiment_id], f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_KIND}` = 'trial'")
     width = max([22] + [len(r.info.run_name) + 2 for r in runs])
-    lines = [f"  {'trial':<{width}}{'status':<22}" + "".join(f"{s + ' PSNR / SSIM':>22}" for s in sets)]
+    lines = [f"  {'trial':<{width}}{'status':<22}" + "".join(f"{set_label(s) + ' PSNR / SSIM':>22}" for s in sets)]
     scored = [r for r in runs if final_metric(sets[0], "psnr_y") in r.data.metrics]
     if scored and all(r.data.tags.get(TAG_EVAL_IMAGES) == "all" for r in scored):
         bicubic = bicubic_scores([scale], data_root, sets)
@@ -593,7 +594,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
     if record is not None:
         tuner = tune.Tuner.restore(sweep_path, trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
-        metric = f"val/{trials[0].config.val_sets[0]}/psnr_y"
+        metric = val_report_key(trials[0].config.val_sets[0])
         scheduler = None
         if experiment.scheduler == "asha":
             scheduler = _early_stop_scheduler(context, metric, max_t=max(t.config.total_iterations for t in trials),

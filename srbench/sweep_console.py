@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from srbench.run_names import val_report_key
+
 NAMESPACE = "srbench"
 DRAIN_EVERY_S = 5.0  # how often the driver looks for the trials' lines: they are warnings, not a live feed
 
@@ -47,7 +49,7 @@ def sweep_console(sweep: str, total_iterations: Callable[[dict[str, Any]], int],
     validation set whose PSNR the progress lines show."""
     from ray.tune import Callback
 
-    metric = f"val/{val_set}/psnr_y"
+    metric = val_report_key(val_set)
 
     class SweepConsole(Callback):
         def __init__(self) -> None:

@@ -56,6 +56,28 @@ CASES = {
     "sweep --set patch_size=3000": (SWEEP + ["--set", "patch_size=3000"], "field 'patch_size' = 3000: larger than"),
     "sweep --storage not creatable": (SWEEP + ["--storage", "/proc/srbench/x"], "--storage /proc/srbench/x: cannot"),
     "sweep no data": (SWEEP + ["--data-root", "empty", "--no-download"], "T91 is not in"),
+    # users' own sets: folders of HR images (the folders are made by the workdir fixture)
+    "study folder missing": (["sweep", _study("train_set='folder:nowhere'"), "--dry-run"],
+                             "nowhere does not exist; give folder:<path> of a folder of HR images"),
+    "study folder is a file": (["sweep", _study("eval_sets=['folder:notadb.db']"), "--dry-run"],
+                               "notadb.db is not a folder"),
+    "study folder empty": (["sweep", _study("train_set='folder:no_images'"), "--dry-run"],
+                           "no_images holds no images; valid suffixes: .png"),
+    "study folder unreadable image": (["sweep", _study("eval_sets=['Set5', 'folder:broken']"), "--dry-run"],
+                                      "broken/notes.png: cannot identify image file"),
+    "study folder named like Set5": (["sweep", _study("eval_sets=['folder:set5']"), "--dry-run"],
+                                     "set5 is named like the catalogue set Set5: rename the folder"),
+    "study two folders of one name": (["sweep", _study("eval_sets=['folder:small_bench', 'folder:other/small_bench']"),
+                                       "--dry-run"], "two sets are named small_bench"),
+    "study folder image below the patch": (["sweep", _study("train_set='folder:small_train'")],
+                                           "small_train/b-tiny.png (20x24) is smaller than the patch; at x3 it holds "
+                                           "patches up to 18: use patch_size <= 18"),
+    "train folder image below the patch": (TRAIN + ["--set", "train_set=folder:small_train"],
+                                           "small_train/b-tiny.png (20x24) is smaller than the patch"),
+    "study folder image below the scale": (["sweep", _study("eval_sets=['Set5', 'folder:small_bench']")],
+                                           "small_bench/b-tiny.png (16x16) would leave nothing to score"),
+    "eval folder missing": (["eval", "bicubic", "--sets", "Set5,folder:nowhere", "--scales", "2"],
+                            "nowhere does not exist"),
     # evaluation and data
     "eval --scales 999": (["eval", "bicubic", "--sets", "Set5", "--scales", "999"], "scale 999 is too large for Set5"),
     "data lr --scale 999": (["data", "lr", "--set", "Set5", "--scale", "999", "--out", "lr"], "scale 999 is too large"),
@@ -84,7 +106,25 @@ def workdir(tmp_path, monkeypatch, data_root):
     (tmp_path / "twins").mkdir()
     for suffix in ("png", "tif"):
         Image.new("RGB", (8, 8)).save(tmp_path / "twins" / f"baby.{suffix}")
+    _own_set_folders(tmp_path, data_root)
     return tmp_path
+
+
+def _own_set_folders(folder: Path, data_root: Path) -> None:
+    """Folder sets with one fault each, cut from Set5's baby (real pixels): an empty one, one with a text file
+    named like an image, one named like a catalogue set, and ones with an image too small for SRCNN's 33-pixel
+    patch or for scoring at x3 (the smaller of two, which is the one named)."""
+    baby = Image.open(data_root / "benchmarks" / "Set5" / "HR" / "baby.png")
+    big = [("a-big.png", 64, 64)]
+    for name, images in {"small_train": big + [("b-small.png", 22, 26), ("b-tiny.png", 20, 24)],
+                         "small_bench": big + [("b-small.png", 20, 18), ("b-tiny.png", 16, 16)],
+                         "other/small_bench": big, "set5": big, "broken": big}.items():
+        (folder / name).mkdir(parents=True)
+        for file, width, height in images:
+            baby.crop((0, 0, width, height)).save(folder / name / file)
+    (folder / "broken" / "notes.png").write_text("not an image\n")
+    (folder / "no_images").mkdir()
+    (folder / "no_images" / "readme.txt").write_text("the images are elsewhere\n")
 
 
 @pytest.mark.parametrize("case", CASES)

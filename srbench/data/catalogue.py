@@ -3,6 +3,10 @@
 Digests are SHA-256 of the decoded RGB pixels (see ``images.pixel_digest``),
 computed from the reference copies, so a losslessly re-encoded file still
 verifies. Sets without digests are checked by image count only and say so.
+
+Users' own sets are folders of HR images named ``folder:<path>`` wherever a set
+name goes (:mod:`srbench.data.folders`): their digests are computed from their
+pixels, and their name in metrics and leaderboards is the folder's base name.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from importlib import resources
-from typing import Literal
+from pathlib import Path, PurePath
+from typing import Any, Literal
 
 from srbench.errors import UserError
 
@@ -29,10 +34,14 @@ class DatasetSpec:
     members: str
     count: int
     digests: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # A user's own set (``folder:<path>``): the absolute folder holding its images, outside any data root.
+    folder: str | None = None
 
     @property
     def relpath(self) -> str:
-        """Where the images sit under the data root."""
+        """Where the images sit under the data root (a catalogue set's only: a folder set is where it is)."""
+        if self.folder is not None:
+            raise ValueError(f"{self.name} is the folder set {self.folder}: it has no place under a data root")
         return f"benchmarks/{self.name}/HR" if self.kind == "benchmark" else f"train/{self.name}"
 
     @property
@@ -93,8 +102,60 @@ BENCHMARKS = [n for n, s in CATALOGUE.items() if s.kind == "benchmark"]
 DEFAULT_BENCHMARKS = ["Set5", "Set14", "BSD100"]
 
 
+FOLDER_PREFIX = "folder:"
+# Fields of a training configuration that name data sets (one name, or a list of names).
+SET_FIELDS = ("train_set", "eval_sets", "val_sets")
+
+
+def is_folder_set(name: str) -> bool:
+    """Whether ``name`` names a user's folder of images (``folder:<path>``) rather than a catalogue set."""
+    return name.strip().startswith(FOLDER_PREFIX)
+
+
+def absolute_set_name(name: str) -> str:
+    """``folder:<relative path>`` -> ``folder:<absolute path>`` (against the current directory), so a configuration
+    names the same folder wherever it is read (a Ray worker runs elsewhere); other names unchanged."""
+    if not is_folder_set(name):
+        return name
+    path = name.strip().removeprefix(FOLDER_PREFIX)
+    return FOLDER_PREFIX + str(Path(path).expanduser().resolve()) if path else name
+
+
+def absolute_set_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` (training fields) with every folder set in ``SET_FIELDS`` made absolute (``absolute_set_name``);
+    values of the wrong type are left for validation to name."""
+    def absolute(value: Any) -> Any:
+        if isinstance(value, str):
+            return absolute_set_name(value)
+        if isinstance(value, list):
+            return [absolute_set_name(v) if isinstance(v, str) else v for v in value]
+        return value
+
+    return {k: absolute(v) if k in SET_FIELDS else v for k, v in fields.items()}
+
+
+def set_label(name: str) -> str:
+    """A set's name in metrics, crops and leaderboard columns, from its name in a configuration, without reading
+    any file: a folder set's base name (``folder:/data/my_bench`` -> ``my_bench``), a catalogue set's own
+    spelling (``set5`` -> ``Set5``), anything else as it is."""
+    if is_folder_set(name):
+        return PurePath(name.strip().removeprefix(FOLDER_PREFIX)).name
+    return catalogue_name_like(name.strip()) or name
+
+
+def catalogue_name_like(name: str) -> str | None:
+    """The catalogue set named ``name`` regardless of case, if any."""
+    return next((n for n in CATALOGUE if n.lower() == name.lower()), None)
+
+
 def get_spec(name: str, kind: str | None = None) -> DatasetSpec:
-    """Look a set up by name (case-insensitive); a clear error lists the valid names."""
+    """Look a set up by name (case-insensitive); a clear error lists the valid names. ``folder:<path>`` is the
+    user's own set in that folder (see :func:`srbench.data.folders.folder_spec`); ``kind`` None makes it a
+    benchmark set."""
+    if is_folder_set(name):
+        from srbench.data.folders import folder_spec  # decodes images: loaded only where a folder set is named
+
+        return folder_spec(name.strip().removeprefix(FOLDER_PREFIX), "train" if kind == "train" else "benchmark")
     matches = {n.lower(): s for n, s in CATALOGUE.items() if kind is None or s.kind == kind}
     spec = matches.get(name.strip().lower())
     if spec is None:
@@ -105,7 +166,8 @@ def get_spec(name: str, kind: str | None = None) -> DatasetSpec:
 
 
 def parse_set_list(text: str, kind: str | None = "benchmark") -> list[DatasetSpec]:
-    """Parse ``"Set5,Set14"`` into specs, rejecting unknown names and empty lists."""
+    """Parse ``"Set5,Set14"`` (or ``"Set5,folder:/data/my_bench"``) into specs, rejecting unknown names and empty
+    lists."""
     names = [n for n in (part.strip() for part in text.split(",")) if n]
     if not names:
         raise UserError("no data set named: give a comma-separated list such as Set5,Set14,BSD100")

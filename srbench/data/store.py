@@ -1,4 +1,4 @@
-"""Finding, verifying and loading the catalogue's sets under a data root."""
+"""Finding, verifying and loading the catalogue's sets under a data root, and users' folder sets where they are."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ class SetStatus:
 
 
 def set_folder(spec: DatasetSpec, root: Path) -> Path:
-    return root / spec.relpath
+    """Where the set's images are: a folder set's own folder, a catalogue set's place under ``root``."""
+    return Path(spec.folder) if spec.folder is not None else root / spec.relpath
 
 
 def _expected_names(spec: DatasetSpec, folder: Path) -> list[str]:
@@ -67,10 +68,14 @@ def _not_found_message(spec: DatasetSpec, root: Path, reason: str) -> str:
 
 
 def ensure(spec: DatasetSpec, root: Path, download: bool = True) -> Path:
-    """Return the set's folder, downloading the set first if it is absent."""
+    """Return the set's folder, downloading the set first if it is absent (never a folder set: it has no source
+    but the folder)."""
     st = status(spec, root, check_pixels=False)
     if st.present and not st.missing:
         return st.folder
+    if spec.folder is not None:  # read a moment ago, gone since
+        raise UserError(f"data set folder {spec.folder} no longer holds {', '.join(st.missing[:5])}"
+                        f"{' ...' if len(st.missing) > 5 else ''}")
     if not download:
         raise UserError(_not_found_message(spec, root, "downloading is switched off"))
     if archive_url(spec) is None:
@@ -89,6 +94,13 @@ def image_sizes(spec: DatasetSpec, root: Path, download: bool = True,
     return [(name, *image_size(folder / name)) for name in _expected_names(spec, folder)[:limit]]
 
 
+def _mismatch_message(spec: DatasetSpec, path: Path) -> str:
+    if spec.folder is not None:  # its digests are this process's own reading of the folder
+        return f"{path} changed while srbench was using it (its pixels differ from when it was read); run again"
+    return (f"{path} differs from the reference {spec.name} image (pixel digest mismatch), so scores would not be "
+            f"comparable with published ones; replace it or fetch the set again")
+
+
 def load_set(spec: DatasetSpec, root: Path, download: bool = True,
              limit: int | None = None) -> list[tuple[str, torch.Tensor]]:
     """The images of a set (the first ``limit`` only, if given; none other is decoded) as
@@ -98,9 +110,6 @@ def load_set(spec: DatasetSpec, root: Path, download: bool = True,
     for name in _expected_names(spec, folder)[:limit]:
         image = load_rgb(folder / name)
         if spec.verifiable and pixel_digest(image) != spec.digests[name]:
-            raise UserError(
-                f"{folder / name} differs from the reference {spec.name} image (pixel digest mismatch), so scores "
-                f"would not be comparable with published ones; replace it or fetch the set again"
-            )
+            raise UserError(_mismatch_message(spec, folder / name))
         images.append((name, image))
     return images

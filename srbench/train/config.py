@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from srbench.data import DEFAULT_BENCHMARKS, get_spec
+from srbench.data import DEFAULT_BENCHMARKS, absolute_set_fields, get_spec, set_label
 from srbench.errors import UserError
 from srbench.losses import CONTENT_LOSSES as VGG_CONTENT_LOSSES
 from srbench.losses import PIXEL_LOSSES
@@ -156,6 +156,8 @@ def make_config(model: Mapping[str, Any], scale: int, budget: str = "quick", /, 
     reserved = [k for k in overrides if k in RESERVED_FIELDS]
     if reserved:
         raise UserError(f"'{reserved[0]}' is not a training field to override: set it with {RESERVED_FIELDS[reserved[0]]}")
+    # Folder sets by absolute path: the configuration travels to Ray workers, which run in other folders.
+    overrides = absolute_set_fields(overrides)
     config = TrainConfig(model=model, scale=scale, budget=budget, **{**preset, **overrides})
     validate(config)
     return _keep_cadence(config, TrainConfig(model=model, scale=scale, budget=budget, **preset), overrides)
@@ -265,3 +267,9 @@ def validate(config: TrainConfig) -> None:
     get_spec(config.train_set, kind="train")
     for name in (*config.eval_sets, *config.val_sets):
         get_spec(name, kind="benchmark")
+    for name in ("eval_sets", "val_sets"):  # a set's name makes its metrics' names: two alike would overwrite
+        labels = [set_label(s) for s in getattr(config, name)]
+        twice = next((label for label in labels if labels.count(label) > 1), None)
+        if twice is not None:
+            raise bad(name, f"two sets are named {twice} (a folder set goes by its folder's name): list each set "
+                            f"once, and rename one of two folders of the same name")

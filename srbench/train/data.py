@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from srbench.color import rgb_to_y
-from srbench.data import get_spec, image_sizes
+from srbench.data import DatasetSpec, get_spec, image_sizes
 from srbench.errors import UserError
 from srbench.evaluate import check_scale
 from srbench.train.prepared import prepare_training_set
@@ -36,15 +36,38 @@ if TYPE_CHECKING:
 def check_trial_data(config: "TrainConfig", data_root: Path, download: bool = True) -> None:
     """Before any training: every set of the trial is present (fetched where missing and allowed), its training
     patches fit the training images and its scale fits the benchmark images (read from the file headers)."""
-    sizes = image_sizes(get_spec(config.train_set, kind="train"), data_root, download, config.train_images)
-    largest = max(min(h - h % config.scale, w - w % config.scale) for _, h, w in sizes)
+    train = get_spec(config.train_set, kind="train")
+    check_patch(config, train, _sizes(train, data_root, download, config.train_images))
+    for name in dict.fromkeys([*config.val_sets, *config.eval_sets]):
+        spec = get_spec(name, kind="benchmark")
+        check_scale(spec.name, _sizes(spec, data_root, download, config.val_images), config.scale)
+
+
+def _sizes(spec: DatasetSpec, data_root: Path, download: bool, limit: int | None) -> list[tuple[str, int, int]]:
+    """``image_sizes``, with a folder set's images named by their paths: an error then says where the file is."""
+    sizes = image_sizes(spec, data_root, download, limit)
+    if spec.folder is None:
+        return sizes
+    return [(str(Path(spec.folder) / name), height, width) for name, height, width in sizes]
+
+
+def check_patch(config: "TrainConfig", spec: DatasetSpec, sizes: list[tuple[str, int, int]]) -> None:
+    """A one-line error when the training patch (at the scale) does not fit: into at least one image of a catalogue
+    set (the sampler skips the few smaller ones), or into every image of a folder set (the user's own images are
+    all meant to be trained on: the smallest is named). ``sizes``: ``(name, height, width)`` of the images used."""
+    sides = sorted((min(h - h % config.scale, w - w % config.scale), name, h, w) for name, h, w in sizes)
+    if spec.folder is not None:
+        side, name, height, width = sides[0]
+        if config.patch_size > side:
+            raise UserError(f"field 'patch_size' = {config.patch_size}: training image {name} ({width}x{height}) is "
+                            f"smaller than the patch; at x{config.scale} it holds patches up to {side}: use "
+                            f"patch_size <= {side}, or remove or enlarge the image")
+        return
+    largest = sides[-1][0]
     if config.patch_size > largest:
         which = f"the first {config.train_images} images" if config.train_images else "every image"
         raise UserError(f"field 'patch_size' = {config.patch_size}: larger than {which} of {config.train_set}; "
                         f"the largest patch they hold is {largest}")
-    for name in dict.fromkeys([*config.val_sets, *config.eval_sets]):
-        check_scale(name, image_sizes(get_spec(name, kind="benchmark"), data_root, download, config.val_images),
-                    config.scale)
 
 
 @dataclass

@@ -3,10 +3,11 @@
 Preparing BSDS200 at x4 takes seconds on 2 cores (decoding, pixel verification, two bicubic resizes per
 image), and every trial of a sweep needs the same pixels. The first trial on a node writes them to a
 cache file; the others load it. The file is keyed by what determines its pixels: the set's pixel digest
-(plus, for a set without reference digests, its files' names, sizes and times), the scale, how many
-images, and whether the bicubic enlargement is kept. It holds uint8 RGB, so models of any channel count
-and input kind share it (the conversion to Y or [0, 1] is cheap and done on load). Written to a
-temporary name and renamed, so a trial never reads a half-written file, and concurrent writers are safe.
+(a folder set's from its decoded images; for a set without reference digests, its files' names, sizes and
+times), the scale, how many images, and whether the bicubic enlargement is kept. It holds uint8 RGB, so
+models of any channel count and input kind share it (the conversion to Y or [0, 1] is cheap and done on
+load). Written to a temporary name and renamed, so a trial never reads a half-written file, and concurrent
+writers are safe.
 
 Where: ``SRBENCH_CACHE`` if set, else the per-user cache folder (``~/.cache/srbench`` on Linux), never
 the data root (which may be a read-only shared copy).
@@ -25,7 +26,7 @@ from pathlib import Path
 import platformdirs
 import torch
 
-from srbench.data import get_spec, load_set
+from srbench.data import get_spec, load_set, set_label
 from srbench.data.images import list_images
 from srbench.data.store import set_folder
 from srbench.degrade import imresize, modcrop
@@ -61,7 +62,8 @@ def _identity(train_set: str, data_root: Path) -> str:
 def cache_file(train_set: str, scale: int, data_root: Path, limit: int | None, with_bicubic: bool) -> Path:
     key = json.dumps([FORMAT, _identity(train_set, data_root), scale, limit, with_bicubic])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return cache_root() / "train_sets" / f"{train_set}-x{scale}-{digest}.pt"
+    # The set's name (a folder set's base name, never its path) only makes the file recognisable: the digest keys it.
+    return cache_root() / "train_sets" / f"{set_label(train_set)}-x{scale}-{digest}.pt"
 
 
 def prepare_training_set(train_set: str, scale: int, data_root: Path, limit: int | None = None,
