@@ -147,7 +147,7 @@ def test_discriminators_learn_to_tell_one_real_patch_from_one_fake(patch_pair, n
     ({"name": "sftgan", "scale": 2}, ["field 'scale' = 2 is not supported", "4"]),
     ({"name": "srdensenet", "scale": 8}, ["field 'scale' = 8"]),
     ({"name": "sftgan", "condition": {"source": "magic"}}, ["field 'source' = 'magic'", "colour_texture"]),
-    ({"variant": "9-1-5"}, ["no 'name' field"]),
+    ({"variant": "9-1-5"}, ["neither 'name' nor 'builder'"]),
 ])
 def test_bad_configs_raise_one_clear_error(config, fragments):
     with pytest.raises(UserError) as err:
