@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 from processes import kill_session, session_members, stop_session
+from user_networks import TINY_SR
 
 from conftest import REPO
 from srbench.run_names import TAG_BUDGET, TAG_HARDWARE, TAG_KIND, TAG_LPIPS, TAG_NODES
@@ -158,20 +159,6 @@ def cluster():
 
 
 # A researcher's network in a module beside the study file, outside srbench, and a study that sets it beside SRCNN.
-TINY_NETS = """
-import torch
-from torch import nn
-
-
-class TinySR(nn.Module):
-    def __init__(self, scale: int = 3, channels: int = 8) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.ReLU(),
-                                  nn.Conv2d(channels, 3 * scale * scale, 3, padding=1), nn.PixelShuffle(scale))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
-"""
 MIXED_STUDY = """
 from srbench.experiment import Experiment
 from srbench.models.registry import register
@@ -187,7 +174,7 @@ def lab_study(cluster: Cluster, tmp_path: Path) -> Path:
     """The mixed study, where only the driver sees it: under ``private/`` the second node sees an empty tmpfs."""
     folder = (cluster.private or tmp_path) / "lab"
     folder.mkdir(exist_ok=True)
-    (folder / "tiny_nets.py").write_text(TINY_NETS)
+    (folder / "tiny_nets.py").write_text(TINY_SR)
     (folder / "lab_study.py").write_text(MIXED_STUDY)
     return folder / "lab_study.py"
 

@@ -13,6 +13,8 @@ import pytest
 import torch
 from torch import nn
 
+from user_networks import TINY_SR
+
 from srbench.cli import main
 from srbench.errors import UserError
 from srbench.models.registry import MODELS, build_model, entry_for, register
@@ -20,25 +22,12 @@ from srbench.run_names import TAG_KIND, final_metric
 from srbench.train.config import GENERIC_BUDGETS, make_config
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = '''
-import torch
-from torch import nn
-
+TINY = TINY_SR + """
 from srbench.experiment import Experiment
 from srbench.models.registry import register
 
-
-@register("tinysr", "two convolutions and a pixel shuffle (RGB)", "srbench's tests")
-class TinySR(nn.Module):
-    def __init__(self, scale: int = 3, channels: int = 8) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.ReLU(),
-                                  nn.Conv2d(channels, 3 * scale * scale, 3, padding=1), nn.PixelShuffle(scale))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
-
-'''
+register("tinysr", "two convolutions and a pixel shuffle (RGB)", "srbench's tests")(TinySR)
+"""
 
 
 def _study(folder: Path, body: str = "", experiment: str = "", name: str = "tiny_study.py") -> Path:
@@ -146,8 +135,7 @@ def test_gan_and_perceptual_fields_need_what_the_network_declares(unregister):
 def test_a_builder_import_path_builds_and_its_mistakes_are_one_line(tmp_path, monkeypatch):
     (tmp_path / "mylab").mkdir()
     (tmp_path / "mylab" / "__init__.py").write_text("")
-    (tmp_path / "mylab" / "nets.py").write_text(TINY.replace('@register("tinysr", "two convolutions and a pixel '
-                                                             'shuffle (RGB)", "srbench\'s tests")\n', ""))
+    (tmp_path / "mylab" / "nets.py").write_text(TINY_SR)
     monkeypatch.syspath_prepend(str(tmp_path))
     config = make_config({"builder": "mylab.nets:TinySR", "channels": 4}, 3, "smoke")
     assert config.family == "mylab.nets:TinySR" and config.model["channels"] == 4
