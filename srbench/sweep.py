@@ -362,7 +362,8 @@ def tune_search(experiment: Experiment, trials: list[TrialSpec], concurrency: in
 def trial_table(experiment: Experiment, trials: list[TrialSpec], budget: str) -> str:
     sampled = sampled_domains(experiment)
     count = len(trials) * experiment.num_samples if sampled else len(trials)
-    lines = [f"study {experiment.name} ({experiment.description}), x{experiment.scale}, budget {budget}: "
+    about = f" ({experiment.description})" if experiment.description else ""
+    lines = [f"study {experiment.name}{about}, x{experiment.scale}, budget {budget}: "
              f"{count} trial(s)",
              f"  per trial: {experiment.workers_per_trial} DDP worker(s) x {experiment.cpus_per_worker:g} CPU"
              f"{f' + {experiment.gpus_per_worker:g} GPU' if experiment.gpus_per_worker else ''}"]
