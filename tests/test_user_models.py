@@ -146,6 +146,26 @@ def test_a_builder_import_path_builds_and_its_mistakes_are_one_line(tmp_path, mo
             make_config({"builder": path}, 3, "smoke")
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--model", "srcnn", "--scales", "3"], "--model and --weights go together"),
+    (["--weights", "w.pth", "--scales", "3"], "--model and --weights go together"),
+    (["--model", "srcnn", "--weights", "missing.pth", "--scales", "3"], "--weights missing.pth does not exist"),
+    (["--model", "srcnn", "--weights", "list.pth", "--scales", "3"], "--weights list.pth holds no state dict"),
+    (["--model", "srcnn", "--weights", "w.pth", "--scales", "3"], "--weights w.pth does not fit --model srcnn"),
+    (["--model", "srcnn", "--weights", "w.pth", "--scales", "2,3"], "--model scores one scale at a time"),
+    (["--model", "srcnn", "--weights", "w.pth"], "--scales: give the scale --model works at"),
+    (["--model", "srcnn", "--weights", "w.pth", "--scales", "3", "--model-config", "[1]"],
+     "--model-config must be a JSON object"),
+])
+def test_eval_model_mistakes_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys, data_root, args, message):
+    monkeypatch.chdir(tmp_path)
+    torch.save(build_model({"name": "srresnet", "blocks": 1}).state_dict(), tmp_path / "w.pth")  # not an SRCNN's
+    torch.save([1, 2], tmp_path / "list.pth")
+    code = main(["eval", "--sets", "Set5", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
 def _cli(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-m", "srbench", *args], cwd=cwd, env=env, capture_output=True, text=True,

@@ -94,7 +94,7 @@ def _weights_resolver(model_text: str, fields_json: str | None, weights: Path, s
         raise UserError("--scales: give the scale --model works at, e.g. --scales 4")
     if "scale" in entry.fields():
         fields["scale"] = scale
-    fields.pop("name", None), fields.pop("builder", None)
+    fields = {k: v for k, v in fields.items() if k not in ("name", "builder")}  # --model names the network
     model = build_model(resolve_config({**reference, **fields}))
     check_network(model, scale, f"--model {model_text}")
     try:
@@ -161,11 +161,11 @@ def _logged_model_resolver(model_uri: str, tracking_uri: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
+    if (args.model is None) != (args.weights is None):
+        raise UserError("--model and --weights go together: the network, and the weights to score it with")
     if sum(x is not None for x in (args.source, args.checkpoint, args.model_uri, args.model)) != 1:
         raise UserError("give one of SOURCE ('bicubic' or a folder of SR images), --checkpoint PATH, --model-uri URI "
                         "or --model MODEL --weights PATH")
-    if (args.model is None) != (args.weights is None):
-        raise UserError("--model and --weights go together: the network, and the weights to score it with")
     if args.model_config is not None and args.model is None:
         raise UserError("--model-config goes with --model")
     specs = parse_set_list(args.sets)
