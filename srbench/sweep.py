@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from srbench.cluster import TrialShape, check_storage_shared, init_ray, trials_at_once
+from srbench.data import set_label
 from srbench.errors import UserError
 from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, find_study, load_experiment,
                                 parse_settings, resolve_trial, sampled_domains, trial_bases, trial_name, with_overrides)
@@ -384,7 +385,7 @@ def trial_table(experiment: Experiment, trials: list[TrialSpec], budget: str) ->
         its, batch, patch = ("sampled" if name in sampled else value for name, value in
                              (("iterations", its), ("batch_size", c.batch_size), ("patch_size", c.patch_size)))
         lines.append(f"  {t.key:<22}{settings[:51]:<52}{its:>11}{batch:>8}{patch:>8}  "
-                     f"{','.join(c.eval_sets)}{' (subset)' if c.val_images else ''}")
+                     f"{','.join(set_label(s) for s in c.eval_sets)}{' (subset)' if c.val_images else ''}")
     return "\n".join(lines)
 
 
@@ -413,7 +414,6 @@ def summary_table(tracker: Tracker, experiment_id: str, sweep: str, sets: list[s
                   data_root: Path) -> str:
     """One line per trial of this sweep: status and final Y-PSNR / SSIM per set; the bicubic row first where
     the trials were scored on whole sets (a smoke trial's subset is not comparable with it)."""
-    from srbench.data import set_label
     from srbench.leaderboard import bicubic_scores
 
     runs = search_all_runs(tracker, [experiment_id], f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_KIND}` = 'trial'")
