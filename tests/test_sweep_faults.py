@@ -18,7 +18,7 @@ from processes import kill_session
 from srbench.run_names import ITERATIONS_TRAINED, TAG_BUDGET_NOTE, TAG_KIND
 from srbench.tracking import Tracker
 
-TIMEOUT = 240
+TIMEOUT = 600  # a guard against a hung sweep, not a target: a loaded 2-core machine took over 240 s to resume one
 
 
 def experiment(tmp_path: Path, variants: str, iterations: int) -> Path:
