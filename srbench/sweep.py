@@ -206,25 +206,14 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
     base = context.bases[tune_config["base"]]
     trial = resolve_trial(context.experiment, context.budget, base, tune_config.get("search", {}), context.settings,
                           context.file, key)
-    digest = config_hash_of(trial)
     tracker = Tracker(context.tracking_uri)
-    tags = {TAG_SWEEP: context.sweep, TAG_TRIAL: key, TAG_KIND: "trial"}
-    existing = tracker.find_run(context.experiment_id, tags)
-    if existing is not None:
-        run = tracker.client.get_run(existing)
-        recorded = run.data.tags.get(TAG_CONFIG_HASH)
-        if recorded != digest:  # the study file changed under a resumed sweep: never mix two configurations
-            raise UserError(f"trial {key} of sweep {context.sweep} was started with configuration {recorded}, "
-                            f"now resolves to {digest}: the study file changed; start a new sweep")
-        if run.info.status == "FINISHED":
-            # Finished before the sweep was interrupted (Tune's own state may lag): never train twice.
-            tune.report({k.replace(".", "/"): v for k, v in run.data.metrics.items()})
-            return
-    run_id = tracker.find_or_create_run(context.experiment_id, tags, run_name=key, parent_run_id=context.parent_run_id)
-    record_configuration(tracker, run_id, trial.config, Path(context.data_root), source=context.file,
-                         params={"workers": context.workers, "gpus_per_worker": context.gpus_per_worker},
-                         tags={TAG_STUDY: context.study, TAG_VARIANT: trial.variant,
-                               TAG_VARIANT_ORDER: _variant_order(context, trial.variant)})
+    # The driver waits out a tracking outage as the workers do: a trial never fails for a server restart.
+    OUTAGE_SINKS[:] = [writer(context.sweep, f"trial {key}: ")]
+    run_id, finished = patiently(lambda: _open_trial_run(tracker, context, trial, key), "starting the trial's run")
+    if finished is not None:
+        # Finished before the sweep was interrupted (Tune's own state may lag): never train twice.
+        tune.report(finished)
+        return
     use_gpu = context.gpus_per_worker > 0
     resources = {"CPU": context.cpus_per_worker, **({"GPU": context.gpus_per_worker} if use_gpu else {})}
     trainer = TorchTrainer(
@@ -250,8 +239,36 @@ def _trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
     try:
         trainer.fit()
     except Exception:
-        tracker.finish(run_id, "FAILED")
+        patiently(lambda: tracker.finish(run_id, "FAILED"), "ending the failed trial's run")
         raise
+    patiently(lambda: _close_trial_run(tracker, context, key, run_id), "ending the trial's run")
+
+
+def _open_trial_run(tracker: Tracker, context: SweepContext, trial: TrialSpec,
+                    key: str) -> tuple[str, dict[str, float] | None]:
+    """The trial's MLflow run, found (a resumed sweep) or created, with its configuration recorded; and, when
+    that run already finished, its final metrics as Tune reports them. Safe to repeat after a failed attempt."""
+    digest = config_hash_of(trial)
+    tags = {TAG_SWEEP: context.sweep, TAG_TRIAL: key, TAG_KIND: "trial"}
+    existing = tracker.find_run(context.experiment_id, tags)
+    if existing is not None:
+        run = tracker.client.get_run(existing)
+        recorded = run.data.tags.get(TAG_CONFIG_HASH)
+        if recorded != digest:  # the study file changed under a resumed sweep: never mix two configurations
+            raise UserError(f"trial {key} of sweep {context.sweep} was started with configuration {recorded}, "
+                            f"now resolves to {digest}: the study file changed; start a new sweep")
+        if run.info.status == "FINISHED":
+            return existing, {k.replace(".", "/"): v for k, v in run.data.metrics.items()}
+    run_id = tracker.find_or_create_run(context.experiment_id, tags, run_name=key, parent_run_id=context.parent_run_id)
+    record_configuration(tracker, run_id, trial.config, Path(context.data_root), source=context.file,
+                         params={"workers": context.workers, "gpus_per_worker": context.gpus_per_worker},
+                         tags={TAG_STUDY: context.study, TAG_VARIANT: trial.variant,
+                               TAG_VARIANT_ORDER: _variant_order(context, trial.variant)})
+    return run_id, None
+
+
+def _close_trial_run(tracker: Tracker, context: SweepContext, key: str, run_id: str) -> None:
+    """Where the trial's checkpoint is, and how its run ended: FINISHED, or KILLED when a scheduler stopped it."""
     tracker.set_tags(run_id, {TAG_CHECKPOINT: f"{context.storage}/{context.sweep}-{key}"})
     run = tracker.client.get_run(run_id)
     if TAG_STOPPED_EARLY in run.data.tags and ITERATIONS_TRAINED in run.data.metrics:

@@ -52,11 +52,11 @@ def runs(tmp_path: Path):
     return tracker, tracker.client.search_runs([exp.experiment_id], filter_string=f"tags.`{TAG_KIND}` = 'trial'")
 
 
-def wait_for(condition, what: str, timeout: float = TIMEOUT) -> None:
+def wait_for(condition, what: str, timeout: float = TIMEOUT, every: float = 0.5) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
+        time.sleep(every)
 
 
 def steps(tracker: Tracker, run_id: str, key: str) -> list[int]:

@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 from processes import kill_session, stop_session
 from test_sweep_faults import experiment, steps, wait_for
@@ -45,29 +46,30 @@ def start_server(folder: Path, port: int) -> subprocess.Popen:
     return proc
 
 
-def test_a_tracking_outage_beyond_the_client_retries_pauses_the_trial_and_loses_nothing(tmp_path, data_root):
-    experiment(tmp_path, '{"a": {}}', iterations=200)
-    server_folder = tmp_path / "server"
-    server_folder.mkdir()
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return probe.getsockname()[1]
+
+
+def sweep_through_outage(tmp_path: Path, data_root: Path, outage_begins: Callable[[Tracker], bool],
+                         *extra: str) -> Tracker:
+    """Run faults.py against a real mlflow server, stop the server for OUTAGE_S once ``outage_begins`` (polled
+    through the server), restart it on the same store and let the sweep end; the server's store to read."""
+    server_folder = tmp_path / "server"
+    server_folder.mkdir()
+    port = free_port()
     uri = f"http://127.0.0.1:{port}"
     server = start_server(server_folder, port)
     env = {**os.environ, "SRBENCH_DATA": str(data_root), "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
            "MLFLOW_HTTP_REQUEST_TIMEOUT": "3", PATIENCE_ENV: "600"}
     env.pop("RAY_ADDRESS", None)
     sweep = subprocess.Popen([sys.executable, "-m", "srbench", "sweep", "faults.py", "--budget", "smoke",
-                              "--tracking-uri", uri], cwd=tmp_path, env=env, start_new_session=True,
+                              "--tracking-uri", uri, *extra], cwd=tmp_path, env=env, start_new_session=True,
                              stdout=open(tmp_path / "sweep.log", "ab"), stderr=subprocess.STDOUT)
     tracker = Tracker(uri)
     try:
-        def validated_once() -> bool:
-            found = tracker.client.get_experiment_by_name("faults")
-            runs = tracker.client.search_runs([found.experiment_id], f"tags.`{TAG_KIND}` = 'trial'") if found else []
-            return bool(runs) and bool(steps(tracker, runs[0].info.run_id, "val.Set5.psnr_y"))
-
-        wait_for(validated_once, "the trial's first validation", timeout=300)
+        wait_for(lambda: outage_begins(tracker), "the moment of the outage", timeout=300, every=0.2)
         stop_session(server)
         time.sleep(OUTAGE_S)
         server = start_server(server_folder, port)
@@ -76,15 +78,50 @@ def test_a_tracking_outage_beyond_the_client_retries_pauses_the_trial_and_loses_
         for proc in (sweep, server):
             if proc.poll() is None:
                 kill_session(proc)
+    return Tracker(f"sqlite:///{server_folder / 'mlflow.db'}")  # the server's store itself
+
+
+def trial_runs(tracker: Tracker) -> list:
+    found = tracker.client.get_experiment_by_name("faults")
+    return tracker.client.search_runs([found.experiment_id], f"tags.`{TAG_KIND}` = 'trial'",
+                                      order_by=["attributes.start_time ASC"]) if found else []
+
+
+def test_a_tracking_outage_beyond_the_client_retries_pauses_the_trial_and_loses_nothing(tmp_path, data_root):
+    experiment(tmp_path, '{"a": {}}', iterations=200)
+
+    def validated_once(tracker: Tracker) -> bool:
+        runs = trial_runs(tracker)
+        return bool(runs) and bool(steps(tracker, runs[0].info.run_id, "val.Set5.psnr_y"))
+
+    tracker = sweep_through_outage(tmp_path, data_root, validated_once)
     # The trial's warning on the sweep's own console, with the trial's name
     assert "trial a_seed0: the MLflow tracking server did not answer while" in (tmp_path / "sweep.log").read_text()
-    tracker = Tracker(f"sqlite:///{server_folder / 'mlflow.db'}")  # the server's store itself
-    [run] = tracker.client.search_runs([tracker.client.get_experiment_by_name("faults").experiment_id],
-                                       f"tags.`{TAG_KIND}` = 'trial'")
+    [run] = trial_runs(tracker)
     assert run.info.status == "FINISHED"
     assert steps(tracker, run.info.run_id, "val.Set5.psnr_y") == list(range(40, 201, 40))
     assert steps(tracker, run.info.run_id, "train.loss") == list(range(20, 201, 20))
+    server_folder = tmp_path / "server"
     history_file = next((server_folder / "artifacts").rglob("history.jsonl"))
     rows = [json.loads(line) for line in history_file.read_text().splitlines()]
     assert [r["iteration"] for r in rows if "loss" in r] == list(range(20, 201, 20))
     assert [r["iteration"] for r in rows if "val/Set5/psnr_y" in r] == list(range(40, 201, 40))
+
+
+def test_an_outage_as_one_trial_ends_and_the_next_starts_fails_neither(tmp_path, data_root):
+    """The trials' drivers (run found or created, configuration recorded, run ended) wait out an outage too: it
+    begins the moment the first trial's run is ended, while the second trial's driver starts."""
+    experiment(tmp_path, '{"a": {}, "b": {}}', iterations=40)
+
+    def first_ended(tracker: Tracker) -> bool:
+        runs = trial_runs(tracker)
+        return bool(runs) and runs[0].info.status == "FINISHED"
+
+    tracker = sweep_through_outage(tmp_path, data_root, first_ended, "--max-concurrent", "1")
+    assert "trial b_seed0: the MLflow tracking server did not answer while starting the trial's run" in (tmp_path / "sweep.log").read_text()
+    runs = trial_runs(tracker)
+    assert [(r.data.tags["mlflow.runName"], r.info.status) for r in runs] == [("a_seed0", "FINISHED"),
+                                                                               ("b_seed0", "FINISHED")]
+    for run in runs:
+        assert steps(tracker, run.info.run_id, "val.Set5.psnr_y") == [40]
+        assert steps(tracker, run.info.run_id, "train.loss") == [20, 40]
