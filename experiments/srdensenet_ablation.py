@@ -1,5 +1,6 @@
 """SRDenseNet skip-connection variants (Tong et al., ICCV 2017, Sec. 3.3), x4 on the Y channel:
-H (last block only), HL (plus low-level features), ALL (every block plus low-level features)."""
+H (last block only), HL (plus low-level features), ALL (every block plus low-level features).
+Three seeds per variant: the leaderboard tests the paper's ordering H < HL < ALL on them."""
 
 from srbench.experiment import Experiment
 
@@ -15,4 +16,5 @@ EXPERIMENT = Experiment(
         "trained on BSDS200 (the paper: 50,000 ImageNet images)."),
         "paper": "trained on BSDS200; the paper trained on 50,000 ImageNet images."},
     train_set="BSDS200",
+    seeds=[0, 1, 2],
 )

@@ -62,7 +62,7 @@ def test_bad_experiment_files_give_one_line_naming_file_and_field(tmp_path, caps
     assert code == 2 and len(stderr.strip().splitlines()) == 1 and str(path) in stderr
 
 
-@pytest.mark.parametrize("study,count", [("srcnn_ablation", 27), ("srdensenet_ablation", 3),
+@pytest.mark.parametrize("study,count", [("srcnn_ablation", 27), ("srdensenet_ablation", 9),
                                          ("srgan_content_loss", 5), ("sftgan_ablation", 2)])
 def test_dry_run_prints_the_trials_and_starts_nothing(capsys, study, count):
     import ray
