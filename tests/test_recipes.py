@@ -68,6 +68,20 @@ def test_only_srdensenet_all_has_the_bottleneck(variant, bottleneck):
     assert net(torch.rand(1, 1, 6, 6)).shape == (1, 1, 24, 24)
 
 
+@pytest.mark.parametrize("variant", ["H", "HL", "ALL"])
+def test_srdensenet_keeps_its_signal_through_the_64_block_layers_at_initialisation(variant):
+    """He initialisation: the last dense block's output is of the order of the low-level features (PyTorch's
+    default init shrank it about 26x, and H, which sees only that output, trained far slower)."""
+    torch.manual_seed(0)
+    net = build_model({"name": "srdensenet", "variant": variant, "scale": 4})
+    low = net.low_level(torch.rand(2, 1, 16, 16))
+    out = low
+    for block in net.blocks:
+        out = block(out)
+    assert 0.5 < out.std().item() / low.std().item() < 2
+    assert all(float(m.bias.abs().max()) == 0 for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)))
+
+
 def test_srgan_mse_is_computed_on_hr_in_minus_one_to_one(tmp_path, data_root):
     from srbench.train.loop import Trainer
 
