@@ -70,9 +70,12 @@ def register_best(tracker: Tracker, study: str, budget: str, sweep: str, run_id:
     client = tracker.client
     if not client.search_registered_models(f"name = '{study}'"):
         client.create_registered_model(study, description=f"srbench study {study}: the best trial of each sweep")
-    source = f"runs:/{run_id}/{MODEL_NAME}"
-    version = client.create_model_version(study, source, run_id=run_id,
-                                          tags={"srbench.sweep": sweep, "budget": budget, "selected_by": figure})
+    # A sweep registers a run once: a retry after a tracking outage, or the end of a resumed sweep, finds its version.
+    registered = [v for v in client.search_model_versions(f"name = '{study}' and run_id = '{run_id}'")
+                  if v.tags.get("srbench.sweep") == sweep]
+    version = registered[0] if registered else client.create_model_version(
+        study, f"runs:/{run_id}/{MODEL_NAME}", run_id=run_id,
+        tags={"srbench.sweep": sweep, "budget": budget, "selected_by": figure})
     client.set_registered_model_alias(study, best_alias(budget), version.version)
     return version.version
 

@@ -639,30 +639,36 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
         grid = tuner.fit()
     trial_messages.shutdown()
     errors = [r for r in grid if r.error is not None]
-    # Count from MLflow, not from Tune: after Ctrl-C Tune returns with trials still unfinished.
-    counts = trial_counts(tracker, experiment_id, sweep)
+    # Count from MLflow, not from Tune: after Ctrl-C Tune returns with trials still unfinished. From here on
+    # every call waits out a tracking outage, as the trials do: a sweep of hours must not end in a traceback.
+    counts = patiently(lambda: trial_counts(tracker, experiment_id, sweep), "counting the sweep's trials")
     done = counts["finished"] + counts["stopped_early"]
     interrupted = not errors and done < count
-    tracker.finish(parent, "FAILED" if errors else "KILLED" if interrupted else "FINISHED")
+    patiently(lambda: tracker.finish(parent, "FAILED" if errors else "KILLED" if interrupted else "FINISHED"),
+              "ending the sweep's run")
 
     from srbench.leaderboard import write_leaderboards
 
     out = Path(LEADERBOARD_FOLDERS.get(budget, "leaderboards"))
-    pages = write_leaderboards([experiment.name], tracking_uri, out, resolve_data_root(data_root)) if done else []
+    pages = patiently(lambda: write_leaderboards([experiment.name], tracking_uri, out, resolve_data_root(data_root)),
+                      "writing the leaderboards") if done else []
     if pages:  # the page as this sweep wrote it, beside its run: markdown, CSV and pictures
         for file in [*pages, *(p.with_suffix(".csv") for p in pages), *sorted(out.glob(f"{experiment.name}-*.png"))]:
-            tracker.client.log_artifact(parent, str(file), artifact_path="leaderboard")
+            patiently(lambda: tracker.client.log_artifact(parent, str(file), artifact_path="leaderboard"),
+                      "storing the leaderboard with the sweep's run")
     if done:
-        _register_best(tracker, experiment_id, experiment.name, budget, sweep, trials[0].config.eval_sets[0])
-    span = None if record is not None else _makespan(tracker, experiment_id, sweep, concurrency)
+        patiently(lambda: _register_best(tracker, experiment_id, experiment.name, budget, sweep,
+                                         trials[0].config.eval_sets[0]), "registering the best trial's model")
+    span = None if record is not None else patiently(lambda: _makespan(tracker, experiment_id, sweep, concurrency),
+                                                     "reading the trials' times")
     if span is not None:
-        tracker.log_metrics(parent, {"makespan_s": span.wall_s, "makespan_ideal_s": span.ideal_s,
-                                     "makespan_ratio": span.ratio})
+        patiently(lambda: tracker.log_metrics(parent, {"makespan_s": span.wall_s, "makespan_ideal_s": span.ideal_s,
+                                                       "makespan_ratio": span.ratio}), "logging the makespan")
     summary = {"sweep": sweep, "parent_run_id": parent, "trials": count, "finished": counts["finished"],
                "stopped_early": counts["stopped_early"], "failed": len(errors), "interrupted": interrupted,
                "leaderboards": [str(p) for p in pages]}
-    print(summary_table(tracker, experiment_id, sweep, list(trials[0].config.eval_sets), experiment.scale,
-                        resolve_data_root(data_root)))
+    print(patiently(lambda: summary_table(tracker, experiment_id, sweep, list(trials[0].config.eval_sets),
+                                          experiment.scale, resolve_data_root(data_root)), "reading the trials' figures"))
     print(f"sweep {sweep}: {counts['finished']} of {count} trials finished"
           + (f", {counts['stopped_early']} stopped early" if counts["stopped_early"] else "")
           + (f", {len(errors)} failed" if errors else "")

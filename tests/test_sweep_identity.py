@@ -162,3 +162,18 @@ def test_sweeps_and_leaderboard_mistakes_give_one_line(tmp_path, monkeypatch, ca
         assert fragment in err and len(err.strip().splitlines()) == 1, err
     assert main(["sweeps", "srcnn_ablation"]) == 0
     assert "srcnn_ablation-quick-20261101-120000-abcd" in capsys.readouterr().out
+
+
+def test_a_sweep_registers_its_best_run_once_and_another_sweep_gets_its_own_version(tmp_path):
+    """Registering is retried after a tracking outage and repeated at the end of a resumed sweep: neither may
+    add a second version of one sweep's run; a new sweep's pick is a new version under the alias."""
+    from srbench.model_registry import register_best
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run = tracker.client.create_run(tracker.client.create_experiment("study"))
+    first = register_best(tracker, "study", "smoke", "sweep-1", run.info.run_id, "Set5.psnr_y")
+    again = register_best(tracker, "study", "smoke", "sweep-1", run.info.run_id, "Set5.psnr_y")
+    other = register_best(tracker, "study", "smoke", "sweep-2", run.info.run_id, "Set5.psnr_y")
+    assert first == again != other
+    assert len(tracker.client.search_model_versions("name = 'study'")) == 2
+    assert tracker.client.get_model_version_by_alias("study", "best_smoke").version == other

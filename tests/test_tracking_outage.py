@@ -125,3 +125,23 @@ def test_an_outage_as_one_trial_ends_and_the_next_starts_fails_neither(tmp_path,
     for run in runs:
         assert steps(tracker, run.info.run_id, "val.Set5.psnr_y") == [40]
         assert steps(tracker, run.info.run_id, "train.loss") == [20, 40]
+
+
+def test_an_outage_as_the_last_trial_ends_lets_the_sweep_finish_its_records(tmp_path, data_root):
+    """The sweep's own closing calls (trials counted, sweep run ended, page written and stored, best model
+    registered) wait out an outage that begins the moment the last trial's run is ended."""
+    experiment(tmp_path, '{"a": {}}', iterations=40)
+
+    def ended(tracker: Tracker) -> bool:
+        runs = trial_runs(tracker)
+        return bool(runs) and runs[0].info.status == "FINISHED"
+
+    tracker = sweep_through_outage(tmp_path, data_root, ended)
+    assert "did not answer while counting the sweep's trials" in (tmp_path / "sweep.log").read_text()
+    [run] = trial_runs(tracker)
+    parent = tracker.client.get_run(run.data.tags["mlflow.parentRunId"])
+    assert parent.info.status == "FINISHED"
+    assert "\n| a | " in (tmp_path / "leaderboards-smoke" / "faults.md").read_text()
+    stored = tmp_path / "server" / "artifacts"  # the server's artifact store: the page beside the sweep's run
+    assert {p.name for p in stored.rglob(f"{parent.info.run_id}/artifacts/leaderboard/*")} >= {"faults.md", "faults.csv"}
+    assert tracker.client.get_model_version_by_alias("faults", "best_smoke").run_id == run.info.run_id
