@@ -93,6 +93,7 @@ def load_runs(tracker: Tracker, study: str) -> pd.DataFrame:
                "variant": t.get(TAG_VARIANT, p.get("variant", run.info.run_name)), "seed": int(p.get("seed", 0)),
                "order": int(t.get(TAG_VARIANT_ORDER, UNORDERED)),
                "scale": int(p.get("scale", 0)), "budget": t.get(TAG_BUDGET, ""), "hardware": t.get(TAG_HARDWARE, ""),
+               "train_set": _training_data(p),
                "eval_images": t.get(TAG_EVAL_IMAGES, "all"),
                "vgg_weights": t.get(TAG_VGG_USED, t.get("vgg_weights", "none")),
                "condition_source": t.get(TAG_CONDITION_SOURCE, "none"), "lpips_label": t.get(TAG_LPIPS, "n/a"),
@@ -112,6 +113,14 @@ def load_runs(tracker: Tracker, study: str) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame()
     return pd.DataFrame(rows).sort_values(["scale", "budget", "order", "variant", "seed", "run_id"]).reset_index(drop=True)
+
+
+def _training_data(params: dict[str, str]) -> str:
+    """What a run trained on, from its own parameters: ``T91``, ``BSDS200 (first 4 images)``; ``unrecorded`` for runs
+    that predate the parameter."""
+    name = params.get("train_set", "unrecorded")
+    limit = params.get("train_images", "None")
+    return name if limit in ("None", "") else f"{name} (first {limit} images)"
 
 
 def _value_at(tracker: Tracker, run_id: str, key: str, step: int) -> float | None:
@@ -172,6 +181,7 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
                "study_variant": first["variant"], "order": first["order"], "seeds": len(group),
                "run_ids": " ".join(group["run_id"]),
                "hardware": "; ".join(sorted(set(group["hardware"]))),
+               "train_set": "; ".join(sorted(set(group["train_set"]))),
                "eval_images": "; ".join(sorted(set(group["eval_images"]))),
                "vgg_weights": "; ".join(sorted(set(group["vgg_weights"]))),
                "condition_source": "; ".join(sorted(set(group["condition_source"]))),
@@ -444,7 +454,8 @@ def render_study(study: str, agg: pd.DataFrame, bicubic: dict, pictures: Sequenc
         orderings = _orderings(study, group, sets, footnotes)
         if orderings:
             lines += ["", "Orderings the paper reports, checked on these runs (Y-PSNR, dB):", ""] + orderings
-        notes = [f"Recipe at `{budget}`: {note}" for note in dict.fromkeys(group["budget_note"]) if note]
+        notes = [f"Trained on {' and '.join(sorted(set(group['train_set'])))} (each run's `train_set` parameter)."]
+        notes += [f"Recipe at `{budget}`: {note}" for note in dict.fromkeys(group["budget_note"]) if note]
         if below_bicubic:
             notes.append(f"Below bicubic on every set at the end of this budget (the validation curves show whether "
                          f"they did not train or were still climbing): {', '.join(below_bicubic)}.")

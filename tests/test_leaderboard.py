@@ -46,7 +46,7 @@ def add_trial(tracker: Tracker, experiment: str, parent: str | None, sweep: str 
         TAG_KIND: "trial", TAG_STUDY: "srcnn_ablation", TAG_VARIANT: variant, TAG_BUDGET: "quick", TAG_EVAL_IMAGES: "all",
         TAG_HARDWARE: "2 x Test CPU (CPU), 1 process", TAG_VGG_USED: "none", TAG_CONDITION_SOURCE: "none",
         **identity}).info.run_id
-    tracker.log_params(run_id, {"seed": seed, "scale": 3, "adversarial_weight": 0.0,
+    tracker.log_params(run_id, {"seed": seed, "scale": 3, "adversarial_weight": 0.0, "train_set": "T91",
                                 "eval_sets": json.dumps(list(sets)), **(extra or {})})
     for (psnr, ssim), s in zip(figures, sets):
         tracker.client.log_metric(run_id, final_metric(s, "psnr_y"), psnr, step=FINAL_STEP)
@@ -97,6 +97,7 @@ def test_markdown_values_bold_bicubic_and_paper_deltas(store, tmp_path, data_roo
     assert rows["9-5-5"][7:11] == ["57,281", "57.28 G", "20,000 (quick)", "900 s"]
     assert "[^1]: Dong, Loy, He, Tang. Image Super-Resolution Using Deep Convolutional Networks. TPAMI 2016, trained on the 91 images" in page
     assert "Budget `quick` is far below the papers' training" in page
+    assert "Trained on T91 (each run's `train_set` parameter)." in page  # from the runs, not the study file
     assert "Recipe at `quick`: Adam instead of SGD, to fit a CPU trial." in page  # the study's budget note
     assert "Wall times are of trials" not in page  # one trial at a time: nothing shared
     assert "Below bicubic" not in page
@@ -141,9 +142,11 @@ def test_rows_scored_on_a_subset_are_set_beside_bicubic_on_the_same_images(tmp_p
     tracker = Tracker(uri)
     experiment = tracker.experiment_id("srcnn_ablation")
     parent = add_sweep(tracker, experiment, SWEEP)
-    run_id = add_trial(tracker, experiment, parent, SWEEP, "9-1-5", 0, [(31.0, 0.88)] * 3, 8129, 500.0)
+    run_id = add_trial(tracker, experiment, parent, SWEEP, "9-1-5", 0, [(31.0, 0.88)] * 3, 8129, 500.0,
+                       extra={"train_images": 4})
     tracker.set_tags(run_id, {TAG_EVAL_IMAGES: "first 2 per set (subset)"})
     write_leaderboards(["srcnn_ablation"], uri, tmp_path / "lb", data_root)
+    assert "Trained on T91 (first 4 images) (each run's" in (tmp_path / "lb" / "srcnn_ablation.md").read_text()
     [subset] = evaluate_bicubic([get_spec("Set5")], [3], data_root, limit=2)
     [whole] = evaluate_bicubic([get_spec("Set5")], [3], data_root)
     row = rows_of((tmp_path / "lb" / "srcnn_ablation.md").read_text())["bicubic (first 2 per set)"]
