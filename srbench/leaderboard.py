@@ -116,9 +116,9 @@ def load_runs(tracker: Tracker, study: str) -> pd.DataFrame:
 
 
 def _training_data(params: dict[str, str]) -> str:
-    """What a run trained on, from its own parameters: ``T91``, ``BSDS200 (first 4 images)``; ``an unrecorded set`` for runs
-    that predate the parameter."""
-    name = params.get("train_set", "an unrecorded set")
+    """What a run trained on, from its own parameters, named as the pages name sets (a folder set by its base name,
+    never its path): ``T91``, ``BSDS200 (first 4 images)``; ``an unrecorded set`` for runs that predate the parameter."""
+    name = set_label(params["train_set"]) if "train_set" in params else "an unrecorded set"
     limit = params.get("train_images", "None")
     return name if limit in ("None", "") else f"{name} (first {limit} images)"
 
