@@ -454,7 +454,7 @@ def render_study(study: str, agg: pd.DataFrame, bicubic: dict, pictures: Sequenc
         orderings = _orderings(study, group, sets, footnotes)
         if orderings:
             lines += ["", "Orderings the paper reports, checked on these runs (Y-PSNR, dB):", ""] + orderings
-        notes = [f"Trained on {' and '.join(sorted(set(group['train_set'])))} (each run's `train_set` parameter)."]
+        notes = [f"Training set, from each run's parameters: {' and '.join(sorted(set(group['train_set'])))}."]
         notes += [f"Recipe at `{budget}`: {note}" for note in dict.fromkeys(group["budget_note"]) if note]
         if below_bicubic:
             notes.append(f"Below bicubic on every set at the end of this budget (the validation curves show whether "

@@ -146,7 +146,7 @@ def test_a_sweep_on_own_folders_records_them_and_gives_them_a_column(ray_session
     page = (tmp_path / "leaderboards-smoke" / "own_data.md").read_text()
     header = next(line for line in page.splitlines() if line.startswith("| variant |"))
     assert "| Set5 PSNR / SSIM | my_bench PSNR / SSIM |" in header and "folder:" not in page
-    assert "Trained on my_train (first 4 images)" in page  # the folder set by its name, not its path
+    assert "Training set, from each run's parameters: my_train (first 4 images)." in page  # the folder set by its name, not its path
     with open(tmp_path / "leaderboards-smoke" / "own_data.csv", newline="") as file:
         rows = [row for row in csv.DictReader(file) if row["set"] == "my_bench"]
     assert sorted(row["variant"] for row in rows) == ["bicubic", "bicubic (first 2 per set)", "default"]

@@ -97,7 +97,7 @@ def test_markdown_values_bold_bicubic_and_paper_deltas(store, tmp_path, data_roo
     assert rows["9-5-5"][7:11] == ["57,281", "57.28 G", "20,000 (quick)", "900 s"]
     assert "[^1]: Dong, Loy, He, Tang. Image Super-Resolution Using Deep Convolutional Networks. TPAMI 2016, trained on the 91 images" in page
     assert "Budget `quick` is far below the papers' training" in page
-    assert "Trained on T91 (each run's `train_set` parameter)." in page  # from the runs, not the study file
+    assert "Training set, from each run's parameters: T91." in page  # from the runs, not the study file
     assert "Recipe at `quick`: Adam instead of SGD, to fit a CPU trial." in page  # the study's budget note
     assert "Wall times are of trials" not in page  # one trial at a time: nothing shared
     assert "Below bicubic" not in page
@@ -146,7 +146,7 @@ def test_rows_scored_on_a_subset_are_set_beside_bicubic_on_the_same_images(tmp_p
                        extra={"train_images": 4})
     tracker.set_tags(run_id, {TAG_EVAL_IMAGES: "first 2 per set (subset)"})
     write_leaderboards(["srcnn_ablation"], uri, tmp_path / "lb", data_root)
-    assert "Trained on T91 (first 4 images) (each run's" in (tmp_path / "lb" / "srcnn_ablation.md").read_text()
+    assert "Training set, from each run's parameters: T91 (first 4 images)." in (tmp_path / "lb" / "srcnn_ablation.md").read_text()
     [subset] = evaluate_bicubic([get_spec("Set5")], [3], data_root, limit=2)
     [whole] = evaluate_bicubic([get_spec("Set5")], [3], data_root)
     row = rows_of((tmp_path / "lb" / "srcnn_ablation.md").read_text())["bicubic (first 2 per set)"]
