@@ -612,10 +612,21 @@ def write_leaderboards(studies: Sequence[str], tracking_uri: str, out: Path, dat
         (out / f"{study}.md").write_text(render_study(study, agg, bicubic, pictures, stopped))
         (out / f"{study}.csv").write_text(render_csv(study, agg, bicubic))
         pages.append(out / f"{study}.md")
-    index = sorted(p.stem for p in out.glob("*.md") if p.name != "README.md" and not p.stem.endswith("-compare"))
+    index = sorted(p for p in out.glob("*.md") if p.name != "README.md" and not p.stem.endswith("-compare"))
     (out / "README.md").write_text("# Leaderboards\n\n" + GENERATED + "\n\n"
-                                   + "".join(f"- [{s}]({s}.md) ([CSV]({s}.csv))\n" for s in index))
+                                   + "".join(f"- [{p.stem}]({p.name}) ([CSV]({p.stem}.csv)){page_provenance(p)}\n"
+                                             for p in index))
     return pages
+
+
+def page_provenance(page: Path) -> str:
+    """What the index says of a page: per section its budget, sweep and commit, as the page itself states them
+    (read back from the page, so a page kept from an earlier call is described as truly as a new one); nothing
+    for a page that names no sweep."""
+    text = page.read_text()
+    sections = re.findall(r"^## (x\d+), budget `(\w+)`\n\nSweep `([^`]+)` \(started [^,]+, git commit `(\w+)`\)", text, re.M)
+    described = [f"{scale} `{budget}`, sweep `{sweep}`, commit `{commit}`" for scale, budget, sweep, commit in sections]
+    return ": " + "; ".join(described) if described else ""
 
 
 def write_comparison(study: str, tracking_uri: str, out: Path, first: str, second: str) -> Path:

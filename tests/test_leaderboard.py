@@ -169,6 +169,7 @@ def test_a_page_is_never_replaced_by_one_that_drops_its_budget(store, tmp_path, 
     assert main(["leaderboard", "--tracking-uri", store, "--out", str(out), "--data-root", str(data_root)]) == 0
     assert (out / "srcnn_ablation.md").read_text() == committed and not list(out.glob("*.png"))
     assert "kept " in capsys.readouterr().err
+    assert "- [srcnn_ablation](srcnn_ablation.md) ([CSV](srcnn_ablation.csv))\n" in (out / "README.md").read_text()
     assert main(["leaderboard", "--tracking-uri", store, "--out", str(out), "--data-root", str(data_root),
                  "--replace"]) == 0
     assert "## x3, budget `quick`" in (out / "srcnn_ablation.md").read_text()
@@ -286,6 +287,8 @@ def test_page_shows_the_latest_sweep_and_pools_only_one_configuration(tmp_path, 
     page = (tmp_path / "lb" / "srcnn_ablation.md").read_text()
     rows = rows_of(page)
     assert f"Sweep `{SWEEP}` (started " in page and "git commit `0123456789ab`" in page
+    index = (tmp_path / "lb" / "README.md").read_text()  # the index names the page's sweep and code too
+    assert f"- [srcnn_ablation](srcnn_ablation.md) ([CSV](srcnn_ablation.csv)): x3 `quick`, sweep `{SWEEP}`, commit `0123456789ab`\n" in index
     assert old_run not in page  # the older sweep is not on the page, let alone averaged in
     assert rows["9-1-5_lr=0.001"][1] == "31.05 ± 0.07 / 0.8800 ± 0.0000" and low[0] in rows["9-1-5_lr=0.001"][-1]
     assert rows["9-1-5_lr=0.01"][1] == "**32.00** / **0.8900**" and high in rows["9-1-5_lr=0.01"][-1]
