@@ -626,7 +626,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
                 trial_name_creator=TrialNamer(context.bases), trial_dirname_creator=TrialNamer(context.bases)),
             run_config=tune.RunConfig(name=sweep, storage_path=storage_uri, verbose=1 if verbose else 0,
                                       callbacks=[sweep_console(sweep, _total_iterations(context),
-                                                               trials[0].config.val_sets[0])],
+                                                               trials[0].config.val_sets[0], count)],
                                       failure_config=tune.FailureConfig(max_failures=DRIVER_RETRIES)),
         )
         if storage_path is not None:

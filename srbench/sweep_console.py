@@ -44,9 +44,10 @@ def duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def sweep_console(sweep: str, total_iterations: Callable[[dict[str, Any]], int], val_set: str) -> Any:
+def sweep_console(sweep: str, total_iterations: Callable[[dict[str, Any]], int], val_set: str,
+                  trial_count: int) -> Any:
     """The Tune callback of a sweep: ``total_iterations(trial.config)`` is a trial's length, ``val_set`` the
-    validation set whose PSNR the progress lines show."""
+    validation set whose PSNR the progress lines show, ``trial_count`` the sweep's number of trials."""
     from ray.tune import Callback
 
     metric = val_report_key(val_set)
@@ -69,9 +70,11 @@ def sweep_console(sweep: str, total_iterations: Callable[[dict[str, Any]], int],
             print(f"[{time.strftime('%H:%M:%S')}] {str(trial):<24} {text}", flush=True)
 
         def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-            # (Tune may still call the starting trial PENDING here)
-            running = 1 + sum(t.status == "RUNNING" for t in trials if t is not trial)
-            waiting = sum(t.status == "PENDING" for t in trials if t is not trial)
+            # (Tune may still call the starting trial PENDING here.) Tune creates trials only as places free up,
+            # so the waiting ones are counted from the sweep's size, not from Tune's list.
+            others = [t for t in trials if t is not trial]
+            running = 1 + sum(t.status == "RUNNING" for t in others)
+            waiting = trial_count - 1 - sum(t.status != "PENDING" for t in others)
             self.say(trial, f"started ({running} running, {waiting} waiting)")
 
         def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],

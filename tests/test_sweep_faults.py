@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -138,6 +139,9 @@ def test_killed_driver_then_resume_skips_finished_trials_and_completes(tmp_path,
             kill_session(again)
     tracker, after = runs(tmp_path)
     assert len(after) == 2 and all(r.info.status == "FINISHED" for r in after)
+    log = (tmp_path / "sweep.log").read_text()  # the console counts the trials Tune has not created yet
+    assert re.search(r"first\S*\s+started \(1 running, 1 waiting\)", log), log[-3000:]
+    assert re.search(r"second\S*\s+started \(1 running, 0 waiting\)", log), log[-3000:]
     same = next(r for r in after if r.info.run_id == finished.info.run_id)
     assert steps(tracker, same.info.run_id, "train.loss") == finished_history  # not trained again
     for run in after:
