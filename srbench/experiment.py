@@ -12,6 +12,7 @@ before Ray starts; mistakes are one-line :class:`UserError` s naming the file an
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import json
 import runpy
@@ -98,6 +99,11 @@ def _is_domain(value: Any) -> bool:
 def sampled_domains(experiment: Experiment) -> dict[str, Any]:
     """The search-space entries Ray Tune samples (everything but grids and fixed values)."""
     return {k: v for k, v in experiment.search_space.items() if _is_domain(v)}
+
+
+def draws_per_base(experiment: Experiment) -> int:
+    """Trials each (variant, grid point, seed) gives: ``num_samples`` where a search samples, else one."""
+    return experiment.num_samples if sampled_domains(experiment) else 1
 
 
 def trial_bases(experiment: Experiment) -> list[TrialBase]:
@@ -226,8 +232,15 @@ def find_study(name_or_path: str | Path) -> Path:
     studies = shipped_studies()
     if path.parent == Path(".") and path.name.removesuffix(".py") in studies:
         return studies[path.name.removesuffix(".py")]
+    if path.parent != Path("."):  # a path: the likeliest slip is in the file's name
+        nearby = [f.name for f in path.parent.glob("*.py")] if path.parent.is_dir() else []
+        guess = difflib.get_close_matches(path.name, nearby, n=1)
+        raise UserError(f"experiment file {path} does not exist"
+                        + (f"; did you mean {path.parent / guess[0]}?" if guess else ""))
+    guess = difflib.get_close_matches(path.name.removesuffix(".py"), studies, n=1)
     raise UserError(f"experiment file {path} does not exist, and '{path}' is not a study srbench ships "
-                    f"({', '.join(studies)}); give the path of your own study file")
+                    f"({', '.join(studies)})" + (f"; did you mean '{guess[0]}'?" if guess
+                                                  else "; give the path of your own study file"))
 
 
 def load_experiment(path: str | Path) -> Experiment:

@@ -551,6 +551,13 @@ def render_comparison(study: str, runs: pd.DataFrame, first: str, second: str) -
     return "\n".join(lines) + "\n"
 
 
+def plot_baselines(agg: pd.DataFrame, bicubic: dict, set_name: str) -> dict[tuple[int, str], float]:
+    """Per (scale, budget) of the rows, bicubic's Y-PSNR on ``set_name`` over the images those rows were scored on
+    (a subset's first images where a `smoke` budget scored only those)."""
+    return {(scale, budget): _bicubic_of(bicubic, scale, set_name, subset_limit("; ".join(group["eval_images"])))[0]
+            for (scale, budget), group in agg.groupby(["scale", "budget"])}
+
+
 def draw_pictures(study: str, runs: pd.DataFrame, agg: pd.DataFrame, bicubic: dict, tracker: Tracker,
                   data_root: Path, out: Path) -> list[Path]:
     from srbench.leaderboard_plots import comparison_strip, psnr_vs_hyperparameters, psnr_vs_parameters, validation_curves
@@ -560,7 +567,7 @@ def draw_pictures(study: str, runs: pd.DataFrame, agg: pd.DataFrame, bicubic: di
     agg = agg.assign(label=[variant_label(r) for _, r in agg.iterrows()])
     runs = runs.assign(label=[variant_label(r) for _, r in runs.iterrows()])
     finished = runs[runs["stopped_at"].isna()]
-    pictures = [psnr_vs_parameters(study, agg, bicubic, sets[0], out),
+    pictures = [psnr_vs_parameters(study, agg, plot_baselines(agg, bicubic, sets[0]), sets[0], out),
                 psnr_vs_hyperparameters(study, agg, sets[0], out) if searched(agg) else None,
                 validation_curves(study, runs, tracker, sets[0], out, bicubic),
                 comparison_strip(study, finished, tracker, sets, data_root, out)]

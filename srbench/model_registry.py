@@ -5,6 +5,7 @@ versions) then works on srbench's trials."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,8 @@ def load_logged_model(model_uri: str, tracking_uri: str) -> tuple[torch.nn.Modul
             info = mlflow.models.get_model_info(model_uri)
             folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
     except (MlflowException, OSError) as exc:
-        raise UserError(f"--model-uri {model_uri}: {str(exc).splitlines()[0]}") from None
+        known = _registered_aliases(model_uri, tracking_uri)
+        raise UserError(f"--model-uri {model_uri}: {str(exc).splitlines()[0]}{known}") from None
     # A registered version's download nests the files in the source's folder (model/extra_files/...).
     weights = next(folder.rglob(f"extra_files/{WEIGHTS_FILE}"), None)
     if info.run_id is None or weights is None:
@@ -104,3 +106,17 @@ def load_logged_model(model_uri: str, tracking_uri: str) -> tuple[torch.nn.Modul
     if scale is None:
         raise UserError(f"--model-uri {model_uri}: run {info.run_id} has no 'scale' parameter; not an srbench trial")
     return model.eval(), int(scale), info.run_id
+
+
+def _registered_aliases(model_uri: str, tracking_uri: str) -> str:
+    """For a ``models:/NAME@ALIAS`` that failed: the aliases NAME does have (a smoke sweep sets only best_smoke)."""
+    from mlflow.exceptions import MlflowException
+
+    found = re.fullmatch(r"models:/([^@/]+)@[^/]+", model_uri)
+    if found is None:
+        return ""
+    try:
+        aliases = Tracker(tracking_uri).client.get_registered_model(found[1]).aliases
+    except MlflowException:
+        return f"; the store at {tracking_uri} has no registered model '{found[1]}'"
+    return f"; {found[1]}'s aliases: {', '.join(sorted(aliases)) or 'none'}"

@@ -33,8 +33,9 @@ from typing import Any
 from srbench.cluster import TrialShape, check_storage_shared, init_ray, trials_at_once
 from srbench.data import set_label
 from srbench.errors import UserError
-from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, find_study, load_experiment,
-                                parse_settings, resolve_trial, sampled_domains, trial_bases, trial_name, with_overrides)
+from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, draws_per_base, find_study,
+                                load_experiment, parse_settings, resolve_trial, sampled_domains, trial_bases,
+                                trial_name, with_overrides)
 from srbench.makespan import longest_first, makespan
 from srbench.models.registry import entry_for
 from srbench.model_registry import best_alias, register_best
@@ -379,7 +380,7 @@ def tune_search(experiment: Experiment, trials: list[TrialSpec], concurrency: in
 
 def trial_table(experiment: Experiment, trials: list[TrialSpec], budget: str) -> str:
     sampled = sampled_domains(experiment)
-    count = len(trials) * experiment.num_samples if sampled else len(trials)
+    count = len(trials) * draws_per_base(experiment)
     about = f" ({experiment.description})" if experiment.description else ""
     lines = [f"study {experiment.name}{about}, x{experiment.scale}, budget {budget}: "
              f"{count} trial(s)",
@@ -540,7 +541,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
     check_trial_shape(experiment, trials, file)
     if experiment.search_alg == "optuna":
         _require_optuna()
-    count = len(trials) * (experiment.num_samples if sampled_domains(experiment) else 1)
+    count = len(trials) * draws_per_base(experiment)
     print(trial_table(experiment, trials, budget))
     if dry_run:
         return {"trials": [t.key for t in trials], "dry_run": True}

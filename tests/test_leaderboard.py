@@ -10,7 +10,7 @@ from conftest import REPO
 from srbench.cli import main
 from srbench.data import get_spec
 from srbench.evaluate import evaluate_bicubic
-from srbench.leaderboard import write_leaderboards
+from srbench.leaderboard import aggregate, bicubic_scores, load_runs, plot_baselines, write_leaderboards
 from srbench.run_names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_BUDGET, TAG_BUDGET_NOTE, TAG_CONDITION_SOURCE,
                                TAG_CONFIG_HASH, TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_HARDWARE, TAG_KIND, TAG_STOPPED_EARLY,
                                TAG_STUDY, TAG_SWEEP, TAG_VARIANT, TAG_VARIANT_ORDER, TAG_VGG_USED, final_metric)
@@ -151,6 +151,10 @@ def test_rows_scored_on_a_subset_are_set_beside_bicubic_on_the_same_images(tmp_p
     [whole] = evaluate_bicubic([get_spec("Set5")], [3], data_root)
     row = rows_of((tmp_path / "lb" / "srcnn_ablation.md").read_text())["bicubic (first 2 per set)"]
     assert row[1].startswith(f"{subset.psnr_y:.2f} / ") and f"{subset.psnr_y:.2f}" != f"{whole.psnr_y:.2f}"
+    # and the PSNR-vs-size plot draws the same subset's bicubic line beside these points
+    runs = load_runs(tracker, "srcnn_ablation")
+    bicubic = {**bicubic_scores([3], data_root, ["Set5"]), **bicubic_scores([3], data_root, ["Set5"], limit=2)}
+    assert plot_baselines(aggregate(runs), bicubic, "Set5") == {(3, "quick"): pytest.approx(subset.psnr_y)}
 
 
 def test_leaderboard_cli(store, tmp_path, data_root, capsys):

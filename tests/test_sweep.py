@@ -250,6 +250,11 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
         assert scored["results"][0]["scale"] == first.scale
         first_image = scored["results"][0]["per_image"][0]  # the smoke trial scored the first image of each set
         assert first_image["psnr_y"] == pytest.approx(metrics["Set5.psnr_y"], abs=1e-3)
+        # a smoke sweep sets no best_quick: the error says which aliases there are
+        code = main(["eval", "--model-uri", f"models:/{study}@best_quick", "--tracking-uri", tracker.uri,
+                     "--sets", "Set5", "--data-root", str(data_root)])
+        err = capsys.readouterr().err
+        assert code == 2 and f"{study}'s aliases: best_smoke" in err and len(err.strip().splitlines()) == 1, err
 
 
 @pytest.mark.parametrize("flags,fragment", [

@@ -15,12 +15,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srbench.experiment import load_experiment, shipped_studies, trial_bases
+    from srbench.experiment import draws_per_base, load_experiment, shipped_studies, trial_bases
 
     rows = []
     for name, path in shipped_studies().items():
         experiment = load_experiment(path)
-        rows.append((name, f"x{experiment.scale}", str(len(trial_bases(experiment))), experiment.description))
+        rows.append((name, f"x{experiment.scale}", str(len(trial_bases(experiment)) * draws_per_base(experiment)), experiment.description))
     widths = [max(len(r[i]) for r in rows + [("study", "scale", "trials", "")]) for i in range(3)]
     for row in [("study", "scale", "trials", "description"), *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
