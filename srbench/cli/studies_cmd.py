@@ -20,7 +20,8 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for name, path in shipped_studies().items():
         experiment = load_experiment(path)
-        rows.append((name, f"x{experiment.scale}", str(len(trial_bases(experiment)) * draws_per_base(experiment)), experiment.description))
+        trials = len(trial_bases(experiment)) * draws_per_base(experiment)
+        rows.append((name, f"x{experiment.scale}", str(trials), experiment.description))
     widths = [max(len(r[i]) for r in rows + [("study", "scale", "trials", "")]) for i in range(3)]
     for row in [("study", "scale", "trials", "description"), *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
