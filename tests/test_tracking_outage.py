@@ -137,7 +137,10 @@ def test_an_outage_as_the_last_trial_ends_lets_the_sweep_finish_its_records(tmp_
         return bool(runs) and runs[0].info.status == "FINISHED"
 
     tracker = sweep_through_outage(tmp_path, data_root, ended)
-    assert "did not answer while counting the sweep's trials" in (tmp_path / "sweep.log").read_text()
+    # which closing call meets the outage first depends on how fast the sweep gets there; one of them must
+    closing = ("counting the sweep's trials", "ending the sweep's run", "writing the leaderboards")
+    log = (tmp_path / "sweep.log").read_text()
+    assert any(f"did not answer while {call}" in log for call in closing), log[-3000:]
     [run] = trial_runs(tracker)
     parent = tracker.client.get_run(run.data.tags["mlflow.parentRunId"])
     assert parent.info.status == "FINISHED"
