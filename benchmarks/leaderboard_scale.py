@@ -19,9 +19,9 @@ import uuid
 from pathlib import Path
 
 from srbench.hardware import describe_hardware
-from srbench.run_names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STUDY,
+from srbench.tracking.names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STUDY,
                                TAG_SWEEP, TAG_VARIANT, TAG_VGG_USED, final_metric)
-from srbench.tracking import Tracker
+from srbench.tracking.store import Tracker
 
 VARIANTS = ["9-1-5", "9-3-5", "9-5-5", "n128-64", "n32-16", "9-1-1-5", "9-3-3-5", "9-3-3-3-5"]
 SWEEP = "srcnn_ablation-quick-20261101-120000-beef"
@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2520)
     args = parser.parse_args()
 
-    from srbench.leaderboard import bicubic_scores, load_runs, write_leaderboards
+    from srbench.report.leaderboard import bicubic_scores, load_runs, write_leaderboards
 
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{Path(tmp) / 'mlflow.db'}"

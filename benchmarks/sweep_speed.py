@@ -64,7 +64,7 @@ def main() -> None:
 
     from srbench.data import resolve_data_root
     from srbench.hardware import describe_hardware
-    from srbench.makespan import makespan
+    from srbench.sweep.makespan import makespan
 
     with tempfile.TemporaryDirectory(prefix="sweep-speed-") as tmp:
         work = Path(tmp)

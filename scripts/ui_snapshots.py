@@ -18,8 +18,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from srbench.run_names import TAG_KIND, TAG_SHARED_VIEW, TAG_SWEEP
-from srbench.tracking import Tracker
+from srbench.tracking.names import TAG_KIND, TAG_SHARED_VIEW, TAG_SWEEP
+from srbench.tracking.store import Tracker
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 STUDY = str(REPO / "experiments" / "srcnn_ablation.py")
 TRAIN = ["train", "--model", "srcnn", "--scale", "3", "--budget", "smoke", "--run-dir", "run"]
 SWEEP = ["sweep", STUDY, "--budget", "smoke", "--only", "9-1-5_seed0"]
-STUDY_HEAD = "from srbench.experiment import Experiment\nEXPERIMENT = Experiment(name='probe', model={'name': 'srcnn'}, scale=3, "
+STUDY_HEAD = "from srbench.study.experiment import Experiment\nEXPERIMENT = Experiment(name='probe', model={'name': 'srcnn'}, scale=3, "
 
 
 def _study(body: str):

@@ -31,8 +31,8 @@ from processes import kill_session, session_members, stop_session
 from user_networks import TINY_SR
 
 from conftest import REPO
-from srbench.run_names import TAG_BUDGET, TAG_HARDWARE, TAG_KIND, TAG_LPIPS, TAG_NODES
-from srbench.tracking import Tracker
+from srbench.tracking.names import TAG_BUDGET, TAG_HARDWARE, TAG_KIND, TAG_LPIPS, TAG_NODES
+from srbench.tracking.store import Tracker
 
 SWEEP_TIMEOUT = 900  # a guard against a hung sweep (two 2-worker trials in turn on a busy machine), not a target
 BIN = Path(sys.executable).parent
@@ -160,7 +160,7 @@ def cluster():
 
 # A researcher's network in a module beside the study file, outside srbench, and a study that sets it beside SRCNN.
 MIXED_STUDY = """
-from srbench.experiment import Experiment
+from srbench.study.experiment import Experiment
 from srbench.models.registry import register
 from tiny_nets import TinySR
 

@@ -8,7 +8,7 @@ import torch
 
 from conftest import REPO
 from srbench.cli import main
-from srbench.cluster import TrialShape
+from srbench.sweep.cluster import TrialShape
 from srbench.errors import UserError
 from srbench.train.data import PatchSampler
 from srbench.train.device import choose_device

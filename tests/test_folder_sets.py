@@ -18,7 +18,7 @@ from srbench.cli import main
 from srbench.data import CATALOGUE, ensure, get_spec, set_folder, status
 from srbench.data.images import load_rgb, save_png
 from srbench.errors import UserError
-from srbench.tracking import DATASET_DIGEST_CHARS, Tracker
+from srbench.tracking.store import DATASET_DIGEST_CHARS, Tracker
 from test_sweep import child_runs, ray_session  # noqa: F401  (the module's shared local Ray)
 
 SET5 = Path("benchmarks") / "Set5" / "HR"
@@ -84,12 +84,12 @@ def test_the_digest_follows_the_pixels_not_the_files(five, tmp_path):
 
 
 def test_relative_folders_are_made_absolute_in_studies_settings_and_configs(own_sets, tmp_path, monkeypatch):
-    from srbench.experiment import check_trials, load_experiment, parse_settings
+    from srbench.study.experiment import check_trials, load_experiment, parse_settings
 
     train, bench = own_sets
     monkeypatch.chdir(tmp_path)
     study = tmp_path / "study.py"
-    study.write_text("from srbench.experiment import Experiment\nEXPERIMENT = Experiment(name='own', model={'name': "
+    study.write_text("from srbench.study.experiment import Experiment\nEXPERIMENT = Experiment(name='own', model={'name': "
                      "'srcnn'}, scale=3, train_set='folder:my_train', eval_sets=['Set5', 'folder:./my_bench'])\n")
     experiment = load_experiment(study)
     settings = parse_settings(['val_sets=["folder:my_bench"]'])
@@ -121,7 +121,7 @@ def test_a_sweep_on_own_folders_records_them_and_gives_them_a_column(ray_session
     monkeypatch.chdir(tmp_path)
     study = tmp_path / "own_data.py"
     study.write_text(textwrap.dedent("""\
-        from srbench.experiment import Experiment
+        from srbench.study.experiment import Experiment
         EXPERIMENT = Experiment(name='own_data', model={'name': 'srcnn'}, scale=3,
                                 train_set='folder:my_train', eval_sets=['Set5', 'folder:my_bench'])
     """))

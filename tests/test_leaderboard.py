@@ -10,11 +10,11 @@ from conftest import REPO
 from srbench.cli import main
 from srbench.data import get_spec
 from srbench.evaluate import evaluate_bicubic
-from srbench.leaderboard import aggregate, bicubic_scores, load_runs, plot_baselines, write_leaderboards
-from srbench.run_names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_BUDGET, TAG_BUDGET_NOTE, TAG_CONDITION_SOURCE,
+from srbench.report.leaderboard import aggregate, bicubic_scores, load_runs, plot_baselines, write_leaderboards
+from srbench.tracking.names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_BUDGET, TAG_BUDGET_NOTE, TAG_CONDITION_SOURCE,
                                TAG_CONFIG_HASH, TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_HARDWARE, TAG_KIND, TAG_STOPPED_EARLY,
                                TAG_STUDY, TAG_SWEEP, TAG_VARIANT, TAG_VARIANT_ORDER, TAG_VGG_USED, final_metric)
-from srbench.tracking import Tracker
+from srbench.tracking.store import Tracker
 
 # variant, seed, Set5/Set14/BSD100 (psnr, ssim), parameters, wall time
 RUNS = [
@@ -353,7 +353,7 @@ def test_leaderboard_reads_every_run_of_a_large_store(tmp_path, data_root):
     """A store of 2,520 trial runs (more than two pages of MLflow's search): every one is read."""
     import importlib.util
 
-    from srbench.leaderboard import load_runs
+    from srbench.report.leaderboard import load_runs
 
     spec = importlib.util.spec_from_file_location("leaderboard_scale", REPO / "benchmarks" / "leaderboard_scale.py")
     benchmark = importlib.util.module_from_spec(spec)
@@ -379,6 +379,6 @@ def test_leaderboard_reads_every_run_of_a_large_store(tmp_path, data_root):
     ([31.0, 31.5], [0.05, float("nan")], [3, 1], "not tested (single seed)"),
 ])
 def test_ordering_verdict_needs_every_step_beyond_its_standard_error(means, stds, seeds, verdict):
-    from srbench.leaderboard import ordering_verdict
+    from srbench.report.leaderboard import ordering_verdict
 
     assert ordering_verdict(means, stds, seeds) == verdict

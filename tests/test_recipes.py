@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from conftest import REPO
-from srbench.experiment import check_trials, load_experiment
+from srbench.study.experiment import check_trials, load_experiment
 from srbench.losses import category_loss, euclidean_loss
 from srbench.models import build_model
 from srbench.train.config import make_config
@@ -127,7 +127,7 @@ def test_category_loss_ignores_background_and_is_zero_when_all_is_background():
 
 
 def test_dry_run_prints_the_recipe_the_study_resolves_to(capsys):
-    from srbench.sweep import run_sweep
+    from srbench.sweep.run import run_sweep
 
     run_sweep(str(REPO / "experiments" / "srcnn_ablation.py"), budget="paper", dry_run=True)
     out = capsys.readouterr().out

@@ -6,12 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from srbench.tracking import Tracker
+from srbench.tracking.store import Tracker
 
 WRITERS = 8
 WRITER = """
 import sys
-from srbench.tracking import Tracker
+from srbench.tracking.store import Tracker
 tracker = Tracker(sys.argv[1])
 experiment = tracker.experiment_id("concurrent")
 run = tracker.client.create_run(experiment, run_name=f"writer{sys.argv[2]}").info.run_id

@@ -16,8 +16,8 @@ from pathlib import Path
 import psutil
 from processes import kill_session
 
-from srbench.run_names import ITERATIONS_TRAINED, TAG_BUDGET_NOTE, TAG_KIND
-from srbench.tracking import Tracker
+from srbench.tracking.names import ITERATIONS_TRAINED, TAG_BUDGET_NOTE, TAG_KIND
+from srbench.tracking.store import Tracker
 
 TIMEOUT = 600  # a guard against a hung sweep, not a target: a loaded 2-core machine took over 240 s to resume one
 
@@ -25,7 +25,7 @@ TIMEOUT = 600  # a guard against a hung sweep, not a target: a loaded 2-core mac
 def experiment(tmp_path: Path, variants: str, iterations: int) -> Path:
     path = tmp_path / "faults.py"
     path.write_text(textwrap.dedent(f"""
-        from srbench.experiment import Experiment
+        from srbench.study.experiment import Experiment
         EXPERIMENT = Experiment(
             name="faults", model={{"name": "srcnn"}}, scale=3, variants={variants},
             budgets={{"smoke": {{"iterations": {iterations}, "val_every": 40, "log_every": 20, "eval_sets": ["Set5"],

@@ -13,10 +13,10 @@ import pytest
 from test_sweep import write_experiment
 
 from conftest import REPO
-from srbench.experiment import check_trials, load_experiment
-from srbench.sweep import run_sweep, tune_search
-from srbench.run_names import TAG_CONFIG_HASH, TAG_KIND, TAG_SWEEP
-from srbench.tracking import Tracker
+from srbench.study.experiment import check_trials, load_experiment
+from srbench.sweep.run import run_sweep, tune_search
+from srbench.tracking.names import TAG_CONFIG_HASH, TAG_KIND, TAG_SWEEP
+from srbench.tracking.store import Tracker
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,7 @@ def test_a_new_sweep_never_reuses_another_and_the_page_shows_the_latest(ray_sess
 
 
 def test_sampled_trial_names_are_readable_and_unique_for_either_search():
-    from srbench.experiment import TrialBase, trial_name
+    from srbench.study.experiment import TrialBase, trial_name
 
     base = TrialBase(key="9-1-5_seed0", prefix="9-1-5", variant="9-1-5", seed=0, point={})
     assert trial_name(base, {}, "f7b34_00003") == "9-1-5_seed0"  # nothing sampled: the study's own name
@@ -167,7 +167,7 @@ def test_sweeps_and_leaderboard_mistakes_give_one_line(tmp_path, monkeypatch, ca
 def test_a_sweep_registers_its_best_run_once_and_another_sweep_gets_its_own_version(tmp_path):
     """Registering is retried after a tracking outage and repeated at the end of a resumed sweep: neither may
     add a second version of one sweep's run; a new sweep's pick is a new version under the alias."""
-    from srbench.model_registry import register_best
+    from srbench.tracking.model_registry import register_best
 
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
     run = tracker.client.create_run(tracker.client.create_experiment("study"))

@@ -8,9 +8,9 @@ import pytest
 from test_sweep_identity import trial_runs
 
 from conftest import REPO
-from srbench.sweep import run_sweep
-from srbench.run_names import TAG_STOPPED_EARLY
-from srbench.tracking import Tracker
+from srbench.sweep.run import run_sweep
+from srbench.tracking.names import TAG_STOPPED_EARLY
+from srbench.tracking.store import Tracker
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,10 @@ import torch.multiprocessing as mp
 from srbench.cli import main
 from srbench.data import get_spec
 from srbench.evaluate import evaluate_model
-from srbench.model_registry import load_logged_model
+from srbench.tracking.model_registry import load_logged_model
 from srbench.models import build_model
-from srbench.run_names import TAG_KIND, TAG_RUN_DIR, final_metric, val_metric
-from srbench.tracking import Tracker
+from srbench.tracking.names import TAG_KIND, TAG_RUN_DIR, final_metric, val_metric
+from srbench.tracking.store import Tracker
 from srbench.train.checkpoint import load_checkpoint, save_checkpoint
 from srbench.train.config import make_config
 from srbench.train.inference import SuperResolver

@@ -18,12 +18,12 @@ from user_networks import TINY_SR
 from srbench.cli import main
 from srbench.errors import UserError
 from srbench.models.registry import MODELS, build_model, entry_for, register
-from srbench.run_names import TAG_KIND, final_metric
+from srbench.tracking.names import TAG_KIND, final_metric
 from srbench.train.config import GENERIC_BUDGETS, make_config
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = TINY_SR + """
-from srbench.experiment import Experiment
+from srbench.study.experiment import Experiment
 from srbench.models.registry import register
 
 register("tinysr", "two convolutions and a pixel shuffle (RGB)", "srbench's tests")(TinySR)

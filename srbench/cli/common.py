@@ -45,8 +45,8 @@ def add_data_root(parser: argparse.ArgumentParser) -> None:
 def open_store(tracking_uri: str | None, wanted: list[str], flag: str) -> tuple[str, list[str]]:
     """The tracking URI to read and the studies in it to use: ``wanted`` (each checked) or every study with
     srbench runs. A local store that is not there is an error, never created by looking."""
-    from srbench.leaderboard import srbench_studies
-    from srbench.tracking import Tracker, check_store, resolve_tracking_uri, store_exists
+    from srbench.report.leaderboard import srbench_studies
+    from srbench.tracking.store import Tracker, check_store, resolve_tracking_uri, store_exists
 
     uri = resolve_tracking_uri(tracking_uri)
     check_store(uri)

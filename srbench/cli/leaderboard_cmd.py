@@ -30,8 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srbench.leaderboard import write_comparison, write_leaderboards
-    from srbench.tracking import Tracker
+    from srbench.report.leaderboard import write_comparison, write_leaderboards
+    from srbench.tracking.store import Tracker
 
     uri, studies = open_store(args.tracking_uri, args.experiment or [], "--experiment")
     if (args.sweep or args.compare) and len(studies) != 1:
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         print(page)
         return 0
     if args.sweep:
-        from srbench.sweep_index import find_sweep
+        from srbench.tracking.sweeps import find_sweep
 
         find_sweep(Tracker(uri), studies[0], args.sweep)
     for page in write_leaderboards(studies, uri, args.out, args.data_root, sweep=args.sweep, replace=args.replace):

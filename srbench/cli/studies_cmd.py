@@ -15,7 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srbench.experiment import draws_per_base, load_experiment, shipped_studies, trial_bases
+    from srbench.study.experiment import draws_per_base, load_experiment, shipped_studies, trial_bases
 
     rows = []
     for name, path in shipped_studies().items():

@@ -47,8 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srbench.experiment import parse_settings
-    from srbench.sweep import run_sweep
+    from srbench.study.experiment import parse_settings
+    from srbench.sweep.run import run_sweep
 
     summary = run_sweep(args.experiment, budget=args.budget, address=args.address, tracking_uri=args.tracking_uri,
                         storage=args.storage, max_concurrent=args.max_concurrent,

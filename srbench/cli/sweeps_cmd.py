@@ -19,8 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srbench.sweep_index import sweep_table
-    from srbench.tracking import Tracker
+    from srbench.tracking.sweeps import sweep_table
+    from srbench.tracking.store import Tracker
 
     uri, studies = open_store(args.tracking_uri, [args.study] if args.study else [], "study")
     print(sweep_table(Tracker(uri), studies))

@@ -13,10 +13,10 @@ from srbench.cli.common import add_data_root, parse_scales
 from srbench.data import resolve_data_root
 from srbench.errors import UserError
 from srbench.evaluate import SetScore, format_table
-from srbench.experiment import parse_settings
-from srbench.run_names import PARAM_PRECISION_USED, TAG_KIND, TAG_RUN_DIR, TAG_VARIANT
-from srbench.run_records import record_configuration, record_results
-from srbench.tracking import MetricLogger, Tracker, check_store, ui_command
+from srbench.study.experiment import parse_settings
+from srbench.tracking.names import PARAM_PRECISION_USED, TAG_KIND, TAG_RUN_DIR, TAG_VARIANT
+from srbench.tracking.records import record_configuration, record_results
+from srbench.tracking.store import MetricLogger, Tracker, check_store, ui_command
 from srbench.train.checkpoint import load_checkpoint
 from srbench.models.registry import generator_names, model_reference
 from srbench.train.config import BUDGETS, TrainConfig, config_from_dict, make_config

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from srbench.model_registry import log_trained_model
-from srbench.run_names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_BUDGET, TAG_CONDITION_SOURCE, TAG_CONFIG_HASH,
+from srbench.tracking.model_registry import log_trained_model
+from srbench.tracking.names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_BUDGET, TAG_CONDITION_SOURCE, TAG_CONFIG_HASH,
                                TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_HARDWARE, TAG_LPIPS, TAG_NODES, TAG_SOURCE_NAME,
                                TAG_SOURCE_TYPE, TAG_VGG_USED, final_metric)
-from srbench.tracking import Tracker, flatten, git_commit, patiently, software_versions
+from srbench.tracking.store import Tracker, flatten, git_commit, patiently, software_versions
 
 if TYPE_CHECKING:
     from srbench.train.config import TrainConfig

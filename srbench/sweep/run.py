@@ -30,25 +30,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from srbench.cluster import TrialShape, check_storage_shared, init_ray, trials_at_once
+from srbench.sweep.cluster import TrialShape, check_storage_shared, init_ray, trials_at_once
 from srbench.data import set_label
 from srbench.errors import UserError
-from srbench.experiment import (Experiment, TrialBase, TrialSpec, check_trials, draws_per_base, find_study,
+from srbench.study.experiment import (Experiment, TrialBase, TrialSpec, check_trials, draws_per_base, find_study,
                                 load_experiment, parse_settings, resolve_trial, sampled_domains, trial_bases,
                                 trial_name, with_overrides)
-from srbench.makespan import longest_first, makespan
+from srbench.sweep.makespan import longest_first, makespan
 from srbench.models.registry import entry_for
-from srbench.model_registry import best_alias, register_best
-from srbench.run_names import (ITERATIONS_TRAINED, PARAM_PRECISION_USED, STARTUP, TAG_BUDGET_NOTE, TAG_CHECKPOINT,
+from srbench.tracking.model_registry import best_alias, register_best
+from srbench.tracking.names import (ITERATIONS_TRAINED, PARAM_PRECISION_USED, STARTUP, TAG_BUDGET_NOTE, TAG_CHECKPOINT,
                                TAG_CONFIG_HASH, TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_KIND, TAG_SOURCE_NAME,
                                TAG_SOURCE_TYPE, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP, TAG_TRAIN_SET_CACHE, TAG_TRIAL,
                                TAG_VARIANT, TAG_VARIANT_ORDER, TAG_WORKER_NODES, final_metric, val_report_key)
-from srbench.run_records import record_configuration, record_results
+from srbench.tracking.records import record_configuration, record_results
 from srbench.scoped_env import scoped_env
-from srbench.sweep_console import console, sweep_console, writer
-from srbench.study_code import register_study_models, runtime_env
-from srbench.sweep_index import SweepRecord, setting_text, sweep_to_resume, trial_counts
-from srbench.tracking import (OUTAGE_SINKS, MetricLogger, Tracker, check_store, git_commit, patiently,
+from srbench.sweep.console import console, sweep_console, writer
+from srbench.study.code import register_study_models, runtime_env
+from srbench.tracking.sweeps import SweepRecord, setting_text, sweep_to_resume, trial_counts
+from srbench.tracking.store import (OUTAGE_SINKS, MetricLogger, Tracker, check_store, git_commit, patiently,
                               resolve_tracking_uri, search_all_runs, store_exists, ui_command)
 
 # The Tune trial only waits on its TorchTrainer: it reserves memory, no CPU, so the trial's workers
@@ -432,7 +432,7 @@ def summary_table(tracker: Tracker, experiment_id: str, sweep: str, sets: list[s
                   data_root: Path) -> str:
     """One line per trial of this sweep: status and final Y-PSNR / SSIM per set; the bicubic row first where
     the trials were scored on whole sets (a smoke trial's subset is not comparable with it)."""
-    from srbench.leaderboard import bicubic_scores
+    from srbench.report.leaderboard import bicubic_scores
 
     runs = search_all_runs(tracker, [experiment_id], f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_KIND}` = 'trial'")
     width = max([22] + [len(r.info.run_name) + 2 for r in runs])
@@ -648,7 +648,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
     patiently(lambda: tracker.finish(parent, "FAILED" if errors else "KILLED" if interrupted else "FINISHED"),
               "ending the sweep's run")
 
-    from srbench.leaderboard import write_leaderboards
+    from srbench.report.leaderboard import write_leaderboards
 
     out = Path(LEADERBOARD_FOLDERS.get(budget, "leaderboards"))
     pages = patiently(lambda: write_leaderboards([experiment.name], tracking_uri, out, resolve_data_root(data_root)),

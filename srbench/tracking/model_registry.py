@@ -15,7 +15,7 @@ import torch
 from srbench.errors import UserError
 from srbench.models import build_model
 from srbench.models.interface import traits
-from srbench.tracking import Tracker, fluent_tracking_uri, patiently, quiet_downloads
+from srbench.tracking.store import Tracker, fluent_tracking_uri, patiently, quiet_downloads
 
 MODEL_NAME = "model"  # runs:/<run id>/model
 WEIGHTS_FILE = "srbench_weights.pt"  # configuration + state dict: what srbench itself loads

@@ -19,7 +19,7 @@ from typing import Any
 
 import srbench
 from srbench.errors import UserError
-from srbench.experiment import RUN_NAME
+from srbench.study.experiment import RUN_NAME
 from srbench.models.registry import ModelEntry
 
 # Never shipped with a study's folder: run outputs, stores, weights and environments (Ray refuses a working_dir

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from srbench.errors import UserError
-from srbench.run_names import TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP
-from srbench.tracking import Tracker, search_all_runs
+from srbench.tracking.names import TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP
+from srbench.tracking.store import Tracker, search_all_runs
 
 
 @dataclass(frozen=True)

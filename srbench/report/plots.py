@@ -23,8 +23,8 @@ from srbench.crops import centre_box, crop, crop_box, crop_file  # noqa: E402
 from srbench.data import get_spec, load_set, set_label  # noqa: E402
 from srbench.degrade import bicubic_lr, imresize, modcrop  # noqa: E402
 from srbench.metrics import psnr  # noqa: E402
-from srbench.run_names import val_metric  # noqa: E402
-from srbench.tracking import Tracker  # noqa: E402
+from srbench.tracking.names import val_metric  # noqa: E402
+from srbench.tracking.store import Tracker  # noqa: E402
 
 DIVERGED_DB = 3.0  # a curve that never comes within this of bicubic is named, not drawn to scale
 LABEL_OFFSETS = ((4, 4), (4, -11), (4, 14), (4, -22))  # points apart, tried in turn so near labels do not overlap

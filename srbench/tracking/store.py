@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from srbench import __version__
 from srbench.errors import UserError
 from srbench.scoped_env import scoped_env
-from srbench.run_names import (MODEL_DEVELOPMENT, TAG_EXPERIMENT_KIND, TAG_SHARED_VIEW, TAG_KIND, TAG_STOPPED_EARLY,
+from srbench.tracking.names import (MODEL_DEVELOPMENT, TAG_EXPERIMENT_KIND, TAG_SHARED_VIEW, TAG_KIND, TAG_STOPPED_EARLY,
                                TAG_SWEEP, TAG_VARIANT, final_metric, mlflow_name)
 
 T = TypeVar("T")

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from srbench.run_names import val_report_key
+from srbench.tracking.names import val_report_key
 
 NAMESPACE = "srbench"
 DRAIN_EVERY_S = 5.0  # how often the driver looks for the trials' lines: they are warnings, not a live feed

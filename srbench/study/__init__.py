@@ -1,0 +1,1 @@
+"""Studies: the ``Experiment`` spec a study file declares, loading it, and resolving it into one plan per trial."""
