@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from srbench.data import resolve_data_root
-from srbench.study.experiment import parse_settings
+from srbench.study.load import parse_settings
 from srbench.hardware import describe_hardware
 from srbench.train.config import make_config
 from srbench.train.loop import Trainer

@@ -1,3 +1,5 @@
+"""`python -m srbench`: the command line."""
+
 from srbench.cli import main
 
 raise SystemExit(main())

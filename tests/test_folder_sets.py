@@ -84,7 +84,8 @@ def test_the_digest_follows_the_pixels_not_the_files(five, tmp_path):
 
 
 def test_relative_folders_are_made_absolute_in_studies_settings_and_configs(own_sets, tmp_path, monkeypatch):
-    from srbench.study.experiment import check_trials, load_experiment, parse_settings
+    from srbench.study.load import load_experiment, parse_settings
+    from srbench.study.plan import check_trials
 
     train, bench = own_sets
     monkeypatch.chdir(tmp_path)

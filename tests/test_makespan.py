@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from conftest import REPO
-from srbench.study.experiment import check_trials, load_experiment, trial_bases
+from srbench.study.load import load_experiment
+from srbench.study.plan import check_trials, trial_bases
 from srbench.sweep.makespan import longest_first, makespan, trial_cost
-from srbench.sweep.run import tune_search
+from srbench.sweep.search import tune_search
 from srbench.train.config import make_config
 
 

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from conftest import REPO
-from srbench.study.experiment import check_trials, load_experiment
+from srbench.study.load import load_experiment
+from srbench.study.plan import check_trials
 from srbench.losses import category_loss, euclidean_loss
 from srbench.models import build_model
 from srbench.train.config import make_config

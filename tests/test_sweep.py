@@ -17,7 +17,7 @@ import torch
 from conftest import REPO
 from srbench.cli import main
 from srbench.errors import UserError
-from srbench.study.experiment import load_experiment
+from srbench.study.load import load_experiment
 from srbench.sweep.run import run_sweep
 from srbench.tracking.names import (FINAL_STEP, ITERATIONS_TRAINED, STARTUP, TAG_BUDGET, TAG_KIND, TAG_LPIPS,
                                TAG_TRAIN_SET_CACHE, TAG_VARIANT, final_metric, val_metric)
@@ -74,7 +74,7 @@ def test_dry_run_prints_the_trials_and_starts_nothing(capsys, study, count):
 
 
 def test_search_space_grid_and_samples_expand(tmp_path):
-    from srbench.study.experiment import check_trials, trial_bases
+    from srbench.study.plan import check_trials, trial_bases
 
     path = write_experiment(tmp_path, """
         EXPERIMENT = Experiment(name='lr_study', model={'name': 'srcnn'}, scale=2,
@@ -90,7 +90,8 @@ def test_search_space_grid_and_samples_expand(tmp_path):
 
 
 def test_set_overrides_every_trial_after_variants_and_budgets():
-    from srbench.study.experiment import check_trials, parse_settings
+    from srbench.study.load import parse_settings
+    from srbench.study.plan import check_trials
 
     settings = parse_settings(["vgg_weights=/data/vgg19.pth", "lr=2e-4", "model.blocks=8", "eval_sets=[\"Set5\"]"])
     assert settings == {"vgg_weights": "/data/vgg19.pth", "lr": 2e-4, "model.blocks": 8, "eval_sets": ["Set5"]}

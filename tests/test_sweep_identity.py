@@ -13,8 +13,10 @@ import pytest
 from test_sweep import write_experiment
 
 from conftest import REPO
-from srbench.study.experiment import check_trials, load_experiment
-from srbench.sweep.run import run_sweep, tune_search
+from srbench.study.load import load_experiment
+from srbench.study.plan import check_trials
+from srbench.sweep.run import run_sweep
+from srbench.sweep.search import tune_search
 from srbench.tracking.names import TAG_CONFIG_HASH, TAG_KIND, TAG_SWEEP
 from srbench.tracking.store import Tracker
 
@@ -108,7 +110,7 @@ def test_a_new_sweep_never_reuses_another_and_the_page_shows_the_latest(ray_sess
 
 
 def test_sampled_trial_names_are_readable_and_unique_for_either_search():
-    from srbench.study.experiment import TrialBase, trial_name
+    from srbench.study.plan import TrialBase, trial_name
 
     base = TrialBase(key="9-1-5_seed0", prefix="9-1-5", variant="9-1-5", seed=0, point={})
     assert trial_name(base, {}, "f7b34_00003") == "9-1-5_seed0"  # nothing sampled: the study's own name

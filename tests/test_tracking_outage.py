@@ -18,7 +18,8 @@ from processes import kill_session, stop_session
 from test_sweep_faults import experiment, steps, wait_for
 
 from srbench.tracking.names import TAG_KIND
-from srbench.tracking.store import PATIENCE_ENV, Tracker
+from srbench.tracking.patience import PATIENCE_ENV
+from srbench.tracking.store import Tracker
 
 BIN = Path(sys.executable).parent
 OUTAGE_S = 15  # the client gives up after one try with a 3 s timeout: the outage outlasts it five times

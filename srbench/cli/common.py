@@ -45,14 +45,14 @@ def add_data_root(parser: argparse.ArgumentParser) -> None:
 def open_store(tracking_uri: str | None, wanted: list[str], flag: str) -> tuple[str, list[str]]:
     """The tracking URI to read and the studies in it to use: ``wanted`` (each checked) or every study with
     srbench runs. A local store that is not there is an error, never created by looking."""
-    from srbench.report.leaderboard import srbench_studies
-    from srbench.tracking.store import Tracker, check_store, resolve_tracking_uri, store_exists
+    from srbench.tracking.store import Tracker
+    from srbench.tracking.uri import check_store, resolve_tracking_uri, store_exists
 
     uri = resolve_tracking_uri(tracking_uri)
     check_store(uri)
     if not store_exists(uri):
         raise UserError(f"no MLflow store at {uri}; give --tracking-uri (or run a sweep here first)")
-    available = srbench_studies(Tracker(uri))
+    available = Tracker(uri).studies()
     unknown = [s for s in wanted if s not in available]
     if unknown:
         raise UserError(f"{flag} '{unknown[0]}' has no srbench runs in {uri}; studies there: "

@@ -150,7 +150,7 @@ def _json_object(text: str, flag: str) -> dict:
 def _logged_model_resolver(model_uri: str, tracking_uri: str | None):
     """A model a sweep logged to MLflow as ``super_resolve``, with a title and its trained scale."""
     from srbench.tracking.model_registry import load_logged_model
-    from srbench.tracking.store import check_store, resolve_tracking_uri, store_exists
+    from srbench.tracking.uri import check_store, resolve_tracking_uri, store_exists
 
     uri = resolve_tracking_uri(tracking_uri)
     check_store(uri)

@@ -15,7 +15,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srbench.study.experiment import draws_per_base, load_experiment, shipped_studies, trial_bases
+    from srbench.study.load import load_experiment, shipped_studies
+    from srbench.study.plan import draws_per_base, trial_bases
 
     rows = []
     for name, path in shipped_studies().items():

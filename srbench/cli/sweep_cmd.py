@@ -47,7 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srbench.study.experiment import parse_settings
+    from srbench.study.load import parse_settings
     from srbench.sweep.run import run_sweep
 
     summary = run_sweep(args.experiment, budget=args.budget, address=args.address, tracking_uri=args.tracking_uri,

@@ -13,10 +13,12 @@ from srbench.cli.common import add_data_root, parse_scales
 from srbench.data import resolve_data_root
 from srbench.errors import UserError
 from srbench.evaluate import SetScore, format_table
-from srbench.study.experiment import parse_settings
+from srbench.study.load import parse_settings
 from srbench.tracking.names import PARAM_PRECISION_USED, TAG_KIND, TAG_RUN_DIR, TAG_VARIANT
 from srbench.tracking.records import record_configuration, record_results
-from srbench.tracking.store import MetricLogger, Tracker, check_store, ui_command
+from srbench.tracking.logger import MetricLogger
+from srbench.tracking.store import Tracker
+from srbench.tracking.uri import check_store, ui_command
 from srbench.train.checkpoint import load_checkpoint
 from srbench.models.registry import generator_names, model_reference
 from srbench.train.config import BUDGETS, TrainConfig, config_from_dict, make_config
@@ -78,11 +80,11 @@ def _start_mlflow_run(uri: str, experiment: str, config: TrainConfig, run_dir: P
                       data_root: Path) -> tuple[Tracker, str]:
     """The run folder's MLflow run (found again on --resume, by the folder), recording its configuration."""
     check_store(uri)
-    tracker = Tracker(uri)
+    tracker = Tracker(uri, patient=True)  # a run of hours waits out a tracking-server outage
     experiment_id = tracker.experiment_id(experiment, "runs of srbench train --tracking-uri")
     run_id = tracker.find_or_create_run(experiment_id, {TAG_KIND: "train", TAG_RUN_DIR: str(run_dir.resolve())},
                                         run_name=run_dir.name)
-    tracker.client.update_run(run_id, status="RUNNING")
+    tracker.set_running(run_id)
     record_configuration(tracker, run_id, config, data_root, source="srbench train",
                          params={"workers": 1}, tags={TAG_VARIANT: config.model.get("variant", config.family)})
     return tracker, run_id
@@ -136,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     if tracked:
         record_results(*tracked, results, run_dir)
         tracked[0].finish(tracked[1])
-        experiment_id = tracked[0].client.get_run(tracked[1]).info.experiment_id
+        experiment_id = tracked[0].run(tracked[1]).info.experiment_id
         print(f"MLflow: run {tracked[1]}; {ui_command(tracked[0].uri, experiment_id)}", file=sys.stderr)
     scores = [SetScore(**s) for s in results["sets"]]
     print(format_table(scores, f"{config.family} x{config.scale} ({config.budget}: {results['iterations']} iterations, "

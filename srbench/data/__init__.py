@@ -1,8 +1,9 @@
 """Data catalogue: named benchmark and training sets, one data root, verified downloads."""
 
-from srbench.data.catalogue import (BENCHMARKS, CATALOGUE, DEFAULT_BENCHMARKS, DatasetSpec, absolute_set_fields, get_spec,
-                                    is_folder_set, parse_set_list, set_label)
+from srbench.data.catalogue import (BENCHMARKS, CATALOGUE, DEFAULT_BENCHMARKS, DatasetSpec, absolute_set_fields,
+                                    is_folder_set, set_label)
 from srbench.data.fetch import fetch
+from srbench.data.lookup import get_spec, parse_set_list
 from srbench.data.images import load_rgb, pixel_digest, save_png
 from srbench.data.root import resolve_data_root
 from srbench.data.store import ensure, image_sizes, load_set, set_folder, status

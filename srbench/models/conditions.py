@@ -26,7 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from srbench.errors import UserError
-from srbench.models.sftgan import CATEGORIES
+
+# The outdoor categories of SFT-GAN's probability maps (Wang et al., CVPR 2018), in the paper's order.
+CATEGORIES = ("background", "sky", "water", "grass", "mountain", "building", "plant", "animal")
 
 SOURCES = ("colour_texture", "folder", "torchvision")
 

@@ -29,9 +29,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from srbench.models.conditions import CATEGORIES, validate_condition_config
 from srbench.models.registry import register
 
-CATEGORIES = ("background", "sky", "water", "grass", "mountain", "building", "plant", "animal")
 CONDITION_CHANNELS = 32
 
 
@@ -184,8 +184,6 @@ def sftgan(scale: int = 4, sft: bool = True, blocks: int = 16, channels: int = 6
            condition: Mapping[str, Any] | None = None) -> SFTGANGenerator:
     """``condition`` names the probability-map source (see ``conditions``); it is kept on the model
     as ``condition_config`` so the training data pipeline builds it and runs record it."""
-    from srbench.models.conditions import validate_condition_config
-
     model = SFTGANGenerator(scale, sft, blocks, channels, in_channels)
     model.condition_config = validate_condition_config(condition)
     return model

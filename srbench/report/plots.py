@@ -103,7 +103,7 @@ def validation_curves(study: str, runs: pd.DataFrame, tracker: Tracker, first_se
     curves = []  # (row, steps, values, whether it stayed far below bicubic)
     firsts = runs.sort_values(["seed", "run_id"]).drop_duplicates("config_hash")
     for _, r in firsts.sort_values(["order", "variant", "run_id"]).iterrows():
-        history = sorted((m.step, m.value) for m in tracker.client.get_metric_history(r["run_id"], val_metric(first_set)))
+        history = sorted((m.step, m.value) for m in tracker.metric_history(r["run_id"], val_metric(first_set)))
         if history:
             steps, values = zip(*history)
             curves.append((r, steps, values, max(values) < bicubic[(r["scale"], first_set)][0] - DIVERGED_DB))
@@ -170,8 +170,7 @@ def _strip_row(set_name: str, image_name: str, hr: torch.Tensor, scale: int, var
     found = False
     for _, r in variants.iterrows():
         try:
-            local = tracker.client.download_artifacts(r["run_id"], f"crops/{crop_file(set_name, image_name, legacy)}",
-                                                      tmp)
+            local = tracker.download_artifact(r["run_id"], f"crops/{crop_file(set_name, image_name, legacy)}", tmp)
         except Exception:  # a run without this crop: an empty panel
             panels.append((f"{r['label']}: no crop", None))
             continue

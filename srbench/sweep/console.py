@@ -44,10 +44,9 @@ def duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def sweep_console(sweep: str, total_iterations: Callable[[dict[str, Any]], int], val_set: str,
-                  trial_count: int) -> Any:
-    """The Tune callback of a sweep: ``total_iterations(trial.config)`` is a trial's length, ``val_set`` the
-    validation set whose PSNR the progress lines show, ``trial_count`` the sweep's number of trials."""
+def sweep_console(sweep: str, val_set: str, trial_count: int) -> Any:
+    """The Tune callback of a sweep: ``val_set`` is the validation set whose PSNR the progress lines show,
+    ``trial_count`` the sweep's number of trials; each trial's length comes with its reports."""
     from ray.tune import Callback
 
     metric = val_report_key(val_set)
@@ -57,7 +56,6 @@ def sweep_console(sweep: str, total_iterations: Callable[[dict[str, Any]], int],
             # trial -> (time, iteration) of its first report seen here: the ETA is the pace since then (a trial
             # resumed from a checkpoint reports from there on, so its pace is never overstated)
             self.first_report: dict[str, tuple[float, int]] = {}
-            self.totals: dict[str, int] = {}
             self.printed: dict[str, int] = {}  # trial -> the last iteration it printed
             self.queue: Any = None  # looked up at the first step: Tune pickles callbacks before the sweep starts
             self.drained_at = 0.0
@@ -83,9 +81,7 @@ def sweep_console(sweep: str, total_iterations: Callable[[dict[str, Any]], int],
             if "iteration" not in result:  # a trial that had finished before the sweep was resumed
                 self.say(trial, "finished before the resume (its figures are in MLflow)")
                 return
-            if name not in self.totals:
-                self.totals[name] = total_iterations(trial.config)
-            done, total = int(result["iteration"]), self.totals[name]
+            done, total = int(result["iteration"]), int(result["total_iterations"])
             if done <= self.printed.get(name, -1):  # the final report repeats the last validation
                 return
             self.printed[name] = done

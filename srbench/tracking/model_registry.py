@@ -15,7 +15,8 @@ import torch
 from srbench.errors import UserError
 from srbench.models import build_model
 from srbench.models.interface import traits
-from srbench.tracking.store import Tracker, fluent_tracking_uri, patiently, quiet_downloads
+from srbench.tracking.patience import patiently
+from srbench.tracking.store import Tracker, fluent_tracking_uri, quiet_downloads
 
 MODEL_NAME = "model"  # runs:/<run id>/model
 WEIGHTS_FILE = "srbench_weights.pt"  # configuration + state dict: what srbench itself loads
@@ -67,8 +68,12 @@ def log_trained_model(tracking_uri: str, run_id: str, model_config: dict[str, An
 
 def register_best(tracker: Tracker, study: str, budget: str, sweep: str, run_id: str, figure: str) -> str:
     """Register ``runs:/<run_id>/model`` under the study's name, tagged with its sweep, budget and figure, and point
-    the budget's alias (``best_<budget>``) at it; returns the version."""
-    client = tracker.client
+    the budget's alias (``best_<budget>``) at it; returns the version. Retried whole on a patient store."""
+    return tracker.patiently(lambda: _register(tracker.client, study, budget, sweep, run_id, figure),
+                             "registering the best trial's model")
+
+
+def _register(client: Any, study: str, budget: str, sweep: str, run_id: str, figure: str) -> str:
     if not client.search_registered_models(f"name = '{study}'"):
         client.create_registered_model(study, description=f"srbench study {study}: the best trial of each sweep")
     # A sweep registers a run once: a retry after a tracking outage, or the end of a resumed sweep, finds its version.

@@ -4,7 +4,6 @@ network after. Every name comes from ``srbench.run_names``."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +11,8 @@ from srbench.tracking.model_registry import log_trained_model
 from srbench.tracking.names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_BUDGET, TAG_CONDITION_SOURCE, TAG_CONFIG_HASH,
                                TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_HARDWARE, TAG_LPIPS, TAG_NODES, TAG_SOURCE_NAME,
                                TAG_SOURCE_TYPE, TAG_VGG_USED, final_metric)
-from srbench.tracking.store import Tracker, flatten, git_commit, patiently, software_versions
+from srbench.tracking.provenance import flatten, git_commit, software_versions
+from srbench.tracking.store import Tracker
 
 if TYPE_CHECKING:
     from srbench.train.config import TrainConfig
@@ -35,31 +35,25 @@ def record_configuration(tracker: Tracker, run_id: str, config: TrainConfig, dat
 def record_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_dir: Path) -> None:
     """The final figures (once, at FINAL_STEP), what the run was trained and scored on, results.json,
     history.jsonl, the crops (files and MLflow images) and the trained network (its best checkpoint)."""
-    from mlflow.entities import Metric
-
-    now = int(time.time() * 1000)
-    metrics = [Metric(final_metric(s["set"], k), s[k], now, FINAL_STEP) for s in results["sets"]
-               for k in ("psnr_y", "ssim_y", "psnr_rgb", "lpips") if s[k] is not None]
+    figures = {final_metric(s["set"], k): s[k] for s in results["sets"]
+               for k in ("psnr_y", "ssim_y", "psnr_rgb", "lpips") if s[k] is not None}
     scalars = {"parameters": results["parameters"], "macs_per_mp": results["macs_per_mp"],
                "wall_time_s": results["wall_time_s"], ITERATIONS_TRAINED: results["iterations"]}
-    metrics += [Metric(name, value, now, FINAL_STEP) for name, value in scalars.items()]
-    # Each call waits out an outage on its own, so a retry never logs a figure twice.
-    patiently(lambda: tracker.client.log_batch(run_id, metrics=metrics), "logging the final figures")
+    # One call, retried whole on a patient store: a figure is never logged twice.
+    tracker.log_metrics(run_id, {**figures, **scalars}, step=FINAL_STEP)
     tags = {TAG_HARDWARE: results["hardware"], TAG_NODES: str(results["nodes"]), TAG_EVAL_IMAGES: results["eval_images"],
             TAG_VGG_USED: results["vgg_weights"] or "none",
             TAG_CONDITION_SOURCE: results["condition_source"] or "none", TAG_LPIPS: results["lpips"] or "n/a"}
-    patiently(lambda: tracker.set_tags(run_id, tags), "tagging the run")
+    tracker.set_tags(run_id, tags)
     for name in ("results.json", "history.jsonl"):
-        patiently(lambda: tracker.client.log_artifact(run_id, str(run_dir / name)), f"logging {name}")
-    patiently(lambda: tracker.client.log_artifacts(run_id, str(run_dir / "crops"), artifact_path="crops"),
-              "logging the crops")
+        tracker.log_artifact(run_id, run_dir / name)
+    tracker.log_artifacts(run_id, run_dir / "crops", artifact_path="crops")
     from PIL import Image
 
     for crop_png in sorted((run_dir / "crops").glob("*.png")):  # also as MLflow images: the compare view shows them
         with Image.open(crop_png) as picture:
             picture.load()
-        patiently(lambda: tracker.client.log_image(run_id, picture, key=f"crop {crop_png.stem}", step=FINAL_STEP),
-                  "logging the crops as images")
+        tracker.log_image(run_id, picture, key=f"crop {crop_png.stem}", step=FINAL_STEP)
     best = run_dir / "checkpoints" / "best.pt"
     log_trained_model(tracker.uri, run_id, results["config"]["model"],
                       best if best.exists() else run_dir / "checkpoints" / "last.pt")

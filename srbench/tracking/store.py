@@ -1,4 +1,5 @@
-"""MLflow tracking: one experiment per study, one parent run per sweep, one child run per trial.
+"""The tracking store: srbench's one object over MLflow. Every query and write goes through it, and so does every
+wait for a tracking server that is down. One experiment per study, one parent run per sweep, one child run per trial.
 
 Runs are found by tags before they are created, so a retried trial or a resumed sweep
 continues its own run instead of adding one; metric steps already in a run are not
@@ -10,26 +11,20 @@ whatever their working directory, log to the same place.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
+import functools
 import json
 import os
-import platform
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from srbench import __version__
-from srbench.errors import UserError
 from srbench.scoped_env import scoped_env
-from srbench.tracking.names import (MODEL_DEVELOPMENT, TAG_EXPERIMENT_KIND, TAG_SHARED_VIEW, TAG_KIND, TAG_STOPPED_EARLY,
-                               TAG_SWEEP, TAG_VARIANT, final_metric, mlflow_name)
+from srbench.tracking.names import (MODEL_DEVELOPMENT, TAG_EXPERIMENT_KIND, TAG_KIND, TAG_SHARED_VIEW, TAG_SWEEP,
+                                    TAG_VARIANT, final_metric)
+from srbench.tracking.patience import patiently
 
 T = TypeVar("T")
 
@@ -68,127 +63,6 @@ def quiet_downloads() -> Iterator[None]:
         repo_log.setLevel(level)
 
 
-def resolve_tracking_uri(cli_value: str | None = None) -> str:
-    if cli_value:
-        return cli_value
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
-
-
-def store_exists(tracking_uri: str) -> bool:
-    """False for a local sqlite store that is not there (opening one would create it)."""
-    return not tracking_uri.startswith("sqlite:///") or Path(tracking_uri.removeprefix("sqlite:///")).exists()
-
-
-def ui_command(tracking_uri: str, experiment_id: str | None = None, view: str | None = None) -> str:
-    """How to see the runs: a server's runs view, or the `mlflow ui` command and the page to open there;
-    ``view``: a saved view of the runs table (``Tracker.save_sweep_view``)."""
-    page = f"#/experiments/{experiment_id}/runs" if experiment_id is not None else ""
-    if page and view is not None:
-        page += f"?viewStateShareKey={view}"
-    if tracking_uri.startswith(("http://", "https://")):
-        return f"open {tracking_uri.rstrip('/')}/{page} in a browser"
-    return f"mlflow ui --backend-store-uri {tracking_uri}, then open http://127.0.0.1:5000/{page}"
-
-
-SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-def check_store(tracking_uri: str, timeout: float = 10.0) -> None:
-    """Fail early, with a clear message, on a tracking server that does not answer, a local file that is not an
-    SQLite database, or a file store (MLflow 3 keeps that backend in maintenance mode)."""
-    if tracking_uri.startswith(("http://", "https://")):
-        try:
-            urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=timeout).read()
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise UserError(f"MLflow tracking server {tracking_uri} is unreachable ({reason}); start it or fix "
-                            f"--tracking-uri / MLFLOW_TRACKING_URI") from None
-        _check_credentials(tracking_uri, timeout)
-    elif tracking_uri.startswith("sqlite:///"):
-        path = Path(tracking_uri.removeprefix("sqlite:///"))
-        if path.is_dir() or (path.exists() and _file_header(path) not in (b"", SQLITE_HEADER)):
-            raise UserError(f"{path} is not an SQLite database, so not an MLflow store; give the mlflow.db a "
-                            f"sweep wrote (--tracking-uri sqlite:///PATH/mlflow.db)")
-    elif "://" not in tracking_uri or tracking_uri.startswith("file:"):
-        raise UserError(f"tracking URI {tracking_uri}: file stores (mlruns folders) are not supported, MLflow 3 "
-                        f"keeps them in maintenance mode; use sqlite:///PATH/mlflow.db or an http(s):// server")
-
-
-def _check_credentials(tracking_uri: str, timeout: float) -> None:
-    """An authenticating server (MLflow's basic-auth app) answers /health to anyone: ask it for one experiment
-    with the credentials MLflow's client will send (MLFLOW_TRACKING_USERNAME / _PASSWORD, or _TOKEN)."""
-    request = urllib.request.Request(tracking_uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1")
-    user, token = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_TOKEN")
-    if user:
-        pair = f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode()
-        request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
-    elif token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        urllib.request.urlopen(request, timeout=timeout).read()
-    except urllib.error.HTTPError as exc:
-        if exc.code in (401, 403):
-            fix = ("check MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD" if user else
-                   "check MLFLOW_TRACKING_TOKEN" if token else
-                   "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)")
-            who = f"the user '{user}'" if user else "the token" if token else "anonymous access"
-            raise UserError(f"MLflow tracking server {tracking_uri} refused {who} (HTTP {exc.code}); {fix}") from None
-    except (urllib.error.URLError, OSError):
-        pass  # reachable a moment ago: the client's own retries deal with a blip
-
-
-def _file_header(path: Path) -> bytes:
-    try:
-        with path.open("rb") as file:
-            return file.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise UserError(f"cannot read MLflow store {path}: {exc.strerror}") from None
-
-
-def flatten(prefix: str, value: Any, out: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``{"model": {"name": "srcnn"}}`` -> ``{"model.name": "srcnn"}``."""
-    out = {} if out is None else out
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
-    else:
-        out[prefix] = json.dumps(value) if isinstance(value, (list, tuple)) else value
-    return out
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def software_versions() -> dict[str, str]:
-    import mlflow
-    import ray
-    import torch
-
-    return {"srbench": __version__, "torch": torch.__version__, "ray": ray.__version__, "mlflow": mlflow.__version__,
-            "python": platform.python_version()}
-
-
-def search_all_runs(tracker: "Tracker", experiment_ids: list[str], filter_string: str = "",
-                    order_by: list[str] | None = None) -> list[Any]:
-    """Every run matching the filter, page after page (a single search stops at one page)."""
-    runs: list[Any] = []
-    token = None
-    while True:
-        page = tracker.client.search_runs(experiment_ids, filter_string=filter_string, max_results=SEARCH_PAGE,
-                                          order_by=order_by, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
-
-
 @contextlib.contextmanager
 def store_lock(tracking_uri: str) -> Iterator[None]:
     """Serialises, across processes, creating a local sqlite store and its experiments: MLflow's schema
@@ -205,16 +79,37 @@ def store_lock(tracking_uri: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-class Tracker:
-    """Thin wrapper over ``MlflowClient`` with srbench's find-or-create rules."""
+def _waits(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """A store call that, on a patient store, waits out a tracking outage (``patiently``) while doing ``what``."""
+    def wrap(method: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(method)
+        def call(self: Tracker, *args: Any, **kwargs: Any) -> T:
+            if not self.patient:
+                return method(self, *args, **kwargs)
+            return patiently(lambda: method(self, *args, **kwargs), what)
+        return call
+    return wrap
 
-    def __init__(self, tracking_uri: str) -> None:
+
+class Tracker:
+    """The store: ``MlflowClient`` with srbench's find-or-create rules and queries. ``patient``: every call waits out
+    a tracking-server outage (trials and sweeps, which run for hours); otherwise a failure raises at once."""
+
+    def __init__(self, tracking_uri: str, patient: bool = False) -> None:
         from mlflow.tracking import MlflowClient
 
         self.uri = tracking_uri
+        self.patient = patient
         with store_lock(tracking_uri):  # the client creates (migrates) a new store: one process at a time
             self.client = MlflowClient(tracking_uri)
 
+    def patiently(self, call: Callable[[], T], what: str) -> T:
+        """``call()`` (several store calls that belong together, retried whole), patient as the store is."""
+        return patiently(call, what) if self.patient else call()
+
+    # -- experiments ------------------------------------------------------------------------------------------
+
+    @_waits("saving the sweep's view")
     def save_sweep_view(self, experiment_id: str, sweep: str, sets: Sequence[str]) -> str:
         """A saved view of the runs table, kept on the experiment as MLflow's UI keeps a shared view: this sweep's
         runs only, grouped into the sweep's run and its trials, both groups open (a shared view cannot open a
@@ -229,6 +124,7 @@ class Tracker:
         self.client.set_experiment_tag(experiment_id, TAG_SHARED_VIEW + sweep, json.dumps(state))
         return sweep
 
+    @_waits("finding the study's experiment")
     def experiment_id(self, study: str, description: str = "") -> str:
         """The study's experiment, created where missing as a model-development experiment (MLflow 3's UI then
         opens on its runs, not on GenAI traces) with the study's description as its note."""
@@ -251,16 +147,65 @@ class Tracker:
                     raise
                 return self.client.get_experiment_by_name(study).experiment_id
 
+    @_waits("looking up an experiment")
+    def experiment_by_name(self, name: str) -> Any:
+        """The MLflow experiment of that name, or None."""
+        return self.client.get_experiment_by_name(name)
+
+    @_waits("listing the studies")
+    def studies(self) -> list[str]:
+        """Names of the experiments holding srbench trial runs."""
+        return sorted(e.name for e in self.client.search_experiments()
+                      if self.client.search_runs([e.experiment_id], filter_string=f"tags.`{TAG_KIND}` = 'trial'",
+                                                 max_results=1))
+
+    # -- finding runs -----------------------------------------------------------------------------------------
+
+    @_waits("reading a run")
+    def run(self, run_id: str) -> Any:
+        return self.client.get_run(run_id)
+
+    @_waits("reading a metric's history")
+    def metric_history(self, run_id: str, key: str) -> list[Any]:
+        return self.client.get_metric_history(run_id, key)
+
+    @_waits("searching runs")
+    def runs(self, experiment_ids: Sequence[str], filter_string: str = "", order_by: list[str] | None = None) -> list[Any]:
+        """Every run matching the filter, page after page (a single search stops at one page)."""
+        runs: list[Any] = []
+        token = None
+        while True:
+            page = self.client.search_runs(list(experiment_ids), filter_string=filter_string, max_results=SEARCH_PAGE,
+                                           order_by=order_by, page_token=token)
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+    def trials(self, experiment_id: str, sweep: str, finished_only: bool = False) -> list[Any]:
+        """The trial runs of one sweep (``finished_only``: those that ended FINISHED)."""
+        query = f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_KIND}` = 'trial'"
+        return self.runs([experiment_id], query + (" and attributes.status = 'FINISHED'" if finished_only else ""))
+
+    @_waits("finding a run")
     def find_run(self, experiment_id: str, tags: Mapping[str, str]) -> str | None:
+        return self._find_run(experiment_id, tags)
+
+    def _find_run(self, experiment_id: str, tags: Mapping[str, str]) -> str | None:
         query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
         runs = self.client.search_runs([experiment_id], filter_string=query, max_results=2)
         if len(runs) > 1:
             raise RuntimeError(f"more than one MLflow run carries {dict(tags)}")
         return runs[0].info.run_id if runs else None
 
+    # -- writing runs -----------------------------------------------------------------------------------------
+
+    @_waits("starting a run")
     def find_or_create_run(self, experiment_id: str, tags: Mapping[str, str], run_name: str,
                            parent_run_id: str | None = None) -> str:
-        run_id = self.find_run(experiment_id, tags)
+        """The run carrying ``tags`` (set RUNNING again), or a new one: retried whole, so a lost answer to the
+        create never leaves two runs."""
+        run_id = self._find_run(experiment_id, tags)
         if run_id is not None:
             if self.client.get_run(run_id).info.status != "RUNNING":
                 self.client.update_run(run_id, status="RUNNING")
@@ -270,6 +215,7 @@ class Tracker:
             all_tags["mlflow.parentRunId"] = parent_run_id
         return self.client.create_run(experiment_id, tags=all_tags, run_name=run_name).info.run_id
 
+    @_waits("recording the data sets")
     def log_datasets(self, run_id: str, datasets: Sequence[tuple[str, str, str, str]]) -> None:
         """Record ``(name, digest, source, context)`` data sets as the run's dataset inputs (the UI's Datasets
         column), once: a retried trial finds them there."""
@@ -282,7 +228,9 @@ class Tracker:
                          tags=[InputTag("mlflow.data.context", context)])
             for name, digest, source, context in datasets])
 
+    @_waits("logging params")
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        """The params the run does not have yet (MLflow refuses to change one)."""
         from mlflow.entities import Param
 
         existing = self.client.get_run(run_id).data.params
@@ -290,82 +238,42 @@ class Tracker:
         for start in range(0, len(new), 100):
             self.client.log_batch(run_id, params=new[start : start + 100])
 
+    @_waits("logging metrics")
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
 
+    @_waits("tagging a run")
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         for k, v in tags.items():
             self.client.set_tag(run_id, k, str(v))
 
+    @_waits("removing a tag")
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self.client.delete_tag(run_id, key)
+
+    @_waits("marking a run running")
+    def set_running(self, run_id: str) -> None:
+        self.client.update_run(run_id, status="RUNNING")
+
+    @_waits("ending a run")
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)
 
+    @_waits("storing an artifact")
+    def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path=artifact_path)
 
-PATIENCE_ENV = "SRBENCH_TRACKING_PATIENCE_S"  # how long a trial waits out a tracking outage (default: an hour)
-# Where else ``patiently``'s warnings go: a trial's worker adds the sweep's console (srbench.sweep_console).
-OUTAGE_SINKS: list[Callable[[str], None]] = []
+    @_waits("storing artifacts")
+    def log_artifacts(self, run_id: str, folder: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifacts(run_id, str(folder), artifact_path=artifact_path)
 
+    @_waits("storing an image")
+    def log_image(self, run_id: str, image: Any, key: str, step: int) -> None:
+        self.client.log_image(run_id, image, key=key, step=step)
 
-def _transient(exc: Exception) -> bool:
-    """A failure of the connection to the tracking server (refused, timed out, 5xx after MLflow's own retries),
-    not a request the server refused for what it said."""
-    import requests
-    from mlflow.exceptions import MlflowException
-
-    return isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)) or (
-        isinstance(exc, MlflowException) and str(exc).startswith("API request to"))
-
-
-def patiently(call: Callable[[], T], what: str) -> T:
-    """``call()``, waiting out a tracking-server outage longer than the MLflow client's own retries: a warning,
-    then retries with backoff (5 s doubling to 60 s) for up to $SRBENCH_TRACKING_PATIENCE_S seconds, so a trial
-    pauses instead of failing and losing what it was logging. Other errors raise at once."""
-    deadline = time.monotonic() + float(os.environ.get(PATIENCE_ENV, 3600))
-    wait = 5.0
-    while True:
-        try:
-            return call()
-        except Exception as exc:
-            if not _transient(exc) or time.monotonic() + wait > deadline:
-                raise
-            warning = (f"the MLflow tracking server did not answer while {what} "
-                       f"({str(exc).splitlines()[0][:160]}); retrying in {wait:.0f} s")
-            print(f"srbench: {warning}", file=sys.stderr, flush=True)
-            for sink in OUTAGE_SINKS:
-                with contextlib.suppress(Exception):  # the sweep's console is a courtesy: never a reason to fail
-                    sink(warning)
-            time.sleep(wait)
-            wait = min(2 * wait, 60.0)
-
-
-class MetricLogger:
-    """A training callback (rank 0) logging metrics over iterations, never the same step twice."""
-
-    def __init__(self, tracker: Tracker, run_id: str, watch_stop: bool = False) -> None:
-        """``watch_stop``: the sweep has a scheduler that may stop this trial (ASHA), so ask the run for it."""
-        from mlflow.entities import Metric  # noqa: F401  (fail early if MLflow is missing)
-
-        self.tracker, self.run_id, self.watch_stop = tracker, run_id, watch_stop
-        self.logged: dict[str, int] = {}
-        for key in patiently(lambda: tracker.client.get_run(run_id).data.metrics, "reading the run"):
-            history = patiently(lambda: tracker.client.get_metric_history(run_id, key), "reading the run")
-            self.logged[key] = max((m.step for m in history), default=-1)
-
-    def report(self, iteration: int, metrics: dict[str, float], checkpoint: Path | None) -> None:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        fresh = [Metric(mlflow_name(k), float(v), now, iteration) for k, v in metrics.items()
-                 if iteration > self.logged.get(mlflow_name(k), -1)]
-        if fresh:  # before Ray has the checkpoint of this step: a crash after it loses no figure
-            patiently(lambda: self.tracker.client.log_batch(self.run_id, metrics=fresh), f"logging iteration {iteration}")
-            for m in fresh:
-                self.logged[m.key] = iteration
-
-    def stop_requested(self) -> bool:
-        """Whether a scheduler (ASHA) has stopped this trial: the sweep driver tags the run when it decides."""
-        return self.watch_stop and TAG_STOPPED_EARLY in patiently(
-            lambda: self.tracker.client.get_run(self.run_id).data.tags, "asking for a scheduler's stop")
+    @_waits("reading an artifact")
+    def download_artifact(self, run_id: str, path: str, destination: Path) -> str:
+        return self.client.download_artifacts(run_id, path, str(destination))

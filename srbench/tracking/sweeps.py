@@ -11,7 +11,7 @@ from typing import Any
 
 from srbench.errors import UserError
 from srbench.tracking.names import TAG_GIT_COMMIT, TAG_KIND, TAG_STOPPED_EARLY, TAG_STUDY, TAG_SWEEP
-from srbench.tracking.store import Tracker, search_all_runs
+from srbench.tracking.store import Tracker
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,11 @@ def _record(run: Any) -> SweepRecord:
 
 def sweeps_of(tracker: Tracker, study: str) -> list[SweepRecord]:
     """The study's sweeps, newest first."""
-    experiment = tracker.client.get_experiment_by_name(study)
+    experiment = tracker.experiment_by_name(study)
     if experiment is None:
         return []
-    runs = search_all_runs(tracker, [experiment.experiment_id], f"tags.`{TAG_KIND}` = 'sweep'",
-                           order_by=["attributes.start_time DESC"])
+    runs = tracker.runs([experiment.experiment_id], f"tags.`{TAG_KIND}` = 'sweep'",
+                        order_by=["attributes.start_time DESC"])
     return [_record(r) for r in runs if TAG_SWEEP in r.data.tags]
 
 
@@ -84,7 +84,11 @@ def sweep_to_resume(tracker: Tracker, study: str, budget: str | None, sweep_id: 
 
 def trial_counts(tracker: Tracker, experiment_id: str, sweep_id: str) -> dict[str, int]:
     """How the sweep's trials ended, from their MLflow runs: finished, failed, stopped early, unfinished."""
-    runs = search_all_runs(tracker, [experiment_id], f"tags.`{TAG_SWEEP}` = '{sweep_id}' and tags.`{TAG_KIND}` = 'trial'")
+    return count_trials(tracker.trials(experiment_id, sweep_id))
+
+
+def count_trials(runs: list[Any]) -> dict[str, int]:
+    """How these trial runs ended: finished, failed, stopped early, unfinished."""
     counts = {"finished": 0, "failed": 0, "stopped_early": 0, "unfinished": 0}
     for run in runs:
         if TAG_STOPPED_EARLY in run.data.tags:
@@ -105,7 +109,7 @@ def sweep_table(tracker: Tracker, studies: list[str]) -> str:
     lines = [f"{'sweep id':<48}{'started (UTC)':<18}{'budget':<8}{'commit':<10}{'status':<10}"
              f"{'finished':>9}{'failed':>7}{'stopped':>8}{'other':>6}  settings"]
     for study in studies:
-        experiment = tracker.client.get_experiment_by_name(study)
+        experiment = tracker.experiment_by_name(study)
         for record in sweeps_of(tracker, study):
             counts = trial_counts(tracker, experiment.experiment_id, record.sweep_id)
             started = datetime.datetime.fromtimestamp(record.start_time / 1000, datetime.timezone.utc)

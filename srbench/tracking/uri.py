@@ -1,0 +1,93 @@
+"""Where the MLflow store is and whether it can be used: the tracking URI srbench resolves, the command that shows
+its runs, and the checks that fail early, in one line, on a store that is unreachable, refuses us or is no store."""
+
+from __future__ import annotations
+
+import base64
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from srbench.errors import UserError
+
+
+def resolve_tracking_uri(cli_value: str | None = None) -> str:
+    if cli_value:
+        return cli_value
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def store_exists(tracking_uri: str) -> bool:
+    """False for a local sqlite store that is not there (opening one would create it)."""
+    return not tracking_uri.startswith("sqlite:///") or Path(tracking_uri.removeprefix("sqlite:///")).exists()
+
+
+def ui_command(tracking_uri: str, experiment_id: str | None = None, view: str | None = None) -> str:
+    """How to see the runs: a server's runs view, or the `mlflow ui` command and the page to open there;
+    ``view``: a saved view of the runs table (``Tracker.save_sweep_view``)."""
+    page = f"#/experiments/{experiment_id}/runs" if experiment_id is not None else ""
+    if page and view is not None:
+        page += f"?viewStateShareKey={view}"
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"open {tracking_uri.rstrip('/')}/{page} in a browser"
+    return f"mlflow ui --backend-store-uri {tracking_uri}, then open http://127.0.0.1:5000/{page}"
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_store(tracking_uri: str, timeout: float = 10.0) -> None:
+    """Fail early, with a clear message, on a tracking server that does not answer, a local file that is not an
+    SQLite database, or a file store (MLflow 3 keeps that backend in maintenance mode)."""
+    if tracking_uri.startswith(("http://", "https://")):
+        try:
+            urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=timeout).read()
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise UserError(f"MLflow tracking server {tracking_uri} is unreachable ({reason}); start it or fix "
+                            f"--tracking-uri / MLFLOW_TRACKING_URI") from None
+        _check_credentials(tracking_uri, timeout)
+    elif tracking_uri.startswith("sqlite:///"):
+        path = Path(tracking_uri.removeprefix("sqlite:///"))
+        if path.is_dir() or (path.exists() and _file_header(path) not in (b"", SQLITE_HEADER)):
+            raise UserError(f"{path} is not an SQLite database, so not an MLflow store; give the mlflow.db a "
+                            f"sweep wrote (--tracking-uri sqlite:///PATH/mlflow.db)")
+    elif "://" not in tracking_uri or tracking_uri.startswith("file:"):
+        raise UserError(f"tracking URI {tracking_uri}: file stores (mlruns folders) are not supported, MLflow 3 "
+                        f"keeps them in maintenance mode; use sqlite:///PATH/mlflow.db or an http(s):// server")
+
+
+def _check_credentials(tracking_uri: str, timeout: float) -> None:
+    """An authenticating server (MLflow's basic-auth app) answers /health to anyone: ask it for one experiment
+    with the credentials MLflow's client will send (MLFLOW_TRACKING_USERNAME / _PASSWORD, or _TOKEN)."""
+    request = urllib.request.Request(tracking_uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1")
+    user, token = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if user:
+        pair = f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode()
+        request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
+    elif token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        urllib.request.urlopen(request, timeout=timeout).read()
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            fix = ("check MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD" if user else
+                   "check MLFLOW_TRACKING_TOKEN" if token else
+                   "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)")
+            who = f"the user '{user}'" if user else "the token" if token else "anonymous access"
+            raise UserError(f"MLflow tracking server {tracking_uri} refused {who} (HTTP {exc.code}); {fix}") from None
+    except (urllib.error.URLError, OSError):
+        pass  # reachable a moment ago: the client's own retries deal with a blip
+
+
+def _file_header(path: Path) -> bytes:
+    try:
+        with path.open("rb") as file:
+            return file.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise UserError(f"cannot read MLflow store {path}: {exc.strerror}") from None
+
+
