@@ -10,7 +10,7 @@ real and fake images, Adam 1e-4 halved at 50k/100k/150k/200k of 600k updates (`p
 MSE pre-training of the generator. How `quick` differs is in `budget_notes` (printed on the page).
 """
 
-from srbench.study.experiment import Experiment
+from srbench.experiment import Experiment
 
 EXPERIMENT = Experiment(
     name="sftgan_ablation",

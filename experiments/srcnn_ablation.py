@@ -10,7 +10,7 @@ the last layer, Caffe's Euclidean loss, N(0, 0.001) weights, 33x33 sub-images, b
 backpropagations. How `quick` differs, and why, is in `budget_notes` (printed on the page).
 """
 
-from srbench.study.experiment import Experiment
+from srbench.experiment import Experiment
 
 EXPERIMENT = Experiment(
     name="srcnn_ablation",

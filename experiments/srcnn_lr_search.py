@@ -9,7 +9,7 @@ leaderboard, with the iteration they reached.
 
 from ray import tune
 
-from srbench.study.experiment import Experiment
+from srbench.experiment import Experiment
 
 EXPERIMENT = Experiment(
     name="srcnn_lr_search",

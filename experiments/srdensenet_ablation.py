@@ -2,7 +2,7 @@
 H (last block only), HL (plus low-level features), ALL (every block plus low-level features).
 Three seeds per variant: the leaderboard tests the paper's ordering H < HL < ALL on them."""
 
-from srbench.study.experiment import Experiment
+from srbench.experiment import Experiment
 
 EXPERIMENT = Experiment(
     name="srdensenet_ablation",

@@ -6,7 +6,7 @@ initialises SRGAN from SRResNet-MSE). VGG losses need ImageNet VGG19 weights
 (`vgg_weights`); runs made without them are labelled not comparable.
 """
 
-from srbench.study.experiment import Experiment
+from srbench.experiment import Experiment
 
 EXPERIMENT = Experiment(
     name="srgan_content_loss",

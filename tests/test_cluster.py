@@ -160,7 +160,7 @@ def cluster():
 
 # A researcher's network in a module beside the study file, outside srbench, and a study that sets it beside SRCNN.
 MIXED_STUDY = """
-from srbench.study.experiment import Experiment
+from srbench.experiment import Experiment
 from srbench.models.registry import register
 from tiny_nets import TinySR
 

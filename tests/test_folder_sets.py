@@ -122,7 +122,7 @@ def test_a_sweep_on_own_folders_records_them_and_gives_them_a_column(ray_session
     monkeypatch.chdir(tmp_path)
     study = tmp_path / "own_data.py"
     study.write_text(textwrap.dedent("""\
-        from srbench.study.experiment import Experiment
+        from srbench.experiment import Experiment
         EXPERIMENT = Experiment(name='own_data', model={'name': 'srcnn'}, scale=3,
                                 train_set='folder:my_train', eval_sets=['Set5', 'folder:my_bench'])
     """))

@@ -25,7 +25,7 @@ TIMEOUT = 600  # a guard against a hung sweep, not a target: a loaded 2-core mac
 def experiment(tmp_path: Path, variants: str, iterations: int) -> Path:
     path = tmp_path / "faults.py"
     path.write_text(textwrap.dedent(f"""
-        from srbench.study.experiment import Experiment
+        from srbench.experiment import Experiment
         EXPERIMENT = Experiment(
             name="faults", model={{"name": "srcnn"}}, scale=3, variants={variants},
             budgets={{"smoke": {{"iterations": {iterations}, "val_every": 40, "log_every": 20, "eval_sets": ["Set5"],

@@ -23,7 +23,7 @@ from srbench.train.config import GENERIC_BUDGETS, make_config
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = TINY_SR + """
-from srbench.study.experiment import Experiment
+from srbench.experiment import Experiment
 from srbench.models.registry import register
 
 register("tinysr", "two convolutions and a pixel shuffle (RGB)", "srbench's tests")(TinySR)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+
 from srbench.cli.common import open_store
 
 
@@ -19,8 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srbench.tracking.sweeps import sweep_table
     from srbench.tracking.store import Tracker
+    from srbench.tracking.sweeps import sweep_table
 
     uri, studies = open_store(args.tracking_uri, [args.study] if args.study else [], "study")
     print(sweep_table(Tracker(uri), studies))

@@ -19,8 +19,8 @@ from typing import Any
 
 import srbench
 from srbench.errors import UserError
-from srbench.study.experiment import RUN_NAME
 from srbench.models.registry import ModelEntry
+from srbench.study.experiment import RUN_NAME
 
 # Never shipped with a study's folder: run outputs, stores, weights and environments (Ray refuses a working_dir
 # over its size limit, and none of these is code).

@@ -18,8 +18,16 @@ from typing import Any
 from srbench.data import DEFAULT_BENCHMARKS, absolute_set_fields
 from srbench.errors import UserError
 from srbench.models.registry import entry_for
-from srbench.study.plan import (STUDY_OWNED, TrialBase, apply_key, check_trials, is_domain, is_grid, sampled_domains,
-                                trial_bases)
+from srbench.study.plan import (
+    STUDY_OWNED,
+    TrialBase,
+    apply_key,
+    check_trials,
+    is_domain,
+    is_grid,
+    sampled_domains,
+    trial_bases,
+)
 from srbench.train.config import BUDGETS, has_recipe
 from srbench.typecheck import check_fields
 

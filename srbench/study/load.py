@@ -7,12 +7,13 @@ import json
 import runpy
 import sys
 import traceback
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from srbench.data import absolute_set_fields
 from srbench.errors import UserError
-from srbench.study.experiment import Experiment, RUN_NAME, validate_experiment
+from srbench.study.experiment import RUN_NAME, Experiment, validate_experiment
 
 
 def parse_settings(items: list[str]) -> dict[str, Any]:
@@ -32,8 +33,6 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
 def shipped_studies() -> dict[str, Path]:
     """The studies that ship with srbench (the repository's ``experiments/``, installed as ``srbench.studies``):
     name -> file."""
-    from importlib import resources
-
     files = resources.files("srbench.studies").iterdir()
     return {f.name.removesuffix(".py"): Path(str(f)) for f in sorted(files, key=lambda f: f.name)
             if f.name.endswith(".py") and not f.name.startswith("_")}

@@ -5,8 +5,8 @@ forwards their reports to Tune, where the search algorithm and the scheduler rea
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import ray.train
@@ -21,8 +21,18 @@ from srbench.study.plan import TrialBase, TrialPlan, resolve_trial
 from srbench.sweep.console import writer
 from srbench.sweep.stops import stopped_at
 from srbench.sweep.worker import WorkerJob, train_worker
-from srbench.tracking.names import (ITERATIONS_TRAINED, TAG_CHECKPOINT, TAG_CONFIG_HASH, TAG_KIND, TAG_STOPPED_EARLY,
-                                    TAG_STUDY, TAG_SWEEP, TAG_TRIAL, TAG_VARIANT, TAG_VARIANT_ORDER)
+from srbench.tracking.names import (
+    ITERATIONS_TRAINED,
+    TAG_CHECKPOINT,
+    TAG_CONFIG_HASH,
+    TAG_KIND,
+    TAG_STOPPED_EARLY,
+    TAG_STUDY,
+    TAG_SWEEP,
+    TAG_TRIAL,
+    TAG_VARIANT,
+    TAG_VARIANT_ORDER,
+)
 from srbench.tracking.patience import OUTAGE_SINKS
 from srbench.tracking.records import record_configuration
 from srbench.tracking.store import Tracker

@@ -21,8 +21,16 @@ from srbench.sweep.finish import Ended, finish_sweep
 from srbench.sweep.preflight import STATE_FILE, Study, study_digest
 from srbench.sweep.search import TrialNamer, early_stop_scheduler, tune_search
 from srbench.sweep.stops import stop_board
-from srbench.tracking.names import (TAG_BUDGET_NOTE, TAG_GIT_COMMIT, TAG_KIND, TAG_SOURCE_NAME, TAG_SOURCE_TYPE,
-                                    TAG_STUDY, TAG_SWEEP, val_report_key)
+from srbench.tracking.names import (
+    TAG_BUDGET_NOTE,
+    TAG_GIT_COMMIT,
+    TAG_KIND,
+    TAG_SOURCE_NAME,
+    TAG_SOURCE_TYPE,
+    TAG_STUDY,
+    TAG_SWEEP,
+    val_report_key,
+)
 from srbench.tracking.provenance import git_commit
 from srbench.tracking.store import Tracker
 from srbench.tracking.sweeps import setting_text

@@ -28,7 +28,6 @@ from srbench.tracking.uri import check_store, resolve_tracking_uri, store_exists
 from srbench.train.config import BUDGETS
 from srbench.train.data import check_trial_data
 
-
 STATE_FILE = "srbench_sweep.json"  # beside Tune's state in a sweep's storage folder: what --resume checks
 
 

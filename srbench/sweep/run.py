@@ -18,8 +18,15 @@ from typing import Any
 from srbench.data import resolve_data_root
 from srbench.study.experiment import with_overrides
 from srbench.study.load import find_study, load_experiment
-from srbench.sweep.preflight import (check_flags, check_resumable, check_sweep_data, new_sweep_id, prepare_study,
-                                     storage_of, trial_table)
+from srbench.sweep.preflight import (
+    check_flags,
+    check_resumable,
+    check_sweep_data,
+    new_sweep_id,
+    prepare_study,
+    storage_of,
+    trial_table,
+)
 from srbench.tracking.uri import check_store, resolve_tracking_uri
 
 

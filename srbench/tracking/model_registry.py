@@ -6,17 +6,23 @@ versions) then works on srbench's trials."""
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import mlflow
+import mlflow.pytorch
 import numpy as np
 import torch
+import torchvision
+from mlflow.exceptions import MlflowException
 
 from srbench.errors import UserError
 from srbench.models import build_model
 from srbench.models.interface import traits
 from srbench.tracking.patience import patiently
 from srbench.tracking.store import Tracker, fluent_tracking_uri, quiet_downloads
+from srbench.train.checkpoint import load_checkpoint
 
 MODEL_NAME = "model"  # runs:/<run id>/model
 WEIGHTS_FILE = "srbench_weights.pt"  # configuration + state dict: what srbench itself loads
@@ -33,14 +39,6 @@ def log_trained_model(tracking_uri: str, run_id: str, model_config: dict[str, An
     (pickled: ``torch.export``'s format fixes the input size, and SR networks take any size), with a small input
     example where the network takes the image alone, plus ``extra_files/srbench_weights.pt`` (the model's
     configuration and weights, no pickled code), which is what ``srbench eval --model-uri`` loads."""
-    import tempfile
-
-    import mlflow
-    import mlflow.pytorch
-    import torchvision
-
-    from srbench.train.checkpoint import load_checkpoint
-
     model = build_model(model_config)
     model.load_state_dict(load_checkpoint(weights)["model"])
     model.eval()
@@ -90,9 +88,6 @@ def load_logged_model(model_uri: str, tracking_uri: str) -> tuple[torch.nn.Modul
     """The network at an MLflow model URI (``runs:/ID/model``, ``models:/STUDY@best_quick``, ...) in the store at
     ``tracking_uri``, rebuilt from its configuration and weights file (never unpickled), with the scale it was
     trained for and the run id."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
     try:
         with fluent_tracking_uri(tracking_uri), quiet_downloads():
             info = mlflow.models.get_model_info(model_uri)
@@ -115,8 +110,6 @@ def load_logged_model(model_uri: str, tracking_uri: str) -> tuple[torch.nn.Modul
 
 def _registered_aliases(model_uri: str, tracking_uri: str) -> str:
     """For a ``models:/NAME@ALIAS`` that failed: the aliases NAME does have (a smoke sweep sets only best_smoke)."""
-    from mlflow.exceptions import MlflowException
-
     found = re.fullmatch(r"models:/([^@/]+)@[^/]+", model_uri)
     if found is None:
         return ""

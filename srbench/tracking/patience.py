@@ -10,6 +10,9 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import requests
+from mlflow.exceptions import MlflowException
+
 T = TypeVar("T")
 
 PATIENCE_ENV = "SRBENCH_TRACKING_PATIENCE_S"  # how long a trial waits out a tracking outage (default: an hour)
@@ -20,9 +23,6 @@ OUTAGE_SINKS: list[Callable[[str], None]] = []
 def _transient(exc: Exception) -> bool:
     """A failure of the connection to the tracking server (refused, timed out, 5xx after MLflow's own retries),
     not a request the server refused for what it said."""
-    import requests
-    from mlflow.exceptions import MlflowException
-
     return isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)) or (
         isinstance(exc, MlflowException) and str(exc).startswith("API request to"))
 

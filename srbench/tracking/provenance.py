@@ -6,8 +6,12 @@ import json
 import platform
 import subprocess
 from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import mlflow
+import torch
 
 from srbench import __version__
 
@@ -32,9 +36,5 @@ def git_commit() -> str:
 
 
 def software_versions() -> dict[str, str]:
-    import mlflow
-    import ray
-    import torch
-
-    return {"srbench": __version__, "torch": torch.__version__, "ray": ray.__version__, "mlflow": mlflow.__version__,
+    return {"srbench": __version__, "torch": torch.__version__, "ray": metadata.version("ray"), "mlflow": mlflow.__version__,
             "python": platform.python_version()}

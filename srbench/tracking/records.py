@@ -1,29 +1,41 @@
 """What a training run records on its MLflow run, for a sweep's trial and ``srbench train --tracking-uri`` alike:
 its configuration (params, identity tags, data sets) before it trains, its final figures, artifacts and trained
-network after. Every name comes from ``srbench.run_names``."""
+network after. Every name comes from ``srbench.tracking.names``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from PIL import Image
+
+from srbench.data import get_spec, set_folder
 from srbench.tracking.model_registry import log_trained_model
-from srbench.tracking.names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_BUDGET, TAG_CONDITION_SOURCE, TAG_CONFIG_HASH,
-                               TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_HARDWARE, TAG_LPIPS, TAG_NODES, TAG_SOURCE_NAME,
-                               TAG_SOURCE_TYPE, TAG_VGG_USED, final_metric)
+from srbench.tracking.names import (
+    FINAL_STEP,
+    ITERATIONS_TRAINED,
+    TAG_BUDGET,
+    TAG_CONDITION_SOURCE,
+    TAG_CONFIG_HASH,
+    TAG_EVAL_IMAGES,
+    TAG_GIT_COMMIT,
+    TAG_HARDWARE,
+    TAG_LPIPS,
+    TAG_NODES,
+    TAG_SOURCE_NAME,
+    TAG_SOURCE_TYPE,
+    TAG_VGG_USED,
+    final_metric,
+)
 from srbench.tracking.provenance import flatten, git_commit, software_versions
 from srbench.tracking.store import Tracker
-
-if TYPE_CHECKING:
-    from srbench.train.config import TrainConfig
+from srbench.train.config import TrainConfig, config_hash
 
 
 def record_configuration(tracker: Tracker, run_id: str, config: TrainConfig, data_root: Path, source: str,
                          params: dict[str, Any], tags: dict[str, Any]) -> None:
     """The training configuration as params (``model.scale`` is ``scale``, ``budget`` a tag: one name each) plus
     ``params``; identity tags (configuration hash, budget, commit, source, versions) plus ``tags``; data sets."""
-    from srbench.train.config import config_hash
-
     fields = {k: v for k, v in flatten("", config.to_dict()).items() if k not in ("model.scale", "budget")}
     tracker.log_params(run_id, {**fields, **params})
     tracker.set_tags(run_id, {TAG_CONFIG_HASH: config_hash(config), TAG_BUDGET: config.budget,
@@ -48,8 +60,6 @@ def record_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_d
     for name in ("results.json", "history.jsonl"):
         tracker.log_artifact(run_id, run_dir / name)
     tracker.log_artifacts(run_id, run_dir / "crops", artifact_path="crops")
-    from PIL import Image
-
     for crop_png in sorted((run_dir / "crops").glob("*.png")):  # also as MLflow images: the compare view shows them
         with Image.open(crop_png) as picture:
             picture.load()
@@ -62,8 +72,6 @@ def record_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_d
 def trial_datasets(config: TrainConfig, data_root: Path) -> list[tuple[str, str, str, str]]:
     """The trial's data sets as MLflow dataset inputs: name (a folder set's base name), pixel digest, folder (under
     the data root, or a folder set's own), and training or evaluation."""
-    from srbench.data import get_spec, set_folder
-
     evaluation = list(dict.fromkeys([*config.val_sets, *config.eval_sets]))
     named = [(config.train_set, "training"), *((n, "evaluation") for n in evaluation)]
     return [(spec.name, spec.set_digest, str(set_folder(spec, data_root)), context)

@@ -15,15 +15,28 @@ import contextlib
 import fcntl
 import functools
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import mlflow
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
 from srbench.scoped_env import scoped_env
-from srbench.tracking.names import (MODEL_DEVELOPMENT, TAG_EXPERIMENT_KIND, TAG_KIND, TAG_SHARED_VIEW, TAG_SWEEP,
-                                    TAG_VARIANT, final_metric)
+from srbench.tracking.names import (
+    MODEL_DEVELOPMENT,
+    TAG_EXPERIMENT_KIND,
+    TAG_KIND,
+    TAG_SHARED_VIEW,
+    TAG_SWEEP,
+    TAG_VARIANT,
+    final_metric,
+)
 from srbench.tracking.patience import patiently
 
 T = TypeVar("T")
@@ -37,8 +50,6 @@ def fluent_tracking_uri(uri: str) -> Iterator[None]:
     """MLflow's fluent API (``mlflow.start_run``, ``mlflow.pytorch.log_model``, model URIs) pointed at ``uri`` for the
     block only: ``mlflow.set_tracking_uri`` also sets this process's MLFLOW_TRACKING_URI, which would otherwise send
     every later default-store lookup in the process (``resolve_tracking_uri``) to this store."""
-    import mlflow
-
     before = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
@@ -51,8 +62,6 @@ def fluent_tracking_uri(uri: str) -> Iterator[None]:
 def quiet_downloads() -> Iterator[None]:
     """No MLflow download progress bars or notes among srbench's own output (a logged model's files are also
     looked for among its run's artifacts, where MLflow 3 keeps none, and MLflow says so)."""
-    import logging
-
     repo_log = logging.getLogger("mlflow.store.artifact.artifact_repo")
     level = repo_log.level
     repo_log.setLevel(logging.WARNING)
@@ -96,8 +105,6 @@ class Tracker:
     a tracking-server outage (trials and sweeps, which run for hours); otherwise a failure raises at once."""
 
     def __init__(self, tracking_uri: str, patient: bool = False) -> None:
-        from mlflow.tracking import MlflowClient
-
         self.uri = tracking_uri
         self.patient = patient
         with store_lock(tracking_uri):  # the client creates (migrates) a new store: one process at a time
@@ -128,8 +135,6 @@ class Tracker:
     def experiment_id(self, study: str, description: str = "") -> str:
         """The study's experiment, created where missing as a model-development experiment (MLflow 3's UI then
         opens on its runs, not on GenAI traces) with the study's description as its note."""
-        from mlflow.exceptions import MlflowException
-
         with store_lock(self.uri):
             found = self.client.get_experiment_by_name(study)
             if found is not None:
@@ -219,8 +224,6 @@ class Tracker:
     def log_datasets(self, run_id: str, datasets: Sequence[tuple[str, str, str, str]]) -> None:
         """Record ``(name, digest, source, context)`` data sets as the run's dataset inputs (the UI's Datasets
         column), once: a retried trial finds them there."""
-        from mlflow.entities import Dataset, DatasetInput, InputTag
-
         if self.client.get_run(run_id).inputs.dataset_inputs:
             return
         self.client.log_inputs(run_id, datasets=[
@@ -231,8 +234,6 @@ class Tracker:
     @_waits("logging params")
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         """The params the run does not have yet (MLflow refuses to change one)."""
-        from mlflow.entities import Param
-
         existing = self.client.get_run(run_id).data.params
         new = [Param(k, str(v)[:6000]) for k, v in params.items() if k not in existing]
         for start in range(0, len(new), 100):
@@ -240,8 +241,6 @@ class Tracker:
 
     @_waits("logging metrics")
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
-        from mlflow.entities import Metric
-
         now = int(time.time() * 1000)
         self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
 

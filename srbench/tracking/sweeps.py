@@ -5,6 +5,7 @@ and finds the one ``--resume`` continues.
 
 from __future__ import annotations
 
+import datetime
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -104,8 +105,6 @@ def count_trials(runs: list[Any]) -> dict[str, int]:
 
 def sweep_table(tracker: Tracker, studies: list[str]) -> str:
     """``srbench sweeps``: one line per sweep, newest first within each study."""
-    import datetime
-
     lines = [f"{'sweep id':<48}{'started (UTC)':<18}{'budget':<8}{'commit':<10}{'status':<10}"
              f"{'finished':>9}{'failed':>7}{'stopped':>8}{'other':>6}  settings"]
     for study in studies:
