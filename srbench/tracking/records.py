@@ -4,13 +4,15 @@ network after. Every name comes from ``srbench.run_names``."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from srbench.evaluate import SetScore
 from srbench.tracking.model_registry import log_trained_model
 from srbench.tracking.names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_BUDGET, TAG_CONDITION_SOURCE, TAG_CONFIG_HASH,
-                               TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_HARDWARE, TAG_LPIPS, TAG_NODES, TAG_SOURCE_NAME,
+                               TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_HARDWARE, TAG_METRICS, TAG_NODES, TAG_SOURCE_NAME,
                                TAG_SOURCE_TYPE, TAG_VGG_USED, final_metric)
 from srbench.tracking.store import Tracker, flatten, git_commit, patiently, software_versions
 
@@ -24,7 +26,9 @@ def record_configuration(tracker: Tracker, run_id: str, config: TrainConfig, dat
     ``params``; identity tags (configuration hash, budget, commit, source, versions) plus ``tags``; data sets."""
     from srbench.train.config import config_hash
 
-    fields = {k: v for k, v in flatten("", config.to_dict()).items() if k not in ("model.scale", "budget")}
+    # ``metrics`` only where given: a run that scores just the protocol's figures has the params it always had.
+    fields = {k: v for k, v in flatten("", config.to_dict()).items()
+              if k not in ("model.scale", "budget") and (k != "metrics" or config.metrics)}
     tracker.log_params(run_id, {**fields, **params})
     tracker.set_tags(run_id, {TAG_CONFIG_HASH: config_hash(config), TAG_BUDGET: config.budget,
                               TAG_GIT_COMMIT: git_commit(), TAG_SOURCE_NAME: source, TAG_SOURCE_TYPE: "LOCAL",
@@ -38,8 +42,8 @@ def record_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_d
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    metrics = [Metric(final_metric(s["set"], k), s[k], now, FINAL_STEP) for s in results["sets"]
-               for k in ("psnr_y", "ssim_y", "psnr_rgb", "lpips") if s[k] is not None]
+    metrics = [Metric(final_metric(s.set, name), value, now, FINAL_STEP)
+               for s in map(SetScore.from_dict, results["sets"]) for name, value in s.figures.items()]
     scalars = {"parameters": results["parameters"], "macs_per_mp": results["macs_per_mp"],
                "wall_time_s": results["wall_time_s"], ITERATIONS_TRAINED: results["iterations"]}
     metrics += [Metric(name, value, now, FINAL_STEP) for name, value in scalars.items()]
@@ -47,7 +51,10 @@ def record_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_d
     patiently(lambda: tracker.client.log_batch(run_id, metrics=metrics), "logging the final figures")
     tags = {TAG_HARDWARE: results["hardware"], TAG_NODES: str(results["nodes"]), TAG_EVAL_IMAGES: results["eval_images"],
             TAG_VGG_USED: results["vgg_weights"] or "none",
-            TAG_CONDITION_SOURCE: results["condition_source"] or "none", TAG_LPIPS: results["lpips"] or "n/a"}
+            TAG_CONDITION_SOURCE: results["condition_source"] or "none",
+            # How pages show the metrics scored (a user's too, without importing it); each weighted metric's weights
+            # under its own name (LPIPS's: TAG_LPIPS).
+            TAG_METRICS: json.dumps(results["metrics"]), **results["metric_weights"]}
     patiently(lambda: tracker.set_tags(run_id, tags), "tagging the run")
     for name in ("results.json", "history.jsonl"):
         patiently(lambda: tracker.client.log_artifact(run_id, str(run_dir / name)), f"logging {name}")
