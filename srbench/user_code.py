@@ -24,6 +24,21 @@ def split_reference(path: str, where: str, kind: str, example: str) -> tuple[str
     return module_name, attribute
 
 
+def absolute_references(value: Any) -> Any:
+    """A list of names and import paths with each ``file.py:attr``'s file made absolute (the list travels to Ray
+    trial processes, which run in other folders); anything else as it is, for validation to refuse."""
+    if not isinstance(value, list):
+        return value
+    return [_absolute(text) if isinstance(text, str) else text for text in value]
+
+
+def _absolute(text: str) -> str:
+    module_name, sep, attribute = text.rpartition(":")
+    if sep and module_name.endswith(".py"):
+        return f"{Path(module_name).expanduser().resolve()}:{attribute}"
+    return text
+
+
 def load_module(module_name: str, path: str, where: str) -> ModuleType:
     """A module by import name, or a ``.py`` file by path (run once, kept in ``sys.modules``)."""
     if module_name.endswith(".py"):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -130,18 +129,11 @@ def find_metric(text: str) -> Metric:
     found = attribute_of(module, attribute)
     if isinstance(found, Metric):
         return register_metric(found)
-    if found is None and attribute in METRICS:  # the module registered it by that name
-        return METRICS[attribute]
+    registered = METRICS.get(attribute)
+    if registered is not None and registered.file == getattr(module, "__file__", None):  # the module registers it
+        return registered
     raise UserError(f"metric '{text}': {module_name} has no Metric '{attribute}' (neither an attribute that is a "
                     f"srbench.metrics.Metric nor a name it registers)")
-
-
-def absolute_reference(text: str) -> str:
-    """A metric named by a file path, with the path made absolute (trial processes run in other folders)."""
-    module_name, sep, attribute = text.rpartition(":")
-    if sep and module_name.endswith(".py"):
-        return f"{Path(module_name).expanduser().resolve()}:{attribute}"
-    return text
 
 
 def choose(names: Sequence[str], settings: Mapping[str, str]) -> list[Metric]:

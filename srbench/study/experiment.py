@@ -26,6 +26,7 @@ from typing import Any
 from srbench.data import DEFAULT_BENCHMARKS, absolute_set_fields
 from srbench.errors import UserError
 from srbench.typecheck import check_fields
+from srbench.user_code import absolute_references
 
 SCHEDULERS = ("fifo", "asha")
 RUN_NAME = "srbench_experiment"  # the module name a study file runs under, on the driver and in trial processes
@@ -49,6 +50,8 @@ class Experiment:
     budget_notes: dict[str, str] = field(default_factory=dict)
     train_set: str = "BSDS200"
     eval_sets: list[str] = field(default_factory=lambda: list(DEFAULT_BENCHMARKS))
+    # Metrics scored with the final figures beside PSNR-Y, SSIM-Y and PSNR-RGB: names or import paths (srbench.metrics)
+    metrics: list[str] = field(default_factory=list)
     workers_per_trial: int = 1
     cpus_per_worker: float = 1
     gpus_per_worker: float = 0
@@ -159,7 +162,8 @@ def resolve_trial(experiment: Experiment, budget: str, base: TrialBase, sampled:
     model, training = dict(experiment.model), {}
     for name, value in {**overrides, **base.point, **sampled, **(settings or {})}.items():
         _apply(model, training, name, value)
-    fields_ = {"train_set": experiment.train_set, "eval_sets": list(experiment.eval_sets), **experiment.train,
+    fields_ = {"train_set": experiment.train_set, "eval_sets": list(experiment.eval_sets),
+               "metrics": list(experiment.metrics), **experiment.train,
                **experiment.budgets.get(budget, {}), **training, "seed": base.seed}
     try:
         config = make_config(model, experiment.scale, budget, **fields_)
@@ -211,6 +215,8 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
             settings[key.strip()] = json.loads(text)
         except json.JSONDecodeError:
             settings[key.strip()] = text
+    if "metrics" in settings:  # metric files too
+        settings["metrics"] = absolute_references(settings["metrics"])
     return absolute_set_fields(settings)  # the trials resolve them on Ray workers, in other folders
 
 
@@ -341,6 +347,7 @@ def _absolute_folder_sets(experiment: Experiment) -> Experiment:
     every trial resolves its configuration again on a Ray worker, which runs in another folder."""
     return replace(experiment, **absolute_set_fields({"train_set": experiment.train_set,
                                                       "eval_sets": experiment.eval_sets}),
+                   metrics=absolute_references(experiment.metrics),
                    train=absolute_set_fields(experiment.train),
                    budgets={k: absolute_set_fields(v) for k, v in experiment.budgets.items()},
                    variants={k: absolute_set_fields(v) for k, v in experiment.variants.items()})

@@ -46,7 +46,7 @@ from srbench.tracking.names import (ITERATIONS_TRAINED, PARAM_PRECISION_USED, ST
 from srbench.tracking.records import record_configuration, record_results
 from srbench.scoped_env import scoped_env
 from srbench.sweep.console import console, sweep_console, writer
-from srbench.study.code import register_study_models, runtime_env
+from srbench.study.code import register_study_models, runtime_env, trial_code
 from srbench.tracking.sweeps import SweepRecord, setting_text, sweep_to_resume, trial_counts
 from srbench.tracking.store import (OUTAGE_SINKS, MetricLogger, Tracker, check_store, git_commit, patiently,
                               resolve_tracking_uri, search_all_runs, store_exists, ui_command)
@@ -567,7 +567,7 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
     import ray
     from ray import tune
 
-    code = runtime_env(file, [entry_for(t.config.model) for t in trials])
+    code = runtime_env(file, trial_code(t.config for t in trials))
     where = init_ray(address, code)
     concurrency = trials_at_once(TrialShape(experiment.workers_per_trial, experiment.cpus_per_worker,
                                             experiment.gpus_per_worker), where, max_concurrent or count)

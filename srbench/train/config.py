@@ -23,7 +23,6 @@ from srbench.errors import UserError
 from srbench.losses import CONTENT_LOSSES as VGG_CONTENT_LOSSES
 from srbench.losses import PIXEL_LOSSES
 from srbench.metrics import choose
-from srbench.metrics.registry import absolute_reference
 from srbench.models import MODELS, build_model, resolve_config
 from srbench.models.interface import Traits, check_network
 from srbench.models.registry import ModelEntry, entry_for, generator_names
@@ -31,6 +30,7 @@ from srbench.models.pretrained import KEYWORDS as WEIGHT_KEYWORDS
 from srbench.models.pretrained import check_setting as check_weights_setting
 from srbench.train.precision import PRECISIONS
 from srbench.typecheck import check_fields, matches
+from srbench.user_code import absolute_references
 
 BUDGETS = ("smoke", "quick", "paper")
 SCHEDULES = ("constant", "step", "multistep", "cosine")
@@ -169,8 +169,8 @@ def make_config(model: Mapping[str, Any], scale: int, budget: str = "quick", /, 
         raise UserError(f"'{reserved[0]}' is not a training field to override: set it with {RESERVED_FIELDS[reserved[0]]}")
     # Folder sets and metric files by absolute path: the configuration travels to Ray workers, in other folders.
     overrides = absolute_set_fields(overrides)
-    if isinstance(overrides.get("metrics"), list):
-        overrides["metrics"] = [absolute_reference(m) if isinstance(m, str) else m for m in overrides["metrics"]]
+    if "metrics" in overrides:
+        overrides["metrics"] = absolute_references(overrides["metrics"])
     config = TrainConfig(model=model, scale=scale, budget=budget, **{**preset, **overrides})
     validate(config)
     return _keep_cadence(config, TrainConfig(model=model, scale=scale, budget=budget, **preset), overrides)
