@@ -192,3 +192,9 @@ def test_a_users_metric_goes_from_a_study_to_mlflow_the_page_and_the_csv(tmp_pat
     with open(workdir / "leaderboards-smoke" / "metric_study.csv", newline="") as file:
         [row] = [r for r in csv.DictReader(file) if r["variant"] == "default"]
     assert (row["mae"], row["brightness"]) == (f"{mae:.4f}", f"{bright:.2f}") and row["lpips"] == ""
+    # `srbench leaderboard` alone (no study file read, no user metric imported) writes the same page and CSV.
+    again = subprocess.run([sys.executable, "-m", "srbench", "leaderboard", "--experiment", "metric_study", "--out",
+                            str(workdir / "again")], cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    for name in ("metric_study.md", "metric_study.csv"):
+        assert (workdir / "again" / name).read_text() == (workdir / "leaderboards-smoke" / name).read_text()
