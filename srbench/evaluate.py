@@ -253,7 +253,8 @@ def format_table(scores: list[SetScore], title: str) -> str:
     """A table with a column per metric scored (the registry's label and digits); blank where a set lacks it."""
     metrics = [get_metric(name) for name in dict.fromkeys(k for s in scores for k in s.figures)]
     widths = [max(9, len(m.label) + 2) for m in metrics]
-    lines = [title, f"{'set':<10}{'scale':>6}{'images':>8}" + "".join(f"{m.label:>{w}}" for m, w in zip(metrics, widths))]
+    headings = "".join(f"{m.label:>{w}}" for m, w in zip(metrics, widths))
+    lines = [title, f"{'set':<10}{'scale':>6}{'images':>8}{headings}"]
     for s in scores:
         cells = [f"{s.figures[m.name]:>{w}.{m.digits}f}" if m.name in s.figures else " " * w
                  for m, w in zip(metrics, widths)]

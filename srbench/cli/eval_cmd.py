@@ -24,7 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                "  srbench eval --checkpoint runs/srcnn-x3-quick-.../checkpoints/last.pt\n"
                "  srbench eval --model-uri models:/srcnn_ablation@best_quick\n"
                "  srbench eval --model mylab.nets:TinySR --weights tiny.pth --sets Set5,Set14,BSD100 --scales 4\n"
-               "  srbench eval results/mygan --sets Set5 --scales 4 --lpips-weights ~/weights/alexnet-owt-7be5be79.pth\n"
+               "  srbench eval results/mygan --sets Set5 --scales 4 "
+               "--lpips-weights ~/weights/alexnet-owt-7be5be79.pth\n"
                "  srbench eval bicubic --sets Set5 --scales 4 --metrics mylab.metrics:SHARPNESS",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

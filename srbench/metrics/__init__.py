@@ -13,21 +13,21 @@ is the caller's job. Importing this package registers srbench's own metrics, one
 """
 
 from srbench.color import rgb_to_y
-from srbench.metrics import lpips  # noqa: F401,I001
+from srbench.metrics import lpips  # noqa: F401  (each metric's module registers it)
 from srbench.metrics.protocol import quantize, shave_border
-from srbench.metrics.psnr import psnr  # each metric's module registers it
+from srbench.metrics.psnr import psnr
 from srbench.metrics.registry import (
-                                      ALWAYS,
-                                      METRICS,
-                                      Metric,
-                                      Scorer,
-                                      Weights,
-                                      choose,
-                                      find_metric,
-                                      get_metric,
-                                      prepare,
-                                      register_metric,
-                                      score_batch,
+    ALWAYS,
+    METRICS,
+    Metric,
+    Scorer,
+    Weights,
+    choose,
+    find_metric,
+    get_metric,
+    prepare,
+    register_metric,
+    score_batch,
 )
 from srbench.metrics.ssim import psnr_ssim_y, ssim
 

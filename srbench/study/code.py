@@ -1,11 +1,12 @@
 """A study's own code on every node of a sweep.
 
 A study may train a network srbench does not ship, or score a metric of its own: one registered in the study file
-itself, or one named by its import path (``{"builder": "mylab.nets:TinySR"}``, ``metrics=["mylab.metrics:SHARP"]``). Ray workers never run the study file and may sit on
-machines that do not have it, so the sweep starts Ray with a runtime environment (Ray's ``working_dir`` and
-``py_modules``) that carries the study's folder, and the user's package where it is not installed, to every
-node; each trial process then reads the study file from there (:func:`register_study_models`), which runs its
-``register`` and ``register_metric`` calls. Studies of srbench's own networks and metrics ship nothing.
+itself, or one named by its import path (``{"builder": "mylab.nets:TinySR"}``, ``metrics=["mylab.metrics:SHARP"]``).
+Ray workers never run the study file and may sit on machines that do not have it, so the sweep starts Ray with a
+runtime environment (Ray's ``working_dir`` and ``py_modules``) that carries the study's folder, and the user's
+package where it is not installed, to every node; each trial process then reads the study file from there
+(:func:`register_study_models`), which runs its ``register`` and ``register_metric`` calls. Studies of srbench's own
+networks and metrics ship nothing.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ import runpy
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import srbench
 from srbench.errors import UserError
-from srbench.study.experiment import RUN_NAME
-from srbench.metrics import choose
 from srbench.models.registry import entry_for
+from srbench.study.experiment import RUN_NAME
+
+if TYPE_CHECKING:
+    from srbench.train.config import TrainConfig
 
 # Never shipped with a study's folder: run outputs, stores, weights and environments (Ray refuses a working_dir
 # over its size limit, and none of these is code).
@@ -52,11 +55,10 @@ class Code(Protocol):
     def module(self) -> str: ...
 
 
-def trial_code(configs: Iterable[Any]) -> list[Code]:
-    """The networks and metrics the trials' configurations (``TrainConfig`` s) use."""
+def trial_code(configs: Iterable[TrainConfig]) -> list[Code]:
+    """The networks and metrics the trials' configurations use."""
     configs = list(configs)
-    return [*(entry_for(c.model) for c in configs),
-            *(m for c in configs for m in choose(c.metrics, {"lpips_weights": c.lpips_weights}))]
+    return [*(entry_for(c.model) for c in configs), *(m for c in configs for m in c.scored_metrics())]
 
 
 def runtime_env(study_file: str | Path, entries: Iterable[Code]) -> dict[str, Any] | None:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from srbench.evaluate import SetScore
 from srbench.tracking.model_registry import log_trained_model
 from srbench.tracking.names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_BUDGET, TAG_CONDITION_SOURCE, TAG_CONFIG_HASH,
-                               TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_HARDWARE, TAG_METRICS, TAG_NODES, TAG_SOURCE_NAME,
-                               TAG_SOURCE_TYPE, TAG_VGG_USED, final_metric)
+                               TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_HARDWARE, TAG_LPIPS, TAG_METRICS, TAG_NODES,
+                               TAG_SOURCE_NAME, TAG_SOURCE_TYPE, TAG_VGG_USED, final_metric)
 from srbench.tracking.store import Tracker, flatten, git_commit, patiently, software_versions
 
 if TYPE_CHECKING:
@@ -53,8 +53,8 @@ def record_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_d
             TAG_VGG_USED: results["vgg_weights"] or "none",
             TAG_CONDITION_SOURCE: results["condition_source"] or "none",
             # How pages show the metrics scored (a user's too, without importing it); each weighted metric's weights
-            # under its own name (LPIPS's: TAG_LPIPS).
-            TAG_METRICS: json.dumps(results["metrics"]), **results["metric_weights"]}
+            # under its own name (LPIPS's, TAG_LPIPS, says n/a where it was not scored, as it always has).
+            TAG_METRICS: json.dumps(results["metrics"]), TAG_LPIPS: "n/a", **results["metric_weights"]}
     patiently(lambda: tracker.set_tags(run_id, tags), "tagging the run")
     for name in ("results.json", "history.jsonl"):
         patiently(lambda: tracker.client.log_artifact(run_id, str(run_dir / name)), f"logging {name}")

@@ -22,7 +22,7 @@ from srbench.data import DEFAULT_BENCHMARKS, absolute_set_fields, get_spec, set_
 from srbench.errors import UserError
 from srbench.losses import CONTENT_LOSSES as VGG_CONTENT_LOSSES
 from srbench.losses import PIXEL_LOSSES
-from srbench.metrics import choose
+from srbench.metrics import Metric, choose
 from srbench.models import MODELS, build_model, resolve_config
 from srbench.models.interface import Traits, check_network
 from srbench.models.registry import ModelEntry, entry_for, generator_names
@@ -92,6 +92,15 @@ class TrainConfig:
     @property
     def total_iterations(self) -> int:
         return self.pretrain_iterations + self.iterations if self.is_gan else self.iterations
+
+    @property
+    def weight_settings(self) -> dict[str, str]:
+        """The weights options of metrics that this configuration sets."""
+        return {"lpips_weights": self.lpips_weights}
+
+    def scored_metrics(self) -> list[Metric]:
+        """What the final figures score: the protocol's, ``metrics``, and LPIPS where ``lpips_weights`` is set."""
+        return choose(self.metrics, self.weight_settings)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -278,7 +287,7 @@ def validate(config: TrainConfig) -> None:
     check_weights_setting("vgg_weights", config.vgg_weights)
     check_weights_setting("lpips_weights", config.lpips_weights, ("none", *WEIGHT_KEYWORDS))
     try:
-        choose(config.metrics, {"lpips_weights": config.lpips_weights})
+        config.scored_metrics()
     except UserError as exc:
         raise bad("metrics", str(exc)) from None
     get_spec(config.train_set, kind="train")

@@ -31,7 +31,7 @@ from srbench.evaluate import SetScore, evaluate_model
 from srbench.hardware import describe_trial_hardware
 from srbench.losses import (category_loss, content_loss, discriminator_loss, generator_adversarial_loss,
                             pixel_loss)
-from srbench.metrics import Scorer, choose, prepare
+from srbench.metrics import Scorer, prepare
 from srbench.models import build_model, count_parameters, macs_per_output_megapixel
 from srbench.models.conditions import build_condition_source
 from srbench.models.interface import traits
@@ -101,8 +101,7 @@ class Trainer:
                            if config.content_loss != "pixel" else None)
         self.pixel_loss = pixel_loss(config.pixel_loss)
         # The final figures' metrics, weights loaded once; any that cannot get its weights is left unscored, labelled.
-        settings = {"lpips_weights": config.lpips_weights}
-        self.final_scorers = prepare(choose(config.metrics, settings), settings, lenient=True)
+        self.final_scorers = prepare(config.scored_metrics(), config.weight_settings, lenient=True)
 
         self.optimizers = {"generator": build_optimizer(
             config.optimizer, parameter_groups(self.model, config.lr, config.last_layer_lr_scale), config.momentum)}
