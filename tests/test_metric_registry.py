@@ -92,11 +92,13 @@ def test_registering_and_finding_metrics(unregister, monkeypatch):
         register_metric(Metric("edge", "Edge", True, 3, compute=user_metrics.mean_absolute_error))
     with pytest.raises(UserError, match="name 'two words' must be a Python identifier"):
         register_metric(Metric("two words", "X", True, 1, compute=user_metrics.sharpness))
+    with pytest.raises(UserError, match=r"register_metric\('nothing'\): give compute"):
+        register_metric(Metric("nothing", "X", True, 1))
     assert find_metric("user_metrics:MAE").name == "mae" and get_metric("mae").label == "MAE"  # an import path
     monkeypatch.setattr(user_metrics, "EDGE", Metric("edge", "E", True, 1, compute=user_metrics.mean_absolute_error),
                         raising=False)
     with pytest.raises(UserError, match=r"register_metric\('edge'\): the name is taken"):
-        choose(["edge", "user_metrics:EDGE"], {})
+        choose(["edge", "user_metrics:EDGE"], {})  # one name, one metric: its key in MLflow and CSV
     for text, message in [("user_metrics:NOPE", "user_metrics has no Metric 'NOPE'"),
                           ("nowhere.metrics:M", "cannot import nowhere.metrics"),
                           ("user_metrics:", "is not 'package.module:NAME' or 'file.py:NAME'"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -63,9 +63,9 @@ class Metric:
         return f"{self.label} ({self.unit})" if self.unit else self.label
 
     @property
-    def code(self) -> Callable[..., Any]:
-        """The function that defines it: its identity, and its module's."""
-        return self.compute or (self.weights.load if self.weights else None) or self.joint
+    def code(self) -> Callable[..., Any] | None:
+        """The function that defines it (its compute, or its weights' loader): its identity, and its module's."""
+        return self.compute or (self.weights.load if self.weights else None)
 
     @property
     def module(self) -> str:
@@ -137,16 +137,11 @@ def find_metric(text: str) -> Metric:
 
 
 def choose(names: Sequence[str], settings: Mapping[str, str]) -> list[Metric]:
-    """The metrics an evaluation scores: the protocol's (``ALWAYS``), then ``names`` in order, then every metric
-    whose weights option is set in ``settings`` (not ``"none"``: ``lpips_weights`` turns LPIPS on). A name
-    that two different metrics claim is refused."""
-    by_name: dict[str, Metric] = {}
+    """The metrics an evaluation scores, each once: the protocol's (``ALWAYS``), then ``names`` in order, then every
+    metric whose weights option is set in ``settings`` (not ``"none"``: ``lpips_weights`` turns LPIPS on). A name
+    is one metric: finding another of the same name refuses to register it."""
     weighted = [m.name for m in METRICS.values() if m.weights and settings.get(m.weights.option, "none") != "none"]
-    for metric in map(find_metric, [*ALWAYS, *names, *weighted]):
-        if by_name.setdefault(metric.name, metric).source != metric.source:
-            raise UserError(f"two metrics are named '{metric.name}' ({by_name[metric.name].source} and "
-                            f"{metric.source}): name one of them")
-    return list(by_name.values())
+    return list({m.name: m for m in map(find_metric, [*ALWAYS, *names, *weighted])}.values())
 
 
 @dataclass(frozen=True)
@@ -156,7 +151,7 @@ class Scorer:
 
     metric: Metric
     compute: Compute | None
-    note: str | None = field(default=None)
+    note: str | None = None
 
     @property
     def name(self) -> str:
@@ -167,22 +162,21 @@ def prepare(metrics: Sequence[Metric], settings: Mapping[str, str], lenient: boo
     """Scorers for ``metrics``, loading the weights ``settings`` choose (a weights option unset or ``"none"``:
     the metric's default). ``lenient``: weights that cannot be had leave the metric unscored, with a note, rather
     than failing (a trial finishes without LPIPS where ImageNet cannot be reached)."""
-    scorers = []
-    for metric in metrics:
-        if metric.weights is None:
-            scorers.append(Scorer(metric, metric.compute))
-            continue
-        setting = settings.get(metric.weights.option, "none")
-        try:
-            compute, label = metric.weights.load(metric.weights.default if setting == "none" else setting)
-        except WeightsUnavailable as exc:
-            if not lenient:
-                raise
-            print(f"warning: {metric.label} will not be scored: {exc}", file=sys.stderr)
-            scorers.append(Scorer(metric, None, metric.weights.unavailable))
-            continue
-        scorers.append(Scorer(metric, compute, label))
-    return scorers
+    return [_ready(metric, settings, lenient) for metric in metrics]
+
+
+def _ready(metric: Metric, settings: Mapping[str, str], lenient: bool) -> Scorer:
+    if metric.weights is None:
+        return Scorer(metric, metric.compute)
+    setting = settings.get(metric.weights.option, "none")
+    try:
+        compute, label = metric.weights.load(metric.weights.default if setting == "none" else setting)
+    except WeightsUnavailable as exc:
+        if not lenient:
+            raise
+        print(f"warning: {metric.label} will not be scored: {exc}", file=sys.stderr)
+        return Scorer(metric, None, metric.weights.unavailable)
+    return Scorer(metric, compute, label)
 
 
 def score_batch(scorers: Sequence[Scorer], sr: torch.Tensor, hr: torch.Tensor, shave: int) -> dict[str, list[float]]:
