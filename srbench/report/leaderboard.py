@@ -7,9 +7,10 @@ configuration but for the seed) are pooled, as mean ± sample std over seeds. Tr
 scheduler stopped early are listed apart, never mixed with finished rows. Each table has
 a bicubic row (computed here with the evaluation protocol, so it equals ``srbench eval
 bicubic``), columns for the study's evaluation sets, the papers' figures with our
-delta where a paper reports the same configuration, and a column per further metric the runs
-scored (LPIPS, a user's own: shown as each run's ``srbench.metrics`` tag describes it). Output is a pure function of the
-MLflow contents (stable order, fixed formats), and needs no training machine.
+delta where a paper reports the same configuration, and a column per further metric the
+runs scored (LPIPS, a user's own, as each run's ``srbench.metrics`` tag describes it). Output
+is a pure function of the MLflow contents (stable order, fixed formats), and needs no
+training machine.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from srbench.metrics import Metric, get_metric
 from srbench.metrics.registry import described
 from srbench.tracking.names import (ITERATIONS_TRAINED, TAG_BUDGET, TAG_BUDGET_NOTE, TAG_CONDITION_SOURCE, TAG_CONFIG_HASH,
                                TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_HARDWARE, TAG_KIND, TAG_LPIPS, TAG_METRICS,
-                               TAG_STOPPED_EARLY,
-                               TAG_SWEEP, TAG_VARIANT, TAG_VARIANT_ORDER, TAG_VGG_USED, final_metric, val_metric)
+                               TAG_STOPPED_EARLY, TAG_SWEEP, TAG_VARIANT, TAG_VARIANT_ORDER, TAG_VGG_USED, final_metric,
+                               val_metric)
 from srbench.tracking.store import Tracker, quiet_downloads, search_all_runs
 
 PRIMARY = {"psnr": "psnr_y", "ssim": "ssim_y"}  # the "PSNR / SSIM" cells (with the papers' Δ): column -> metric
@@ -350,6 +351,7 @@ def _metric_cell(metric: Metric, r: pd.Series, best: dict, sets: Sequence[str]) 
     name, digits = metric.name, metric.digits
     if all(math.isnan(r[f"{s}.{name}"]) for s in sets):
         missing = metric.weights.unavailable if metric.weights else None
+        # a weighted metric's tag (its name) says which weights, or why none: LPIPS's is the row's lpips_label
         return missing if missing and missing in r.get(f"{name}_label", "") else "n/a: not scored"
     parts = []
     for s in sets:

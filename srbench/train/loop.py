@@ -349,7 +349,8 @@ class Trainer:
             save_png(crop(sr, box), self.run_dir / "crops" / crop_file(name, image_name))
 
     def _finish(self) -> dict[str, Any]:
-        scores = self.evaluate(self.config.eval_sets, self.final_scorers)  # validations: PSNR / SSIM only (fast)
+        # Every chosen metric here; validations score the protocol's figures only (LPIPS is slow).
+        scores = self.evaluate(self.config.eval_sets, self.final_scorers)
         if self.rank == 0:
             self._save_crops()
         results = {
