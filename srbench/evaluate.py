@@ -1,8 +1,9 @@
 """Scoring SR results on the benchmark sets with the standard protocol.
 
 ``evaluate_bicubic`` scores the bicubic baseline; ``evaluate_folder`` scores
-SR images produced by any method. Both return one :class:`SetScore` per
-(set, scale), with per-image figures kept for JSON output.
+SR images produced by any method; ``evaluate_model`` a network. Each returns one :class:`SetScore` per
+(set, scale), with per-image figures kept for JSON output. What is scored is a list of
+:class:`~srbench.metrics.Scorer` s (default: the protocol's PSNR-Y, SSIM-Y and PSNR-RGB).
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 
@@ -20,10 +21,8 @@ from srbench.data import DatasetSpec, image_sizes, load_set
 from srbench.data.images import image_size, list_images, load_rgb
 from srbench.degrade import bicubic_lr, imresize, modcrop
 from srbench.errors import UserError
-from srbench.metrics import psnr, psnr_ssim_y
-
-if TYPE_CHECKING:
-    from srbench.lpips_metric import LPIPS
+from srbench.metrics import ALWAYS, Scorer, get_metric, prepare, quantize, score_batch
+from srbench.metrics.protocol import SSIM_WINDOW
 
 PROTOCOL = (
     "HR modcropped to the scale; LR = MATLAB-exact bicubic imresize(HR, 1/s) on uint8 RGB; "
@@ -34,25 +33,48 @@ PROTOCOL = (
 MAX_BATCH = 16
 
 
+_NOT_FIGURES = ("set", "scale", "images", "per_image")
+
+
 @dataclass
 class SetScore:
     set: str
     scale: int
-    psnr_y: float
-    ssim_y: float
-    psnr_rgb: float
     images: int
+    figures: dict[str, float]  # metric name -> mean over the images, in scoring order
     per_image: list[dict] = field(default_factory=list)
-    lpips: float | None = None  # only where an LPIPS metric was given
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    @property
+    def psnr_y(self) -> float:
+        return self.figures["psnr_y"]
+
+    @property
+    def ssim_y(self) -> float:
+        return self.figures["ssim_y"]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Flat, as JSON and ``results.json`` have always had it: ``{"set", "scale", "psnr_y", ..., "images",
+        "per_image"}``."""
+        return {"set": self.set, "scale": self.scale, **self.figures, "images": self.images,
+                "per_image": self.per_image}
+
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any]) -> SetScore:
+        """The inverse of :meth:`as_dict`; a figure saved as null (LPIPS unscored, before the registry) is none."""
+        figures = {k: v for k, v in saved.items() if k not in _NOT_FIGURES and v is not None}
+        return cls(saved["set"], saved["scale"], saved["images"], figures, saved.get("per_image", []))
 
 
-def score_pairs(pairs: list[tuple[str, torch.Tensor, torch.Tensor]], scale: int, lpips: LPIPS | None = None,
+def default_scorers() -> list[Scorer]:
+    """The protocol's figures, which need no weights."""
+    return prepare([get_metric(name) for name in ALWAYS], {})
+
+
+def score_pairs(pairs: list[tuple[str, torch.Tensor, torch.Tensor]], scale: int, scorers: list[Scorer] | None = None,
                 device: torch.device = torch.device("cpu")) -> list[dict]:
-    """Per-image metrics for ``(name, sr, hr)`` triples of ``(3, H, W)`` tensors, batched by size and computed
-    on ``device`` (a GPU trial scores on its GPU); with ``lpips``, an ``lpips`` figure per image too."""
+    """Per-image figures of ``scorers`` (default: the protocol's) for ``(name, sr, hr)`` triples of ``(3, H, W)``
+    tensors, batched by size and computed on ``device`` (a GPU trial scores on its GPU)."""
+    scorers = default_scorers() if scorers is None else scorers
     by_shape: dict[tuple, list[int]] = defaultdict(list)
     for i, (_, sr, _) in enumerate(pairs):
         by_shape[tuple(sr.shape)].append(i)
@@ -60,27 +82,17 @@ def score_pairs(pairs: list[tuple[str, torch.Tensor, torch.Tensor]], scale: int,
     for indices in by_shape.values():
         for start in range(0, len(indices), MAX_BATCH):
             chunk = indices[start : start + MAX_BATCH]
-            sr = torch.stack([pairs[i][1] for i in chunk]).to(device)
-            hr = torch.stack([pairs[i][2] for i in chunk]).to(device)
-            psnr_y, ssim_y = psnr_ssim_y(sr, hr, scale)
-            values = zip(psnr_y.tolist(), ssim_y.tolist(), psnr(sr, hr, scale, y_channel=False).tolist())
-            for i, (p, s, p_rgb) in zip(chunk, values):
-                rows[i] = {"image": pairs[i][0], "psnr_y": p, "ssim_y": s, "psnr_rgb": p_rgb}
-            if lpips is not None:
-                for i, distance in zip(chunk, lpips(sr, hr, scale).tolist()):
-                    rows[i]["lpips"] = distance
+            sr = quantize(torch.stack([pairs[i][1] for i in chunk]).to(device))
+            hr = quantize(torch.stack([pairs[i][2] for i in chunk]).to(device))
+            values = score_batch(scorers, sr, hr, scale)
+            for k, i in enumerate(chunk):
+                rows[i] = {"image": pairs[i][0], **{name: per_image[k] for name, per_image in values.items()}}
     return rows
 
 
 def _summarise(set_name: str, scale: int, rows: list[dict]) -> SetScore:
-    def mean(key: str) -> float:
-        return sum(r[key] for r in rows) / len(rows)
-
-    return SetScore(set_name, scale, mean("psnr_y"), mean("ssim_y"), mean("psnr_rgb"), len(rows), rows,
-                    mean("lpips") if "lpips" in rows[0] else None)
-
-
-SSIM_WINDOW = 11  # the scored region (HR shaved by s on every side) must hold one SSIM window
+    names = [k for k in rows[0] if k not in ("image", "rank")]
+    return SetScore(set_name, scale, len(rows), {k: sum(r[k] for r in rows) / len(rows) for k in names}, rows)
 
 
 def scale_fits(height: int, width: int, scale: int) -> bool:
@@ -108,7 +120,7 @@ def _evaluate(
     limit: int | None = None,
     rank: int = 0,
     world: int = 1,
-    lpips: LPIPS | None = None,
+    scorers: list[Scorer] | None = None,
     device: torch.device = torch.device("cpu"),
 ) -> list[SetScore]:
     """Score ``make_sr``'s output on each set and scale (the metrics on ``device``). Under ``torch.distributed`` each rank
@@ -122,7 +134,7 @@ def _evaluate(
             if rank == 0:
                 print(f"scoring {spec.name} x{scale} ({len(images)} images)", file=sys.stderr)
             srs = make_sr(spec, scale, share)
-            rows = score_pairs([(name, sr, modcrop(hr, scale)) for (name, hr), sr in zip(share, srs)], scale, lpips,
+            rows = score_pairs([(name, sr, modcrop(hr, scale)) for (name, hr), sr in zip(share, srs)], scale, scorers,
                                device)
             if world > 1:
                 for row in rows:
@@ -136,13 +148,13 @@ def _evaluate(
 
 
 def evaluate_bicubic(specs: Iterable[DatasetSpec], scales: Iterable[int], data_root: Path, download: bool = True,
-                     lpips: LPIPS | None = None, limit: int | None = None) -> list[SetScore]:
+                     scorers: list[Scorer] | None = None, limit: int | None = None) -> list[SetScore]:
     """The bicubic baseline: MATLAB bicubic down, then MATLAB bicubic up (uint8 throughout); ``limit``: each set's
     first images only, as a trial with ``val_images`` scores them."""
     def upscale(_spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
         return [imresize(bicubic_lr(hr, scale), scale=scale) for _, hr in images]
 
-    return _evaluate(specs, scales, data_root, upscale, download, limit=limit, lpips=lpips)
+    return _evaluate(specs, scales, data_root, upscale, download, limit=limit, scorers=scorers)
 
 
 def evaluate_model(
@@ -154,14 +166,14 @@ def evaluate_model(
     limit: int | None = None,
     rank: int = 0,
     world: int = 1,
-    lpips: LPIPS | None = None,
+    scorers: list[Scorer] | None = None,
     device: torch.device = torch.device("cpu"),
 ) -> list[SetScore]:
     """Score a model, given as ``super_resolve(lr_uint8, scale, image_name) -> sr_uint8``, on the protocol's LR."""
     def run(_spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
         return [super_resolve(bicubic_lr(hr, scale), scale, name) for name, hr in images]
 
-    return _evaluate(specs, scales, data_root, run, download, limit, rank, world, lpips, device)
+    return _evaluate(specs, scales, data_root, run, download, limit, rank, world, scorers, device)
 
 
 def find_sr_folder(root: Path, set_name: str, scale: int, single_set: bool, single_scale: bool) -> Path:
@@ -219,7 +231,7 @@ def load_sr_images(files: dict[str, Path], images: list[tuple[str, torch.Tensor]
 
 
 def evaluate_folder(folder: Path, specs: list[DatasetSpec], scales: list[int], data_root: Path, download: bool = True,
-                    lpips: LPIPS | None = None) -> list[SetScore]:
+                    scorers: list[Scorer] | None = None) -> list[SetScore]:
     """Score SR images made by any method, laid out as FOLDER/SET/xS/<HR name>; every folder is checked before
     the first image is scored."""
     if not folder.is_dir():
@@ -234,14 +246,17 @@ def evaluate_folder(folder: Path, specs: list[DatasetSpec], scales: list[int], d
     def read(spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
         return load_sr_images(files[spec.name, scale], images, scale)
 
-    return _evaluate(specs, scales, data_root, read, download, lpips=lpips)
+    return _evaluate(specs, scales, data_root, read, download, scorers=scorers)
 
 
 def format_table(scores: list[SetScore], title: str) -> str:
-    with_lpips = any(s.lpips is not None for s in scores)
-    lines = [title, f"{'set':<10}{'scale':>6}{'images':>8}{'PSNR-Y':>9}{'SSIM-Y':>9}{'PSNR-RGB':>10}"
-                    + (f"{'LPIPS':>9}" if with_lpips else "")]
+    """A table with a column per metric scored (the registry's label and digits); blank where a set lacks it."""
+    metrics = [get_metric(name) for name in dict.fromkeys(k for s in scores for k in s.figures)]
+    widths = [max(9, len(m.label) + 2) for m in metrics]
+    headings = "".join(f"{m.label:>{w}}" for m, w in zip(metrics, widths))
+    lines = [title, f"{'set':<10}{'scale':>6}{'images':>8}{headings}"]
     for s in scores:
-        lines.append(f"{s.set:<10}{'x' + str(s.scale):>6}{s.images:>8}{s.psnr_y:>9.2f}{s.ssim_y:>9.4f}{s.psnr_rgb:>10.2f}"
-                     + (f"{s.lpips:>9.4f}" if with_lpips else ""))
+        cells = [f"{s.figures[m.name]:>{w}.{m.digits}f}" if m.name in s.figures else " " * w
+                 for m, w in zip(metrics, widths)]
+        lines.append(f"{s.set:<10}{'x' + str(s.scale):>6}{s.images:>8}" + "".join(cells))
     return "\n".join(lines)

@@ -9,8 +9,9 @@ import torchvision
 
 from srbench.degrade import bicubic_lr, imresize, modcrop
 from srbench.errors import UserError
-from srbench.evaluate import SetScore, format_table, score_pairs
-from srbench.lpips_metric import LPIPS
+from srbench.evaluate import SetScore, default_scorers, format_table, score_pairs
+from srbench.metrics import choose, prepare
+from srbench.metrics.lpips import LPIPS
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +56,13 @@ def test_bad_weights_settings_name_the_field(tmp_path):
 
 def test_scoring_adds_lpips_per_image(bicubic_x4):
     metric = LPIPS("random")
-    rows = score_pairs([(f"image{i}", sr, hr) for i, (sr, hr) in enumerate(bicubic_x4)], 4, metric)
+    settings = {"lpips_weights": "random"}
+    scorers = prepare(choose([], settings), settings)
+    assert [s.name for s in scorers] == ["psnr_y", "ssim_y", "psnr_rgb", "lpips"] and scorers[3].note == metric.label
+    rows = score_pairs([(f"image{i}", sr, hr) for i, (sr, hr) in enumerate(bicubic_x4)], 4, scorers)
     expected = [metric(sr[None], hr[None], 4).item() for sr, hr in bicubic_x4]
     assert [row["lpips"] for row in rows] == pytest.approx(expected)
-    assert "lpips" not in score_pairs([("image0", *bicubic_x4[0])], 4)[0]
-    table = format_table([SetScore("Set5", 4, 28.0, 0.8, 27.0, 2, rows, 0.0123)], "t").splitlines()
+    assert "lpips" not in score_pairs([("image0", *bicubic_x4[0])], 4, default_scorers())[0]
+    figures = {"psnr_y": 28.0, "ssim_y": 0.8, "psnr_rgb": 27.0, "lpips": 0.0123}
+    table = format_table([SetScore("Set5", 4, 2, figures, rows)], "t").splitlines()
     assert table[1].endswith("LPIPS") and table[2].endswith("0.0123")

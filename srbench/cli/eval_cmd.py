@@ -10,6 +10,7 @@ from srbench.cli.common import add_data_root, parse_scales
 from srbench.data import DEFAULT_BENCHMARKS, parse_set_list, resolve_data_root
 from srbench.errors import UserError
 from srbench.evaluate import PROTOCOL, evaluate_bicubic, evaluate_folder, evaluate_model, format_table
+from srbench.metrics import Scorer, choose, prepare
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +24,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                "  srbench eval --checkpoint runs/srcnn-x3-quick-.../checkpoints/last.pt\n"
                "  srbench eval --model-uri models:/srcnn_ablation@best_quick\n"
                "  srbench eval --model mylab.nets:TinySR --weights tiny.pth --sets Set5,Set14,BSD100 --scales 4\n"
-               "  srbench eval results/mygan --sets Set5 --scales 4 --lpips-weights ~/weights/alexnet-owt-7be5be79.pth",
+               "  srbench eval results/mygan --sets Set5 --scales 4 "
+               "--lpips-weights ~/weights/alexnet-owt-7be5be79.pth\n"
+               "  srbench eval bicubic --sets Set5 --scales 4 --metrics mylab.metrics:SHARPNESS",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("source", nargs="?", help="'bicubic' for the baseline, or a folder of SR images")
@@ -43,6 +46,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lpips-weights", metavar="WEIGHTS",
                    help="also score LPIPS (AlexNet, v0.1); WEIGHTS: 'imagenet' (downloads), a local copy of "
                         "torchvision's alexnet-owt-7be5be79.pth, or 'random' (tests; not comparable)")
+    p.add_argument("--metrics", metavar="NAMES",
+                   help="comma-separated metrics to score beside PSNR-Y, SSIM-Y and PSNR-RGB (always scored): "
+                        "registered names (lpips) or your own as package.module:NAME or file.py:NAME")
     p.add_argument("--json", action="store_true", help="print JSON with per-image figures instead of a table")
     add_data_root(p)
     p.set_defaults(run=run)
@@ -171,30 +177,38 @@ def run(args: argparse.Namespace) -> int:
     specs = parse_set_list(args.sets)
     root = resolve_data_root(args.data_root)
     download = not args.no_download
-    lpips = None
-    if args.lpips_weights is not None:
-        from srbench.lpips_metric import LPIPS
-
-        lpips = LPIPS(args.lpips_weights)
+    scorers = _scorers(args.metrics, args.lpips_weights)
     if args.model is not None:
         resolver, title, scale = _weights_resolver(args.model, args.model_config, args.weights,
                                                    parse_scales(args.scales) if args.scales else None)
-        scores = evaluate_model(resolver, specs, [scale], root, download, lpips=lpips)
+        scores = evaluate_model(resolver, specs, [scale], root, download, scorers=scorers)
     elif args.checkpoint is not None or args.model_uri is not None:
         resolver, title, trained_scale = (_checkpoint_resolver(args.checkpoint) if args.checkpoint is not None
                                           else _logged_model_resolver(args.model_uri, args.tracking_uri))
         scales = parse_scales(args.scales) if args.scales else [trained_scale]
-        scores = evaluate_model(resolver, specs, scales, root, download, lpips=lpips)
+        scores = evaluate_model(resolver, specs, scales, root, download, scorers=scorers)
     elif args.source == "bicubic":
         scales = parse_scales(args.scales or "2,3,4")
-        scores, title = evaluate_bicubic(specs, scales, root, download, lpips), "bicubic (MATLAB imresize)"
+        scores, title = evaluate_bicubic(specs, scales, root, download, scorers), "bicubic (MATLAB imresize)"
     else:
         scales = parse_scales(args.scales or "2,3,4")
         folder = Path(args.source)
-        scores, title = evaluate_folder(folder, specs, scales, root, download, lpips), str(folder)
+        scores, title = evaluate_folder(folder, specs, scales, root, download, scorers), str(folder)
+    notes = {s.name: s.note for s in scorers if s.note}  # which weights a metric used (LPIPS's trunk)
     if args.json:
-        extra = {"lpips": lpips.label} if lpips is not None else {}
-        print(json.dumps({"method": title, "protocol": PROTOCOL, **extra, "results": [s.as_dict() for s in scores]}, indent=2))
+        print(json.dumps({"method": title, "protocol": PROTOCOL, **notes, "results": [s.as_dict() for s in scores]},
+                         indent=2))
     else:
-        print(format_table(scores, title + (f"; {lpips.label}" if lpips is not None else "")))
+        print(format_table(scores, "; ".join([title, *notes.values()])))
     return 0
+
+
+def _scorers(metrics: str | None, lpips_weights: str | None) -> list[Scorer]:
+    """What to score: the protocol's figures, ``--metrics`` and LPIPS where ``--lpips-weights`` is given."""
+    names = [name.strip() for name in (metrics or "").split(",") if name.strip()]
+    settings = {"lpips_weights": lpips_weights} if lpips_weights is not None else {}
+    try:
+        chosen = choose(names, settings)
+    except UserError as exc:
+        raise UserError(f"--metrics: {exc}") from None
+    return prepare(chosen, settings)

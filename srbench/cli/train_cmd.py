@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         tracked[0].finish(tracked[1])
         experiment_id = tracked[0].run(tracked[1]).info.experiment_id
         print(f"MLflow: run {tracked[1]}; {ui_command(tracked[0].uri, experiment_id)}", file=sys.stderr)
-    scores = [SetScore(**s) for s in results["sets"]]
+    scores = [SetScore.from_dict(s) for s in results["sets"]]
     print(format_table(scores, f"{config.family} x{config.scale} ({config.budget}: {results['iterations']} iterations, "
                                f"{results['wall_time_s']:.0f} s on {results['hardware']}, {results['precision']}; "
                                f"images: {results['eval_images']})"))

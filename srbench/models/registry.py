@@ -16,13 +16,8 @@ Unknown names, unknown fields and invalid values raise :class:`~srbench.errors.U
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
 import inspect
 import re
-import sys
-from pathlib import Path
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -30,6 +25,7 @@ from typing import Any, Literal
 from torch import nn
 
 from srbench.errors import UserError
+from srbench.user_code import attribute_of, load_module, source_file, split_reference
 
 Budgets = Mapping[str, Mapping[str, Any]]
 
@@ -55,15 +51,11 @@ class ModelEntry:
     @property
     def source(self) -> str:
         """Where the builder is defined: registering the same code twice (a study file read again) is no conflict."""
-        return f"{self.file or self.builder.__module__}:{self.builder.__qualname__}"
+        return f"{self.file or self.module}:{self.builder.__qualname__}"
 
-
-def _source_file(builder: Callable[..., Any]) -> str | None:
-    """Read while the defining module is still importable: a study file's module exists only while it runs."""
-    try:
-        return inspect.getsourcefile(builder)
-    except TypeError:  # builtins and compiled code
-        return None
+    @property
+    def module(self) -> str:
+        return self.builder.__module__
 
 
 MODELS: dict[str, ModelEntry] = {}
@@ -82,7 +74,7 @@ def register(name: str, summary: str = "", paper: str = "", variants: Mapping[st
             raise UserError(f"register('{name}'): {builder!r} is not a function or class that builds a network")
         entry = ModelEntry(str(name).lower(), builder, summary or (inspect.getdoc(builder) or "").split("\n")[0],
                            paper, {k: dict(v) for k, v in (variants or {}).items()}, tuple(scales), default_variant,
-                           role, discriminator, _copy(budgets), _copy(adversarial_budgets), _source_file(builder))
+                           role, discriminator, _copy(budgets), _copy(adversarial_budgets), source_file(builder))
         existing = MODELS.get(entry.name)
         if existing is not None and existing.source != entry.source and not replace:
             raise UserError(f"register('{name}'): the name is taken by {existing.source}; choose another name or "
@@ -118,49 +110,16 @@ def import_builder(path: str) -> ModelEntry:
     a sweep ships the package to its workers) and registered under its path, with srbench's defaults."""
     if path in _BY_PATH:
         return _BY_PATH[path]
-    module_name, sep, attribute = str(path).rpartition(":")
-    if not sep or not module_name or not attribute:
-        raise UserError(f"model: builder '{path}' is not 'package.module:Callable' or 'file.py:Callable', e.g. "
-                        f"'mylab.nets:TinySR'")
-    module = _load_file(module_name) if module_name.endswith(".py") else _import(module_name, path)
-    builder = module
-    for part in attribute.split("."):
-        builder = getattr(builder, part, None)
-        if builder is None:
-            raise UserError(f"model: builder '{path}': {module_name} has no '{attribute}'")
+    module_name, attribute = split_reference(path, "model: builder", "Callable", "mylab.nets:TinySR")
+    builder = attribute_of(load_module(module_name, path, "model: builder"), attribute)
+    if builder is None:
+        raise UserError(f"model: builder '{path}': {module_name} has no '{attribute}'")
     if not callable(builder):
         raise UserError(f"model: builder '{path}' is not a function or class")
     entry = ModelEntry(path, builder, (inspect.getdoc(builder) or "").split("\n")[0], "", scales=(),
-                       file=_source_file(builder))
+                       file=source_file(builder))
     _BY_PATH[path] = entry
     return entry
-
-
-def _import(module_name: str, path: str) -> Any:
-    try:
-        return importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UserError(f"model: builder '{path}': cannot import {module_name} ({exc}); install the package or "
-                        f"run from the folder that holds it") from None
-
-
-def _load_file(file: str) -> Any:
-    """A Python file as a module (e.g. a study file that defines the network), kept in ``sys.modules`` so its
-    classes pickle and its builder's source is found."""
-    location = Path(file).expanduser().resolve()
-    if not location.is_file():
-        raise UserError(f"model: builder file {file} does not exist")
-    name = f"srbench_user_{hashlib.sha256(str(location).encode()).hexdigest()[:12]}"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, location)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]
-            raise
-    return sys.modules[name]
 
 
 def entry_for(config: Mapping[str, Any]) -> ModelEntry:

@@ -1,11 +1,12 @@
 """A study's own code on every node of a sweep.
 
-A study may train a network srbench does not ship: one registered in the study file itself, or one named by
-its import path (``{"builder": "mylab.nets:TinySR"}``). Ray workers never run the study file and may sit on
-machines that do not have it, so the sweep starts Ray with a runtime environment (Ray's ``working_dir`` and
-``py_modules``) that carries the study's folder, and the user's package where it is not installed, to every
-node; each trial process then reads the study file from there (:func:`register_study_models`), which runs its
-``register`` calls. Studies of the zoo's networks ship nothing.
+A study may train a network srbench does not ship, or score a metric of its own: one registered in the study file
+itself, or one named by its import path (``{"builder": "mylab.nets:TinySR"}``, ``metrics=["mylab.metrics:SHARP"]``).
+Ray workers never run the study file and may sit on machines that do not have it, so the sweep starts Ray with a
+runtime environment (Ray's ``working_dir`` and ``py_modules``) that carries the study's folder, and the user's
+package where it is not installed, to every node; each trial process then reads the study file from there
+(:func:`register_study_models`), which runs its ``register`` and ``register_metric`` calls. Studies of srbench's own
+networks and metrics ship nothing.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import runpy
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import srbench
 from srbench.errors import UserError
-from srbench.models.registry import ModelEntry
+from srbench.models.registry import entry_for
 from srbench.study.experiment import RUN_NAME
+
+if TYPE_CHECKING:
+    from srbench.train.config import TrainConfig
 
 # Never shipped with a study's folder: run outputs, stores, weights and environments (Ray refuses a working_dir
 # over its size limit, and none of these is code).
@@ -42,10 +46,25 @@ def _top_level(module_name: str) -> Path:
     return Path(top.__file__)
 
 
-def runtime_env(study_file: str | Path, entries: Iterable[ModelEntry]) -> dict[str, Any] | None:
-    """Ray's runtime environment that brings the study's own networks to every node: the study file's folder as
-    ``working_dir``, plus ``py_modules`` for an imported builder's top-level package outside it; ``None`` when
-    every network is srbench's or installed."""
+class Code(Protocol):
+    """A network's registry entry or a metric: where its code is defined."""
+
+    file: str | None
+
+    @property
+    def module(self) -> str: ...
+
+
+def trial_code(configs: Iterable[TrainConfig]) -> list[Code]:
+    """The networks and metrics the trials' configurations use."""
+    configs = list(configs)
+    return [*(entry_for(c.model) for c in configs), *(m for c in configs for m in c.scored_metrics())]
+
+
+def runtime_env(study_file: str | Path, entries: Iterable[Code]) -> dict[str, Any] | None:
+    """Ray's runtime environment that brings the study's own networks and metrics to every node: the study file's
+    folder as ``working_dir``, plus ``py_modules`` for an imported package outside it; ``None`` when all the code
+    is srbench's or installed."""
     folder = Path(study_file).resolve().parent
     modules: list[str] = []
     ships = False
@@ -55,7 +74,7 @@ def runtime_env(study_file: str | Path, entries: Iterable[ModelEntry]) -> dict[s
             continue
         ships = True
         if not file.is_relative_to(folder):
-            modules.append(str(_top_level(entry.builder.__module__)))
+            modules.append(str(_top_level(entry.module)))
     if not ships:
         return None
     return {"working_dir": str(folder), "excludes": EXCLUDES, **({"py_modules": sorted(set(modules))} if modules else {})}

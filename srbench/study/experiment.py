@@ -30,6 +30,7 @@ from srbench.study.plan import (
 )
 from srbench.train.config import BUDGETS, has_recipe
 from srbench.typecheck import check_fields
+from srbench.user_code import absolute_references
 
 SCHEDULERS = ("fifo", "asha")
 RUN_NAME = "srbench_experiment"  # the module name a study file runs under, on the driver and in trial processes
@@ -53,6 +54,8 @@ class Experiment:
     budget_notes: dict[str, str] = field(default_factory=dict)
     train_set: str = "BSDS200"
     eval_sets: list[str] = field(default_factory=lambda: list(DEFAULT_BENCHMARKS))
+    # Metrics scored with the final figures beside PSNR-Y, SSIM-Y and PSNR-RGB: names or import paths (srbench.metrics)
+    metrics: list[str] = field(default_factory=list)
     workers_per_trial: int = 1
     cpus_per_worker: float = 1
     gpus_per_worker: float = 0
@@ -130,6 +133,7 @@ def _absolute_folder_sets(experiment: Experiment) -> Experiment:
     every trial resolves its configuration again on a Ray worker, which runs in another folder."""
     return replace(experiment, **absolute_set_fields({"train_set": experiment.train_set,
                                                       "eval_sets": experiment.eval_sets}),
+                   metrics=absolute_references(experiment.metrics),
                    train=absolute_set_fields(experiment.train),
                    budgets={k: absolute_set_fields(v) for k, v in experiment.budgets.items()},
                    variants={k: absolute_set_fields(v) for k, v in experiment.variants.items()})

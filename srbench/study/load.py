@@ -13,6 +13,7 @@ from typing import Any
 
 from srbench.data import absolute_set_fields
 from srbench.errors import UserError
+from srbench.user_code import absolute_references
 from srbench.study.experiment import RUN_NAME, Experiment, validate_experiment
 
 
@@ -28,6 +29,8 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
             settings[key.strip()] = json.loads(text)
         except json.JSONDecodeError:
             settings[key.strip()] = text
+    if "metrics" in settings:  # metric files too
+        settings["metrics"] = absolute_references(settings["metrics"])
     return absolute_set_fields(settings)  # the trials resolve them on Ray workers, in other folders
 
 def shipped_studies() -> dict[str, Path]:

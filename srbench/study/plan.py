@@ -119,7 +119,8 @@ def resolve_trial(experiment: Experiment, budget: str, base: TrialBase, sampled:
     model, training = dict(experiment.model), {}
     for name, value in {**overrides, **base.point, **sampled, **(settings or {})}.items():
         apply_key(model, training, name, value)
-    fields_ = {"train_set": experiment.train_set, "eval_sets": list(experiment.eval_sets), **experiment.train,
+    fields_ = {"train_set": experiment.train_set, "eval_sets": list(experiment.eval_sets),
+               "metrics": list(experiment.metrics), **experiment.train,
                **experiment.budgets.get(budget, {}), **training, "seed": base.seed}
     try:
         config = make_config(model, experiment.scale, budget, **fields_)

@@ -11,9 +11,8 @@ from typing import Any
 import ray
 from ray import tune
 
-from srbench.models.registry import entry_for
 from srbench.scoped_env import scoped_env
-from srbench.study.code import runtime_env
+from srbench.study.code import runtime_env, trial_code
 from srbench.sweep.cluster import TrialShape, check_storage_shared, init_ray, trials_at_once
 from srbench.sweep.console import console, sweep_console
 from srbench.sweep.driver import SweepContext, trial_driver
@@ -46,7 +45,7 @@ def launch(study: Study, sweep: str, address: str | None, tracking_uri: str, sto
            max_concurrent: int | None, verbose: bool) -> dict[str, Any]:
     """Run the sweep's trials on Ray and finish the sweep; returns its summary."""
     e = study.experiment
-    code = runtime_env(study.file, [entry_for(t.config.model) for t in study.trials])
+    code = runtime_env(study.file, trial_code(t.config for t in study.trials))
     where = init_ray(address, code)
     shape = TrialShape(e.workers_per_trial, e.cpus_per_worker, e.gpus_per_worker)
     concurrency = trials_at_once(shape, where, max_concurrent or study.trial_count)

@@ -4,12 +4,14 @@ network after. Every name comes from ``srbench.tracking.names``."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from srbench.data import get_spec, set_folder
+from srbench.evaluate import SetScore
 from srbench.tracking.model_registry import log_trained_model
 from srbench.tracking.names import (
     FINAL_STEP,
@@ -21,6 +23,7 @@ from srbench.tracking.names import (
     TAG_GIT_COMMIT,
     TAG_HARDWARE,
     TAG_LPIPS,
+    TAG_METRICS,
     TAG_NODES,
     TAG_SOURCE_NAME,
     TAG_SOURCE_TYPE,
@@ -36,7 +39,9 @@ def record_configuration(tracker: Tracker, run_id: str, config: TrainConfig, dat
                          params: dict[str, Any], tags: dict[str, Any]) -> None:
     """The training configuration as params (``model.scale`` is ``scale``, ``budget`` a tag: one name each) plus
     ``params``; identity tags (configuration hash, budget, commit, source, versions) plus ``tags``; data sets."""
-    fields = {k: v for k, v in flatten("", config.to_dict()).items() if k not in ("model.scale", "budget")}
+    # ``metrics`` only where given: a run that scores just the protocol's figures has the params it always had.
+    fields = {k: v for k, v in flatten("", config.to_dict()).items()
+              if k not in ("model.scale", "budget") and (k != "metrics" or config.metrics)}
     tracker.log_params(run_id, {**fields, **params})
     tracker.set_tags(run_id, {TAG_CONFIG_HASH: config_hash(config), TAG_BUDGET: config.budget,
                               TAG_GIT_COMMIT: git_commit(), TAG_SOURCE_NAME: source, TAG_SOURCE_TYPE: "LOCAL",
@@ -47,15 +52,18 @@ def record_configuration(tracker: Tracker, run_id: str, config: TrainConfig, dat
 def record_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_dir: Path) -> None:
     """The final figures (once, at FINAL_STEP), what the run was trained and scored on, results.json,
     history.jsonl, the crops (files and MLflow images) and the trained network (its best checkpoint)."""
-    figures = {final_metric(s["set"], k): s[k] for s in results["sets"]
-               for k in ("psnr_y", "ssim_y", "psnr_rgb", "lpips") if s[k] is not None}
+    figures = {final_metric(s.set, name): value
+               for s in map(SetScore.from_dict, results["sets"]) for name, value in s.figures.items()}
     scalars = {"parameters": results["parameters"], "macs_per_mp": results["macs_per_mp"],
                "wall_time_s": results["wall_time_s"], ITERATIONS_TRAINED: results["iterations"]}
     # One call, retried whole on a patient store: a figure is never logged twice.
     tracker.log_metrics(run_id, {**figures, **scalars}, step=FINAL_STEP)
     tags = {TAG_HARDWARE: results["hardware"], TAG_NODES: str(results["nodes"]), TAG_EVAL_IMAGES: results["eval_images"],
             TAG_VGG_USED: results["vgg_weights"] or "none",
-            TAG_CONDITION_SOURCE: results["condition_source"] or "none", TAG_LPIPS: results["lpips"] or "n/a"}
+            TAG_CONDITION_SOURCE: results["condition_source"] or "none",
+            # How pages show the metrics scored (a user's too, without importing it); each weighted metric's weights
+            # under its own name (LPIPS's, TAG_LPIPS, says n/a where it was not scored, as it always has).
+            TAG_METRICS: json.dumps(results["metrics"]), TAG_LPIPS: "n/a", **results["metric_weights"]}
     tracker.set_tags(run_id, tags)
     for name in ("results.json", "history.jsonl"):
         tracker.log_artifact(run_id, run_dir / name)

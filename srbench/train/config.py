@@ -22,6 +22,7 @@ from srbench.data import DEFAULT_BENCHMARKS, absolute_set_fields, get_spec, set_
 from srbench.errors import UserError
 from srbench.losses import CONTENT_LOSSES as VGG_CONTENT_LOSSES
 from srbench.losses import PIXEL_LOSSES
+from srbench.metrics import Metric, choose
 from srbench.models import MODELS, build_model, resolve_config
 from srbench.models.interface import Traits, check_network
 from srbench.models.registry import ModelEntry, entry_for, generator_names
@@ -29,6 +30,7 @@ from srbench.models.pretrained import KEYWORDS as WEIGHT_KEYWORDS
 from srbench.models.pretrained import check_setting as check_weights_setting
 from srbench.train.precision import PRECISIONS
 from srbench.typecheck import check_fields, matches
+from srbench.user_code import absolute_references
 
 BUDGETS = ("smoke", "quick", "paper")
 SCHEDULES = ("constant", "step", "multistep", "cosine")
@@ -66,6 +68,8 @@ class TrainConfig:
     vgg_weights: str = "imagenet"
     # LPIPS scored with the final figures: none | imagenet | a local alexnet-owt-7be5be79.pth | random
     lpips_weights: str = "none"
+    # Metrics scored with the final figures beside PSNR-Y, SSIM-Y and PSNR-RGB: registered names or import paths
+    metrics: list[str] = field(default_factory=list)
     adversarial_weight: float = 0.0  # > 0 makes it a GAN trial (SRGAN: 1e-3)
     pretrain_iterations: int = 0  # GAN: pixel-loss (MSE) pre-training of the generator first
     generator_init: str | None = None  # GAN: start the generator from this checkpoint instead
@@ -89,15 +93,31 @@ class TrainConfig:
     def total_iterations(self) -> int:
         return self.pretrain_iterations + self.iterations if self.is_gan else self.iterations
 
+    @property
+    def weight_settings(self) -> dict[str, str]:
+        """The weights options of metrics that this configuration sets."""
+        return {"lpips_weights": self.lpips_weights}
+
+    def scored_metrics(self) -> list[Metric]:
+        """What the final figures score: the protocol's, ``metrics``, and LPIPS where ``lpips_weights`` is set."""
+        return choose(self.metrics, self.weight_settings)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
+# Fields that do not change what is trained: two runs that differ only in them are seeds of one configuration.
+# ``metrics`` chooses what is scored at the end; leaving it out also keeps every earlier run's hash.
+_NOT_IDENTITY = ("seed", "metrics")
+# Fields added since checkpoints and sweeps started saving configurations: a saved one without them gets the default.
+_ADDED_FIELDS = ("metrics",)
+
+
 def config_hash(config: TrainConfig) -> str:
-    """The identity of a trained configuration: every model and training field except the seed, plus the
-    pixel digests of its training and evaluation sets. Runs with equal hashes differ only by their seed,
-    so they are the only ones a leaderboard pools (as seeds)."""
-    fields_ = {k: v for k, v in config.to_dict().items() if k != "seed"}
+    """The identity of a trained configuration: every model and training field except the seed (and what is
+    scored, ``metrics``), plus the pixel digests of its training and evaluation sets. Runs with equal hashes
+    differ only by their seed, so they are the only ones a leaderboard pools (as seeds)."""
+    fields_ = {k: v for k, v in config.to_dict().items() if k not in _NOT_IDENTITY}
     sets = sorted({config.train_set, *config.eval_sets, *config.val_sets})
     payload = {"config": fields_, "data": {name: get_spec(name).set_digest for name in sets}}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -156,8 +176,10 @@ def make_config(model: Mapping[str, Any], scale: int, budget: str = "quick", /, 
     reserved = [k for k in overrides if k in RESERVED_FIELDS]
     if reserved:
         raise UserError(f"'{reserved[0]}' is not a training field to override: set it with {RESERVED_FIELDS[reserved[0]]}")
-    # Folder sets by absolute path: the configuration travels to Ray workers, which run in other folders.
+    # Folder sets and metric files by absolute path: the configuration travels to Ray workers, in other folders.
     overrides = absolute_set_fields(overrides)
+    if "metrics" in overrides:
+        overrides["metrics"] = absolute_references(overrides["metrics"])
     config = TrainConfig(model=model, scale=scale, budget=budget, **{**preset, **overrides})
     validate(config)
     return _keep_cadence(config, TrainConfig(model=model, scale=scale, budget=budget, **preset), overrides)
@@ -167,7 +189,7 @@ def config_from_dict(saved: Mapping[str, Any], source: str) -> TrainConfig:
     """A saved configuration (a checkpoint's, a sweep's), rebuilt through the same validation as a new one."""
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(saved) - names)
-    missing = sorted(names - set(saved))
+    missing = sorted(names - set(saved) - set(_ADDED_FIELDS))
     if unknown or missing:
         raise UserError(f"{source}: the saved configuration does not match this srbench "
                         f"({'unknown field ' + unknown[0] if unknown else 'missing field ' + missing[0]}); resume it "
@@ -264,6 +286,10 @@ def validate(config: TrainConfig) -> None:
                                   f"{network.channels} channel(s)")
     check_weights_setting("vgg_weights", config.vgg_weights)
     check_weights_setting("lpips_weights", config.lpips_weights, ("none", *WEIGHT_KEYWORDS))
+    try:
+        config.scored_metrics()
+    except UserError as exc:
+        raise bad("metrics", str(exc)) from None
     get_spec(config.train_set, kind="train")
     for name in (*config.eval_sets, *config.val_sets):
         get_spec(name, kind="benchmark")

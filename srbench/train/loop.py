@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,12 +31,11 @@ from srbench.evaluate import SetScore, evaluate_model
 from srbench.hardware import describe_trial_hardware
 from srbench.losses import (category_loss, content_loss, discriminator_loss, generator_adversarial_loss,
                             pixel_loss)
-from srbench.lpips_metric import LPIPS
+from srbench.metrics import Scorer, prepare
 from srbench.models import build_model, count_parameters, macs_per_output_megapixel
 from srbench.models.conditions import build_condition_source
 from srbench.models.interface import traits
 from srbench.models.registry import entry_for
-from srbench.models.pretrained import WeightsUnavailable
 from srbench.train.checkpoint import load_checkpoint, save_checkpoint
 from srbench.train.config import TrainConfig
 from srbench.train.data import Batch, PatchSampler
@@ -102,7 +100,8 @@ class Trainer:
         self.perceptual = (content_loss(config.content_loss, config.vgg_weights).to(self.device)
                            if config.content_loss != "pixel" else None)
         self.pixel_loss = pixel_loss(config.pixel_loss)
-        self.lpips, self.lpips_label = _load_lpips(config.lpips_weights)
+        # The final figures' metrics, weights loaded once; any that cannot get its weights is left unscored, labelled.
+        self.final_scorers = prepare(config.scored_metrics(), config.weight_settings, lenient=True)
 
         self.optimizers = {"generator": build_optimizer(
             config.optimizer, parameter_groups(self.model, config.lr, config.last_layer_lr_scale), config.momentum)}
@@ -209,7 +208,7 @@ class Trainer:
         return metrics
 
     # -- validation, checkpoints, records ---------------------------------------------------
-    def evaluate(self, set_names: Sequence[str], lpips: LPIPS | None = None) -> list[SetScore]:
+    def evaluate(self, set_names: Sequence[str], scorers: list[Scorer] | None = None) -> list[SetScore]:
         specs = [get_spec(n) for n in set_names]
         if self.distributed:  # rank 0's BatchNorm statistics everywhere: every row scores the model rank 0 saves
             for buffer in self.model.buffers():
@@ -217,7 +216,7 @@ class Trainer:
         with fp32_scoring(self.model, self.memory_format) as model:
             return evaluate_model(SuperResolver(model, self.condition_source), specs, [self.config.scale],
                                   self.data_root, limit=self.config.val_images, rank=self.rank, world=self.world,
-                                  lpips=lpips, device=self.device)
+                                  scorers=scorers, device=self.device)
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -350,7 +349,8 @@ class Trainer:
             save_png(crop(sr, box), self.run_dir / "crops" / crop_file(name, image_name))
 
     def _finish(self) -> dict[str, Any]:
-        scores = self.evaluate(self.config.eval_sets, self.lpips)  # LPIPS on the final scores only: it is slow
+        # Every chosen metric here; validations score the protocol's figures only (LPIPS is slow).
+        scores = self.evaluate(self.config.eval_sets, self.final_scorers)
         if self.rank == 0:
             self._save_crops()
         results = {
@@ -365,7 +365,9 @@ class Trainer:
             "eval_images": (f"first {self.config.val_images} per set (subset)" if self.config.val_images else "all"),
             "vgg_weights": self.perceptual.vgg.weights_label if self.perceptual is not None else None,
             "condition_source": self.condition_source.describe() if self.condition_source is not None else None,
-            "lpips": self.lpips_label,
+            # How pages show each metric scored, and the weights of those that take some (or why they are missing).
+            "metrics": [s.metric.describe() for s in self.final_scorers],
+            "metric_weights": {s.name: s.note for s in self.final_scorers if s.metric.weights is not None},
             "sets": [s.as_dict() for s in scores],
         }
         if self.rank == 0:
@@ -383,15 +385,3 @@ def cross_rank_batchnorm(module: torch.nn.Module, device: torch.device, distribu
     if distributed and device.type == "cuda":
         return torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
     return module
-
-
-def _load_lpips(setting: str) -> tuple[LPIPS | None, str | None]:
-    """The LPIPS metric and its label; a failed ImageNet download leaves it unscored (labelled so), not the trial failed."""
-    if setting == "none":
-        return None, None
-    try:
-        metric = LPIPS(setting)
-    except WeightsUnavailable as exc:
-        print(f"warning: LPIPS will not be scored: {exc}", file=sys.stderr)
-        return None, "n/a: no ImageNet weights"
-    return metric, metric.label

@@ -14,7 +14,8 @@ import warnings
 
 import torch
 
-from srbench.metrics import quantize, shave_border
+from srbench.metrics.protocol import quantize, shave_border
+from srbench.metrics.registry import Compute, Metric, Weights, register_metric
 from srbench.models.pretrained import PretrainedNet, load_pretrained
 
 ALEXNET = PretrainedNet("alexnet", "AlexNet_Weights.IMAGENET1K_V1", "alexnet-owt-7be5be79.pth", "lpips_weights")
@@ -24,7 +25,7 @@ class LPIPS:
     """Per-image LPIPS of SR against HR, ``(N, 3, H, W)`` on the 0-255 scale (uint8 or float)."""
 
     def __init__(self, lpips_weights: str = "imagenet") -> None:
-        import lpips
+        import lpips  # optional for most uses, and slow to import: only where LPIPS is scored
 
         trunk, self.imagenet, self.weights_label = load_pretrained(ALEXNET, lpips_weights)
         # pnet_rand: the package would download the trunk itself; ours comes from ``lpips_weights``.
@@ -45,3 +46,13 @@ class LPIPS:
         self.net.to(sr.device)
         sr, hr = (shave_border(quantize(x), shave).float() / 127.5 - 1 for x in (sr, hr))  # the package wants [-1, 1]
         return self.net(sr, hr).flatten()
+
+
+def _load(setting: str) -> tuple[Compute, str]:
+    metric = LPIPS(setting)
+    return metric, metric.label
+
+
+LPIPS_METRIC = register_metric(Metric(
+    "lpips", "LPIPS", higher_is_better=False, digits=4, perceptual=True,
+    weights=Weights("lpips_weights", _load, unavailable="n/a: no ImageNet weights")))
