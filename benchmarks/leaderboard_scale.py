@@ -73,7 +73,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2520)
     args = parser.parse_args()
 
-    from srbench.report.leaderboard import bicubic_scores, load_runs, write_leaderboards
+    from srbench.report.baseline import bicubic_scores
+    from srbench.report.leaderboard import write_leaderboards
+    from srbench.report.runs import load_runs
 
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{Path(tmp) / 'mlflow.db'}"

@@ -10,7 +10,10 @@ from conftest import REPO
 from srbench.cli import main
 from srbench.data import get_spec
 from srbench.evaluate import evaluate_bicubic
-from srbench.report.leaderboard import aggregate, bicubic_scores, load_runs, plot_baselines, write_leaderboards
+from srbench.report.baseline import bicubic_scores, plot_baselines
+from srbench.report.leaderboard import write_leaderboards
+from srbench.report.runs import load_runs
+from srbench.report.stats import aggregate
 from srbench.tracking.names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_BUDGET, TAG_BUDGET_NOTE, TAG_CONDITION_SOURCE,
                                TAG_CONFIG_HASH, TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_HARDWARE, TAG_KIND, TAG_STOPPED_EARLY,
                                TAG_STUDY, TAG_SWEEP, TAG_VARIANT, TAG_VARIANT_ORDER, TAG_VGG_USED, final_metric)
@@ -170,12 +173,21 @@ def test_a_page_is_never_replaced_by_one_that_drops_its_budget(store, tmp_path, 
     out.mkdir()
     committed = "# srcnn_ablation\n\n## x3, budget `paper`\n\n| variant |\n"
     (out / "srcnn_ablation.md").write_text(committed)
+    # A page without its sidecar says nothing of what it shows: kept too.
+    assert main(["leaderboard", "--tracking-uri", store, "--out", str(out), "--data-root", str(data_root)]) == 0
+    assert "no srcnn_ablation.json says what it shows" in capsys.readouterr().err
+    sidecar = {"study": "srcnn_ablation", "sections": [{"scale": 3, "budget": "paper", "sweep": "s", "started": "",
+                                                        "commit": "c"}]}
+    (out / "srcnn_ablation.json").write_text(json.dumps(sidecar))
     assert main(["leaderboard", "--tracking-uri", store, "--out", str(out), "--data-root", str(data_root)]) == 0
     assert (out / "srcnn_ablation.md").read_text() == committed and not list(out.glob("*.png"))
     assert "kept " in capsys.readouterr().err
-    assert "- [srcnn_ablation](srcnn_ablation.md) ([CSV](srcnn_ablation.csv))\n" in (out / "README.md").read_text()
+    # the index says what the kept page shows, from its sidecar
+    assert ("- [srcnn_ablation](srcnn_ablation.md) ([CSV](srcnn_ablation.csv)): x3 `paper`, sweep `s`, commit `c`\n"
+            in (out / "README.md").read_text())
     assert main(["leaderboard", "--tracking-uri", store, "--out", str(out), "--data-root", str(data_root),
                  "--replace"]) == 0
+    assert json.loads((out / "srcnn_ablation.json").read_text())["sections"][0]["budget"] == "quick"
     assert "## x3, budget `quick`" in (out / "srcnn_ablation.md").read_text()
     # the same budget is replaced by a newer page without asking
     assert main(["leaderboard", "--tracking-uri", store, "--out", str(out), "--data-root", str(data_root)]) == 0
@@ -353,7 +365,6 @@ def test_leaderboard_reads_every_run_of_a_large_store(tmp_path, data_root):
     """A store of 2,520 trial runs (more than two pages of MLflow's search): every one is read."""
     import importlib.util
 
-    from srbench.report.leaderboard import load_runs
 
     spec = importlib.util.spec_from_file_location("leaderboard_scale", REPO / "benchmarks" / "leaderboard_scale.py")
     benchmark = importlib.util.module_from_spec(spec)
@@ -379,6 +390,6 @@ def test_leaderboard_reads_every_run_of_a_large_store(tmp_path, data_root):
     ([31.0, 31.5], [0.05, float("nan")], [3, 1], "not tested (single seed)"),
 ])
 def test_ordering_verdict_needs_every_step_beyond_its_standard_error(means, stds, seeds, verdict):
-    from srbench.report.leaderboard import ordering_verdict
+    from srbench.report.stats import ordering_verdict
 
     assert ordering_verdict(means, stds, seeds) == verdict

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from srbench.data import set_label
-from srbench.report.leaderboard import bicubic_scores, write_leaderboards
+from srbench.report.baseline import bicubic_scores
+from srbench.report.leaderboard import write_leaderboards
 from srbench.sweep.makespan import Makespan, makespan
 from srbench.tracking.model_registry import best_alias, register_best
 from srbench.tracking.names import TAG_EVAL_IMAGES, TAG_STOPPED_EARLY, final_metric
@@ -73,7 +74,8 @@ def _publish_leaderboards(tracker: Tracker, ended: Ended) -> list[Path]:
     pages = tracker.patiently(lambda: write_leaderboards([ended.study], ended.tracking_uri, out, ended.data_root),
                               "writing the leaderboards")
     if pages:
-        for file in [*pages, *(p.with_suffix(".csv") for p in pages), *sorted(out.glob(f"{ended.study}-*.png"))]:
+        for file in [*pages, *(p.with_suffix(s) for p in pages for s in (".csv", ".json")),
+                     *sorted(out.glob(f"{ended.study}-*.png"))]:
             tracker.log_artifact(ended.parent_run_id, file, artifact_path="leaderboard")
     return pages
 
