@@ -16,11 +16,11 @@ import types
 from collections.abc import Callable
 
 import torch
+from timing import best_of, speed_arguments
 
 from srbench.data import get_spec, load_set, resolve_data_root
 from srbench.degrade import imresize, modcrop
 from srbench.hardware import describe_hardware
-from timing import best_of, speed_arguments
 
 SCALE = 4
 
@@ -36,8 +36,10 @@ def load_basicsr_imresize(src: str) -> Callable:
 def main() -> None:
     args = speed_arguments(__doc__, "utils/")
     images = [modcrop(hr, SCALE) for _, hr in load_set(get_spec("BSD100"), resolve_data_root())]
-    print(f"imresize 1/{SCALE} of the {len(images)} BSD100 HR images; {describe_hardware()}, torch {torch.__version__}, "
-          f"{args.threads} thread(s), best of {args.repeats}")
+    print(
+        f"imresize 1/{SCALE} of the {len(images)} BSD100 HR images; {describe_hardware()}, torch {torch.__version__}, "
+        f"{args.threads} thread(s), best of {args.repeats}"
+    )
     ours_s, ours = best_of(lambda: [imresize(img, scale=1 / SCALE) for img in images], args.repeats)
     print(f"{'srbench imresize (uint8 in and out)':<44}{len(images) / ours_s:>9.1f} images/s")
     if args.basicsr_src:
@@ -48,8 +50,10 @@ def main() -> None:
         total = sum(a.numel() for a in ours)
         worst = max(int((a.int() - b.int()).abs().max()) for a, b in zip(ours, rounded))
         print(f"{'BasicSR 1.4.2 imresize (float, rounded here)':<44}{len(images) / theirs_s:>9.1f} images/s")
-        print(f"srbench is {theirs_s / ours_s:.1f}x BasicSR's throughput; identical uint8 pixels: "
-              f"{100 * same / total:.4f} % (largest difference {worst})")
+        print(
+            f"srbench is {theirs_s / ours_s:.1f}x BasicSR's throughput; identical uint8 pixels: "
+            f"{100 * same / total:.4f} % (largest difference {worst})"
+        )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,18 @@ import uuid
 from pathlib import Path
 
 from srbench.hardware import describe_hardware
-from srbench.tracking.names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_CONFIG_HASH, TAG_GIT_COMMIT, TAG_KIND, TAG_STUDY,
-                               TAG_SWEEP, TAG_VARIANT, TAG_VGG_USED, final_metric)
+from srbench.tracking.names import (
+    FINAL_STEP,
+    ITERATIONS_TRAINED,
+    TAG_CONFIG_HASH,
+    TAG_GIT_COMMIT,
+    TAG_KIND,
+    TAG_STUDY,
+    TAG_SWEEP,
+    TAG_VARIANT,
+    TAG_VGG_USED,
+    final_metric,
+)
 from srbench.tracking.store import Tracker
 
 VARIANTS = ["9-1-5", "9-3-5", "9-5-5", "n128-64", "n32-16", "9-1-1-5", "9-3-3-5", "9-3-3-3-5"]
@@ -35,8 +45,11 @@ def build_large_store(uri: str, runs: int = 2520) -> None:
 
     tracker = Tracker(uri)
     experiment = tracker.experiment_id("srcnn_ablation")
-    parent = tracker.client.create_run(experiment, run_name=SWEEP, tags={
-        TAG_KIND: "sweep", TAG_SWEEP: SWEEP, TAG_STUDY: "srcnn_ablation", TAG_GIT_COMMIT: "0" * 40}).info.run_id
+    parent = tracker.client.create_run(
+        experiment,
+        run_name=SWEEP,
+        tags={TAG_KIND: "sweep", TAG_SWEEP: SWEEP, TAG_STUDY: "srcnn_ablation", TAG_GIT_COMMIT: "0" * 40},
+    ).info.run_id
     tracker.log_params(parent, {"budget": "quick", "trials_at_once": 1})
     tracker.finish(parent)
     store = SqlAlchemyStore(uri, tempfile.mkdtemp(prefix="srbench-artifacts-"))
@@ -45,24 +58,59 @@ def build_large_store(uri: str, runs: int = 2520) -> None:
     for i in range(runs):
         variant, seed = VARIANTS[i % len(VARIANTS)], i // len(VARIANTS)
         run_id, name = uuid.uuid4().hex, f"{variant}_seed{seed}"
-        table_rows[SqlRun].append(dict(run_uuid=run_id, name=name, experiment_id=int(experiment), status="FINISHED",
-                                       start_time=now, end_time=now + 1, lifecycle_stage="active",
-                                       user_id="benchmark", source_type="LOCAL", source_name="",
-                                       entry_point_name="", source_version="", artifact_uri=f"file:///unused/{run_id}"))
-        tags = {TAG_KIND: "trial", TAG_STUDY: "srcnn_ablation", TAG_SWEEP: SWEEP, TAG_CONFIG_HASH: f"hash-{variant}",
-                "mlflow.parentRunId": parent, "mlflow.runName": name, "budget": "quick", "eval_images": "all",
-                "hardware": "benchmark", TAG_VGG_USED: "none", "condition_source": "none", TAG_VARIANT: variant}
-        params = {"seed": str(seed), "scale": "3", "adversarial_weight": "0.0",
-                  "eval_sets": json.dumps(["Set5", "Set14", "BSD100"])}
+        table_rows[SqlRun].append(
+            dict(
+                run_uuid=run_id,
+                name=name,
+                experiment_id=int(experiment),
+                status="FINISHED",
+                start_time=now,
+                end_time=now + 1,
+                lifecycle_stage="active",
+                user_id="benchmark",
+                source_type="LOCAL",
+                source_name="",
+                entry_point_name="",
+                source_version="",
+                artifact_uri=f"file:///unused/{run_id}",
+            )
+        )
+        tags = {
+            TAG_KIND: "trial",
+            TAG_STUDY: "srcnn_ablation",
+            TAG_SWEEP: SWEEP,
+            TAG_CONFIG_HASH: f"hash-{variant}",
+            "mlflow.parentRunId": parent,
+            "mlflow.runName": name,
+            "budget": "quick",
+            "eval_images": "all",
+            "hardware": "benchmark",
+            TAG_VGG_USED: "none",
+            "condition_source": "none",
+            TAG_VARIANT: variant,
+        }
+        params = {
+            "seed": str(seed),
+            "scale": "3",
+            "adversarial_weight": "0.0",
+            "eval_sets": json.dumps(["Set5", "Set14", "BSD100"]),
+        }
         psnr = 31.0 + VARIANTS.index(variant) / 10
-        metrics = {**{final_metric(s, "psnr_y"): psnr for s in ("Set5", "Set14", "BSD100")},
-                   **{final_metric(s, "ssim_y"): 0.88 for s in ("Set5", "Set14", "BSD100")},
-                   "parameters": 8129.0, "macs_per_mp": 8.1e9, ITERATIONS_TRAINED: 20000.0, "wall_time_s": 600.0}
+        metrics = {
+            **{final_metric(s, "psnr_y"): psnr for s in ("Set5", "Set14", "BSD100")},
+            **{final_metric(s, "ssim_y"): 0.88 for s in ("Set5", "Set14", "BSD100")},
+            "parameters": 8129.0,
+            "macs_per_mp": 8.1e9,
+            ITERATIONS_TRAINED: 20000.0,
+            "wall_time_s": 600.0,
+        }
         table_rows[SqlTag] += [dict(key=k, value=v, run_uuid=run_id) for k, v in tags.items()]
         table_rows[SqlParam] += [dict(key=k, value=v, run_uuid=run_id) for k, v in params.items()]
         for model in (SqlMetric, SqlLatestMetric):
-            table_rows[model] += [dict(key=k, value=v, timestamp=now, step=FINAL_STEP, is_nan=False, run_uuid=run_id)
-                                  for k, v in metrics.items()]
+            table_rows[model] += [
+                dict(key=k, value=v, timestamp=now, step=FINAL_STEP, is_nan=False, run_uuid=run_id)
+                for k, v in metrics.items()
+            ]
     with store.ManagedSessionMaker(read_only=False) as session:
         for model, values in table_rows.items():  # one executemany per table
             session.execute(sqlalchemy.insert(model.__table__), values)

@@ -50,8 +50,10 @@ def main() -> None:
         trainer.fit(stop_at=args.steps)
         real = trainer.elapsed / args.steps
 
-    print(f"{args.model} x{args.scale}, budget {args.budget}: batch {config.batch_size}, patch {config.patch_size}; "
-          f"{describe_hardware()}, torch {torch.__version__}, {torch.get_num_threads()} threads, {args.steps} steps")
+    print(
+        f"{args.model} x{args.scale}, budget {args.budget}: batch {config.batch_size}, patch {config.patch_size}; "
+        f"{describe_hardware()}, torch {torch.__version__}, {torch.get_num_threads()} threads, {args.steps} steps"
+    )
     print(f"step with a pre-built in-memory batch   {prebuilt * 1000:7.2f} ms")
     print(f"step with the real loader (training loop) {real * 1000:7.2f} ms")
     print(f"sampling alone (not overlapped)          {sampling * 1000:7.2f} ms")

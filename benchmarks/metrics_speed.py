@@ -20,12 +20,12 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from timing import best_of, speed_arguments
 
 from srbench.data import get_spec, load_set, resolve_data_root
 from srbench.degrade import bicubic_lr, imresize, modcrop
 from srbench.hardware import describe_hardware
 from srbench.metrics import psnr_ssim_y
-from timing import best_of, speed_arguments
 
 SCALE = 4
 
@@ -35,6 +35,7 @@ def load_basicsr(src: str | None) -> types.ModuleType | None:
     if src is None:
         try:
             from basicsr.metrics import psnr_ssim
+
             return psnr_ssim
         except Exception:  # not installed, or its import chain fails with this torchvision
             return None
@@ -67,8 +68,10 @@ def main() -> None:
 
     images = load_set(get_spec("BSD100"), resolve_data_root())
     pairs = [(imresize(bicubic_lr(hr, SCALE), scale=SCALE), modcrop(hr, SCALE)) for _, hr in images]
-    print(f"BSD100 x{SCALE} bicubic, {len(pairs)} image pairs; {describe_hardware()}, "
-          f"torch {torch.__version__}, {args.threads} threads; best of {args.repeats}")
+    print(
+        f"BSD100 x{SCALE} bicubic, {len(pairs)} image pairs; {describe_hardware()}, "
+        f"torch {torch.__version__}, {args.threads} threads; best of {args.repeats}"
+    )
 
     def ours() -> list[tuple[float, float]]:
         return [tuple(v.item() for v in psnr_ssim_y(sr[None], hr[None], SCALE)) for sr, hr in pairs]
@@ -85,9 +88,14 @@ def main() -> None:
         out = []
         for sr, hr in pairs:
             a, b = y(sr), y(hr)
-            out.append((peak_signal_noise_ratio(b, a, data_range=255),
-                        structural_similarity(a, b, gaussian_weights=True, sigma=1.5,
-                                              use_sample_covariance=False, data_range=255)))
+            out.append(
+                (
+                    peak_signal_noise_ratio(b, a, data_range=255),
+                    structural_similarity(
+                        a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255
+                    ),
+                )
+            )
         return out
 
     timed("scikit-image", skimage, len(pairs), args.repeats)
@@ -96,11 +104,19 @@ def main() -> None:
     if basicsr is None:
         print("BasicSR                     not available (pip install basicsr==1.4.2, or --basicsr-src)")
         return
-    bgr = [(sr.permute(1, 2, 0).numpy()[..., ::-1].copy(), hr.permute(1, 2, 0).numpy()[..., ::-1].copy()) for sr, hr in pairs]
+    bgr = [
+        (sr.permute(1, 2, 0).numpy()[..., ::-1].copy(), hr.permute(1, 2, 0).numpy()[..., ::-1].copy())
+        for sr, hr in pairs
+    ]
 
     def basicsr_metrics() -> list[tuple[float, float]]:
-        return [(basicsr.calculate_psnr(a, b, SCALE, test_y_channel=True),
-                 basicsr.calculate_ssim(a, b, SCALE, test_y_channel=True)) for a, b in bgr]
+        return [
+            (
+                basicsr.calculate_psnr(a, b, SCALE, test_y_channel=True),
+                basicsr.calculate_ssim(a, b, SCALE, test_y_channel=True),
+            )
+            for a, b in bgr
+        ]
 
     timed("BasicSR 1.4.2 (numpy/cv2)", basicsr_metrics, len(pairs), args.repeats)
 

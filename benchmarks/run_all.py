@@ -39,15 +39,19 @@ def main() -> None:
         ("metrics against scikit-image and BasicSR", "metrics_speed.py", basicsr),
         ("imresize against BasicSR", "imresize_speed.py", basicsr),
     ]
-    print(f"srbench benchmarks, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {describe_hardware()}, "
-          f"Python {platform.python_version()}, torch {torch.__version__}")
+    print(
+        f"srbench benchmarks, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {describe_hardware()}, "
+        f"Python {platform.python_version()}, torch {torch.__version__}"
+    )
     failed = []
     for title, script, extra in runs:
         print(f"\n## {title}\n$ python benchmarks/{script} {' '.join(extra)}".rstrip(), flush=True)
         start = time.perf_counter()
         done = subprocess.run([sys.executable, str(HERE / script), *extra], stderr=subprocess.PIPE, text=True)
         code = done.returncode
-        print(f"({time.perf_counter() - start:.0f} s{'' if code == 0 else f', FAILED with exit code {code}'})", flush=True)
+        print(
+            f"({time.perf_counter() - start:.0f} s{'' if code == 0 else f', FAILED with exit code {code}'})", flush=True
+        )
         if code:
             print("\n".join(done.stderr.splitlines()[-15:]))
             failed.append(script)

@@ -26,8 +26,12 @@ ROWS = [  # label, model, scale, overrides
     ("SRCNN 9-5-5 x3", {"name": "srcnn", "variant": "9-5-5"}, 3, {}),
     ("SRDenseNet ALL x4", {"name": "srdensenet", "variant": "ALL"}, 4, {}),
     ("SRResNet MSE x4", {"name": "srresnet"}, 4, {}),
-    ("SRGAN VGG54 x4 (adversarial)", {"name": "srresnet"}, 4,
-     {"adversarial_weight": 1e-3, "content_loss": "vgg54", "vgg_weights": "random"}),
+    (
+        "SRGAN VGG54 x4 (adversarial)",
+        {"name": "srresnet"},
+        4,
+        {"adversarial_weight": 1e-3, "content_loss": "vgg54", "vgg_weights": "random"},
+    ),
     ("SFT-GAN x4 (adversarial)", {"name": "sftgan"}, 4, {}),
 ]
 
@@ -43,7 +47,11 @@ def step_ms(model: dict, scale: int, overrides: dict, precision: str, steps: int
         for _ in range(steps):
             step = trainer._step(trainer.sampler.sample(trainer.sampler_rng, config.batch_size))
         float(step["loss"])  # the steps' losses stay on the device: wait for the last one (GPUs run ahead)
-        return (time.perf_counter() - start) / steps * 1000, trainer.precision, f"{config.batch_size} x {config.patch_size}"
+        return (
+            (time.perf_counter() - start) / steps * 1000,
+            trainer.precision,
+            f"{config.batch_size} x {config.patch_size}",
+        )
 
 
 def main() -> None:

@@ -34,29 +34,45 @@ def temp_run_folders() -> set[str]:
 
 
 def startup_table(trials: list) -> None:
-    print(f"{'trial':<22}{'cache':>7}{'worker group':>14}{'training set':>14}{'model':>8}{'first step':>12}"
-          f"{'after group':>13}")
+    print(
+        f"{'trial':<22}{'cache':>7}{'worker group':>14}{'training set':>14}{'model':>8}{'first step':>12}"
+        f"{'after group':>13}"
+    )
     for run in trials:
         m = run.data.metrics
-        print(f"{run.info.run_name:<22}{run.data.tags.get('train_set_cache', '-'):>7}"
-              f"{m['startup.worker_group_s']:>13.1f}s{m['startup.train_set_s']:>13.2f}s"
-              f"{m['startup.model_build_s']:>7.2f}s{m['startup.to_first_step_s']:>11.1f}s"
-              f"{m['startup.to_first_step_s'] - m['startup.worker_group_s']:>12.2f}s")
+        print(
+            f"{run.info.run_name:<22}{run.data.tags.get('train_set_cache', '-'):>7}"
+            f"{m['startup.worker_group_s']:>13.1f}s{m['startup.train_set_s']:>13.2f}s"
+            f"{m['startup.model_build_s']:>7.2f}s{m['startup.to_first_step_s']:>11.1f}s"
+            f"{m['startup.to_first_step_s'] - m['startup.worker_group_s']:>12.2f}s"
+        )
     for state in ("miss", "hit"):
-        after = [r.data.metrics["startup.to_first_step_s"] - r.data.metrics["startup.worker_group_s"]
-                 for r in trials if r.data.tags.get("train_set_cache") == state]
+        after = [
+            r.data.metrics["startup.to_first_step_s"] - r.data.metrics["startup.worker_group_s"]
+            for r in trials
+            if r.data.tags.get("train_set_cache") == state
+        ]
         if after:
-            print(f"first step after the worker group, training-set cache {state}: median "
-                  f"{statistics.median(after):.2f} s over {len(after)} trial(s)")
+            print(
+                f"first step after the worker group, training-set cache {state}: median "
+                f"{statistics.median(after):.2f} s over {len(after)} trial(s)"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study", default=str(REPO / "experiments" / "srcnn_ablation.py"))
     parser.add_argument("--budget", default="smoke")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="training field for every trial (default: iterations=300)")
-    parser.add_argument("--srbench-src", type=Path, help="run the sweep with the srbench in this checkout (before/after)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="training field for every trial (default: iterations=300)",
+    )
+    parser.add_argument(
+        "--srbench-src", type=Path, help="run the sweep with the srbench in this checkout (before/after)"
+    )
     args = parser.parse_args()
     args.set = args.set or ["iterations=300"]
 
@@ -74,8 +90,16 @@ def main() -> None:
         if args.srbench_src:
             env["PYTHONPATH"] = str(args.srbench_src.resolve())
         before = temp_run_folders()
-        command = [sys.executable, "-m", "srbench", "sweep", str(Path(args.study).resolve()), "--budget", args.budget,
-                   *[a for s in args.set for a in ("--set", s)]]
+        command = [
+            sys.executable,
+            "-m",
+            "srbench",
+            "sweep",
+            str(Path(args.study).resolve()),
+            "--budget",
+            args.budget,
+            *[a for s in args.set for a in ("--set", s)],
+        ]
         start = time.perf_counter()
         done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - start
@@ -83,20 +107,29 @@ def main() -> None:
             sys.exit(f"sweep failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
         runs = client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=1000)
-        trials = sorted((r for r in runs if r.data.tags.get("srbench.kind") == "trial"), key=lambda r: r.info.start_time)
+        trials = sorted(
+            (r for r in runs if r.data.tags.get("srbench.kind") == "trial"), key=lambda r: r.info.start_time
+        )
         parent = next(r for r in runs if r.data.tags.get("srbench.kind") == "sweep")
-        print(f"{Path(args.study).name}, budget {args.budget} {' '.join(args.set)}: {len(trials)} trials, "
-              f"{parent.data.params.get('trials_at_once')} at once; {describe_hardware()}")
+        print(
+            f"{Path(args.study).name}, budget {args.budget} {' '.join(args.set)}: {len(trials)} trials, "
+            f"{parent.data.params.get('trials_at_once')} at once; {describe_hardware()}"
+        )
         if all("startup.to_first_step_s" in r.data.metrics for r in trials):
             startup_table(trials)
         else:
             print("start-up: this version of srbench records no start-up figures")
-        span = makespan([(r.info.start_time / 1000, r.info.end_time / 1000) for r in trials],
-                        int(parent.data.params["trials_at_once"]))
+        span = makespan(
+            [(r.info.start_time / 1000, r.info.end_time / 1000) for r in trials],
+            int(parent.data.params["trials_at_once"]),
+        )
         print(f"{span.describe()} (whole command {wall:.0f} s, Ray start and leaderboards included)")
-        print(f"disk: ray_results {folder_size(work / 'ray_results') / 1e6:.1f} MB, MLflow artifacts "
-              f"{folder_size(work / 'mlartifacts') / 1e6:.1f} MB, training-set cache {folder_size(work / 'cache') / 1e6:.1f} MB; "
-              f"per-attempt run folders left in {tempfile.gettempdir()}: {len(temp_run_folders() - before)}")
+        print(
+            f"disk: ray_results {folder_size(work / 'ray_results') / 1e6:.1f} MB, MLflow artifacts "
+            f"{folder_size(work / 'mlartifacts') / 1e6:.1f} MB, "
+            f"training-set cache {folder_size(work / 'cache') / 1e6:.1f} MB; "
+            f"per-attempt run folders left in {tempfile.gettempdir()}: {len(temp_run_folders() - before)}"
+        )
 
 
 if __name__ == "__main__":

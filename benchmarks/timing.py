@@ -19,7 +19,9 @@ def speed_arguments(doc: str, basicsr_holds: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--basicsr-src", help=f"folder of an unpacked basicsr package (the one holding {basicsr_holds})")
+    parser.add_argument(
+        "--basicsr-src", help=f"folder of an unpacked basicsr package (the one holding {basicsr_holds})"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))

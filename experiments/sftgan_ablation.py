@@ -26,11 +26,15 @@ EXPERIMENT = Experiment(
     # alexnet-owt-7be5be79.pth); without the AlexNet LPIPS reads n/a.
     train={"vgg_weights": "imagenet", "lpips_weights": "imagenet"},
     budgets={"smoke": {"vgg_weights": "random", "lpips_weights": "random"}},
-    budget_notes={"quick": (
-        "the authors' losses and weights (conv5_4 L1 perceptual, adversarial 5e-3, category loss), but 600 MSE + "
-        "400 adversarial updates of 16 64x64 patches at a constant 1e-4 instead of 600k of 96x96 patches (halved "
-        "from 50k on), to fit a CPU trial; trained on BSDS200 (the authors: their OST outdoor scenes, with DIV2K "
-        "for the background class)."),
-        "paper": "trained on BSDS200; the authors trained on their OST outdoor scenes, with DIV2K for the background class."},
+    budget_notes={
+        "quick": (
+            "the authors' losses and weights (conv5_4 L1 perceptual, adversarial 5e-3, category loss), but 600 MSE + "
+            "400 adversarial updates of 16 64x64 patches at a constant 1e-4 instead of 600k of 96x96 patches (halved "
+            "from 50k on), to fit a CPU trial; trained on BSDS200 (the authors: their OST outdoor scenes, with DIV2K "
+            "for the background class)."
+        ),
+        "paper": "trained on BSDS200; the authors trained on their OST outdoor scenes, "
+        "with DIV2K for the background class.",
+    },
     train_set="BSDS200",
 )

@@ -29,12 +29,15 @@ EXPERIMENT = Experiment(
         "9-3-3-3-5": {"model.variant": "9-3-3-3-5"},
     },
     train_set="T91",
-    budget_notes={"quick": (
-        "T91, 33x33 patches, N(0, 0.001) weights and the last layer at a tenth of the rate, as in the paper, but "
-        "Adam at 1e-3 (last layer 1e-4) with cosine decay for 20,000 updates of 64 patches, MSE, instead of SGD "
-        "at 1e-4 (1e-5) for 6.25M updates of 128 on Caffe's Euclidean loss: at the paper's SGD rates 9-1-5 is "
-        "still below bicubic after 3,000 updates of 128 (Set5 29.18 dB), and the paper trains about 10^4 times "
-        "longer than quick can.")},
+    budget_notes={
+        "quick": (
+            "T91, 33x33 patches, N(0, 0.001) weights and the last layer at a tenth of the rate, as in the paper, but "
+            "Adam at 1e-3 (last layer 1e-4) with cosine decay for 20,000 updates of 64 patches, MSE, instead of SGD "
+            "at 1e-4 (1e-5) for 6.25M updates of 128 on Caffe's Euclidean loss: at the paper's SGD rates 9-1-5 is "
+            "still below bicubic after 3,000 updates of 128 (Set5 29.18 dB), and the paper trains about 10^4 times "
+            "longer than quick can."
+        )
+    },
     seeds=[0, 1, 2],
     workers_per_trial=1,
     cpus_per_worker=1,

@@ -10,11 +10,14 @@ EXPERIMENT = Experiment(
     model={"name": "srdensenet"},
     scale=4,
     variants={v: {"model.variant": v} for v in ("H", "HL", "ALL")},
-    budget_notes={"quick": (
-        "the paper's architecture and loss, but 1,000 Adam updates of 16 64x64 patches at 3e-4 with cosine decay, "
-        "instead of 500k updates of 32 100x100 patches at 1e-4 divided by 10 every 150k, to fit a CPU trial; "
-        "trained on BSDS200 (the paper: 50,000 ImageNet images)."),
-        "paper": "trained on BSDS200; the paper trained on 50,000 ImageNet images."},
+    budget_notes={
+        "quick": (
+            "the paper's architecture and loss, but 1,000 Adam updates of 16 64x64 patches at 3e-4 with cosine decay, "
+            "instead of 500k updates of 32 100x100 patches at 1e-4 divided by 10 every 150k, to fit a CPU trial; "
+            "trained on BSDS200 (the paper: 50,000 ImageNet images)."
+        ),
+        "paper": "trained on BSDS200; the paper trained on 50,000 ImageNet images.",
+    },
     train_set="BSDS200",
     seeds=[0, 1, 2],
 )

@@ -25,11 +25,14 @@ EXPERIMENT = Experiment(
     # --set lpips_weights=/data/alexnet-owt-7be5be79.pth. Without AlexNet weights LPIPS reads n/a.
     train={"vgg_weights": "imagenet", "lpips_weights": "imagenet"},
     budgets={"smoke": {"vgg_weights": "random", "lpips_weights": "random"}},
-    budget_notes={"quick": (
-        "the paper's losses, weights and value ranges (HR in [-1, 1]), but 64x64 patches and, to fit a CPU trial, "
-        "SRResNet for 2,000 updates at 2e-4 with cosine decay and SRGAN for 600 MSE + 400 adversarial updates at "
-        "a constant 1e-4, instead of 10^6 + 2x10^5 updates of 96x96 patches; trained on BSDS200 (the paper: "
-        "350,000 ImageNet images)."),
-        "paper": "trained on BSDS200; the paper trained on 350,000 ImageNet images."},
+    budget_notes={
+        "quick": (
+            "the paper's losses, weights and value ranges (HR in [-1, 1]), but 64x64 patches and, to fit a CPU trial, "
+            "SRResNet for 2,000 updates at 2e-4 with cosine decay and SRGAN for 600 MSE + 400 adversarial updates at "
+            "a constant 1e-4, instead of 10^6 + 2x10^5 updates of 96x96 patches; trained on BSDS200 (the paper: "
+            "350,000 ImageNet images)."
+        ),
+        "paper": "trained on BSDS200; the paper trained on 350,000 ImageNet images.",
+    },
     train_set="BSDS200",
 )

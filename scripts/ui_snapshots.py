@@ -29,10 +29,24 @@ def free_port() -> int:
 
 
 def start_ui(tracking_uri: str, port: int, log: Path) -> subprocess.Popen:
-    server = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "ui", "--backend-store-uri", tracking_uri,
-                               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                              stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
-                              env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "ui",
+            "--backend-store-uri",
+            tracking_uri,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+    )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -55,9 +69,21 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def screenshot(browser: str, url: str, out: Path) -> None:
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=2000,1000",
-                    "--virtual-time-budget=15000", f"--screenshot={out}", url], check=True, capture_output=True,
-                   timeout=180)
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=2000,1000",
+            "--virtual-time-budget=15000",
+            f"--screenshot={out}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
     print(f"{out}  <-  {url}")
 
 
@@ -75,11 +101,18 @@ def main() -> int:
     if experiment is None:
         raise SystemExit(f"no study '{args.study}' in {args.tracking_uri}")
     trials = tracker.client.search_runs([experiment.experiment_id], f"tags.`{TAG_KIND}` = 'trial'", max_results=1)
-    sweeps = tracker.client.search_runs([experiment.experiment_id], f"tags.`{TAG_KIND}` = 'sweep'", max_results=1,
-                                        order_by=["attributes.start_time DESC"])
+    sweeps = tracker.client.search_runs(
+        [experiment.experiment_id],
+        f"tags.`{TAG_KIND}` = 'sweep'",
+        max_results=1,
+        order_by=["attributes.start_time DESC"],
+    )
     # The latest sweep's saved view, as the sweep's printed link opens it
-    view = (f"?viewStateShareKey={sweeps[0].data.tags[TAG_SWEEP]}"
-            if sweeps and TAG_SHARED_VIEW + sweeps[0].data.tags[TAG_SWEEP] in experiment.tags else "")
+    view = (
+        f"?viewStateShareKey={sweeps[0].data.tags[TAG_SWEEP]}"
+        if sweeps and TAG_SHARED_VIEW + sweeps[0].data.tags[TAG_SWEEP] in experiment.tags
+        else ""
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     port = free_port()
     server = start_ui(args.tracking_uri, port, args.out / "mlflow-ui.log")

@@ -39,14 +39,18 @@ def _cubic(x: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=256)
-def contributions(in_length: int, out_length: int, scale: float, antialias: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def contributions(
+    in_length: int, out_length: int, scale: float, antialias: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-output-pixel weights and 0-based input indices, as MATLAB's ``contributions``.
 
     Returns ``(weights, indices)``, both of shape ``(out_length, taps)``.
     """
     if scale < 1 and antialias:
+
         def kernel(x: np.ndarray) -> np.ndarray:
             return scale * _cubic(scale * x)
+
         width = KERNEL_WIDTH / scale
     else:
         kernel = _cubic

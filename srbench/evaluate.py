@@ -55,8 +55,13 @@ class SetScore:
     def as_dict(self) -> dict[str, Any]:
         """Flat, as JSON and ``results.json`` have always had it: ``{"set", "scale", "psnr_y", ..., "images",
         "per_image"}``."""
-        return {"set": self.set, "scale": self.scale, **self.figures, "images": self.images,
-                "per_image": self.per_image}
+        return {
+            "set": self.set,
+            "scale": self.scale,
+            **self.figures,
+            "images": self.images,
+            "per_image": self.per_image,
+        }
 
     @classmethod
     def from_dict(cls, saved: dict[str, Any]) -> SetScore:
@@ -70,8 +75,12 @@ def default_scorers() -> list[Scorer]:
     return prepare([get_metric(name) for name in ALWAYS], {})
 
 
-def score_pairs(pairs: list[tuple[str, torch.Tensor, torch.Tensor]], scale: int, scorers: list[Scorer] | None = None,
-                device: torch.device = torch.device("cpu")) -> list[dict]:
+def score_pairs(
+    pairs: list[tuple[str, torch.Tensor, torch.Tensor]],
+    scale: int,
+    scorers: list[Scorer] | None = None,
+    device: torch.device = torch.device("cpu"),
+) -> list[dict]:
     """Per-image figures of ``scorers`` (default: the protocol's) for ``(name, sr, hr)`` triples of ``(3, H, W)``
     tensors, batched by size and computed on ``device`` (a GPU trial scores on its GPU)."""
     scorers = default_scorers() if scorers is None else scorers
@@ -106,9 +115,11 @@ def check_scale(set_name: str, sizes: Iterable[tuple[str, int, int]], scale: int
     name, height, width = min(sizes, key=lambda size: min(size[1:]))
     if not scale_fits(height, width, scale):
         largest = max(s for s in range(1, min(height, width) + 1) if scale_fits(height, width, s))
-        raise UserError(f"scale {scale} is too large for {set_name}: its smallest image {name} ({width}x{height}) "
-                        f"would leave nothing to score after the {scale}-pixel border shave; the largest scale "
-                        f"{set_name} allows is {largest}")
+        raise UserError(
+            f"scale {scale} is too large for {set_name}: its smallest image {name} ({width}x{height}) "
+            f"would leave nothing to score after the {scale}-pixel border shave; the largest scale "
+            f"{set_name} allows is {largest}"
+        )
 
 
 def _evaluate(
@@ -123,7 +134,8 @@ def _evaluate(
     scorers: list[Scorer] | None = None,
     device: torch.device = torch.device("cpu"),
 ) -> list[SetScore]:
-    """Score ``make_sr``'s output on each set and scale (the metrics on ``device``). Under ``torch.distributed`` each rank
+    """Score ``make_sr``'s output on each set and scale (the metrics on ``device``). Under ``torch.distributed``
+    each rank
     scores every ``world``-th image and the per-image rows are gathered, so all ranks work."""
     scores = []
     for spec in specs:
@@ -134,8 +146,9 @@ def _evaluate(
             if rank == 0:
                 print(f"scoring {spec.name} x{scale} ({len(images)} images)", file=sys.stderr)
             srs = make_sr(spec, scale, share)
-            rows = score_pairs([(name, sr, modcrop(hr, scale)) for (name, hr), sr in zip(share, srs)], scale, scorers,
-                               device)
+            rows = score_pairs(
+                [(name, sr, modcrop(hr, scale)) for (name, hr), sr in zip(share, srs)], scale, scorers, device
+            )
             if world > 1:
                 for row in rows:
                     row["rank"] = rank
@@ -147,10 +160,17 @@ def _evaluate(
     return scores
 
 
-def evaluate_bicubic(specs: Iterable[DatasetSpec], scales: Iterable[int], data_root: Path, download: bool = True,
-                     scorers: list[Scorer] | None = None, limit: int | None = None) -> list[SetScore]:
+def evaluate_bicubic(
+    specs: Iterable[DatasetSpec],
+    scales: Iterable[int],
+    data_root: Path,
+    download: bool = True,
+    scorers: list[Scorer] | None = None,
+    limit: int | None = None,
+) -> list[SetScore]:
     """The bicubic baseline: MATLAB bicubic down, then MATLAB bicubic up (uint8 throughout); ``limit``: each set's
     first images only, as a trial with ``val_images`` scores them."""
+
     def upscale(_spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
         return [imresize(bicubic_lr(hr, scale), scale=scale) for _, hr in images]
 
@@ -170,6 +190,7 @@ def evaluate_model(
     device: torch.device = torch.device("cpu"),
 ) -> list[SetScore]:
     """Score a model, given as ``super_resolve(lr_uint8, scale, image_name) -> sr_uint8``, on the protocol's LR."""
+
     def run(_spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
         return [super_resolve(bicubic_lr(hr, scale), scale, name) for name, hr in images]
 
@@ -197,19 +218,26 @@ def sr_files(folder: Path, stems: list[str]) -> dict[str, Path]:
     by_stem = {p.stem: p for p in files}
     twins = sorted(p.name for p in files if p.stem in stems and sum(q.stem == p.stem for q in files) > 1)
     if twins:
-        raise UserError(f"{folder}: more than one SR image for the same HR image ({', '.join(twins[:10])}); "
-                        f"keep one file per HR name")
+        raise UserError(
+            f"{folder}: more than one SR image for the same HR image ({', '.join(twins[:10])}); "
+            f"keep one file per HR name"
+        )
     missing = [s for s in stems if s not in by_stem]
     extra = sorted(p.name for p in files if p.stem not in stems)
     if missing:
         hint = f"; unmatched files there: {', '.join(extra[:10])}" if extra else ""
-        raise UserError(f"{folder}: no SR image named like HR file(s) {', '.join(missing[:10])}"
-                        f"{' ...' if len(missing) > 10 else ''}{hint}")
+        raise UserError(
+            f"{folder}: no SR image named like HR file(s) {', '.join(missing[:10])}"
+            f"{' ...' if len(missing) > 10 else ''}{hint}"
+        )
     for stem in stems:
         image_size(by_stem[stem])  # an unreadable file or a decompression bomb, before any scoring
     if extra:
-        print(f"{folder}: not scored (named like no HR image): {', '.join(extra[:10])}"
-              f"{' ...' if len(extra) > 10 else ''}", file=sys.stderr)
+        print(
+            f"{folder}: not scored (named like no HR image): {', '.join(extra[:10])}"
+            f"{' ...' if len(extra) > 10 else ''}",
+            file=sys.stderr,
+        )
     return {stem: by_stem[stem] for stem in stems}
 
 
@@ -230,8 +258,14 @@ def load_sr_images(files: dict[str, Path], images: list[tuple[str, torch.Tensor]
     return srs
 
 
-def evaluate_folder(folder: Path, specs: list[DatasetSpec], scales: list[int], data_root: Path, download: bool = True,
-                    scorers: list[Scorer] | None = None) -> list[SetScore]:
+def evaluate_folder(
+    folder: Path,
+    specs: list[DatasetSpec],
+    scales: list[int],
+    data_root: Path,
+    download: bool = True,
+    scorers: list[Scorer] | None = None,
+) -> list[SetScore]:
     """Score SR images made by any method, laid out as FOLDER/SET/xS/<HR name>; every folder is checked before
     the first image is scored."""
     if not folder.is_dir():
@@ -241,7 +275,9 @@ def evaluate_folder(folder: Path, specs: list[DatasetSpec], scales: list[int], d
     for spec in specs:
         stems = [Path(name).stem for name, _, _ in image_sizes(spec, data_root, download)]
         for scale in scales:
-            files[spec.name, scale] = sr_files(find_sr_folder(folder, spec.name, scale, single_set, single_scale), stems)
+            files[spec.name, scale] = sr_files(
+                find_sr_folder(folder, spec.name, scale, single_set, single_scale), stems
+            )
 
     def read(spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
         return load_sr_images(files[spec.name, scale], images, scale)
@@ -256,7 +292,8 @@ def format_table(scores: list[SetScore], title: str) -> str:
     headings = "".join(f"{m.label:>{w}}" for m, w in zip(metrics, widths))
     lines = [title, f"{'set':<10}{'scale':>6}{'images':>8}{headings}"]
     for s in scores:
-        cells = [f"{s.figures[m.name]:>{w}.{m.digits}f}" if m.name in s.figures else " " * w
-                 for m, w in zip(metrics, widths)]
+        cells = [
+            f"{s.figures[m.name]:>{w}.{m.digits}f}" if m.name in s.figures else " " * w for m, w in zip(metrics, widths)
+        ]
         lines.append(f"{s.set:<10}{'x' + str(s.scale):>6}{s.images:>8}" + "".join(cells))
     return "\n".join(lines)

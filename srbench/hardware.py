@@ -33,6 +33,8 @@ def describe_trial_hardware(device: torch.device, world: int, gpus_per_worker: f
     """What one training run used, not what its nodes have: ``"2 workers x 1 NVIDIA A10G on 2 nodes"``,
     ``"1 worker x 0.25 NVIDIA A10G on 1 node"``, or for CPU runs ``"2 x AMD EPYC (CPU), 2 processes on 1 node"``."""
     if device.type == "cuda":
-        return (f"{_plural(world, 'worker')} x {gpus_per_worker:g} {torch.cuda.get_device_name(device)} "
-                f"on {_plural(nodes, 'node')}")
+        return (
+            f"{_plural(world, 'worker')} x {gpus_per_worker:g} {torch.cuda.get_device_name(device)} "
+            f"on {_plural(nodes, 'node')}"
+        )
     return f"{describe_hardware()}, {_plural(world, 'process')} on {_plural(nodes, 'node')}"

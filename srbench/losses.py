@@ -13,7 +13,6 @@ from srbench.errors import UserError
 from srbench.models.vgg import VGGFeatures
 
 
-
 def euclidean_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     """Caffe's EuclideanLoss, SRCNN's training loss: half the squared error summed over each sample's
     pixels, averaged over the batch. Its gradient is ``numel / 2`` times that of the mean MSE, which is
@@ -56,9 +55,14 @@ def pixel_loss(name: str):
 class PerceptualLoss(nn.Module):
     """MSE (or L1) between VGG19 features of SR and HR (RGB in [0, 1]), features scaled by ``feature_scale``."""
 
-    def __init__(self, layers: Sequence[str] = ("relu5_4",), vgg_weights: str = "imagenet",
-                 feature_scale: float = SRGAN_FEATURE_SCALE, layer_weights: Sequence[float] | None = None,
-                 distance: str = "mse") -> None:
+    def __init__(
+        self,
+        layers: Sequence[str] = ("relu5_4",),
+        vgg_weights: str = "imagenet",
+        feature_scale: float = SRGAN_FEATURE_SCALE,
+        layer_weights: Sequence[float] | None = None,
+        distance: str = "mse",
+    ) -> None:
         super().__init__()
         self.vgg = VGGFeatures(layers, vgg_weights)
         self.feature_scale = feature_scale
@@ -100,8 +104,9 @@ def category_loss(logits: torch.Tensor, categories: torch.Tensor) -> torch.Tenso
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+    return F.binary_cross_entropy_with_logits(
+        real_logits, torch.ones_like(real_logits)
+    ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:

@@ -46,8 +46,10 @@ def load_module(module_name: str, path: str, where: str) -> ModuleType:
     try:
         return importlib.import_module(module_name)
     except ImportError as exc:
-        raise UserError(f"{where} '{path}': cannot import {module_name} ({exc}); install the package or "
-                        f"run from the folder that holds it") from None
+        raise UserError(
+            f"{where} '{path}': cannot import {module_name} ({exc}); install the package or "
+            f"run from the folder that holds it"
+        ) from None
 
 
 def attribute_of(module: ModuleType, attribute: str) -> Any:

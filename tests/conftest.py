@@ -30,8 +30,10 @@ def data_root() -> Path:
         os.environ["SRBENCH_DATA"] = str(root)
     for rel in ("benchmarks/Set5/HR", "benchmarks/Set14/HR", "benchmarks/BSD100/HR", "train/BSDS200"):
         if not (root / rel).is_dir():
-            pytest.fail(f"no {rel} under the data root {root}: set SRBENCH_DATA (e.g. SRBENCH_DATA=../shared/data) "
-                        f"or run 'python -m srbench data fetch Set5 Set14 BSD100 BSDS200'")
+            pytest.fail(
+                f"no {rel} under the data root {root}: set SRBENCH_DATA (e.g. SRBENCH_DATA=../shared/data) "
+                f"or run 'python -m srbench data fetch Set5 Set14 BSD100 BSDS200'"
+            )
     return root
 
 

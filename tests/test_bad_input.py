@@ -15,13 +15,17 @@ REPO = Path(__file__).resolve().parents[1]
 STUDY = str(REPO / "experiments" / "srcnn_ablation.py")
 TRAIN = ["train", "--model", "srcnn", "--scale", "3", "--budget", "smoke", "--run-dir", "run"]
 SWEEP = ["sweep", STUDY, "--budget", "smoke", "--only", "9-1-5_seed0"]
-STUDY_HEAD = "from srbench.study.experiment import Experiment\nEXPERIMENT = Experiment(name='probe', model={'name': 'srcnn'}, scale=3, "
+STUDY_HEAD = (
+    "from srbench.experiment import Experiment\n"
+    "EXPERIMENT = Experiment(name='probe', model={'name': 'srcnn'}, scale=3, "
+)
 
 
 def _study(body: str):
     def write(folder: Path) -> str:
         (folder / "study.py").write_text(STUDY_HEAD + body + ")\n")
         return "study.py"
+
     return write
 
 
@@ -35,19 +39,35 @@ CASES = {
     "train val_images=0": (TRAIN + ["--set", "val_images=0"], "field 'val_images' = 0: must be >= 1"),
     "train train_images=0": (TRAIN + ["--set", "train_images=0"], "field 'train_images' = 0: must be >= 1"),
     "train val_sets=[]": (TRAIN + ["--set", "val_sets=[]"], "field 'val_sets' = []: give at least one"),
-    "train eval_sets=Set5": (TRAIN + ["--set", "eval_sets=Set5"], "field 'eval_sets' = 'Set5': must be a list of strings"),
+    "train eval_sets=Set5": (
+        TRAIN + ["--set", "eval_sets=Set5"],
+        "field 'eval_sets' = 'Set5': must be a list of strings",
+    ),
     "train patch_size=3000": (TRAIN + ["--set", "patch_size=3000"], "field 'patch_size' = 3000: larger than"),
     "train scale=5": (TRAIN + ["--set", "scale=5"], "'scale' is not a training field to override"),
     "train resume empty": (["train", "--resume", "empty"], "empty/checkpoints/last.pt: EOFError: empty or truncated"),
     # study files
-    "study lr='fast'": (["sweep", _study("train={'lr': 'fast'}"), "--dry-run"], "field 'lr' = 'fast': must be a number"),
-    "study cpus_per_worker='1'": (["sweep", _study("cpus_per_worker='1'"), "--dry-run"],
-                                  "field 'cpus_per_worker' = '1': must be a number"),
+    "study lr='fast'": (
+        ["sweep", _study("train={'lr': 'fast'}"), "--dry-run"],
+        "field 'lr' = 'fast': must be a number",
+    ),
+    "study cpus_per_worker='1'": (
+        ["sweep", _study("cpus_per_worker='1'"), "--dry-run"],
+        "field 'cpus_per_worker' = '1': must be a number",
+    ),
     "study seeds=[0, 'one']": (["sweep", _study("seeds=[0, 'one']"), "--dry-run"], "field 'seeds' = [0, 'one']"),
-    "study calls sys.exit(0)": (["sweep", lambda folder: (folder / "exits.py").write_text("import sys\nsys.exit(0)\n")
-                                 and "exits.py", "--dry-run"], "exits.py: the file called exit(0) while it was read"),
-    "study variants model.scale": (["sweep", _study("variants={'a': {'model.scale': 4}}"), "--dry-run"],
-                                   "'model.scale' in variants / search_space"),
+    "study calls sys.exit(0)": (
+        [
+            "sweep",
+            lambda folder: (folder / "exits.py").write_text("import sys\nsys.exit(0)\n") and "exits.py",
+            "--dry-run",
+        ],
+        "exits.py: the file called exit(0) while it was read",
+    ),
+    "study variants model.scale": (
+        ["sweep", _study("variants={'a': {'model.scale': 4}}"), "--dry-run"],
+        "'model.scale' in variants / search_space",
+    ),
     # sweep flags
     "sweep --set scale=5": (SWEEP + ["--set", "scale=5"], "'scale' is not a training field to override"),
     "sweep --set budget=paper": (SWEEP + ["--set", "budget=paper"], "'budget' is not a training field to override"),
@@ -57,38 +77,64 @@ CASES = {
     "sweep --storage not creatable": (SWEEP + ["--storage", "/proc/srbench/x"], "--storage /proc/srbench/x: cannot"),
     "sweep no data": (SWEEP + ["--data-root", "empty", "--no-download"], "T91 is not in"),
     # users' own sets: folders of HR images (the folders are made by the workdir fixture)
-    "study folder missing": (["sweep", _study("train_set='folder:nowhere'"), "--dry-run"],
-                             "nowhere does not exist; give folder:<path> of a folder of HR images"),
-    "study folder is a file": (["sweep", _study("eval_sets=['folder:notadb.db']"), "--dry-run"],
-                               "notadb.db is not a folder"),
-    "study folder empty": (["sweep", _study("train_set='folder:no_images'"), "--dry-run"],
-                           "no_images holds no images; valid suffixes: .png"),
-    "study folder unreadable image": (["sweep", _study("eval_sets=['Set5', 'folder:broken']"), "--dry-run"],
-                                      "broken/notes.png: cannot identify image file"),
-    "study folder named like Set5": (["sweep", _study("eval_sets=['folder:set5']"), "--dry-run"],
-                                     "set5 is named like the catalogue set Set5: rename the folder"),
-    "study two folders of one name": (["sweep", _study("eval_sets=['folder:small_bench', 'folder:other/small_bench']"),
-                                       "--dry-run"], "two sets are named small_bench"),
-    "study folder image below the patch": (["sweep", _study("train_set='folder:small_train'")],
-                                           "small_train/b-tiny.png (20x24) is smaller than the patch; at x3 it holds "
-                                           "patches up to 18: use patch_size <= 18"),
-    "train folder image below the patch": (TRAIN + ["--set", "train_set=folder:small_train"],
-                                           "small_train/b-tiny.png (20x24) is smaller than the patch"),
-    "study folder image below the scale": (["sweep", _study("eval_sets=['Set5', 'folder:small_bench']")],
-                                           "small_bench/b-tiny.png (16x16) would leave nothing to score"),
-    "eval folder missing": (["eval", "bicubic", "--sets", "Set5,folder:nowhere", "--scales", "2"],
-                            "nowhere does not exist"),
+    "study folder missing": (
+        ["sweep", _study("train_set='folder:nowhere'"), "--dry-run"],
+        "nowhere does not exist; give folder:<path> of a folder of HR images",
+    ),
+    "study folder is a file": (
+        ["sweep", _study("eval_sets=['folder:notadb.db']"), "--dry-run"],
+        "notadb.db is not a folder",
+    ),
+    "study folder empty": (
+        ["sweep", _study("train_set='folder:no_images'"), "--dry-run"],
+        "no_images holds no images; valid suffixes: .png",
+    ),
+    "study folder unreadable image": (
+        ["sweep", _study("eval_sets=['Set5', 'folder:broken']"), "--dry-run"],
+        "broken/notes.png: cannot identify image file",
+    ),
+    "study folder named like Set5": (
+        ["sweep", _study("eval_sets=['folder:set5']"), "--dry-run"],
+        "set5 is named like the catalogue set Set5: rename the folder",
+    ),
+    "study two folders of one name": (
+        ["sweep", _study("eval_sets=['folder:small_bench', 'folder:other/small_bench']"), "--dry-run"],
+        "two sets are named small_bench",
+    ),
+    "study folder image below the patch": (
+        ["sweep", _study("train_set='folder:small_train'")],
+        "small_train/b-tiny.png (20x24) is smaller than the patch; at x3 it holds "
+        "patches up to 18: use patch_size <= 18",
+    ),
+    "train folder image below the patch": (
+        TRAIN + ["--set", "train_set=folder:small_train"],
+        "small_train/b-tiny.png (20x24) is smaller than the patch",
+    ),
+    "study folder image below the scale": (
+        ["sweep", _study("eval_sets=['Set5', 'folder:small_bench']")],
+        "small_bench/b-tiny.png (16x16) would leave nothing to score",
+    ),
+    "eval folder missing": (
+        ["eval", "bicubic", "--sets", "Set5,folder:nowhere", "--scales", "2"],
+        "nowhere does not exist",
+    ),
     # evaluation and data
     "eval --scales 999": (["eval", "bicubic", "--sets", "Set5", "--scales", "999"], "scale 999 is too large for Set5"),
     "data lr --scale 999": (["data", "lr", "--set", "Set5", "--scale", "999", "--out", "lr"], "scale 999 is too large"),
     "eval decompression bomb": (["eval", "sr", "--sets", "Set5", "--scales", "4"], "cannot read image sr/baby.png"),
-    "eval two files for one image": (["eval", "twins", "--sets", "Set5", "--scales", "4"],
-                                     "more than one SR image for the same HR image (baby.png, baby.tif)"),
+    "eval two files for one image": (
+        ["eval", "twins", "--sets", "Set5", "--scales", "4"],
+        "more than one SR image for the same HR image (baby.png, baby.tif)",
+    ),
     # stores
-    "leaderboard on a non-database": (["leaderboard", "--tracking-uri", "sqlite:///notadb.db"],
-                                      "notadb.db is not an SQLite database"),
-    "leaderboard on a file store": (["leaderboard", "--tracking-uri", "file:///tmp/mlruns"],
-                                    "file stores (mlruns folders) are not supported"),
+    "leaderboard on a non-database": (
+        ["leaderboard", "--tracking-uri", "sqlite:///notadb.db"],
+        "notadb.db is not an SQLite database",
+    ),
+    "leaderboard on a file store": (
+        ["leaderboard", "--tracking-uri", "file:///tmp/mlruns"],
+        "file stores (mlruns folders) are not supported",
+    ),
 }
 
 
@@ -116,9 +162,13 @@ def _own_set_folders(folder: Path, data_root: Path) -> None:
     patch or for scoring at x3 (the smaller of two, which is the one named)."""
     baby = Image.open(data_root / "benchmarks" / "Set5" / "HR" / "baby.png")
     big = [("a-big.png", 64, 64)]
-    for name, images in {"small_train": big + [("b-small.png", 22, 26), ("b-tiny.png", 20, 24)],
-                         "small_bench": big + [("b-small.png", 20, 18), ("b-tiny.png", 16, 16)],
-                         "other/small_bench": big, "set5": big, "broken": big}.items():
+    for name, images in {
+        "small_train": big + [("b-small.png", 22, 26), ("b-tiny.png", 20, 24)],
+        "small_bench": big + [("b-small.png", 20, 18), ("b-tiny.png", 16, 16)],
+        "other/small_bench": big,
+        "set5": big,
+        "broken": big,
+    }.items():
         (folder / name).mkdir(parents=True)
         for file, width, height in images:
             baby.crop((0, 0, width, height)).save(folder / name / file)
@@ -153,7 +203,9 @@ def test_eval_names_the_files_it_does_not_score(workdir, capsys):
     (workdir / "sr" / "baby.png").unlink()
     assert main(["data", "lr", "--set", "Set5", "--scale", "4", "--out", "lr4"]) == 0
     for image in (workdir / "lr4").iterdir():  # any SR method: here nearest-neighbour x4
-        Image.open(image).resize((Image.open(image).width * 4, Image.open(image).height * 4)).save(workdir / "sr" / image.name)
+        Image.open(image).resize((Image.open(image).width * 4, Image.open(image).height * 4)).save(
+            workdir / "sr" / image.name
+        )
     (workdir / "sr" / "notes.png").write_bytes((workdir / "sr" / "bird.png").read_bytes())
     assert main(["eval", "sr", "--sets", "Set5", "--scales", "4"]) == 0
     assert "not scored (named like no HR image): notes.png" in capsys.readouterr().err

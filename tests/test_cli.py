@@ -40,10 +40,14 @@ def test_module_entry_point_lists_subcommands():
 
 def test_module_entry_point_user_error_exits_2_without_traceback(data_root):
     env = {**os.environ, "SRBENCH_DATA": str(data_root)}
-    result = subprocess.run([sys.executable, "-m", "srbench", "eval", "bicubic", "--sets", "Set6"],
-                            capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "srbench", "eval", "bicubic", "--sets", "Set6"], capture_output=True, text=True, env=env
+    )
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.strip() == "srbench eval: error: unknown benchmark set 'Set6'; valid: Set5, Set14, BSD100, Urban100, Manga109"
+    assert (
+        result.stderr.strip()
+        == "srbench eval: error: unknown benchmark set 'Set6'; valid: Set5, Set14, BSD100, Urban100, Manga109"
+    )
 
 
 @pytest.mark.parametrize("argv", [("eval", "--help"), ("data", "lr", "--help"), ("data", "fetch", "--help")])
@@ -56,30 +60,37 @@ def test_eval_bicubic_table_and_json(capsys, data_root):
     code, out, _ = run_cli(capsys, "eval", "bicubic", "--sets", "Set5", "--scales", "4", "--data-root", str(data_root))
     assert code == 0
     assert "Set5" in out and "x4" in out and "28.43" in out and "0.8111" in out
-    code, out, _ = run_cli(capsys, "eval", "bicubic", "--sets", "Set5", "--scales", "3,4", "--json", "--data-root", str(data_root))
+    code, out, _ = run_cli(
+        capsys, "eval", "bicubic", "--sets", "Set5", "--scales", "3,4", "--json", "--data-root", str(data_root)
+    )
     results = json.loads(out)["results"]
     assert [(r["set"], r["scale"]) for r in results] == [("Set5", 3), ("Set5", 4)]
     assert round(results[1]["psnr_y"], 2) == 28.43 and len(results[1]["per_image"]) == 5
 
 
-@pytest.mark.parametrize("argv,fragments", [
-    (("eval", "bicubic", "--sets", "Set5,Foo"), ["unknown benchmark set 'Foo'", "Set14"]),
-    (("eval", "bicubic", "--sets", "BSDS200"), ["unknown benchmark set 'BSDS200'"]),
-    (("eval", "bicubic", "--sets", " , "), ["no data set named"]),
-    (("eval", "bicubic", "--scales", "2,x"), ["bad scale 'x'", "integers >= 2"]),
-    (("eval", "bicubic", "--scales", "1"), ["bad scale '1'"]),
-    (("eval", "bicubic", "--scales", "2.5"), ["bad scale '2.5'"]),
-    (("eval", "/no/such/folder", "--sets", "Set5", "--scales", "4"), ["SR folder /no/such/folder does not exist"]),
-    (("eval",), ["give one of SOURCE", "--checkpoint PATH", "--model-uri URI"]),
-    (("eval", "bicubic", "--checkpoint", "x.pt"), ["give one of SOURCE"]),
-    (("eval", "--checkpoint", "/no/such.pt"), ["checkpoint /no/such.pt does not exist"]),
-    (("data", "lr", "--set", "Set5", "--scale", "4,3", "--out", "x"), ["--scale takes one scale"]),
-    (("data", "lr", "--set", "BSD200", "--scale", "4", "--out", "x"), ["unknown benchmark set 'BSD200'"]),
-    (("data", "fetch", "Set99"), ["unknown data set 'Set99'"]),
-    (("frobnicate",), ["invalid choice: 'frobnicate'"]),
-])
+@pytest.mark.parametrize(
+    "argv,fragments",
+    [
+        (("eval", "bicubic", "--sets", "Set5,Foo"), ["unknown benchmark set 'Foo'", "Set14"]),
+        (("eval", "bicubic", "--sets", "BSDS200"), ["unknown benchmark set 'BSDS200'"]),
+        (("eval", "bicubic", "--sets", " , "), ["no data set named"]),
+        (("eval", "bicubic", "--scales", "2,x"), ["bad scale 'x'", "integers >= 2"]),
+        (("eval", "bicubic", "--scales", "1"), ["bad scale '1'"]),
+        (("eval", "bicubic", "--scales", "2.5"), ["bad scale '2.5'"]),
+        (("eval", "/no/such/folder", "--sets", "Set5", "--scales", "4"), ["SR folder /no/such/folder does not exist"]),
+        (("eval",), ["give one of SOURCE", "--checkpoint PATH", "--model-uri URI"]),
+        (("eval", "bicubic", "--checkpoint", "x.pt"), ["give one of SOURCE"]),
+        (("eval", "--checkpoint", "/no/such.pt"), ["checkpoint /no/such.pt does not exist"]),
+        (("data", "lr", "--set", "Set5", "--scale", "4,3", "--out", "x"), ["--scale takes one scale"]),
+        (("data", "lr", "--set", "BSD200", "--scale", "4", "--out", "x"), ["unknown benchmark set 'BSD200'"]),
+        (("data", "fetch", "Set99"), ["unknown data set 'Set99'"]),
+        (("frobnicate",), ["invalid choice: 'frobnicate'"]),
+    ],
+)
 def test_user_mistakes_give_one_line_and_exit_2(capsys, data_root, argv, fragments):
-    code, _, err = run_cli(capsys, *argv, *(["--data-root", str(data_root)] if len(argv) > 1 and argv[0] != "frobnicate" else []))
+    code, _, err = run_cli(
+        capsys, *argv, *(["--data-root", str(data_root)] if len(argv) > 1 and argv[0] != "frobnicate" else [])
+    )
     assert_one_line_error(code, err, *fragments)
 
 
@@ -93,31 +104,41 @@ def sr_folder(tmp_path, set5):
 
 
 def test_eval_folder_scores_sr_images(capsys, data_root, sr_folder):
-    code, out, _ = run_cli(capsys, "eval", str(sr_folder), "--sets", "Set5", "--scales", "4", "--data-root", str(data_root))
+    code, out, _ = run_cli(
+        capsys, "eval", str(sr_folder), "--sets", "Set5", "--scales", "4", "--data-root", str(data_root)
+    )
     assert code == 0 and "28.43" in out and "0.8111" in out
 
 
 def test_eval_folder_with_misnamed_files_lists_them(capsys, data_root, sr_folder):
     (sr_folder / "Set5" / "x4" / "baby.png").rename(sr_folder / "Set5" / "x4" / "baby_x4_SR.png")
-    code, _, err = run_cli(capsys, "eval", str(sr_folder), "--sets", "Set5", "--scales", "4", "--data-root", str(data_root))
+    code, _, err = run_cli(
+        capsys, "eval", str(sr_folder), "--sets", "Set5", "--scales", "4", "--data-root", str(data_root)
+    )
     assert_one_line_error(code, err, "no SR image named like HR file(s) baby", "unmatched files there: baby_x4_SR")
 
 
 def test_eval_folder_with_wrong_size_lists_them(capsys, data_root, sr_folder):
     path = sr_folder / "Set5" / "x4" / "bird.png"
     save_png(load_rgb(path)[:, :-4, :], path)
-    code, _, err = run_cli(capsys, "eval", str(sr_folder), "--sets", "Set5", "--scales", "4", "--data-root", str(data_root))
+    code, _, err = run_cli(
+        capsys, "eval", str(sr_folder), "--sets", "Set5", "--scales", "4", "--data-root", str(data_root)
+    )
     assert_one_line_error(code, err, "wrong SR image size(s): bird.png is 288x284, expected 288x288")
 
 
 def test_eval_folder_with_corrupt_image_names_it(capsys, data_root, sr_folder):
     (sr_folder / "Set5" / "x4" / "head.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    code, _, err = run_cli(capsys, "eval", str(sr_folder), "--sets", "Set5", "--scales", "4", "--data-root", str(data_root))
+    code, _, err = run_cli(
+        capsys, "eval", str(sr_folder), "--sets", "Set5", "--scales", "4", "--data-root", str(data_root)
+    )
     assert_one_line_error(code, err, "cannot read image", "head.png")
 
 
 def test_eval_folder_without_the_scale_subfolder_says_where_it_looked(capsys, data_root, sr_folder):
-    code, _, err = run_cli(capsys, "eval", str(sr_folder), "--sets", "Set5", "--scales", "2,4", "--data-root", str(data_root))
+    code, _, err = run_cli(
+        capsys, "eval", str(sr_folder), "--sets", "Set5", "--scales", "2,4", "--data-root", str(data_root)
+    )
     assert_one_line_error(code, err, "no SR images for Set5 x2: looked in", "Set5/x2")
 
 
@@ -129,7 +150,9 @@ def test_missing_set_offline_names_set_folder_and_fix(capsys, tmp_path, monkeypa
 
 def test_data_lr_writes_matlab_bicubic_pngs_named_like_hr(capsys, tmp_path, data_root, set5):
     out = tmp_path / "lr"
-    code, _, _ = run_cli(capsys, "data", "lr", "--set", "Set5", "--scale", "3", "--out", str(out), "--data-root", str(data_root))
+    code, _, _ = run_cli(
+        capsys, "data", "lr", "--set", "Set5", "--scale", "3", "--out", str(out), "--data-root", str(data_root)
+    )
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [name for name, _ in set5]
     for name, hr in set5:
@@ -140,7 +163,9 @@ def test_data_lr_never_overwrites_silently(capsys, tmp_path, data_root):
     out = tmp_path / "lr"
     out.mkdir()
     (out / "baby.png").write_bytes(b"precious")
-    code, _, err = run_cli(capsys, "data", "lr", "--set", "Set5", "--scale", "4", "--out", str(out), "--data-root", str(data_root))
+    code, _, err = run_cli(
+        capsys, "data", "lr", "--set", "Set5", "--scale", "4", "--out", str(out), "--data-root", str(data_root)
+    )
     assert_one_line_error(code, err, "already holds baby.png", "--overwrite")
     assert (out / "baby.png").read_bytes() == b"precious" and len(list(out.iterdir())) == 1
 

@@ -14,8 +14,9 @@ import pytest
 import ray
 import yaml
 
-from conftest import REPO
 from srbench.cli import build_parser
+
+from conftest import REPO
 
 CLUSTER = REPO / "cluster"
 SHARED = "/mnt/shared"
@@ -48,8 +49,9 @@ def test_ray_cluster_launcher_config_passes_rays_validation():
     nodes = config["available_node_types"]
     assert nodes[config["head_node_type"]]["resources"]["CPU"] == 0, "no trial worker on the head"
     workers = [n for name, n in nodes.items() if name != config["head_node_type"]]
-    assert workers and all(n["resources"].get("GPU", 0) >= 1 and n["max_workers"] <= config["max_workers"]
-                           for n in workers)
+    assert workers and all(
+        n["resources"].get("GPU", 0) >= 1 and n["max_workers"] <= config["max_workers"] for n in workers
+    )
     image_ray = re.search(r"rayproject/ray:([\d.]+)-", config["docker"]["image"]).group(1)
     assert ray_minor(image_ray) == ray_minor(ray.__version__)
     assert any(f"{SHARED}:{SHARED}" in option for option in config["docker"]["run_options"])
@@ -135,8 +137,11 @@ def test_mlflow_compose_stack_uses_a_database_and_an_artifact_store():
     # Every variable the stack reads has an entry in the example .env.
     text = (CLUSTER / "mlflow" / "docker-compose.yaml").read_text()
     used = set(re.findall(r"(?<!\$)\$\{(\w+)", text))
-    example = {line.split("=", 1)[0] for line in (CLUSTER / "mlflow" / "example.env").read_text().splitlines()
-               if "=" in line and not line.startswith("#")}
+    example = {
+        line.split("=", 1)[0]
+        for line in (CLUSTER / "mlflow" / "example.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
     assert used and used <= example, used - example
 
 
@@ -182,8 +187,12 @@ def test_every_image_is_pinned_to_a_release():
     compose = [s["image"] for s in compose_services().values() if "image" in s]
     cluster, _ = kuberay_documents()
     pods = [c["image"] for pod in pod_specs(cluster) for c in pod["containers"]]
-    froms = [line.split()[1] for path in (CLUSTER / "Dockerfile", CLUSTER / "mlflow" / "Dockerfile")
-             for line in path.read_text().splitlines() if line.startswith("FROM ")]
+    froms = [
+        line.split()[1]
+        for path in (CLUSTER / "Dockerfile", CLUSTER / "mlflow" / "Dockerfile")
+        for line in path.read_text().splitlines()
+        if line.startswith("FROM ")
+    ]
     launcher = [yaml.safe_load((CLUSTER / "ray-cluster.yaml").read_text())["docker"]["image"]]
     for image in compose + pods + froms + launcher:
         tag = image.rsplit(":", 1)[-1] if ":" in image.split("/")[-1] else ""
@@ -211,4 +220,6 @@ def test_every_srbench_command_on_the_page_is_accepted(page):
         command = re.sub(r"^\S+=\S+ ", "", command)  # leading VAR=value
         args = parse_srbench(command)
         if args.command == "sweep":  # a study file, or a shipped study by name
-            assert (REPO / args.experiment).is_file() or (REPO / "experiments" / f"{args.experiment}.py").is_file(), command
+            assert (REPO / args.experiment).is_file() or (REPO / "experiments" / f"{args.experiment}.py").is_file(), (
+                command
+            )

@@ -21,8 +21,11 @@ def test_the_crop_is_the_most_detailed_square_not_the_smooth_centre(data_root):
     assert box != centre and box[2] == CROP_SIDE
     assert gradient_energy(crop(baby, box)) > 2 * gradient_energy(crop(baby, centre))
     # no square on the 8-pixel grid has more detail, and the choice repeats exactly
-    best = max(gradient_energy(crop(baby, (top, left, CROP_SIDE)))
-               for top in range(0, h - CROP_SIDE + 1, 8) for left in range(0, w - CROP_SIDE + 1, 8))
+    best = max(
+        gradient_energy(crop(baby, (top, left, CROP_SIDE)))
+        for top in range(0, h - CROP_SIDE + 1, 8)
+        for left in range(0, w - CROP_SIDE + 1, 8)
+    )
     assert gradient_energy(crop(baby, box)) == best and crop_box(baby.clone()) == box
 
 

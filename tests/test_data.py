@@ -121,7 +121,9 @@ def test_fetch_installs_a_verified_set_from_a_tar_gz(server, tmp_path, data_root
     folder = ensure(spec_at("Set5", f"{base}/Set5_HR.tar.gz"), root)
     assert folder == root / "benchmarks" / "Set5" / "HR"
     assert status(CATALOGUE["Set5"], root).state == "ok, pixels verified"
-    assert leftovers(root / "benchmarks") == ["Set5", "Set5/HR"] + [f"Set5/HR/{n}" for n in sorted(CATALOGUE["Set5"].digests)]
+    assert leftovers(root / "benchmarks") == ["Set5", "Set5/HR"] + [
+        f"Set5/HR/{n}" for n in sorted(CATALOGUE["Set5"].digests)
+    ]
 
 
 def test_fetch_matches_re_encoded_and_renamed_images_by_pixels(server, tmp_path, data_root):
@@ -183,7 +185,9 @@ def test_archive_missing_images_names_them(server, tmp_path, data_root):
     files = set_files(data_root, "Set5", "Set5")
     del files["Set5/woman.png"]
     make_tar(www / "short.tar.gz", files)
-    _assert_clean_failure(spec_at("Set5", f"{base}/short.tar.gz"), tmp_path / "root", "lacks 1 of Set5's 5 images.*woman.png")
+    _assert_clean_failure(
+        spec_at("Set5", f"{base}/short.tar.gz"), tmp_path / "root", "lacks 1 of Set5's 5 images.*woman.png"
+    )
 
 
 @pytest.mark.parametrize("attack", ["dotdot", "absolute", "symlink_out", "zip_dotdot"])
@@ -197,6 +201,7 @@ def test_unsafe_archives_are_refused_and_nothing_escapes(server, tmp_path, data_
             zf.writestr("../../escaped.png", files["Set5/baby.png"])
         url = f"{base}/evil.zip"
     else:
+
         def add_evil(tf):
             if attack == "symlink_out":
                 info = tarfile.TarInfo("Set5/link.png")
@@ -207,6 +212,7 @@ def test_unsafe_archives_are_refused_and_nothing_escapes(server, tmp_path, data_
                 info = tarfile.TarInfo(name)
                 info.size = len(files["Set5/baby.png"])
                 tf.addfile(info, io.BytesIO(files["Set5/baby.png"]))
+
         make_tar(www / "evil.tar.gz", files, add_evil)
         url = f"{base}/evil.tar.gz"
     root = tmp_path / "root"

@@ -16,6 +16,7 @@ from srbench.degrade import _to_uint8, bicubic_lr, contributions, imresize, modc
 
 def reference_resize_1d(line: np.ndarray, out_len: int, scale: float, uint8: bool) -> np.ndarray:
     """One output pixel at a time, exactly as MATLAB's imresize.m describes it."""
+
     def cubic(x):
         ax = abs(x)
         if ax <= 1:
@@ -47,7 +48,7 @@ def reference_imresize(img: np.ndarray, out_h: int, out_w: int, scale_h: float, 
     uint8 = img.dtype == np.uint8
     x = img.astype(np.float64)
     first_rows = scale_h <= scale_w
-    for axis in ((0, 1) if first_rows else (1, 0)):
+    for axis in (0, 1) if first_rows else (1, 0):
         if axis == 0:
             x = np.stack([reference_resize_1d(x[:, c], out_h, scale_h, uint8) for c in range(x.shape[1])], axis=1)
         else:

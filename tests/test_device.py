@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import REPO
 from srbench.cli import main
-from srbench.sweep.cluster import TrialShape
 from srbench.errors import UserError
+from srbench.sweep.cluster import TrialShape
 from srbench.train.data import PatchSampler
 from srbench.train.device import choose_device
+
+from conftest import REPO
 
 
 def never_assigned() -> torch.device:
@@ -35,10 +36,13 @@ def test_a_gpu_worker_that_sees_no_gpu_fails_at_once(monkeypatch):
         choose_device(1, never_assigned)
 
 
-@pytest.mark.parametrize("workers, gpus, fragment", [
-    (1, 2, "gpus_per_worker = 2: a DDP worker drives one GPU; use workers_per_trial = 2 with gpus_per_worker = 1"),
-    (2, 0.5, "gpus_per_worker = 0.5 with workers_per_trial = 2: two workers of one trial could share a GPU"),
-])
+@pytest.mark.parametrize(
+    "workers, gpus, fragment",
+    [
+        (1, 2, "gpus_per_worker = 2: a DDP worker drives one GPU; use workers_per_trial = 2 with gpus_per_worker = 1"),
+        (2, 0.5, "gpus_per_worker = 0.5 with workers_per_trial = 2: two workers of one trial could share a GPU"),
+    ],
+)
 def test_unusable_gpu_shapes_are_refused(workers, gpus, fragment):
     with pytest.raises(UserError, match=fragment.replace("(", r"\(")):
         TrialShape(workers, 1, gpus).check_gpus("study.py")
@@ -46,11 +50,14 @@ def test_unusable_gpu_shapes_are_refused(workers, gpus, fragment):
     TrialShape(4, 1, 1).check_gpus("study.py")
 
 
-@pytest.mark.parametrize("flags, fragment", [
-    (["--gpus-per-worker", "2"], "gpus_per_worker = 2: a DDP worker drives one GPU"),
-    (["--gpus-per-worker", "0.5", "--workers-per-trial", "2"], "could share a GPU"),
-    (["--workers-per-trial", "3"], "field 'batch_size' = 64 does not split into 3 equal shares"),
-])
+@pytest.mark.parametrize(
+    "flags, fragment",
+    [
+        (["--gpus-per-worker", "2"], "gpus_per_worker = 2: a DDP worker drives one GPU"),
+        (["--gpus-per-worker", "0.5", "--workers-per-trial", "2"], "could share a GPU"),
+        (["--workers-per-trial", "3"], "field 'batch_size' = 64 does not split into 3 equal shares"),
+    ],
+)
 def test_refused_trial_shapes_are_one_line_before_ray_starts(capsys, flags, fragment):
     import ray
 
@@ -65,8 +72,9 @@ def test_ranks_take_equal_disjoint_shares_of_one_global_batch(data_root):
     whole = sampler.sample(torch.Generator().manual_seed(0), 8)
     shares = [sampler.sample(torch.Generator().manual_seed(0), 8, rank, 2) for rank in (0, 1)]
     assert [len(s.targets) for s in shares] == [4, 4]
-    assert torch.equal(torch.cat([shares[0].targets, shares[1].targets]).sort(dim=0).values,
-                       whole.targets.sort(dim=0).values)
+    assert torch.equal(
+        torch.cat([shares[0].targets, shares[1].targets]).sort(dim=0).values, whole.targets.sort(dim=0).values
+    )
     with pytest.raises(ValueError, match="batch_size 8 does not split into 3 equal shares"):
         sampler.sample(torch.Generator().manual_seed(0), 8, 0, 3)
 

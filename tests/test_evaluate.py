@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from srbench.data import get_spec
+from srbench.data.images import save_png
 from srbench.degrade import bicubic_lr, imresize
 from srbench.evaluate import evaluate_bicubic, evaluate_folder
-from srbench.data.images import save_png
 
 # Published bicubic figures (e.g. Lim et al. 2017, Zhang et al. 2018), Y channel, standard protocol.
 PUBLISHED = {

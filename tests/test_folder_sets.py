@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from test_sweep import child_runs, ray_session  # noqa: F401  (the module's shared local Ray)
 
 from srbench.cli import main
 from srbench.data import CATALOGUE, ensure, get_spec, set_folder, status
 from srbench.data.images import load_rgb, save_png
 from srbench.errors import UserError
 from srbench.tracking.store import DATASET_DIGEST_CHARS, Tracker
-from test_sweep import child_runs, ray_session  # noqa: F401  (the module's shared local Ray)
 
 SET5 = Path("benchmarks") / "Set5" / "HR"
 
@@ -90,8 +90,10 @@ def test_relative_folders_are_made_absolute_in_studies_settings_and_configs(own_
     train, bench = own_sets
     monkeypatch.chdir(tmp_path)
     study = tmp_path / "study.py"
-    study.write_text("from srbench.study.experiment import Experiment\nEXPERIMENT = Experiment(name='own', model={'name': "
-                     "'srcnn'}, scale=3, train_set='folder:my_train', eval_sets=['Set5', 'folder:./my_bench'])\n")
+    study.write_text(
+        "from srbench.study.experiment import Experiment\nEXPERIMENT = Experiment(name='own', model={'name': "
+        "'srcnn'}, scale=3, train_set='folder:my_train', eval_sets=['Set5', 'folder:./my_bench'])\n"
+    )
     experiment = load_experiment(study)
     settings = parse_settings(['val_sets=["folder:my_bench"]'])
     assert settings == {"val_sets": [f"folder:{bench}"]}
@@ -116,16 +118,23 @@ def test_a_folder_set_is_never_downloaded(five, tmp_path):
         ensure(spec, tmp_path, download=True)
 
 
-def test_a_sweep_on_own_folders_records_them_and_gives_them_a_column(ray_session, own_sets, tmp_path,  # noqa: F811
-                                                                      monkeypatch, capsys):
+def test_a_sweep_on_own_folders_records_them_and_gives_them_a_column(
+    ray_session,  # noqa: F811
+    own_sets,
+    tmp_path,
+    monkeypatch,
+    capsys,
+):
     train, bench = own_sets
     monkeypatch.chdir(tmp_path)
     study = tmp_path / "own_data.py"
-    study.write_text(textwrap.dedent("""\
+    study.write_text(
+        textwrap.dedent("""\
         from srbench.experiment import Experiment
         EXPERIMENT = Experiment(name='own_data', model={'name': 'srcnn'}, scale=3,
                                 train_set='folder:my_train', eval_sets=['Set5', 'folder:my_bench'])
-    """))
+    """)
+    )
     code = main(["sweep", str(study), "--budget", "smoke"])
     printed = capsys.readouterr()
     assert code == 0, printed.err
@@ -147,7 +156,9 @@ def test_a_sweep_on_own_folders_records_them_and_gives_them_a_column(ray_session
     page = (tmp_path / "leaderboards-smoke" / "own_data.md").read_text()
     header = next(line for line in page.splitlines() if line.startswith("| variant |"))
     assert "| Set5 PSNR / SSIM | my_bench PSNR / SSIM |" in header and "folder:" not in page
-    assert "Training set, from each run's parameters: my_train (first 4 images)." in page  # the folder set by its name, not its path
+    assert (
+        "Training set, from each run's parameters: my_train (first 4 images)." in page
+    )  # the folder set by its name, not its path
     with open(tmp_path / "leaderboards-smoke" / "own_data.csv", newline="") as file:
         rows = [row for row in csv.DictReader(file) if row["set"] == "my_bench"]
     assert sorted(row["variant"] for row in rows) == ["bicubic", "bicubic (first 2 per set)", "default"]

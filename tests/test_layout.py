@@ -43,8 +43,10 @@ def import_graph() -> dict[str, set[str]]:
     files = {module_name(p): p for p in PACKAGE.rglob("*.py")}
     modules = set(files)
     # A package's __init__ is imported on the way to any of its modules: it is not an edge of its own.
-    return {name: {m for m in imports_of(path, modules) if not name.startswith(m + ".")} - {name}
-            for name, path in files.items()}
+    return {
+        name: {m for m in imports_of(path, modules) if not name.startswith(m + ".")} - {name}
+        for name, path in files.items()
+    }
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -87,11 +89,18 @@ def test_the_cycle_finder_finds_a_cycle():
 
 
 def test_mlflow_client_only_inside_the_tracking_package():
-    outside = [f"{p.relative_to(REPO)}:{n}" for p in PACKAGE.rglob("*.py") if "tracking" not in p.parts
-               for n, line in enumerate(p.read_text().splitlines(), 1) if re.search(r"\.client\.", line)]
+    outside = [
+        f"{p.relative_to(REPO)}:{n}"
+        for p in PACKAGE.rglob("*.py")
+        if "tracking" not in p.parts
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if re.search(r"\.client\.", line)
+    ]
     assert outside == []
 
 
 def test_every_module_says_its_job_in_a_docstring():
-    missing = [str(p.relative_to(REPO)) for p in PACKAGE.rglob("*.py") if not ast.get_docstring(ast.parse(p.read_text()))]
+    missing = [
+        str(p.relative_to(REPO)) for p in PACKAGE.rglob("*.py") if not ast.get_docstring(ast.parse(p.read_text()))
+    ]
     assert missing == []

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from conftest import REPO
 from srbench.cli import main
 from srbench.data import get_spec
 from srbench.evaluate import evaluate_bicubic
@@ -14,10 +13,28 @@ from srbench.report.baseline import bicubic_scores, plot_baselines
 from srbench.report.leaderboard import write_leaderboards
 from srbench.report.runs import load_runs
 from srbench.report.stats import aggregate
-from srbench.tracking.names import (FINAL_STEP, ITERATIONS_TRAINED, TAG_BUDGET, TAG_BUDGET_NOTE, TAG_CONDITION_SOURCE,
-                               TAG_CONFIG_HASH, TAG_EVAL_IMAGES, TAG_GIT_COMMIT, TAG_HARDWARE, TAG_KIND, TAG_STOPPED_EARLY,
-                               TAG_STUDY, TAG_SWEEP, TAG_VARIANT, TAG_VARIANT_ORDER, TAG_VGG_USED, final_metric)
+from srbench.tracking.names import (
+    FINAL_STEP,
+    ITERATIONS_TRAINED,
+    TAG_BUDGET,
+    TAG_BUDGET_NOTE,
+    TAG_CONDITION_SOURCE,
+    TAG_CONFIG_HASH,
+    TAG_EVAL_IMAGES,
+    TAG_GIT_COMMIT,
+    TAG_HARDWARE,
+    TAG_KIND,
+    TAG_STOPPED_EARLY,
+    TAG_STUDY,
+    TAG_SWEEP,
+    TAG_VARIANT,
+    TAG_VARIANT_ORDER,
+    TAG_VGG_USED,
+    final_metric,
+)
 from srbench.tracking.store import Tracker
+
+from conftest import REPO
 
 # variant, seed, Set5/Set14/BSD100 (psnr, ssim), parameters, wall time
 RUNS = [
@@ -32,30 +49,77 @@ SWEEP = "srcnn_ablation-quick-20261101-120000-abcd"
 
 def add_sweep(tracker: Tracker, experiment: str, sweep: str, params: dict | None = None) -> str:
     """A sweep's parent run, as `srbench sweep` records it."""
-    run = tracker.client.create_run(experiment, run_name=sweep, tags={
-        TAG_KIND: "sweep", TAG_SWEEP: sweep, TAG_STUDY: "srcnn_ablation", TAG_GIT_COMMIT: "0123456789abcdef",
-        TAG_BUDGET_NOTE: "Adam instead of SGD, to fit a CPU trial."})
+    run = tracker.client.create_run(
+        experiment,
+        run_name=sweep,
+        tags={
+            TAG_KIND: "sweep",
+            TAG_SWEEP: sweep,
+            TAG_STUDY: "srcnn_ablation",
+            TAG_GIT_COMMIT: "0123456789abcdef",
+            TAG_BUDGET_NOTE: "Adam instead of SGD, to fit a CPU trial.",
+        },
+    )
     tracker.log_params(run.info.run_id, {"budget": "quick", "trials_at_once": 1, **(params or {})})
     tracker.finish(run.info.run_id)
     return run.info.run_id
 
 
-def add_trial(tracker: Tracker, experiment: str, parent: str | None, sweep: str | None, variant: str, seed: int,
-              figures: list, params: int, wall: float, status: str = "FINISHED", extra: dict | None = None,
-              config_hash: str | None = None, sets: tuple = ("Set5", "Set14", "BSD100")) -> str:
-    identity = {TAG_SWEEP: sweep, TAG_CONFIG_HASH: config_hash or f"hash-{variant}",
-                "mlflow.parentRunId": parent} if sweep else {}
-    run_id = tracker.client.create_run(experiment, run_name=f"{variant}_seed{seed}", tags={
-        TAG_KIND: "trial", TAG_STUDY: "srcnn_ablation", TAG_VARIANT: variant, TAG_BUDGET: "quick", TAG_EVAL_IMAGES: "all",
-        TAG_HARDWARE: "2 x Test CPU (CPU), 1 process", TAG_VGG_USED: "none", TAG_CONDITION_SOURCE: "none",
-        **identity}).info.run_id
-    tracker.log_params(run_id, {"seed": seed, "scale": 3, "adversarial_weight": 0.0, "train_set": "T91",
-                                "eval_sets": json.dumps(list(sets)), **(extra or {})})
+def add_trial(
+    tracker: Tracker,
+    experiment: str,
+    parent: str | None,
+    sweep: str | None,
+    variant: str,
+    seed: int,
+    figures: list,
+    params: int,
+    wall: float,
+    status: str = "FINISHED",
+    extra: dict | None = None,
+    config_hash: str | None = None,
+    sets: tuple = ("Set5", "Set14", "BSD100"),
+) -> str:
+    identity = (
+        {TAG_SWEEP: sweep, TAG_CONFIG_HASH: config_hash or f"hash-{variant}", "mlflow.parentRunId": parent}
+        if sweep
+        else {}
+    )
+    run_id = tracker.client.create_run(
+        experiment,
+        run_name=f"{variant}_seed{seed}",
+        tags={
+            TAG_KIND: "trial",
+            TAG_STUDY: "srcnn_ablation",
+            TAG_VARIANT: variant,
+            TAG_BUDGET: "quick",
+            TAG_EVAL_IMAGES: "all",
+            TAG_HARDWARE: "2 x Test CPU (CPU), 1 process",
+            TAG_VGG_USED: "none",
+            TAG_CONDITION_SOURCE: "none",
+            **identity,
+        },
+    ).info.run_id
+    tracker.log_params(
+        run_id,
+        {
+            "seed": seed,
+            "scale": 3,
+            "adversarial_weight": 0.0,
+            "train_set": "T91",
+            "eval_sets": json.dumps(list(sets)),
+            **(extra or {}),
+        },
+    )
     for (psnr, ssim), s in zip(figures, sets):
         tracker.client.log_metric(run_id, final_metric(s, "psnr_y"), psnr, step=FINAL_STEP)
         tracker.client.log_metric(run_id, final_metric(s, "ssim_y"), ssim, step=FINAL_STEP)
-    for key, value in (("parameters", params), ("macs_per_mp", params * 1e6), (ITERATIONS_TRAINED, 20000),
-                       ("wall_time_s", wall)):
+    for key, value in (
+        ("parameters", params),
+        ("macs_per_mp", params * 1e6),
+        (ITERATIONS_TRAINED, 20000),
+        ("wall_time_s", wall),
+    ):
         tracker.client.log_metric(run_id, key, value, step=FINAL_STEP)
     tracker.finish(run_id, status)
     return run_id
@@ -78,8 +142,12 @@ def store(tmp_path):
 
 
 def rows_of(page: str) -> dict[str, list[str]]:
-    return {cells[0]: cells for line in page.splitlines() if line.startswith("| ")
-            for cells in [[c.strip() for c in line.strip("|").split("|")]]}
+    return {
+        cells[0]: cells
+        for line in page.splitlines()
+        if line.startswith("| ")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
 
 
 def test_markdown_values_bold_bicubic_and_paper_deltas(store, tmp_path, data_root):
@@ -98,7 +166,10 @@ def test_markdown_values_bold_bicubic_and_paper_deltas(store, tmp_path, data_roo
     assert rows["9-1-5"][4] == "32.39[^1] (-0.77); 32.52[^2] (-0.90)"
     assert rows["9-5-5"][4:7] == ["32.75[^2] (-0.95)", "", ""]
     assert rows["9-5-5"][7:11] == ["57,281", "57.28 G", "20,000 (quick)", "900 s"]
-    assert "[^1]: Dong, Loy, He, Tang. Image Super-Resolution Using Deep Convolutional Networks. TPAMI 2016, trained on the 91 images" in page
+    assert (
+        "[^1]: Dong, Loy, He, Tang. Image Super-Resolution Using Deep Convolutional Networks. TPAMI 2016, "
+        "trained on the 91 images" in page
+    )
     assert "Budget `quick` is far below the papers' training" in page
     assert "Training set, from each run's parameters: T91." in page  # from the runs, not the study file
     assert "Recipe at `quick`: Adam instead of SGD, to fit a CPU trial." in page  # the study's budget note
@@ -106,9 +177,11 @@ def test_markdown_values_bold_bicubic_and_paper_deltas(store, tmp_path, data_roo
     assert "Below bicubic" not in page
     assert "Reproduce: `python -m srbench sweep experiments/srcnn_ablation.py --budget quick`." in page
     # 9-5-5 has one seed: no standard error, so no verdict.
-    assert ("- Paper: larger filters are better (9-1-5 < 9-3-5 < 9-5-5)[^3]. Here (without 9-3-5), seeds 2, 1: "
-            "Set5 31.62 ± 0.03, 31.80: not tested (single seed); Set14 28.62 ± 0.03, 28.70: not tested (single seed); "
-            "BSD100 27.92 ± 0.03, 27.95: not tested (single seed).") in page
+    assert (
+        "- Paper: larger filters are better (9-1-5 < 9-3-5 < 9-5-5)[^3]. Here (without 9-3-5), seeds 2, 1: "
+        "Set5 31.62 ± 0.03, 31.80: not tested (single seed); Set14 28.62 ± 0.03, 28.70: not tested (single seed); "
+        "BSD100 27.92 ± 0.03, 27.95: not tested (single seed)."
+    ) in page
     assert "[^3]: Dong, Loy, He, Tang. Image Super-Resolution Using Deep Convolutional Networks. TPAMI 2016\n" in page
     assert "![srcnn_ablation-psnr-vs-params](srcnn_ablation-psnr-vs-params.png)" in page
     assert (tmp_path / "lb" / "srcnn_ablation-psnr-vs-params.png").stat().st_size > 10_000
@@ -117,12 +190,16 @@ def test_markdown_values_bold_bicubic_and_paper_deltas(store, tmp_path, data_roo
 def test_csv_holds_every_figure(store, tmp_path, data_root):
     write_leaderboards(["srcnn_ablation"], store, tmp_path / "lb", data_root)
     lines = (tmp_path / "lb" / "srcnn_ablation.csv").read_text().splitlines()
-    assert lines[0] == ("study,scale,budget,sweep,config_hash,variant,set,seeds,psnr,psnr_std,ssim,ssim_std,lpips,lpips_std,vgg_weights,paper_psnr,delta,"
-                        "parameters,macs_per_mp,iterations,wall_time_s,hardware,run_ids")
+    assert lines[0] == (
+        "study,scale,budget,sweep,config_hash,variant,set,seeds,psnr,psnr_std,ssim,ssim_std,lpips,lpips_std,vgg_weights,paper_psnr,delta,"
+        "parameters,macs_per_mp,iterations,wall_time_s,hardware,run_ids"
+    )
     assert lines[1] == "srcnn_ablation,3,,,,bicubic,Set5,,30.4047,,0.86891,,,,,,,,,,,,"
     row = next(line for line in lines if line.startswith(f"srcnn_ablation,3,quick,{SWEEP},hash-9-1-5,9-1-5,Set5,"))
-    assert row.startswith(f"srcnn_ablation,3,quick,{SWEEP},hash-9-1-5,9-1-5,Set5,2,31.6200,0.0283,0.88900,0.00141,,,none,32.39;32.52,-0.7700;-0.9000,"
-                          "8129,8129000000,20000,590.0,\"2 x Test CPU (CPU), 1 process\",")
+    assert row.startswith(
+        f"srcnn_ablation,3,quick,{SWEEP},hash-9-1-5,9-1-5,Set5,2,31.6200,0.0283,0.88900,0.00141,,,none,32.39;32.52,-0.7700;-0.9000,"
+        '8129,8129000000,20000,590.0,"2 x Test CPU (CPU), 1 process",'
+    )
     assert len(lines) == 1 + 3 + 2 * 3
 
 
@@ -145,11 +222,15 @@ def test_rows_scored_on_a_subset_are_set_beside_bicubic_on_the_same_images(tmp_p
     tracker = Tracker(uri)
     experiment = tracker.experiment_id("srcnn_ablation")
     parent = add_sweep(tracker, experiment, SWEEP)
-    run_id = add_trial(tracker, experiment, parent, SWEEP, "9-1-5", 0, [(31.0, 0.88)] * 3, 8129, 500.0,
-                       extra={"train_images": 4})
+    run_id = add_trial(
+        tracker, experiment, parent, SWEEP, "9-1-5", 0, [(31.0, 0.88)] * 3, 8129, 500.0, extra={"train_images": 4}
+    )
     tracker.set_tags(run_id, {TAG_EVAL_IMAGES: "first 2 per set (subset)"})
     write_leaderboards(["srcnn_ablation"], uri, tmp_path / "lb", data_root)
-    assert "Training set, from each run's parameters: T91 (first 4 images)." in (tmp_path / "lb" / "srcnn_ablation.md").read_text()
+    assert (
+        "Training set, from each run's parameters: T91 (first 4 images)."
+        in (tmp_path / "lb" / "srcnn_ablation.md").read_text()
+    )
     [subset] = evaluate_bicubic([get_spec("Set5")], [3], data_root, limit=2)
     [whole] = evaluate_bicubic([get_spec("Set5")], [3], data_root)
     row = rows_of((tmp_path / "lb" / "srcnn_ablation.md").read_text())["bicubic (first 2 per set)"]
@@ -176,17 +257,23 @@ def test_a_page_is_never_replaced_by_one_that_drops_its_budget(store, tmp_path, 
     # A page without its sidecar says nothing of what it shows: kept too.
     assert main(["leaderboard", "--tracking-uri", store, "--out", str(out), "--data-root", str(data_root)]) == 0
     assert "no srcnn_ablation.json says what it shows" in capsys.readouterr().err
-    sidecar = {"study": "srcnn_ablation", "sections": [{"scale": 3, "budget": "paper", "sweep": "s", "started": "",
-                                                        "commit": "c"}]}
+    sidecar = {
+        "study": "srcnn_ablation",
+        "sections": [{"scale": 3, "budget": "paper", "sweep": "s", "started": "", "commit": "c"}],
+    }
     (out / "srcnn_ablation.json").write_text(json.dumps(sidecar))
     assert main(["leaderboard", "--tracking-uri", store, "--out", str(out), "--data-root", str(data_root)]) == 0
     assert (out / "srcnn_ablation.md").read_text() == committed and not list(out.glob("*.png"))
     assert "kept " in capsys.readouterr().err
     # the index says what the kept page shows, from its sidecar
-    assert ("- [srcnn_ablation](srcnn_ablation.md) ([CSV](srcnn_ablation.csv)): x3 `paper`, sweep `s`, commit `c`\n"
-            in (out / "README.md").read_text())
-    assert main(["leaderboard", "--tracking-uri", store, "--out", str(out), "--data-root", str(data_root),
-                 "--replace"]) == 0
+    assert (
+        "- [srcnn_ablation](srcnn_ablation.md) ([CSV](srcnn_ablation.csv)): x3 `paper`, sweep `s`, commit `c`\n"
+        in (out / "README.md").read_text()
+    )
+    assert (
+        main(["leaderboard", "--tracking-uri", store, "--out", str(out), "--data-root", str(data_root), "--replace"])
+        == 0
+    )
     assert json.loads((out / "srcnn_ablation.json").read_text())["sections"][0]["budget"] == "quick"
     assert "## x3, budget `quick`" in (out / "srcnn_ablation.md").read_text()
     # the same budget is replaced by a newer page without asking
@@ -196,35 +283,49 @@ def test_a_page_is_never_replaced_by_one_that_drops_its_budget(store, tmp_path, 
 
 def test_orderings_are_tested_on_seeds_and_failed_trials_are_reported(tmp_path, data_root, monkeypatch):
     def seeds(variant, set5, set14, bsd100, size):  # two seeds, +-0.02 dB around the given means
-        return [(variant, seed, [(m + d, 0.8) for m in (set5, set14, bsd100)], size, 600.0)
-                for seed, d in ((0, -0.02), (1, 0.02))]
-    monkeypatch.setattr("test_leaderboard.RUNS", [
-        *seeds("9-1-5", 31.60, 28.60, 27.90, 8129),
-        *seeds("9-3-5", 31.50, 28.65, 27.91, 24513),
-        *seeds("9-5-5", 31.55, 28.70, 27.89, 57281),
-        ("9-3-3-3-5", 0, [(12.66, 0.4312), (13.88, 0.4169), (14.64, 0.4126)], 31057, 800.0),
-    ])
+        return [
+            (variant, seed, [(m + d, 0.8) for m in (set5, set14, bsd100)], size, 600.0)
+            for seed, d in ((0, -0.02), (1, 0.02))
+        ]
+
+    monkeypatch.setattr(
+        "test_leaderboard.RUNS",
+        [
+            *seeds("9-1-5", 31.60, 28.60, 27.90, 8129),
+            *seeds("9-3-5", 31.50, 28.65, 27.91, 24513),
+            *seeds("9-5-5", 31.55, 28.70, 27.89, 57281),
+            ("9-3-3-3-5", 0, [(12.66, 0.4312), (13.88, 0.4169), (14.64, 0.4126)], 31057, 800.0),
+        ],
+    )
     build_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
     write_leaderboards(["srcnn_ablation"], f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "lb", data_root)
     page = (tmp_path / "lb" / "srcnn_ablation.md").read_text()
     # std of (m - 0.02, m + 0.02) is 0.0283; a step's standard error sqrt(2 * 0.0283^2 / 2) = 0.028.
-    assert ("Here, seeds 2, 2, 2: Set5 31.60 ± 0.03, 31.50 ± 0.03, 31.55 ± 0.03 (steps -0.10 ± 0.03, +0.05 ± 0.03): "
-            "**does not hold**; Set14 28.60 ± 0.03, 28.65 ± 0.03, 28.70 ± 0.03 (steps +0.05 ± 0.03, +0.05 ± 0.03): "
-            "holds; BSD100 27.90 ± 0.03, 27.91 ± 0.03, 27.89 ± 0.03 (steps +0.01 ± 0.03, -0.02 ± 0.03): "
-            "not resolved (a step within its standard error).") in page
-    assert ("Below bicubic on every set at the end of this budget (the validation curves show whether they did not "
-            "train or were still climbing): "
-            "9-3-3-3-5.") in page
+    assert (
+        "Here, seeds 2, 2, 2: Set5 31.60 ± 0.03, 31.50 ± 0.03, 31.55 ± 0.03 (steps -0.10 ± 0.03, +0.05 ± 0.03): "
+        "**does not hold**; Set14 28.60 ± 0.03, 28.65 ± 0.03, 28.70 ± 0.03 (steps +0.05 ± 0.03, +0.05 ± 0.03): "
+        "holds; BSD100 27.90 ± 0.03, 27.91 ± 0.03, 27.89 ± 0.03 (steps +0.01 ± 0.03, -0.02 ± 0.03): "
+        "not resolved (a step within its standard error)."
+    ) in page
+    assert (
+        "Below bicubic on every set at the end of this budget (the validation curves show whether they did not "
+        "train or were still climbing): "
+        "9-3-3-3-5."
+    ) in page
 
 
 def test_wall_times_of_trials_that_shared_the_machine_are_flagged(tmp_path, data_root):
     build_store(f"sqlite:///{tmp_path / 'mlflow.db'}", trials_at_once=2)
     write_leaderboards(["srcnn_ablation"], f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "lb", data_root)
     page = (tmp_path / "lb" / "srcnn_ablation.md").read_text()
-    assert ("Wall times are of trials that ran up to 2 at a time on the hardware shown, sharing it: they are not "
-            "speed measurements.") in page
-    assert ("Reproduce: `python -m srbench sweep experiments/srcnn_ablation.py --budget quick --set vgg_weights=random`."
-            in page)
+    assert (
+        "Wall times are of trials that ran up to 2 at a time on the hardware shown, sharing it: they are not "
+        "speed measurements."
+    ) in page
+    assert (
+        "Reproduce: `python -m srbench sweep experiments/srcnn_ablation.py --budget quick --set vgg_weights=random`."
+        in page
+    )
 
 
 def test_gan_study_shows_lpips_and_says_why_it_is_missing(tmp_path, data_root):
@@ -232,20 +333,41 @@ def test_gan_study_shows_lpips_and_says_why_it_is_missing(tmp_path, data_root):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     tracker = Tracker(uri)
     experiment = tracker.experiment_id("srgan_content_loss")
-    imagenet, random_trunk = "LPIPS v0.1 AlexNet, trunk imagenet", "LPIPS v0.1 AlexNet, trunk random (not ImageNet: not comparable)"
+    imagenet, random_trunk = (
+        "LPIPS v0.1 AlexNet, trunk imagenet",
+        "LPIPS v0.1 AlexNet, trunk random (not ImageNet: not comparable)",
+    )
     for variant, vgg, label, lpips, psnr in (
-            ("SRResNet-MSE", "none", imagenet, (0.30, 0.40, 0.50), 29.0),
-            ("SRGAN-VGG54", "random (not ImageNet: not comparable)", random_trunk, (0.20, 0.45, 0.50), 29.0),
-            ("SRResNet-VGG22", "file vgg19-dcbb9e9d.pth", imagenet, (0.35, 0.50, 0.60), 28.0),  # a genuine local copy
-            ("SRGAN-MSE", "none", "n/a: no ImageNet weights", None, 20.0)):  # below bicubic everywhere
+        ("SRResNet-MSE", "none", imagenet, (0.30, 0.40, 0.50), 29.0),
+        ("SRGAN-VGG54", "random (not ImageNet: not comparable)", random_trunk, (0.20, 0.45, 0.50), 29.0),
+        ("SRResNet-VGG22", "file vgg19-dcbb9e9d.pth", imagenet, (0.35, 0.50, 0.60), 28.0),  # a genuine local copy
+        ("SRGAN-MSE", "none", "n/a: no ImageNet weights", None, 20.0),
+    ):  # below bicubic everywhere
         # Recorded with the names of runs from before srbench.run_names (param variant, tag vgg_weights, finals at
         # the last iteration): such runs still show.
-        run_id = tracker.client.create_run(experiment, run_name=f"{variant}_seed0", tags={
-            TAG_KIND: "trial", TAG_STUDY: "srgan_content_loss", "budget": "quick", "eval_images": "all",
-            "hardware": "2 x Test CPU (CPU), 1 process", "vgg_weights": vgg, "condition_source": "none",
-            "lpips": label}).info.run_id
-        tracker.log_params(run_id, {"variant": variant, "seed": 0, "scale": 4,
-                                    "adversarial_weight": 0.0 if variant.startswith("SRResNet") else 1e-3})
+        run_id = tracker.client.create_run(
+            experiment,
+            run_name=f"{variant}_seed0",
+            tags={
+                TAG_KIND: "trial",
+                TAG_STUDY: "srgan_content_loss",
+                "budget": "quick",
+                "eval_images": "all",
+                "hardware": "2 x Test CPU (CPU), 1 process",
+                "vgg_weights": vgg,
+                "condition_source": "none",
+                "lpips": label,
+            },
+        ).info.run_id
+        tracker.log_params(
+            run_id,
+            {
+                "variant": variant,
+                "seed": 0,
+                "scale": 4,
+                "adversarial_weight": 0.0 if variant.startswith("SRResNet") else 1e-3,
+            },
+        )
         for i, s in enumerate(("Set5", "Set14", "BSD100")):
             tracker.client.log_metric(run_id, f"{s}.psnr_y", psnr + i, step=1000)
             tracker.client.log_metric(run_id, f"{s}.ssim_y", 0.8, step=1000)
@@ -261,20 +383,25 @@ def test_gan_study_shows_lpips_and_says_why_it_is_missing(tmp_path, data_root):
     assert rows["SRResNet-MSE"][7] == "0.3000 / **0.4000** / **0.5000**"
     # Random VGG weights: the row is marked and the paper's figure has no Δ.
     assert rows["SRGAN-VGG54 †"][7] == "**0.2000** / 0.4500 / **0.5000**"
-    assert rows["SRGAN-VGG54 †"][4:7] == ["29.40[^1] (not comparable)", "26.02[^1] (not comparable)",
-                                         "25.16[^1] (not comparable)"]
+    assert rows["SRGAN-VGG54 †"][4:7] == [
+        "29.40[^1] (not comparable)",
+        "26.02[^1] (not comparable)",
+        "25.16[^1] (not comparable)",
+    ]
     assert rows["SRGAN-MSE"][7] == "n/a: no ImageNet weights"
     assert rows["bicubic"][7] == ""
     assert rows["SRResNet-MSE"][4] == "32.05[^1] (-3.05)"  # SRGAN paper, Table 1
     assert rows["SRResNet-VGG22"][4] == "30.51[^1] (-2.51)"  # ImageNet weights from a local file: comparable
-    assert "† VGG content loss with non-ImageNet weights (random): not comparable with the paper, so no Δ is given." in page
+    assert (
+        "† VGG content loss with non-ImageNet weights (random): not comparable with the paper, so no Δ is given."
+        in page
+    )
     assert f"LPIPS used a non-ImageNet AlexNet trunk ({random_trunk}): not comparable with published LPIPS." in page
     assert "Adversarially trained variants trade PSNR / SSIM for texture" in page
     assert "Below bicubic" not in page  # SRGAN-MSE is, but adversarial rows are not flagged as failed
     csv = (tmp_path / "lb" / "srgan_content_loss.csv").read_text()
     assert "srgan_content_loss,4,quick,(no sweep id),params:" in csv  # runs recorded before sweeps had ids
-    assert (",SRGAN-VGG54,Set14,1,30.0000,,0.80000,,0.45000,,"
-            "random (not ImageNet: not comparable),26.02,,") in csv
+    assert (",SRGAN-VGG54,Set14,1,30.0000,,0.80000,,0.45000,,random (not ImageNet: not comparable),26.02,,") in csv
     assert ",SRResNet-MSE,Set5,1,29.0000,,0.80000,,0.30000,,none,32.05,-3.0500," in csv
 
 
@@ -288,15 +415,61 @@ def test_page_shows_the_latest_sweep_and_pools_only_one_configuration(tmp_path, 
     tracker = Tracker(uri)
     experiment = tracker.experiment_id("srcnn_ablation")
     old = add_sweep(tracker, experiment, "srcnn_ablation-quick-20261101-000000-0001")
-    old_run = add_trial(tracker, experiment, old, "srcnn_ablation-quick-20261101-000000-0001", "9-1-5", 0,
-                        [(30.0, 0.87), (27.0, 0.78), (26.0, 0.75)], 8129, 500.0)
+    old_run = add_trial(
+        tracker,
+        experiment,
+        old,
+        "srcnn_ablation-quick-20261101-000000-0001",
+        "9-1-5",
+        0,
+        [(30.0, 0.87), (27.0, 0.78), (26.0, 0.75)],
+        8129,
+        500.0,
+    )
     new = add_sweep(tracker, experiment, SWEEP, {"set.lr": "0.001"})
-    low = [add_trial(tracker, experiment, new, SWEEP, "9-1-5", seed, [(31.0 + seed / 10, 0.88)] * 3, 8129, 500.0,
-                     extra={"lr": "0.001"}, config_hash="h-low") for seed in (0, 1)]
-    high = add_trial(tracker, experiment, new, SWEEP, "9-1-5", 0, [(32.0, 0.89)] * 3, 8129, 500.0,
-                     extra={"lr": "0.01"}, config_hash="h-high")
-    stopped = add_trial(tracker, experiment, new, SWEEP, "9-1-5", 0, [], 8129, 10.0, status="KILLED",
-                        extra={"lr": "1e-05"}, config_hash="h-stopped")
+    low = [
+        add_trial(
+            tracker,
+            experiment,
+            new,
+            SWEEP,
+            "9-1-5",
+            seed,
+            [(31.0 + seed / 10, 0.88)] * 3,
+            8129,
+            500.0,
+            extra={"lr": "0.001"},
+            config_hash="h-low",
+        )
+        for seed in (0, 1)
+    ]
+    high = add_trial(
+        tracker,
+        experiment,
+        new,
+        SWEEP,
+        "9-1-5",
+        0,
+        [(32.0, 0.89)] * 3,
+        8129,
+        500.0,
+        extra={"lr": "0.01"},
+        config_hash="h-high",
+    )
+    stopped = add_trial(
+        tracker,
+        experiment,
+        new,
+        SWEEP,
+        "9-1-5",
+        0,
+        [],
+        8129,
+        10.0,
+        status="KILLED",
+        extra={"lr": "1e-05"},
+        config_hash="h-stopped",
+    )
     tracker.set_tags(stopped, {TAG_STOPPED_EARLY: 2500})
     tracker.client.log_metric(stopped, "val.Set5.psnr_y", 12.5, step=2500)
     write_leaderboards(["srcnn_ablation"], uri, tmp_path / "lb", data_root)
@@ -304,7 +477,10 @@ def test_page_shows_the_latest_sweep_and_pools_only_one_configuration(tmp_path, 
     rows = rows_of(page)
     assert f"Sweep `{SWEEP}` (started " in page and "git commit `0123456789ab`" in page
     index = (tmp_path / "lb" / "README.md").read_text()  # the index names the page's sweep and code too
-    assert f"- [srcnn_ablation](srcnn_ablation.md) ([CSV](srcnn_ablation.csv)): x3 `quick`, sweep `{SWEEP}`, commit `0123456789ab`\n" in index
+    assert (
+        f"- [srcnn_ablation](srcnn_ablation.md) ([CSV](srcnn_ablation.csv)): x3 `quick`, sweep `{SWEEP}`, "
+        f"commit `0123456789ab`\n" in index
+    )
     assert old_run not in page  # the older sweep is not on the page, let alone averaged in
     assert rows["9-1-5_lr=0.001"][1] == "31.05 ± 0.07 / 0.8800 ± 0.0000" and low[0] in rows["9-1-5_lr=0.001"][-1]
     assert rows["9-1-5_lr=0.01"][1] == "**32.00** / **0.8900**" and high in rows["9-1-5_lr=0.01"][-1]
@@ -312,8 +488,9 @@ def test_page_shows_the_latest_sweep_and_pools_only_one_configuration(tmp_path, 
     assert rows["9-1-5_seed0"] == ["9-1-5_seed0", "2,500", "12.50", f"`{stopped}`"]  # stopped early, apart
     assert "Orderings the paper reports" not in page  # no single figure per variant to order
     assert (tmp_path / "lb" / "srcnn_ablation-search.png").exists()
-    write_leaderboards(["srcnn_ablation"], uri, tmp_path / "old", data_root,
-                       sweep="srcnn_ablation-quick-20261101-000000-0001")
+    write_leaderboards(
+        ["srcnn_ablation"], uri, tmp_path / "old", data_root, sweep="srcnn_ablation-quick-20261101-000000-0001"
+    )
     older = (tmp_path / "old" / "srcnn_ablation.md").read_text()
     assert old_run in older and high not in older and "Sweep `srcnn_ablation-quick-20261101-000000-0001`" in older
 
@@ -325,8 +502,19 @@ def test_runs_of_one_configuration_trained_at_different_precisions_are_not_poole
     experiment = tracker.experiment_id("srcnn_ablation")
     parent = add_sweep(tracker, experiment, SWEEP)
     for seed, precision, psnr in ((0, "bf16", 31.0), (1, "bf16", 31.2), (2, "fp32", 32.0)):
-        add_trial(tracker, experiment, parent, SWEEP, "9-1-5", seed, [(psnr, 0.88)] * 3, 8129, 500.0,
-                  extra={"precision_used": precision}, config_hash="h-auto")
+        add_trial(
+            tracker,
+            experiment,
+            parent,
+            SWEEP,
+            "9-1-5",
+            seed,
+            [(psnr, 0.88)] * 3,
+            8129,
+            500.0,
+            extra={"precision_used": precision},
+            config_hash="h-auto",
+        )
     write_leaderboards(["srcnn_ablation"], uri, tmp_path / "lb", data_root)
     rows = rows_of((tmp_path / "lb" / "srcnn_ablation.md").read_text())
     assert rows["9-1-5_precision_used=bf16"][1].startswith("31.10 ± 0.14 / ")
@@ -338,8 +526,9 @@ def test_columns_follow_the_study_eval_sets(tmp_path, data_root):
     tracker = Tracker(uri)
     experiment = tracker.experiment_id("srcnn_ablation")
     parent = add_sweep(tracker, experiment, SWEEP)
-    add_trial(tracker, experiment, parent, SWEEP, "9-1-5", 0, [(31.0, 0.88), (28.0, 0.8)], 8129, 500.0,
-              sets=("Set14", "Set5"))
+    add_trial(
+        tracker, experiment, parent, SWEEP, "9-1-5", 0, [(31.0, 0.88), (28.0, 0.8)], 8129, 500.0, sets=("Set14", "Set5")
+    )
     write_leaderboards(["srcnn_ablation"], uri, tmp_path / "lb", data_root)
     header = rows_of((tmp_path / "lb" / "srcnn_ablation.md").read_text())["variant"]
     assert header[1:5] == ["Set14 PSNR / SSIM", "Set5 PSNR / SSIM", "Set14 paper (Δ)", "Set5 paper (Δ)"]
@@ -356,15 +545,17 @@ def test_rows_follow_the_study_order_not_the_alphabet(tmp_path, data_root):
         tracker.set_tags(run_id, {TAG_VARIANT_ORDER: order})
     write_leaderboards(["srcnn_ablation"], uri, tmp_path / "lb", data_root)
     page = (tmp_path / "lb" / "srcnn_ablation.md").read_text()
-    table = [line.split("|")[1].strip() for line in page.split("## x3")[1].splitlines()
-             if line.startswith("| ") and line.split("|")[1].strip() in ("9-5-5", "9-1-5", "11-1-7")]
+    table = [
+        line.split("|")[1].strip()
+        for line in page.split("## x3")[1].splitlines()
+        if line.startswith("| ") and line.split("|")[1].strip() in ("9-5-5", "9-1-5", "11-1-7")
+    ]
     assert table[:3] == ["9-5-5", "9-1-5", "11-1-7"]
 
 
 def test_leaderboard_reads_every_run_of_a_large_store(tmp_path, data_root):
     """A store of 2,520 trial runs (more than two pages of MLflow's search): every one is read."""
     import importlib.util
-
 
     spec = importlib.util.spec_from_file_location("leaderboard_scale", REPO / "benchmarks" / "leaderboard_scale.py")
     benchmark = importlib.util.module_from_spec(spec)
@@ -382,13 +573,16 @@ def test_leaderboard_reads_every_run_of_a_large_store(tmp_path, data_root):
     assert ",hash-9-1-5,9-1-5,Set5,315,31.0000,0.0000," in csv  # 2,520 runs = 8 variants x 315 seeds, all pooled
 
 
-@pytest.mark.parametrize("means, stds, seeds, verdict", [
-    ([31.0, 31.2], [0.05, 0.05], [3, 3], "holds"),  # +0.2 against 0.041
-    ([31.0, 31.03], [0.05, 0.05], [3, 3], "not resolved (a step within its standard error)"),
-    ([31.0, 30.8], [0.05, 0.05], [3, 3], "**does not hold**"),
-    ([31.0, 31.2, 31.21], [0.05, 0.05, 0.05], [3, 3, 3], "not resolved (a step within its standard error)"),
-    ([31.0, 31.5], [0.05, float("nan")], [3, 1], "not tested (single seed)"),
-])
+@pytest.mark.parametrize(
+    "means, stds, seeds, verdict",
+    [
+        ([31.0, 31.2], [0.05, 0.05], [3, 3], "holds"),  # +0.2 against 0.041
+        ([31.0, 31.03], [0.05, 0.05], [3, 3], "not resolved (a step within its standard error)"),
+        ([31.0, 30.8], [0.05, 0.05], [3, 3], "**does not hold**"),
+        ([31.0, 31.2, 31.21], [0.05, 0.05, 0.05], [3, 3, 3], "not resolved (a step within its standard error)"),
+        ([31.0, 31.5], [0.05, float("nan")], [3, 1], "not tested (single seed)"),
+    ],
+)
 def test_ordering_verdict_needs_every_step_beyond_its_standard_error(means, stds, seeds, verdict):
     from srbench.report.stats import ordering_verdict
 

@@ -27,7 +27,9 @@ def test_equals_the_lpips_package_with_the_same_trunk(bicubic_x4):
     for sr, hr in bicubic_x4:
         ours = metric(sr[None], hr[None], shave=4)
         with torch.no_grad():
-            expected = reference(sr[None, :, 4:-4, 4:-4].float() / 127.5 - 1, hr[None, :, 4:-4, 4:-4].float() / 127.5 - 1)
+            expected = reference(
+                sr[None, :, 4:-4, 4:-4].float() / 127.5 - 1, hr[None, :, 4:-4, 4:-4].float() / 127.5 - 1
+            )
         assert ours.shape == (1,) and ours.item() == pytest.approx(expected.item(), rel=1e-5)
         assert ours.item() > 0 and metric(hr[None], hr[None]).item() == 0
     assert not metric.imagenet and "not comparable" in metric.label

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import REPO
 from srbench.study.load import load_experiment
 from srbench.study.plan import check_trials, trial_bases
 from srbench.sweep.makespan import longest_first, makespan, trial_cost
 from srbench.sweep.search import tune_search
 from srbench.train.config import make_config
 
+from conftest import REPO
+
 
 def test_cost_follows_model_size_batch_patch_iterations_and_the_adversarial_phase():
     base = make_config({"name": "srcnn", "variant": "9-1-5"}, 3, "quick")
     assert trial_cost(make_config({"name": "srcnn", "variant": "9-5-5"}, 3, "quick")) > trial_cost(base)
-    assert trial_cost(make_config({"name": "srcnn"}, 3, "quick", iterations=40_000)) == pytest.approx(2 * trial_cost(base))
+    assert trial_cost(make_config({"name": "srcnn"}, 3, "quick", iterations=40_000)) == pytest.approx(
+        2 * trial_cost(base)
+    )
     assert trial_cost(make_config({"name": "srcnn"}, 3, "quick", batch_size=128)) == pytest.approx(2 * trial_cost(base))
     mse = make_config({"name": "srresnet"}, 4, "quick", iterations=1000)
     gan = make_config({"name": "srresnet"}, 4, "quick", iterations=1000, pretrain_iterations=0, adversarial_weight=1e-3)

@@ -63,7 +63,11 @@ def test_srbench_declares_its_metrics_once():
     assert lpips.weights.unavailable == "n/a: no ImageNet weights"
     assert [m.name for m in choose([], {})] == ["psnr_y", "ssim_y", "psnr_rgb"]
     assert [m.name for m in choose(["lpips", "psnr_y"], {"lpips_weights": "random"})] == [
-        "psnr_y", "ssim_y", "psnr_rgb", "lpips"]
+        "psnr_y",
+        "ssim_y",
+        "psnr_rgb",
+        "lpips",
+    ]
 
 
 def test_a_batch_is_scored_with_the_protocols_figures_and_a_users_metric(pairs):
@@ -79,8 +83,18 @@ def test_a_batch_is_scored_with_the_protocols_figures_and_a_users_metric(pairs):
     assert values["sharpness"] == user_metrics.sharpness(sr, None, 3).tolist()  # no HR for a no-reference metric
     rows = score_pairs(pairs, 3, scorers)
     assert [set(row) for row in rows] == [{"image", *values}] * 2
-    score = SetScore.from_dict({"set": "Set5", "scale": 3, "images": 2, "psnr_y": 30.0, "ssim_y": 0.9,
-                                "psnr_rgb": 29.0, "lpips": None, "per_image": []})
+    score = SetScore.from_dict(
+        {
+            "set": "Set5",
+            "scale": 3,
+            "images": 2,
+            "psnr_y": 30.0,
+            "ssim_y": 0.9,
+            "psnr_rgb": 29.0,
+            "lpips": None,
+            "per_image": [],
+        }
+    )
     assert score.figures == {"psnr_y": 30.0, "ssim_y": 0.9, "psnr_rgb": 29.0}  # results.json before the registry
 
 
@@ -95,14 +109,17 @@ def test_registering_and_finding_metrics(unregister, monkeypatch):
     with pytest.raises(UserError, match=r"register_metric\('nothing'\): give compute"):
         register_metric(Metric("nothing", "X", True, 1))
     assert find_metric("user_metrics:MAE").name == "mae" and get_metric("mae").label == "MAE"  # an import path
-    monkeypatch.setattr(user_metrics, "EDGE", Metric("edge", "E", True, 1, compute=user_metrics.mean_absolute_error),
-                        raising=False)
+    monkeypatch.setattr(
+        user_metrics, "EDGE", Metric("edge", "E", True, 1, compute=user_metrics.mean_absolute_error), raising=False
+    )
     with pytest.raises(UserError, match=r"register_metric\('edge'\): the name is taken"):
         choose(["edge", "user_metrics:EDGE"], {})  # one name, one metric: its key in MLflow and CSV
-    for text, message in [("user_metrics:NOPE", "user_metrics has no Metric 'NOPE'"),
-                          ("nowhere.metrics:M", "cannot import nowhere.metrics"),
-                          ("user_metrics:", "is not 'package.module:NAME' or 'file.py:NAME'"),
-                          ("missing.py:M", "metric file missing.py does not exist")]:
+    for text, message in [
+        ("user_metrics:NOPE", "user_metrics has no Metric 'NOPE'"),
+        ("nowhere.metrics:M", "cannot import nowhere.metrics"),
+        ("user_metrics:", "is not 'package.module:NAME' or 'file.py:NAME'"),
+        ("missing.py:M", "metric file missing.py does not exist"),
+    ]:
         with pytest.raises(UserError, match=message):
             find_metric(text)
 
@@ -117,10 +134,13 @@ def test_metrics_stay_out_of_the_configuration_hash_and_old_configurations_still
     assert relative.metrics == [f"{FIXTURE}:MAE"]  # absolute: trials run in other folders
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--metrics", "psnr,ssim"], "--metrics: unknown metric 'psnr'; valid: lpips, "),
-    (["--metrics", "nowhere.py:M"], "--metrics: metric file nowhere.py does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--metrics", "psnr,ssim"], "--metrics: unknown metric 'psnr'; valid: lpips, "),
+        (["--metrics", "nowhere.py:M"], "--metrics: metric file nowhere.py does not exist"),
+    ],
+)
 def test_an_unknown_metric_is_one_line_and_exit_2(capsys, data_root, args, message):
     code = main(["eval", "bicubic", "--sets", "Set5", "--scales", "3", "--data-root", str(data_root), *args])
     err = capsys.readouterr().err
@@ -129,8 +149,10 @@ def test_an_unknown_metric_is_one_line_and_exit_2(capsys, data_root, args, messa
 
 def test_a_study_naming_an_unknown_metric_is_one_line_and_exit_2(tmp_path, capsys):
     study = tmp_path / "bad_metric.py"
-    study.write_text("from srbench.study.experiment import Experiment\n"
-                     "EXPERIMENT = Experiment(name='bad_metric', model={'name': 'srcnn'}, scale=3, metrics=['niqe'])\n")
+    study.write_text(
+        "from srbench.study.experiment import Experiment\n"
+        "EXPERIMENT = Experiment(name='bad_metric', model={'name': 'srcnn'}, scale=3, metrics=['niqe'])\n"
+    )
     code = main(["sweep", str(study), "--budget", "smoke", "--dry-run"])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1, err
@@ -138,16 +160,41 @@ def test_a_study_naming_an_unknown_metric_is_one_line_and_exit_2(tmp_path, capsy
 
 
 def test_eval_scores_a_users_metric_per_set_and_per_image(capsys, data_root, set5):
-    code = main(["eval", "bicubic", "--sets", "Set5", "--scales", "3", "--data-root", str(data_root),
-                 "--metrics", f"{FIXTURE}:MAE,{FIXTURE}:sharpness", "--json"])
+    code = main(
+        [
+            "eval",
+            "bicubic",
+            "--sets",
+            "Set5",
+            "--scales",
+            "3",
+            "--data-root",
+            str(data_root),
+            "--metrics",
+            f"{FIXTURE}:MAE,{FIXTURE}:sharpness",
+            "--json",
+        ]
+    )
     assert code == 0
     [result] = json.loads(capsys.readouterr().out)["results"]
     assert [row["image"] for row in result["per_image"]] == [name for name, _ in set5]
     assert all(row["mae"] > 0 and row["sharpness"] > 0 for row in result["per_image"])
     assert result["mae"] == pytest.approx(sum(row["mae"] for row in result["per_image"]) / 5)
     assert round(result["psnr_y"], 2) == 30.40  # the protocol's figures as ever
-    main(["eval", "bicubic", "--sets", "Set5", "--scales", "3", "--data-root", str(data_root),
-          "--metrics", f"{FIXTURE}:MAE"])
+    main(
+        [
+            "eval",
+            "bicubic",
+            "--sets",
+            "Set5",
+            "--scales",
+            "3",
+            "--data-root",
+            str(data_root),
+            "--metrics",
+            f"{FIXTURE}:MAE",
+        ]
+    )
     header, row = capsys.readouterr().out.splitlines()[1:3]
     assert header.split()[-2:] == ["PSNR-RGB", "MAE"] and row.split()[-1] == f"{result['mae']:.3f}"
 
@@ -180,8 +227,15 @@ def test_a_users_metric_goes_from_a_study_to_mlflow_the_page_and_the_csv(tmp_pat
     workdir = tmp_path / "elsewhere"
     workdir.mkdir()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    swept = subprocess.run([sys.executable, "-m", "srbench", "sweep", str(study), "--budget", "smoke"], cwd=workdir,
-                           env=env, capture_output=True, text=True, timeout=900, check=False)
+    swept = subprocess.run(
+        [sys.executable, "-m", "srbench", "sweep", str(study), "--budget", "smoke"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert swept.returncode == 0, swept.stderr[-3000:]
     assert "1 of 1 trials finished" in swept.stdout
 
@@ -197,8 +251,12 @@ def test_a_users_metric_goes_from_a_study_to_mlflow_the_page_and_the_csv(tmp_pat
     assert json.loads(trial.data.params["metrics"]) == ["brightness", f"{FIXTURE}:MAE"]
 
     page = (workdir / "leaderboards-smoke" / "metric_study.md").read_text()
-    rows = {cells[0]: cells for line in page.splitlines() if line.startswith("| ")
-            for cells in [[c.strip() for c in line.strip("|").split("|")]]}
+    rows = {
+        cells[0]: cells
+        for line in page.splitlines()
+        if line.startswith("| ")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
     assert rows["variant"][2:4] == ["Brightness ↑ Set5", "MAE ↓ Set5"]  # in the study's order
     assert rows["default"][2:4] == [f"**{bright:.1f}**", f"**{mae:.3f}**"]  # one row: the best of its column
     assert rows["bicubic (first 2 per set)"][2:4] == ["", ""]
@@ -206,9 +264,24 @@ def test_a_users_metric_goes_from_a_study_to_mlflow_the_page_and_the_csv(tmp_pat
         [row] = [r for r in csv.DictReader(file) if r["variant"] == "default"]
     assert (row["mae"], row["brightness"]) == (f"{mae:.4f}", f"{bright:.2f}") and row["lpips"] == ""
     # `srbench leaderboard` alone (no study file read, no user metric imported) writes the same page and CSV.
-    again = subprocess.run([sys.executable, "-m", "srbench", "leaderboard", "--experiment", "metric_study", "--out",
-                            str(workdir / "again")], cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
-                           check=False)
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "srbench",
+            "leaderboard",
+            "--experiment",
+            "metric_study",
+            "--out",
+            str(workdir / "again"),
+        ],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     for name in ("metric_study.md", "metric_study.csv"):
         assert (workdir / "again" / name).read_text() == (workdir / "leaderboards-smoke" / name).read_text()

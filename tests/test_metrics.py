@@ -13,6 +13,7 @@ from srbench.metrics import psnr, psnr_ssim_y, quantize, rgb_to_y, ssim
 
 def reference(sr: torch.Tensor, hr: torch.Tensor, shave: int) -> tuple[float, float]:
     """Plain float64 numpy/scikit-image scoring of one (3, H, W) uint8 pair."""
+
     def y(img):
         r, g, b = img.numpy().astype(np.float64)
         return (16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255)[shave:-shave, shave:-shave]
@@ -44,7 +45,9 @@ def test_agrees_with_scikit_image_on_hard_synthetic_images(kind):
     if kind == "noise":
         sr = (hr.int() + torch.randint(-40, 41, hr.shape, generator=gen)).clamp(0, 255).to(torch.uint8)
     elif kind == "extremes":  # saturated black/white blocks: worst case for E[x^2] - mu^2
-        hr = (torch.rand(3, 8, 10, generator=gen) > 0.5).to(torch.uint8).repeat_interleave(8, 1).repeat_interleave(8, 2) * 255
+        hr = (torch.rand(3, 8, 10, generator=gen) > 0.5).to(torch.uint8).repeat_interleave(8, 1).repeat_interleave(
+            8, 2
+        ) * 255
         sr = 255 - hr
         sr[:, :32] = hr[:, :32]
     else:
@@ -86,7 +89,9 @@ def test_rgb_psnr_differs_from_y_psnr(set5):
     assert psnr(sr[None], hr[None], 3, y_channel=False).item() < psnr(sr[None], hr[None], 3).item()
 
 
-@pytest.mark.parametrize("shapes", [((1, 3, 32, 32), (1, 3, 32, 30)), ((1, 3, 18, 18), (1, 3, 18, 18)), ((1, 1, 40, 40), (1, 1, 40, 40))])
+@pytest.mark.parametrize(
+    "shapes", [((1, 3, 32, 32), (1, 3, 32, 30)), ((1, 3, 18, 18), (1, 3, 18, 18)), ((1, 1, 40, 40), (1, 1, 40, 40))]
+)
 def test_mismatched_or_tiny_inputs_raise(shapes):
     a, b = (torch.zeros(s, dtype=torch.uint8) for s in shapes)
     with pytest.raises(ValueError):

@@ -20,23 +20,30 @@ def n_conv(k: int, c_in: int, c_out: int) -> int:
     return k * k * c_in * c_out + c_out
 
 
-@pytest.mark.parametrize("config,lr_side,out_side", [
-    ({"name": "srcnn"}, 33, 21),  # 'valid': 33 - 8 - 0 - 4
-    ({"name": "srcnn", "padding": "same"}, 33, 33),
-    ({"name": "srcnn", "variant": "9-3-3-3-5"}, 40, 40 - 8 - 2 - 2 - 2 - 4),
-    *[({"name": "srdensenet", "variant": v, "scale": s}, 6, 6 * s) for v in ("H", "HL", "ALL") for s in (2, 3, 4)],
-    *[({"name": "srresnet", "scale": s}, 7, 7 * s) for s in (2, 3, 4)],
-    ({"name": "sftgan"}, 6, 24),
-    ({"name": "sftgan", "variant": "nosft"}, 6, 24),
-])
+@pytest.mark.parametrize(
+    "config,lr_side,out_side",
+    [
+        ({"name": "srcnn"}, 33, 21),  # 'valid': 33 - 8 - 0 - 4
+        ({"name": "srcnn", "padding": "same"}, 33, 33),
+        ({"name": "srcnn", "variant": "9-3-3-3-5"}, 40, 40 - 8 - 2 - 2 - 2 - 4),
+        *[({"name": "srdensenet", "variant": v, "scale": s}, 6, 6 * s) for v in ("H", "HL", "ALL") for s in (2, 3, 4)],
+        *[({"name": "srresnet", "scale": s}, 7, 7 * s) for s in (2, 3, 4)],
+        ({"name": "sftgan"}, 6, 24),
+        ({"name": "sftgan", "variant": "nosft"}, 6, 24),
+    ],
+)
 def test_output_shapes(config, lr_side, out_side):
     model = build_model(config)
     x = torch.rand(2, model.in_channels, lr_side, lr_side)
-    args = (x, torch.rand(2, 8, lr_side * 4, lr_side * 4).softmax(1)) if getattr(model, "needs_condition", False) else (x,)
+    args = (
+        (x, torch.rand(2, 8, lr_side * 4, lr_side * 4).softmax(1)) if getattr(model, "needs_condition", False) else (x,)
+    )
     assert model(*args).shape == (2, model.in_channels, out_side, out_side)
 
 
-@pytest.mark.parametrize("name,size", [("srgan_discriminator", 96), ("srgan_discriminator", 40), ("sftgan_discriminator", 96)])
+@pytest.mark.parametrize(
+    "name,size", [("srgan_discriminator", 96), ("srgan_discriminator", 40), ("sftgan_discriminator", 96)]
+)
 def test_discriminators_give_one_logit_per_image_at_any_size(name, size):
     out = build_model({"name": name})(torch.rand(3, 3, size, size))
     logits = out[0] if isinstance(out, tuple) else out
@@ -47,20 +54,37 @@ def test_discriminators_give_one_logit_per_image_at_any_size(name, size):
 
 def test_parameter_counts_match_hand_computation():
     assert count_parameters(build_model({"name": "srcnn"})) == 8129  # the paper's 9-1-5, 64/32, Y
-    assert count_parameters(build_model({"name": "srcnn", "variant": "9-5-5"})) == n_conv(9, 1, 64) + n_conv(5, 64, 32) + n_conv(5, 32, 1)
-    assert count_parameters(build_model({"name": "srcnn", "in_channels": 3})) == n_conv(9, 3, 64) + n_conv(1, 64, 32) + n_conv(5, 32, 3)
+    assert count_parameters(build_model({"name": "srcnn", "variant": "9-5-5"})) == n_conv(9, 1, 64) + n_conv(
+        5, 64, 32
+    ) + n_conv(5, 32, 1)
+    assert count_parameters(build_model({"name": "srcnn", "in_channels": 3})) == n_conv(9, 3, 64) + n_conv(
+        1, 64, 32
+    ) + n_conv(5, 32, 3)
 
     block = sum(n_conv(3, 128 + 16 * j, 16) for j in range(8))
     tail = n_conv(3, 256, 256) + n_conv(3, 256, 1)  # x4: the second deconvolution, reconstruction
     low = n_conv(3, 1, 128)
     # Only ALL has the 1x1 bottleneck (Tong et al., Sec. 3.3): H and HL feed their 128 / 256 maps to the deconvolution.
-    assert count_parameters(build_model({"name": "srdensenet", "variant": "H"})) == low + 8 * block + n_conv(3, 128, 256) + tail
-    assert count_parameters(build_model({"name": "srdensenet", "variant": "HL"})) == low + 8 * block + n_conv(3, 256, 256) + tail
+    assert (
+        count_parameters(build_model({"name": "srdensenet", "variant": "H"}))
+        == low + 8 * block + n_conv(3, 128, 256) + tail
+    )
+    assert (
+        count_parameters(build_model({"name": "srdensenet", "variant": "HL"}))
+        == low + 8 * block + n_conv(3, 256, 256) + tail
+    )
     assert count_parameters(build_model({"name": "srdensenet", "variant": "ALL"})) == (
-        low + 8 * block + n_conv(1, 9 * 128, 256) + n_conv(3, 256, 256) + tail)
+        low + 8 * block + n_conv(1, 9 * 128, 256) + n_conv(3, 256, 256) + tail
+    )
 
     res_block = 2 * n_conv(3, 64, 64) + 2 * 2 * 64 + 64  # two convs, two BNs, one PReLU
-    srresnet = (n_conv(9, 3, 64) + 64) + 16 * res_block + (n_conv(3, 64, 64) + 128) + 2 * (n_conv(3, 64, 256) + 64) + n_conv(9, 64, 3)
+    srresnet = (
+        (n_conv(9, 3, 64) + 64)
+        + 16 * res_block
+        + (n_conv(3, 64, 64) + 128)
+        + 2 * (n_conv(3, 64, 256) + 64)
+        + n_conv(9, 64, 3)
+    )
     assert count_parameters(build_model({"name": "srresnet"})) == srresnet == 1_550_659
 
 
@@ -87,14 +111,17 @@ def patch_pair(set5):
     return rgb, y
 
 
-@pytest.mark.parametrize("config,lr", [
-    ({"name": "srcnn"}, 1e-3),
-    ({"name": "srcnn", "variant": "9-3-3-3-5", "padding": "same"}, 1e-3),
-    ({"name": "srdensenet", "variant": "ALL"}, 1e-4),
-    ({"name": "srresnet"}, 1e-3),
-    ({"name": "sftgan"}, 1e-4),
-    ({"name": "sftgan", "variant": "nosft"}, 1e-4),
-])
+@pytest.mark.parametrize(
+    "config,lr",
+    [
+        ({"name": "srcnn"}, 1e-3),
+        ({"name": "srcnn", "variant": "9-3-3-3-5", "padding": "same"}, 1e-3),
+        ({"name": "srdensenet", "variant": "ALL"}, 1e-4),
+        ({"name": "srresnet"}, 1e-3),
+        ({"name": "sftgan"}, 1e-4),
+        ({"name": "sftgan", "variant": "nosft"}, 1e-4),
+    ],
+)
 def test_generators_overfit_one_patch_pair(patch_pair, config, lr):
     torch.manual_seed(0)
     rgb, y = patch_pair
@@ -136,19 +163,22 @@ def test_discriminators_learn_to_tell_one_real_patch_from_one_fake(patch_pair, n
     assert losses[-1] < losses[0] / 5, losses[::10]
 
 
-@pytest.mark.parametrize("config,fragments", [
-    ({"name": "edsr"}, ["unknown model 'edsr'", "srcnn"]),
-    ({"name": "srcnn", "variant": "9-7-5"}, ["unknown variant '9-7-5'", "9-5-5"]),
-    ({"name": "srdensenet", "variant": "LH"}, ["unknown variant 'LH'", "ALL"]),
-    ({"name": "srcnn", "kernel_sizes": [9, 4, 5]}, ["field 'kernel_sizes'", "odd"]),
-    ({"name": "srcnn", "kernel_sizes": [9, 1, 5], "channels": [64]}, ["field 'channels'"]),
-    ({"name": "srcnn", "padding": "reflect"}, ["field 'padding'", "valid, same"]),
-    ({"name": "srcnn", "filters": 64}, ["unknown field 'filters'", "kernel_sizes"]),
-    ({"name": "sftgan", "scale": 2}, ["field 'scale' = 2 is not supported", "4"]),
-    ({"name": "srdensenet", "scale": 8}, ["field 'scale' = 8"]),
-    ({"name": "sftgan", "condition": {"source": "magic"}}, ["field 'source' = 'magic'", "colour_texture"]),
-    ({"variant": "9-1-5"}, ["neither 'name' nor 'builder'"]),
-])
+@pytest.mark.parametrize(
+    "config,fragments",
+    [
+        ({"name": "edsr"}, ["unknown model 'edsr'", "srcnn"]),
+        ({"name": "srcnn", "variant": "9-7-5"}, ["unknown variant '9-7-5'", "9-5-5"]),
+        ({"name": "srdensenet", "variant": "LH"}, ["unknown variant 'LH'", "ALL"]),
+        ({"name": "srcnn", "kernel_sizes": [9, 4, 5]}, ["field 'kernel_sizes'", "odd"]),
+        ({"name": "srcnn", "kernel_sizes": [9, 1, 5], "channels": [64]}, ["field 'channels'"]),
+        ({"name": "srcnn", "padding": "reflect"}, ["field 'padding'", "valid, same"]),
+        ({"name": "srcnn", "filters": 64}, ["unknown field 'filters'", "kernel_sizes"]),
+        ({"name": "sftgan", "scale": 2}, ["field 'scale' = 2 is not supported", "4"]),
+        ({"name": "srdensenet", "scale": 8}, ["field 'scale' = 8"]),
+        ({"name": "sftgan", "condition": {"source": "magic"}}, ["field 'source' = 'magic'", "colour_texture"]),
+        ({"variant": "9-1-5"}, ["neither 'name' nor 'builder'"]),
+    ],
+)
 def test_bad_configs_raise_one_clear_error(config, fragments):
     with pytest.raises(UserError) as err:
         build_model(config)

@@ -27,8 +27,12 @@ def test_a_cached_set_gives_the_pixels_of_a_fresh_preparation(data_root, tmp_pat
 
 def test_the_key_follows_scale_image_count_and_stages(data_root, tmp_path, monkeypatch):
     monkeypatch.setenv("SRBENCH_CACHE", str(tmp_path))
-    files = {cache_file("BSDS200", 3, data_root, 2, False), cache_file("BSDS200", 4, data_root, 2, False),
-             cache_file("BSDS200", 3, data_root, 3, False), cache_file("BSDS200", 3, data_root, 2, True)}
+    files = {
+        cache_file("BSDS200", 3, data_root, 2, False),
+        cache_file("BSDS200", 4, data_root, 2, False),
+        cache_file("BSDS200", 3, data_root, 3, False),
+        cache_file("BSDS200", 3, data_root, 2, True),
+    }
     assert len(files) == 4 and all(f.parent.parent == tmp_path for f in files)
 
 

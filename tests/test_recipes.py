@@ -9,13 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from conftest import REPO
-from srbench.study.load import load_experiment
-from srbench.study.plan import check_trials
 from srbench.losses import category_loss, euclidean_loss
 from srbench.models import build_model
+from srbench.study.load import load_experiment
+from srbench.study.plan import check_trials
 from srbench.train.config import make_config
 from srbench.train.optim import build_optimizer, last_layer, lr_factor, parameter_groups
+
+from conftest import REPO
 
 
 def test_srgan_pretraining_runs_at_a_constant_rate_and_the_step_schedule_starts_after_it():
@@ -32,8 +33,9 @@ def test_srcnn_paper_recipe_is_sgd_with_a_slower_last_layer_on_t91():
     assert (config.optimizer, config.momentum, config.lr, config.last_layer_lr_scale) == ("sgd", 0.9, 1e-4, 0.1)
     assert (config.train_set, config.batch_size, config.patch_size, config.pixel_loss) == ("T91", 128, 33, "euclidean")
     model = build_model(config.model)
-    optimizer = build_optimizer(config.optimizer, parameter_groups(model, config.lr, config.last_layer_lr_scale),
-                                config.momentum)
+    optimizer = build_optimizer(
+        config.optimizer, parameter_groups(model, config.lr, config.last_layer_lr_scale), config.momentum
+    )
     assert isinstance(optimizer, torch.optim.SGD)
     first, last = optimizer.param_groups
     assert (first["lr"], last["lr"], first["momentum"]) == (1e-4, pytest.approx(1e-5), 0.9)
@@ -103,7 +105,8 @@ def test_sftgan_recipe_is_the_authors_perceptual_l1_adversarial_and_halving_sche
     start = config.pretrain_iterations
     lr = lambda t: config.lr * lr_factor(config, start + t)  # noqa: E731
     assert [lr(t) for t in (0, 49_999, 50_000, 100_000, 150_000, 200_000, 599_999)] == pytest.approx(
-        [1e-4, 1e-4, 5e-5, 2.5e-5, 1.25e-5, 6.25e-6, 6.25e-6])
+        [1e-4, 1e-4, 5e-5, 2.5e-5, 1.25e-5, 6.25e-6, 6.25e-6]
+    )
     quick = make_config({"name": "sftgan"}, 4, "quick")
     assert (quick.content_loss, quick.adversarial_weight) == ("conv54_l1", 5e-3)
 
@@ -132,23 +135,29 @@ def test_dry_run_prints_the_recipe_the_study_resolves_to(capsys):
 
     run_sweep(str(REPO / "experiments" / "srcnn_ablation.py"), budget="paper", dry_run=True)
     out = capsys.readouterr().out
-    assert ("  training: train_set=T91 optimizer=sgd lr=0.0001 last_layer_lr_scale=0.1 lr_schedule=constant "
-            "pixel_loss=euclidean target_range=0,1 content_loss=pixel adversarial_weight=0.0 precision=auto") in out
+    assert (
+        "  training: train_set=T91 optimizer=sgd lr=0.0001 last_layer_lr_scale=0.1 lr_schedule=constant "
+        "pixel_loss=euclidean target_range=0,1 content_loss=pixel adversarial_weight=0.0 precision=auto"
+    ) in out
 
 
-@pytest.mark.parametrize("field, value, fragment", [
-    ("momentum", "x", "field 'momentum' = 'x': must be a number"),
-    ("last_layer_lr_scale", True, "field 'last_layer_lr_scale' = True: must be a number"),
-    ("last_layer_lr_scale", 0, "must be positive"),
-    ("optimizer", "rmsprop", "field 'optimizer' = 'rmsprop': valid: adam, sgd"),
-    ("target_range", 1, "field 'target_range' = 1: must be a string"),
-    ("lr_milestones", [0], "must be a list of positive iteration counts"),
-    ("lr_schedule", "multistep", "the multistep schedule needs at least one milestone"),
-])
+@pytest.mark.parametrize(
+    "field, value, fragment",
+    [
+        ("momentum", "x", "field 'momentum' = 'x': must be a number"),
+        ("last_layer_lr_scale", True, "field 'last_layer_lr_scale' = True: must be a number"),
+        ("last_layer_lr_scale", 0, "must be positive"),
+        ("optimizer", "rmsprop", "field 'optimizer' = 'rmsprop': valid: adam, sgd"),
+        ("target_range", 1, "field 'target_range' = 1: must be a string"),
+        ("lr_milestones", [0], "must be a list of positive iteration counts"),
+        ("lr_schedule", "multistep", "the multistep schedule needs at least one milestone"),
+    ],
+)
 def test_new_recipe_fields_are_checked_with_one_line_errors(capsys, field, value, fragment):
     from srbench.cli import main
 
-    code = main(["train", "--model", "srcnn", "--scale", "3", "--budget", "smoke", "--set",
-                 f"{field}={json.dumps(value)}"])
+    code = main(
+        ["train", "--model", "srcnn", "--scale", "3", "--budget", "smoke", "--set", f"{field}={json.dumps(value)}"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and fragment in err

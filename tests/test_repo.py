@@ -57,18 +57,48 @@ def test_every_package_folder_is_packaged_and_the_studies_ship_as_srbench_studie
 
 def test_a_shipped_study_runs_by_name_from_an_empty_folder(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    listed = subprocess.run([sys.executable, "-m", "srbench", "studies"], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=120)
+    listed = subprocess.run(
+        [sys.executable, "-m", "srbench", "studies"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert listed.returncode == 0 and re.search(r"^srcnn_ablation\s+x3\s+27\s", listed.stdout, re.M), listed.stderr
     assert re.search(r"^srcnn_lr_search\s+x3\s+6\s", listed.stdout, re.M)  # its 6 samples are 6 trials
-    dry = subprocess.run([sys.executable, "-m", "srbench", "sweep", "srcnn_ablation", "--budget", "smoke", "--only",
-                          "9-1-5*", "--dry-run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    dry = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "srbench",
+            "sweep",
+            "srcnn_ablation",
+            "--budget",
+            "smoke",
+            "--only",
+            "9-1-5*",
+            "--dry-run",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert dry.returncode == 0 and "9-1-5_seed2" in dry.stdout and "9-3-5" not in dry.stdout, dry.stderr
-    missing = subprocess.run([sys.executable, "-m", "srbench", "sweep", "srcnn_ablaton", "--dry-run"], cwd=tmp_path,
-                             env=env, capture_output=True, text=True, timeout=120)
+    missing = subprocess.run(
+        [sys.executable, "-m", "srbench", "sweep", "srcnn_ablaton", "--dry-run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert missing.returncode == 2 and "'srcnn_ablaton' is not a study srbench ships (sftgan_ablation" in missing.stderr
     assert "did you mean 'srcnn_ablation'?" in missing.stderr
-    slip = subprocess.run([sys.executable, "-m", "srbench", "sweep", str(REPO / "experiments" / "srcnn_ablaton.py"),
-                           "--dry-run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    slip = subprocess.run(
+        [sys.executable, "-m", "srbench", "sweep", str(REPO / "experiments" / "srcnn_ablaton.py"), "--dry-run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert slip.returncode == 2 and f"did you mean {REPO / 'experiments' / 'srcnn_ablation.py'}?" in slip.stderr
     assert not list(tmp_path.iterdir())  # nothing written

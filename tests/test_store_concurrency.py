@@ -23,8 +23,12 @@ tracker.finish(run)
 
 def test_writers_creating_a_new_store_at_once_all_succeed_and_lose_nothing(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, uri, str(i)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for i in range(WRITERS)]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, uri, str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for i in range(WRITERS)
+    ]
     results = [(w.wait(timeout=300), w.stderr.read()) for w in writers]
     assert all(code == 0 for code, _ in results), [err[-1500:] for code, err in results if code]
     tracker = Tracker(uri)

@@ -14,15 +14,26 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO
 from srbench.cli import main
 from srbench.errors import UserError
 from srbench.study.load import load_experiment
 from srbench.sweep.run import run_sweep
-from srbench.tracking.names import (FINAL_STEP, ITERATIONS_TRAINED, STARTUP, TAG_BUDGET, TAG_KIND, TAG_LPIPS,
-                               TAG_TRAIN_SET_CACHE, TAG_VARIANT, final_metric, val_metric)
+from srbench.tracking.names import (
+    FINAL_STEP,
+    ITERATIONS_TRAINED,
+    STARTUP,
+    TAG_BUDGET,
+    TAG_KIND,
+    TAG_LPIPS,
+    TAG_TRAIN_SET_CACHE,
+    TAG_VARIANT,
+    final_metric,
+    val_metric,
+)
 from srbench.tracking.store import Tracker, fluent_tracking_uri
 from srbench.train.precision import resolve_precision
+
+from conftest import REPO
 
 STUDIES = ["srcnn_ablation", "srdensenet_ablation", "srgan_content_loss", "sftgan_ablation"]
 
@@ -33,24 +44,48 @@ def write_experiment(folder: Path, body: str, name: str = "study.py") -> Path:
     return path
 
 
-@pytest.mark.parametrize("body,fragments", [
-    ("EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3\n", ["study.py:", "syntax error"]),
-    ("X = 1\n", ["study.py: defines no Experiment object"]),
-    ("EXPERIMENT = Experiment(name='x', model={'name': 'edsr'}, scale=3)\n", ["field 'model'", "unknown model 'edsr'"]),
-    ("EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, variants={'a': {'model.variant': '9-7-5'}})\n",
-     ["variant 'a'", "unknown variant '9-7-5'"]),
-    ("EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, search_space={'lr': tune.uniform(-1, 1)})\n",
-     ["field 'lr'", "must be positive"]),
-    ("EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, search_space={'lr': 0.1})\n",
-     ["search_space['lr'] is not a Ray Tune domain"]),
-    ("EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, scheduler='pbt')\n", ["field 'scheduler'"]),
-    ("EXPERIMENT = Experiment(name='x', model={'name': 'sftgan'}, scale=2)\n", ["field 'scale' = 2 is not supported"]),
-    ("import nonexistent_module\n", ["study.py:3: ModuleNotFoundError"]),
-    ("EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, budget_notes={'fast': 'x'})\n",
-     ["budget_notes: unknown budget 'fast'", "smoke, quick, paper"]),
-    ("EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, budget_notes={'quick': 3})\n",
-     ["field 'budget_notes'", "must be a dict"]),
-])
+@pytest.mark.parametrize(
+    "body,fragments",
+    [
+        ("EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3\n", ["study.py:", "syntax error"]),
+        ("X = 1\n", ["study.py: defines no Experiment object"]),
+        (
+            "EXPERIMENT = Experiment(name='x', model={'name': 'edsr'}, scale=3)\n",
+            ["field 'model'", "unknown model 'edsr'"],
+        ),
+        (
+            "EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3,\n"
+            "                        variants={'a': {'model.variant': '9-7-5'}})\n",
+            ["variant 'a'", "unknown variant '9-7-5'"],
+        ),
+        (
+            "EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3,\n"
+            "                        search_space={'lr': tune.uniform(-1, 1)})\n",
+            ["field 'lr'", "must be positive"],
+        ),
+        (
+            "EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, search_space={'lr': 0.1})\n",
+            ["search_space['lr'] is not a Ray Tune domain"],
+        ),
+        (
+            "EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, scheduler='pbt')\n",
+            ["field 'scheduler'"],
+        ),
+        (
+            "EXPERIMENT = Experiment(name='x', model={'name': 'sftgan'}, scale=2)\n",
+            ["field 'scale' = 2 is not supported"],
+        ),
+        ("import nonexistent_module\n", ["study.py:3: ModuleNotFoundError"]),
+        (
+            "EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, budget_notes={'fast': 'x'})\n",
+            ["budget_notes: unknown budget 'fast'", "smoke, quick, paper"],
+        ),
+        (
+            "EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, budget_notes={'quick': 3})\n",
+            ["field 'budget_notes'", "must be a dict"],
+        ),
+    ],
+)
 def test_bad_experiment_files_give_one_line_naming_file_and_field(tmp_path, capsys, body, fragments):
     path = write_experiment(tmp_path, body)
     with pytest.raises(UserError) as err:
@@ -62,8 +97,10 @@ def test_bad_experiment_files_give_one_line_naming_file_and_field(tmp_path, caps
     assert code == 2 and len(stderr.strip().splitlines()) == 1 and str(path) in stderr
 
 
-@pytest.mark.parametrize("study,count", [("srcnn_ablation", 27), ("srdensenet_ablation", 9),
-                                         ("srgan_content_loss", 5), ("sftgan_ablation", 2)])
+@pytest.mark.parametrize(
+    "study,count",
+    [("srcnn_ablation", 27), ("srdensenet_ablation", 9), ("srgan_content_loss", 5), ("sftgan_ablation", 2)],
+)
 def test_dry_run_prints_the_trials_and_starts_nothing(capsys, study, count):
     import ray
 
@@ -76,14 +113,22 @@ def test_dry_run_prints_the_trials_and_starts_nothing(capsys, study, count):
 def test_search_space_grid_and_samples_expand(tmp_path):
     from srbench.study.plan import check_trials, trial_bases
 
-    path = write_experiment(tmp_path, """
+    path = write_experiment(
+        tmp_path,
+        """
         EXPERIMENT = Experiment(name='lr_study', model={'name': 'srcnn'}, scale=2,
-                                search_space={'lr': tune.grid_search([1e-3, 1e-4]), 'model.padding': tune.choice(['same'])},
+                                search_space={'lr': tune.grid_search([1e-3, 1e-4]),
+                                              'model.padding': tune.choice(['same'])},
                                 seeds=[0, 1])
-    """)
+    """,
+    )
     experiment = load_experiment(path)
-    assert [b.key for b in trial_bases(experiment)] == ["lr=0.001_seed0", "lr=0.001_seed1", "lr=0.0001_seed0",
-                                                        "lr=0.0001_seed1"]
+    assert [b.key for b in trial_bases(experiment)] == [
+        "lr=0.001_seed0",
+        "lr=0.001_seed1",
+        "lr=0.0001_seed0",
+        "lr=0.0001_seed1",
+    ]
     trials = check_trials(experiment, "smoke")
     assert len(trials) == 4 and {t.config.lr for t in trials} == {1e-3, 1e-4}
     assert all(t.config.model["padding"] == "same" for t in trials) and {t.seed for t in trials} == {0, 1}
@@ -93,12 +138,14 @@ def test_set_overrides_every_trial_after_variants_and_budgets():
     from srbench.study.load import parse_settings
     from srbench.study.plan import check_trials
 
-    settings = parse_settings(["vgg_weights=/data/vgg19.pth", "lr=2e-4", "model.blocks=8", "eval_sets=[\"Set5\"]"])
+    settings = parse_settings(["vgg_weights=/data/vgg19.pth", "lr=2e-4", "model.blocks=8", 'eval_sets=["Set5"]'])
     assert settings == {"vgg_weights": "/data/vgg19.pth", "lr": 2e-4, "model.blocks": 8, "eval_sets": ["Set5"]}
     experiment = load_experiment(REPO / "experiments" / "srgan_content_loss.py")
     trials = check_trials(experiment, "smoke", settings=settings)  # smoke's own vgg_weights is 'random'
     assert {t.config.vgg_weights for t in trials} == {"/data/vgg19.pth"} and {t.config.lr for t in trials} == {2e-4}
-    assert {t.config.model["blocks"] for t in trials} == {8} and {tuple(t.config.eval_sets) for t in trials} == {("Set5",)}
+    assert {t.config.model["blocks"] for t in trials} == {8} and {tuple(t.config.eval_sets) for t in trials} == {
+        ("Set5",)
+    }
     assert [t.config.content_loss for t in trials] == ["pixel", "vgg22", "pixel", "vgg22", "vgg54"]  # variants kept
 
 
@@ -114,18 +161,25 @@ def test_configuration_hash_ignores_the_seed_and_follows_every_field_and_the_dat
     assert config_hash(base) != config_hash(replace(base, train_set="BSDS200"))  # other data, other digest
 
 
-@pytest.mark.parametrize("body,fragment", [
-    ("search_alg='tpe'", "field 'search_alg' = 'tpe': valid: random, optuna"),
-    ("search_seed='x'", "field 'search_seed' = 'x': must be an integer"),
-    ("seeds=[0, 'one']", "field 'seeds'"),
-    ("num_samples=True", "field 'num_samples' = True: must be an integer"),
-    ("search_alg='optuna'", "optuna searches sampled domains"),
-    ("search_alg='optuna', search_space={'lr': tune.uniform(1e-4, 1e-3)}, seeds=[0, 1]",
-     "optuna searches one configuration space"),
-    ("search_space={'lr': tune.grid_search([1e-3, 1e-3])}", "two trials share the name 'lr=0.001_seed0'"),
-])
+@pytest.mark.parametrize(
+    "body,fragment",
+    [
+        ("search_alg='tpe'", "field 'search_alg' = 'tpe': valid: random, optuna"),
+        ("search_seed='x'", "field 'search_seed' = 'x': must be an integer"),
+        ("seeds=[0, 'one']", "field 'seeds'"),
+        ("num_samples=True", "field 'num_samples' = True: must be an integer"),
+        ("search_alg='optuna'", "optuna searches sampled domains"),
+        (
+            "search_alg='optuna', search_space={'lr': tune.uniform(1e-4, 1e-3)}, seeds=[0, 1]",
+            "optuna searches one configuration space",
+        ),
+        ("search_space={'lr': tune.grid_search([1e-3, 1e-3])}", "two trials share the name 'lr=0.001_seed0'"),
+    ],
+)
 def test_search_fields_are_validated_before_ray_starts(tmp_path, capsys, body, fragment):
-    path = write_experiment(tmp_path, f"EXPERIMENT = Experiment(name='x', model={{'name': 'srcnn'}}, scale=3, {body})\n")
+    path = write_experiment(
+        tmp_path, f"EXPERIMENT = Experiment(name='x', model={{'name': 'srcnn'}}, scale=3, {body})\n"
+    )
     code = main(["sweep", str(path), "--dry-run"])
     err = capsys.readouterr().err
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
@@ -134,13 +188,16 @@ def test_search_fields_are_validated_before_ray_starts(tmp_path, capsys, body, f
 def test_missing_optuna_extra_is_named_before_ray_starts(tmp_path, monkeypatch, capsys):
     import sys
 
-    path = write_experiment(tmp_path, "EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, "
-                                      "search_alg='optuna', search_space={'lr': tune.uniform(1e-4, 1e-3)})\n")
+    path = write_experiment(
+        tmp_path,
+        "EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, "
+        "search_alg='optuna', search_space={'lr': tune.uniform(1e-4, 1e-3)})\n",
+    )
     monkeypatch.setitem(sys.modules, "optuna", None)  # as if it were not installed
     code = main(["sweep", str(path), "--dry-run"])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
-    assert 'search_alg \'optuna\' needs the optuna extra: pip install -e ".[optuna]"' in err
+    assert "search_alg 'optuna' needs the optuna extra: pip install -e \".[optuna]\"" in err
 
 
 @pytest.fixture(scope="module")
@@ -186,12 +243,18 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     assert runs[0].data.tags["mlflow.parentRunId"] == summary["parent_run_id"]
     # One name per figure (srbench.run_names): every metric name accounted for, final figures once at FINAL_STEP,
     # no name both a param and a metric or a tag.
-    finals = {final_metric(s, f) for s in ("Set5", "Set14", "BSD100")
-              for f in ("psnr_y", "ssim_y", "psnr_rgb", *(("lpips",) if gan else ()))}
+    finals = {
+        final_metric(s, f)
+        for s in ("Set5", "Set14", "BSD100")
+        for f in ("psnr_y", "ssim_y", "psnr_rgb", *(("lpips",) if gan else ()))
+    }
     curves = {val_metric(s, f) for s in json.loads(runs[0].data.params["val_sets"]) for f in ("psnr_y", "ssim_y")}
     training = {m for m in metrics if m.startswith("train.")}
-    assert {"train.loss", "train.lr"} <= training <= {"train.loss", "train.lr", *(
-        ("train.content", "train.adversarial", "train.d_loss") if gan else ())}
+    assert (
+        {"train.loss", "train.lr"}
+        <= training
+        <= {"train.loss", "train.lr", *(("train.content", "train.adversarial", "train.d_loss") if gan else ())}
+    )
     scalars = {"parameters", "macs_per_mp", "wall_time_s", ITERATIONS_TRAINED, *STARTUP}
     assert {m for m in metrics if not m.startswith("system/")} == finals | curves | training | scalars
     assert any(m.startswith("system/") for m in metrics)
@@ -205,7 +268,11 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     inputs = {(d.dataset.name, d.tags[0].value) for d in runs[0].inputs.dataset_inputs}
     assert inputs == {(first.train_set, "training"), *((s, "evaluation") for s in ("Set5", "Set14", "BSD100"))}
     crops = [a.path for a in tracker.client.list_artifacts(runs[0].info.run_id, "crops")]
-    assert sorted(crops) == ["crops/BSD100-101085-detail.png", "crops/Set14-baboon-detail.png", "crops/Set5-baby-detail.png"]
+    assert sorted(crops) == [
+        "crops/BSD100-101085-detail.png",
+        "crops/Set14-baboon-detail.png",
+        "crops/Set5-baby-detail.png",
+    ]
     images = [a.path for a in tracker.client.list_artifacts(runs[0].info.run_id, "images")]
     assert any("Set14-baboon-detail" in path for path in images)  # also MLflow images, for the compare view
     page = (tmp_path / "leaderboards-smoke" / f"{study}.md").read_text()
@@ -215,12 +282,16 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     assert re.search(r"\| bicubic \(first \d+ per set\) \|", page)  # smoke scores subsets: bicubic on the same
     assert ("LPIPS ↓ Set5 / Set14 / BSD100" in page) == gan
     for picture in ("psnr-vs-params", "curves", "strip"):
-        assert f"({study}-{picture}.png)" in page and (tmp_path / "leaderboards-smoke" / f"{study}-{picture}.png").exists()
+        assert (
+            f"({study}-{picture}.png)" in page and (tmp_path / "leaderboards-smoke" / f"{study}-{picture}.png").exists()
+        )
     logged = [a.path for a in tracker.client.list_artifacts(summary["parent_run_id"], "leaderboard")]
     assert {f"leaderboard/{study}-strip.png", f"leaderboard/{study}.md", f"leaderboard/{study}.csv"} <= set(logged)
     # MLflow 3's UI opens a model-development experiment on its runs (not GenAI traces), with the study's note
     tags = tracker.client.get_experiment_by_name(study).tags
-    assert tags["mlflow.experimentKind"] == "custom_model_development" and tags["mlflow.note.content"] == first.description
+    assert (
+        tags["mlflow.experimentKind"] == "custom_model_development" and tags["mlflow.note.content"] == first.description
+    )
     assert not (tmp_path / "mlruns").exists()  # the workers did not fall back to a local ./mlruns
     # Start-up figures, the precision the workers used, one retained checkpoint, no temporary run folder left.
     assert 0 < metrics["startup.worker_group_s"] < metrics["startup.to_first_step_s"]
@@ -243,8 +314,20 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     version = tracker.client.get_model_version_by_alias(study, "best_smoke")
     assert version.run_id == runs[0].info.run_id and version.tags["srbench.sweep"] == summary["sweep"]
     if not conditions:  # srbench eval scores the registered model like any checkpoint
-        code = main(["eval", "--model-uri", f"models:/{study}@best_smoke", "--tracking-uri", tracker.uri,
-                     "--sets", "Set5", "--data-root", str(data_root), "--json"])
+        code = main(
+            [
+                "eval",
+                "--model-uri",
+                f"models:/{study}@best_smoke",
+                "--tracking-uri",
+                tracker.uri,
+                "--sets",
+                "Set5",
+                "--data-root",
+                str(data_root),
+                "--json",
+            ]
+        )
         printed = capsys.readouterr()
         assert code == 0, printed.err
         scored = json.loads(printed.out)
@@ -252,27 +335,44 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
         first_image = scored["results"][0]["per_image"][0]  # the smoke trial scored the first image of each set
         assert first_image["psnr_y"] == pytest.approx(metrics["Set5.psnr_y"], abs=1e-3)
         # a smoke sweep sets no best_quick: the error says which aliases there are
-        code = main(["eval", "--model-uri", f"models:/{study}@best_quick", "--tracking-uri", tracker.uri,
-                     "--sets", "Set5", "--data-root", str(data_root)])
+        code = main(
+            [
+                "eval",
+                "--model-uri",
+                f"models:/{study}@best_quick",
+                "--tracking-uri",
+                tracker.uri,
+                "--sets",
+                "Set5",
+                "--data-root",
+                str(data_root),
+            ]
+        )
         err = capsys.readouterr().err
         assert code == 2 and f"{study}'s aliases: best_smoke" in err and len(err.strip().splitlines()) == 1, err
 
 
-@pytest.mark.parametrize("flags,fragment", [
-    (["--tracking-uri", "http://127.0.0.1:9"], "MLflow tracking server http://127.0.0.1:9 is unreachable"),
-    (["--address", "127.0.0.1:9", "--tracking-uri", "sqlite:///unused.db"], "cannot reach the Ray cluster at 127.0.0.1:9"),
-    (["--budget", "huge"], "--budget: 'huge' is unknown"),
-    (["--only", "nothing*"], "--only 'nothing*' matches no trial"),
-    (["--resume"], "nothing to resume: no MLflow store at sqlite:///"),
-    (["--set", "lr"], "--set 'lr': expected KEY=VALUE"),
-    (["--set", "learning_rate=0.1"], "--set: unknown training field 'learning_rate'"),
-    (["--set", "lr=-1"], "--set: field 'lr' = -1: must be positive"),
-    (["--set", "lpips_weights=imagnet"], "--set: field 'lpips_weights' = 'imagnet': valid: none, imagenet, random"),
-    (["--workers-per-trial", "0"], "--workers-per-trial 0: must be > 0"),
-    (["--gpus-per-worker", "-1"], "--gpus-per-worker -1: must be >= 0"),
-    (["--cpus-per-worker", "0"], "--cpus-per-worker 0: must be > 0"),
-    (["--max-concurrent", "0"], "--max-concurrent 0: must be > 0"),
-])
+@pytest.mark.parametrize(
+    "flags,fragment",
+    [
+        (["--tracking-uri", "http://127.0.0.1:9"], "MLflow tracking server http://127.0.0.1:9 is unreachable"),
+        (
+            ["--address", "127.0.0.1:9", "--tracking-uri", "sqlite:///unused.db"],
+            "cannot reach the Ray cluster at 127.0.0.1:9",
+        ),
+        (["--budget", "huge"], "--budget: 'huge' is unknown"),
+        (["--only", "nothing*"], "--only 'nothing*' matches no trial"),
+        (["--resume"], "nothing to resume: no MLflow store at sqlite:///"),
+        (["--set", "lr"], "--set 'lr': expected KEY=VALUE"),
+        (["--set", "learning_rate=0.1"], "--set: unknown training field 'learning_rate'"),
+        (["--set", "lr=-1"], "--set: field 'lr' = -1: must be positive"),
+        (["--set", "lpips_weights=imagnet"], "--set: field 'lpips_weights' = 'imagnet': valid: none, imagenet, random"),
+        (["--workers-per-trial", "0"], "--workers-per-trial 0: must be > 0"),
+        (["--gpus-per-worker", "-1"], "--gpus-per-worker -1: must be >= 0"),
+        (["--cpus-per-worker", "0"], "--cpus-per-worker 0: must be > 0"),
+        (["--max-concurrent", "0"], "--max-concurrent 0: must be > 0"),
+    ],
+)
 def test_sweep_mistakes_are_caught_before_work_starts(tmp_path, monkeypatch, capsys, flags, fragment):
     monkeypatch.chdir(tmp_path)
     code = main(["sweep", str(REPO / "experiments" / "srcnn_ablation.py"), "--budget", "smoke", *flags])

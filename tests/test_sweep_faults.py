@@ -14,17 +14,19 @@ import time
 from pathlib import Path
 
 import psutil
-from processes import kill_session
 
 from srbench.tracking.names import ITERATIONS_TRAINED, TAG_BUDGET_NOTE, TAG_KIND
 from srbench.tracking.store import Tracker
+
+from processes import kill_session
 
 TIMEOUT = 600  # a guard against a hung sweep, not a target: a loaded 2-core machine took over 240 s to resume one
 
 
 def experiment(tmp_path: Path, variants: str, iterations: int) -> Path:
     path = tmp_path / "faults.py"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         from srbench.experiment import Experiment
         EXPERIMENT = Experiment(
             name="faults", model={{"name": "srcnn"}}, scale=3, variants={variants},
@@ -32,7 +34,8 @@ def experiment(tmp_path: Path, variants: str, iterations: int) -> Path:
                                  "val_images": 1, "batch_size": 16}}}},
             budget_notes={{"smoke": "200 iterations, to be killed"}},
         )
-    """))
+    """)
+    )
     return path
 
 
@@ -40,9 +43,14 @@ def start_sweep(tmp_path: Path, data_root: Path, *extra: str) -> subprocess.Pope
     env = {**os.environ, "SRBENCH_DATA": str(data_root)}
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("RAY_ADDRESS", None)
-    return subprocess.Popen([sys.executable, "-m", "srbench", "sweep", "faults.py", "--budget", "smoke",
-                             "--max-concurrent", "1", *extra], cwd=tmp_path, env=env, start_new_session=True,
-                            stdout=open(tmp_path / "sweep.log", "ab"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "srbench", "sweep", "faults.py", "--budget", "smoke", "--max-concurrent", "1", *extra],
+        cwd=tmp_path,
+        env=env,
+        start_new_session=True,
+        stdout=open(tmp_path / "sweep.log", "ab"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def runs(tmp_path: Path):
@@ -87,6 +95,7 @@ def test_sigkilled_training_worker_resumes_from_its_checkpoint(tmp_path, data_ro
     experiment(tmp_path, '{"a": {}}', iterations=200)
     proc = start_sweep(tmp_path, data_root)
     try:
+
         def checkpointed() -> bool:
             tracker, found = runs(tmp_path)
             return bool(found) and len(steps(tracker, found[0].info.run_id, "val.Set5.psnr_y")) >= 2
@@ -107,7 +116,9 @@ def test_sigkilled_training_worker_resumes_from_its_checkpoint(tmp_path, data_ro
     assert steps(tracker, found[0].info.run_id, "val.Set5.psnr_y") == list(range(40, 201, 40))
     assert steps(tracker, found[0].info.run_id, "train.loss") == list(range(20, 201, 20))
     # The restarted attempt continued the history its checkpoint carried: the artifact is whole.
-    rows = [json.loads(line) for line in next((tmp_path / "mlartifacts").rglob("history.jsonl")).read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in next((tmp_path / "mlartifacts").rglob("history.jsonl")).read_text().splitlines()
+    ]
     assert [r["iteration"] for r in rows if "loss" in r] == list(range(20, 201, 20))
     parent = tracker.client.get_run(found[0].data.tags["mlflow.parentRunId"])
     assert parent.data.tags[TAG_BUDGET_NOTE] == "200 iterations, to be killed"  # the study's note for this budget
@@ -117,6 +128,7 @@ def test_killed_driver_then_resume_skips_finished_trials_and_completes(tmp_path,
     experiment(tmp_path, '{"first": {}, "second": {"model.variant": "n32-16"}}', iterations=160)
     proc = start_sweep(tmp_path, data_root)
     try:
+
         def one_finished_one_running() -> bool:
             _, found = runs(tmp_path)
             return sorted(r.info.status for r in found) == ["FINISHED", "RUNNING"]

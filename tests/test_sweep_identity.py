@@ -12,13 +12,14 @@ from dataclasses import replace
 import pytest
 from test_sweep import write_experiment
 
-from conftest import REPO
 from srbench.study.load import load_experiment
 from srbench.study.plan import check_trials
 from srbench.sweep.run import run_sweep
 from srbench.sweep.search import tune_search
 from srbench.tracking.names import TAG_CONFIG_HASH, TAG_KIND, TAG_SWEEP
 from srbench.tracking.store import Tracker
+
+from conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +43,13 @@ def sampled(experiment, trials: int) -> list[dict]:
     from ray.tune.experiment import Experiment as TuneExperiment
 
     space, search_alg, samples = tune_search(experiment, check_trials(experiment, "smoke"), concurrency=trials)
-    search_alg.add_configurations([TuneExperiment("draws", lambda config: None, config=space,
-                                                  num_samples=samples, storage_path=tempfile.mkdtemp())])
+    search_alg.add_configurations(
+        [
+            TuneExperiment(
+                "draws", lambda config: None, config=space, num_samples=samples, storage_path=tempfile.mkdtemp()
+            )
+        ]
+    )
     configs = []
     while (trial := search_alg.next_trial()) is not None:
         configs.append(trial.config)
@@ -51,10 +57,13 @@ def sampled(experiment, trials: int) -> list[dict]:
 
 
 def test_tune_samples_the_search_space_reproducibly_from_search_seed(tmp_path):
-    path = write_experiment(tmp_path, """
+    path = write_experiment(
+        tmp_path,
+        """
         EXPERIMENT = Experiment(name='lr_only', model={'name': 'srcnn'}, scale=3,
                                 search_space={'lr': tune.loguniform(1e-5, 1e-2)}, num_samples=6)
-    """)
+    """,
+    )
     experiment = load_experiment(path)
 
     def draws(seed: int) -> list[float]:
@@ -97,11 +106,40 @@ def test_a_new_sweep_never_reuses_another_and_the_page_shows_the_latest(ray_sess
     # The first sweep stays reachable by its id, and the two can be set side by side.
     from srbench.cli import main
 
-    assert main(["leaderboard", "--experiment", "srcnn_ablation", "--sweep", first["sweep"], "--out", "first",
-                 "--data-root", str(data_root)]) == 0
+    assert (
+        main(
+            [
+                "leaderboard",
+                "--experiment",
+                "srcnn_ablation",
+                "--sweep",
+                first["sweep"],
+                "--out",
+                "first",
+                "--data-root",
+                str(data_root),
+            ]
+        )
+        == 0
+    )
     assert before.info.run_id in (tmp_path / "first" / "srcnn_ablation.md").read_text()
-    assert main(["leaderboard", "--experiment", "srcnn_ablation", "--compare", first["sweep"], second["sweep"],
-                 "--out", "cmp", "--data-root", str(data_root)]) == 0
+    assert (
+        main(
+            [
+                "leaderboard",
+                "--experiment",
+                "srcnn_ablation",
+                "--compare",
+                first["sweep"],
+                second["sweep"],
+                "--out",
+                "cmp",
+                "--data-root",
+                str(data_root),
+            ]
+        )
+        == 0
+    )
     compare = (tmp_path / "cmp" / "srcnn_ablation-compare.md").read_text()
     a = tracker.client.get_run(before.info.run_id).data.metrics["Set5.psnr_y"]
     b = after.data.metrics["Set5.psnr_y"]
@@ -114,7 +152,10 @@ def test_sampled_trial_names_are_readable_and_unique_for_either_search():
 
     base = TrialBase(key="9-1-5_seed0", prefix="9-1-5", variant="9-1-5", seed=0, point={})
     assert trial_name(base, {}, "f7b34_00003") == "9-1-5_seed0"  # nothing sampled: the study's own name
-    assert trial_name(base, {"lr": 0.000316228, "batch_size": 32}, "f7b34_00003") == "9-1-5_lr=0.000316,batch_size=32_seed0_t3"
+    assert (
+        trial_name(base, {"lr": 0.000316228, "batch_size": 32}, "f7b34_00003")
+        == "9-1-5_lr=0.000316,batch_size=32_seed0_t3"
+    )
     assert trial_name(base, {"lr": 0.00145}, "cd1730b4") == "9-1-5_lr=0.00145_seed0_cd1730b4"  # Optuna's trial ids
 
 
@@ -122,10 +163,13 @@ def test_optuna_search_proposes_values_inside_the_bounds(tmp_path):
     """Optuna (TPE, seeded) asked and told as Tune does: four proposals inside the bounds, reproducible."""
     from ray.tune.search.optuna import OptunaSearch
 
-    path = write_experiment(tmp_path, """
+    path = write_experiment(
+        tmp_path,
+        """
         EXPERIMENT = Experiment(name='lr_optuna', model={'name': 'srcnn'}, scale=3, search_alg='optuna',
                                 search_space={'lr': tune.loguniform(1e-5, 1e-2)}, num_samples=4, search_seed=3)
-    """)
+    """,
+    )
     experiment = load_experiment(path)
 
     def proposals() -> list[float]:
@@ -154,11 +198,17 @@ def test_sweeps_and_leaderboard_mistakes_give_one_line(tmp_path, monkeypatch, ca
     assert "no MLflow store at sqlite:///" in capsys.readouterr().err and not (tmp_path / "mlflow.db").exists()
     build_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
     capsys.readouterr()
-    for argv, fragment in ((["sweeps", "nope"], "study 'nope' has no srbench runs"),
-                           (["leaderboard", "--experiment", "srcnn_ablation", "--sweep", "gone"],
-                            "no sweep 'gone' of study srcnn_ablation"),
-                           (["leaderboard", "--experiment", "srcnn_ablation", "--compare", "gone", "other"],
-                            "--compare: sweep 'gone' has no finished runs of srcnn_ablation")):
+    for argv, fragment in (
+        (["sweeps", "nope"], "study 'nope' has no srbench runs"),
+        (
+            ["leaderboard", "--experiment", "srcnn_ablation", "--sweep", "gone"],
+            "no sweep 'gone' of study srcnn_ablation",
+        ),
+        (
+            ["leaderboard", "--experiment", "srcnn_ablation", "--compare", "gone", "other"],
+            "--compare: sweep 'gone' has no finished runs of srcnn_ablation",
+        ),
+    ):
         assert main([*argv, "--data-root", str(data_root)] if argv[0] == "leaderboard" else argv) == 2
         err = capsys.readouterr().err
         assert fragment in err and len(err.strip().splitlines()) == 1, err

@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 from test_sweep_identity import trial_runs
 
-from conftest import REPO
 from srbench.sweep.run import run_sweep
 from srbench.tracking.names import TAG_STOPPED_EARLY
 from srbench.tracking.store import Tracker
+
+from conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,10 @@ def test_search_study_samples_six_values_and_asha_stops_some_early(ray_session, 
         assert int(run.data.tags[TAG_STOPPED_EARLY]) % 6 == 0  # a validation (rung) iteration
     page = (tmp_path / "leaderboards-smoke" / "srcnn_lr_search.md").read_text()
     assert "Stopped early by the scheduler (ASHA)" in page and f"Sweep `{summary['sweep']}`" in page
-    table, stopped_table = page.split("Stopped early by the scheduler")[0], page.split("Stopped early by the scheduler")[1]
+    table, stopped_table = (
+        page.split("Stopped early by the scheduler")[0],
+        page.split("Stopped early by the scheduler")[1],
+    )
     for run in stopped:
         assert run.info.run_id in stopped_table and run.info.run_id not in table
     for run in finished:

@@ -11,26 +11,43 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from processes import kill_session, stop_session
 from test_sweep_faults import experiment, steps, wait_for
 
 from srbench.tracking.names import TAG_KIND
 from srbench.tracking.patience import PATIENCE_ENV
 from srbench.tracking.store import Tracker
 
+from processes import kill_session, stop_session
+
 BIN = Path(sys.executable).parent
 OUTAGE_S = 15  # the client gives up after one try with a 3 s timeout: the outage outlasts it five times
 
 
 def start_server(folder: Path, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                             "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-                             "--artifacts-destination", str(folder / "artifacts")],
-                            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, cwd=folder,
-                            stdout=open(folder / "server.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{folder / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+        ],
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        cwd=folder,
+        stdout=open(folder / "server.log", "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
     def healthy() -> bool:
         assert proc.poll() is None, (folder / "server.log").read_text()[-2000:]
@@ -53,8 +70,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def sweep_through_outage(tmp_path: Path, data_root: Path, outage_begins: Callable[[Tracker], bool],
-                         *extra: str) -> Tracker:
+def sweep_through_outage(
+    tmp_path: Path, data_root: Path, outage_begins: Callable[[Tracker], bool], *extra: str
+) -> Tracker:
     """Run faults.py against a real mlflow server, stop the server for OUTAGE_S once ``outage_begins`` (polled
     through the server), restart it on the same store and let the sweep end; the server's store to read."""
     server_folder = tmp_path / "server"
@@ -62,12 +80,22 @@ def sweep_through_outage(tmp_path: Path, data_root: Path, outage_begins: Callabl
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     server = start_server(server_folder, port)
-    env = {**os.environ, "SRBENCH_DATA": str(data_root), "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-           "MLFLOW_HTTP_REQUEST_TIMEOUT": "3", PATIENCE_ENV: "600"}
+    env = {
+        **os.environ,
+        "SRBENCH_DATA": str(data_root),
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "3",
+        PATIENCE_ENV: "600",
+    }
     env.pop("RAY_ADDRESS", None)
-    sweep = subprocess.Popen([sys.executable, "-m", "srbench", "sweep", "faults.py", "--budget", "smoke",
-                              "--tracking-uri", uri, *extra], cwd=tmp_path, env=env, start_new_session=True,
-                             stdout=open(tmp_path / "sweep.log", "ab"), stderr=subprocess.STDOUT)
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "srbench", "sweep", "faults.py", "--budget", "smoke", "--tracking-uri", uri, *extra],
+        cwd=tmp_path,
+        env=env,
+        start_new_session=True,
+        stdout=open(tmp_path / "sweep.log", "ab"),
+        stderr=subprocess.STDOUT,
+    )
     tracker = Tracker(uri)
     try:
         wait_for(lambda: outage_begins(tracker), "the moment of the outage", timeout=300, every=0.2)
@@ -84,8 +112,13 @@ def sweep_through_outage(tmp_path: Path, data_root: Path, outage_begins: Callabl
 
 def trial_runs(tracker: Tracker) -> list:
     found = tracker.client.get_experiment_by_name("faults")
-    return tracker.client.search_runs([found.experiment_id], f"tags.`{TAG_KIND}` = 'trial'",
-                                      order_by=["attributes.start_time ASC"]) if found else []
+    return (
+        tracker.client.search_runs(
+            [found.experiment_id], f"tags.`{TAG_KIND}` = 'trial'", order_by=["attributes.start_time ASC"]
+        )
+        if found
+        else []
+    )
 
 
 def test_a_tracking_outage_beyond_the_client_retries_pauses_the_trial_and_loses_nothing(tmp_path, data_root):
@@ -119,10 +152,15 @@ def test_an_outage_as_one_trial_ends_and_the_next_starts_fails_neither(tmp_path,
         return bool(runs) and runs[0].info.status == "FINISHED"
 
     tracker = sweep_through_outage(tmp_path, data_root, first_ended, "--max-concurrent", "1")
-    assert "trial b_seed0: the MLflow tracking server did not answer while starting the trial's run" in (tmp_path / "sweep.log").read_text()
+    assert (
+        "trial b_seed0: the MLflow tracking server did not answer while starting the trial's run"
+        in (tmp_path / "sweep.log").read_text()
+    )
     runs = trial_runs(tracker)
-    assert [(r.data.tags["mlflow.runName"], r.info.status) for r in runs] == [("a_seed0", "FINISHED"),
-                                                                               ("b_seed0", "FINISHED")]
+    assert [(r.data.tags["mlflow.runName"], r.info.status) for r in runs] == [
+        ("a_seed0", "FINISHED"),
+        ("b_seed0", "FINISHED"),
+    ]
     for run in runs:
         assert steps(tracker, run.info.run_id, "val.Set5.psnr_y") == [40]
         assert steps(tracker, run.info.run_id, "train.loss") == [20, 40]
@@ -147,5 +185,8 @@ def test_an_outage_as_the_last_trial_ends_lets_the_sweep_finish_its_records(tmp_
     assert parent.info.status == "FINISHED"
     assert "\n| a | " in (tmp_path / "leaderboards-smoke" / "faults.md").read_text()
     stored = tmp_path / "server" / "artifacts"  # the server's artifact store: the page beside the sweep's run
-    assert {p.name for p in stored.rglob(f"{parent.info.run_id}/artifacts/leaderboard/*")} >= {"faults.md", "faults.csv"}
+    assert {p.name for p in stored.rglob(f"{parent.info.run_id}/artifacts/leaderboard/*")} >= {
+        "faults.md",
+        "faults.csv",
+    }
     assert tracker.client.get_model_version_by_alias("faults", "best_smoke").run_id == run.info.run_id

@@ -18,8 +18,8 @@ import torch.multiprocessing as mp
 from srbench.cli import main
 from srbench.data import get_spec
 from srbench.evaluate import evaluate_model
-from srbench.tracking.model_registry import load_logged_model
 from srbench.models import build_model
+from srbench.tracking.model_registry import load_logged_model
 from srbench.tracking.names import TAG_KIND, TAG_RUN_DIR, final_metric, val_metric
 from srbench.tracking.store import Tracker
 from srbench.train.checkpoint import load_checkpoint, save_checkpoint
@@ -39,16 +39,28 @@ def history(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("model,scale,overrides", [
-    ({"name": "srcnn"}, 3, {}),
-    ({"name": "srcnn", "variant": "9-5-5", "padding": "same"}, 2, {}),
-    ({"name": "srdensenet", "variant": "HL"}, 4, {}),
-    ({"name": "srresnet"}, 4, {"content_loss": "vgg22", "vgg_weights": "random"}),
-    ({"name": "srresnet"}, 4, {"content_loss": "vgg54", "vgg_weights": "random", "adversarial_weight": 1e-3,
-                               "pretrain_iterations": 2, "lpips_weights": "random"}),
-    ({"name": "sftgan"}, 4, {"vgg_weights": "random"}),
-    ({"name": "sftgan", "variant": "nosft"}, 4, {"vgg_weights": "random"}),
-])
+@pytest.mark.parametrize(
+    "model,scale,overrides",
+    [
+        ({"name": "srcnn"}, 3, {}),
+        ({"name": "srcnn", "variant": "9-5-5", "padding": "same"}, 2, {}),
+        ({"name": "srdensenet", "variant": "HL"}, 4, {}),
+        ({"name": "srresnet"}, 4, {"content_loss": "vgg22", "vgg_weights": "random"}),
+        (
+            {"name": "srresnet"},
+            4,
+            {
+                "content_loss": "vgg54",
+                "vgg_weights": "random",
+                "adversarial_weight": 1e-3,
+                "pretrain_iterations": 2,
+                "lpips_weights": "random",
+            },
+        ),
+        ({"name": "sftgan"}, 4, {"vgg_weights": "random"}),
+        ({"name": "sftgan", "variant": "nosft"}, 4, {"vgg_weights": "random"}),
+    ],
+)
 def test_every_family_trains_at_the_smoke_budget(tmp_path, data_root, model, scale, overrides):
     trainer, results = train(tmp_path, data_root, model, scale, **overrides)
     run = tmp_path / "run"
@@ -88,11 +100,23 @@ def _state(trainer: Trainer) -> dict[str, torch.Tensor]:
     return state
 
 
-@pytest.mark.parametrize("model,overrides,stop", [
-    ({"name": "srcnn"}, {"iterations": 12, "precision": "fp32"}, 5),
-    ({"name": "srresnet"}, {"adversarial_weight": 1e-3, "pretrain_iterations": 2, "iterations": 3, "val_every": 2,
-                            "precision": "fp32"}, 3),
-])
+@pytest.mark.parametrize(
+    "model,overrides,stop",
+    [
+        ({"name": "srcnn"}, {"iterations": 12, "precision": "fp32"}, 5),
+        (
+            {"name": "srresnet"},
+            {
+                "adversarial_weight": 1e-3,
+                "pretrain_iterations": 2,
+                "iterations": 3,
+                "val_every": 2,
+                "precision": "fp32",
+            },
+            3,
+        ),
+    ],
+)
 def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path, data_root, model, overrides, stop):
     scale = 3 if model["name"] == "srcnn" else 4
     straight, _ = train(tmp_path, data_root, model, scale, name="straight", **overrides)
@@ -108,7 +132,9 @@ def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    assert [r["iteration"] for r in history(tmp_path / "straight")] == [r["iteration"] for r in history(tmp_path / "interrupted")]
+    assert [r["iteration"] for r in history(tmp_path / "straight")] == [
+        r["iteration"] for r in history(tmp_path / "interrupted")
+    ]
 
 
 def test_a_longer_or_shorter_run_validates_and_logs_as_often_as_its_preset():
@@ -130,11 +156,17 @@ def test_bf16_trains_under_autocast_and_scores_in_fp32(tmp_path, data_root):
     fresh = evaluate_model(SuperResolver(plain), [get_spec("Set5")], [3], data_root, limit=trainer.config.val_images)
     assert fresh[0].psnr_y == results["sets"][0]["psnr_y"]
     # A resumed run keeps the precision it started with, whatever its configuration now says.
-    first = Trainer(make_config({"name": "srcnn"}, 3, "smoke", precision="bf16"), tmp_path / "r", data_root,
-                    show_progress=False)
+    first = Trainer(
+        make_config({"name": "srcnn"}, 3, "smoke", precision="bf16"), tmp_path / "r", data_root, show_progress=False
+    )
     first.fit(stop_at=3)
-    again = Trainer(make_config({"name": "srcnn"}, 3, "smoke", precision="fp32"), tmp_path / "r", data_root,
-                    resume=True, show_progress=False)
+    again = Trainer(
+        make_config({"name": "srcnn"}, 3, "smoke", precision="fp32"),
+        tmp_path / "r",
+        data_root,
+        resume=True,
+        show_progress=False,
+    )
     assert again.precision == "bf16"
 
 
@@ -142,8 +174,9 @@ def test_the_discriminator_gets_no_gradient_from_the_generators_update(tmp_path,
     config = make_config({"name": "srresnet"}, 4, "smoke", adversarial_weight=1e-3, pretrain_iterations=0)
     trainer = Trainer(config, tmp_path / "run", data_root, show_progress=False)
     at_step = {}
-    trainer.optimizers["discriminator"].register_step_pre_hook(lambda *_: at_step.update(
-        {n: p.grad.clone() for n, p in trainer.discriminator.named_parameters()}))
+    trainer.optimizers["discriminator"].register_step_pre_hook(
+        lambda *_: at_step.update({n: p.grad.clone() for n, p in trainer.discriminator.named_parameters()})
+    )
     trainer._step(trainer.sampler.sample(trainer.sampler_rng, config.batch_size))
     for name, p in trainer.discriminator.named_parameters():
         assert p.requires_grad and torch.equal(p.grad, at_step[name]), name
@@ -195,13 +228,29 @@ def test_loading_refuses_non_checkpoints(tmp_path):
         load_checkpoint(tmp_path / "plain.pt")
 
 
-def _ddp_worker(rank: int, world: int, init_file: str, run_dir: str, data_root: str, out: str,
-                model: dict | None = None, scale: int = 3) -> None:
+def _ddp_worker(
+    rank: int,
+    world: int,
+    init_file: str,
+    run_dir: str,
+    data_root: str,
+    out: str,
+    model: dict | None = None,
+    scale: int = 3,
+) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         torch.set_num_threads(1)
-        config = make_config(model or {"name": "srcnn"}, scale, "smoke", iterations=4, val_every=2, batch_size=8,
-                             val_images=4, precision="fp32")
+        config = make_config(
+            model or {"name": "srcnn"},
+            scale,
+            "smoke",
+            iterations=4,
+            val_every=2,
+            batch_size=8,
+            val_images=4,
+            precision="fp32",
+        )
         trainer = Trainer(config, Path(run_dir), Path(data_root), show_progress=False)
         share = trainer.sampler.sample(torch.Generator().manual_seed(0), 8, rank, world).inputs.shape[0]
         results = trainer.fit()
@@ -228,8 +277,11 @@ def test_batchnorm_statistics_are_rank_0s_on_every_rank_when_scoring(tmp_path, d
     """Each rank updates BatchNorm's running statistics from its own share of the batch (gloo has no SyncBatchNorm);
     before scoring, rank 0's are broadcast, so every validation row comes from the model rank 0 checkpoints."""
     out = str(tmp_path / "out")
-    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path / "run"), str(data_root), out,
-                                {"name": "srresnet"}, 4), nprocs=2)
+    mp.spawn(
+        _ddp_worker,
+        args=(2, str(tmp_path / "init"), str(tmp_path / "run"), str(data_root), out, {"name": "srresnet"}, 4),
+        nprocs=2,
+    )
     r0, r1 = (torch.load(f"{out}.{r}", weights_only=False) for r in (0, 1))
     assert any("running_mean" in k for k in r0["buffers"])
     assert all(torch.equal(r0["buffers"][k], r1["buffers"][k]) for k in r0["buffers"])
@@ -239,35 +291,96 @@ def test_batchnorm_statistics_are_rank_0s_on_every_rank_when_scoring(tmp_path, d
     alone = evaluate_model(SuperResolver(model.eval()), [get_spec("Set5")], [4], data_root, limit=4)
     two_ranks = r0["results"]["sets"][0]["per_image"]
     assert {row["rank"] for row in two_ranks} == {0, 1}
-    assert [row["psnr_y"] for row in two_ranks] == pytest.approx([row["psnr_y"] for row in alone[0].per_image],
-                                                                  abs=1e-9)
+    assert [row["psnr_y"] for row in two_ranks] == pytest.approx(
+        [row["psnr_y"] for row in alone[0].per_image], abs=1e-9
+    )
 
 
 def test_train_cli_and_eval_checkpoint(tmp_path, data_root, capsys):
     run = tmp_path / "cli-run"
-    code = main(["train", "--model", "srcnn", "--scale", "3", "--budget", "smoke", "--run-dir", str(run), "--quiet",
-                 "--set", "iterations=6", "--data-root", str(data_root)])
+    code = main(
+        [
+            "train",
+            "--model",
+            "srcnn",
+            "--scale",
+            "3",
+            "--budget",
+            "smoke",
+            "--run-dir",
+            str(run),
+            "--quiet",
+            "--set",
+            "iterations=6",
+            "--data-root",
+            str(data_root),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "srcnn x3 (smoke: 6 iterations" in out and "Set5" in out
     assert f", {resolve_precision('auto', torch.device('cpu'))}; images: first 2 per set (subset))" in out
-    code = main(["eval", "--checkpoint", str(run / "checkpoints" / "last.pt"), "--sets", "Set5", "--data-root",
-                 str(data_root), "--json"])
+    code = main(
+        [
+            "eval",
+            "--checkpoint",
+            str(run / "checkpoints" / "last.pt"),
+            "--sets",
+            "Set5",
+            "--data-root",
+            str(data_root),
+            "--json",
+        ]
+    )
     results = json.loads(capsys.readouterr().out)["results"]
     assert code == 0 and results[0]["scale"] == 3 and results[0]["images"] == 5
-    code = main(["train", "--model", "srcnn", "--scale", "3", "--budget", "smoke", "--run-dir", str(run), "--quiet",
-                 "--data-root", str(data_root)])
+    code = main(
+        [
+            "train",
+            "--model",
+            "srcnn",
+            "--scale",
+            "3",
+            "--budget",
+            "smoke",
+            "--run-dir",
+            str(run),
+            "--quiet",
+            "--data-root",
+            str(data_root),
+        ]
+    )
     assert code == 2 and "already holds a run" in capsys.readouterr().err
 
 
 def test_train_with_a_tracking_uri_records_its_run_as_a_sweep_trial_is(tmp_path, data_root, capsys):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    code = main(["train", "--model", "srcnn", "--scale", "3", "--budget", "smoke", "--run-dir", str(tmp_path / "run"),
-                 "--quiet", "--set", "iterations=6", "--set", "val_every=3", "--data-root", str(data_root),
-                 "--tracking-uri", uri])
+    code = main(
+        [
+            "train",
+            "--model",
+            "srcnn",
+            "--scale",
+            "3",
+            "--budget",
+            "smoke",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--quiet",
+            "--set",
+            "iterations=6",
+            "--set",
+            "val_every=3",
+            "--data-root",
+            str(data_root),
+            "--tracking-uri",
+            uri,
+        ]
+    )
     assert code == 0 and "MLflow: run " in capsys.readouterr().err
     tracker = Tracker(uri)
-    [run] = tracker.client.search_runs([tracker.client.get_experiment_by_name("srbench-train").experiment_id],
-                                       f"tags.`{TAG_KIND}` = 'train'")
+    [run] = tracker.client.search_runs(
+        [tracker.client.get_experiment_by_name("srbench-train").experiment_id], f"tags.`{TAG_KIND}` = 'train'"
+    )
     assert run.info.status == "FINISHED" and run.data.tags[TAG_RUN_DIR] == str((tmp_path / "run").resolve())
     assert run.data.params["model.name"] == "srcnn" and run.data.params["precision_used"] in ("fp32", "bf16")
     assert [m.step for m in tracker.client.get_metric_history(run.info.run_id, val_metric("Set5"))] == [3, 6]
@@ -277,23 +390,30 @@ def test_train_with_a_tracking_uri_records_its_run_as_a_sweep_trial_is(tmp_path,
     assert scale == 3 and all(torch.equal(best[k], v) for k, v in model.state_dict().items())
 
 
-@pytest.mark.parametrize("argv,fragment", [
-    (["--model", "edsr", "--scale", "3"], "unknown model 'edsr'"),
-    (["--model", "srcnn", "--scale", "3", "--budget", "huge"], "field 'budget': 'huge' is unknown"),
-    (["--model", "srcnn", "--scale", "3", "--set", "iterationz=5"], "unknown training field 'iterationz'"),
-    (["--model", "srcnn", "--scale", "3", "--set", "iterations=-5"], "field 'iterations' = -5"),
-    (["--model", "srcnn", "--scale", "3", "--set", "eval_sets=[\"Set6\"]"], "unknown benchmark set 'Set6'"),
-    (["--model", "srcnn", "--scale", "3", "--set", "adversarial_weight=0.001"], "field 'adversarial_weight'"),
-    (["--model", "srcnn", "--scale", "3", "--set", "precision=fp16"],
-     "field 'precision' = 'fp16': valid: auto, fp32, bf16"),
-    (["--model", "srdensenet", "--scale", "3", "--set", "patch_size=32"], "field 'patch_size' = 32"),
-    (["--model", "srcnn", "--scale", "3", "--model-config", "{bad"], "--model-config is not valid JSON"),
-    (["--model", "sftgan", "--scale", "2"], "field 'scale' = 2 is not supported"),
-    (["--model", "srcnn"], "--model and --scale are required"),
-    (["--resume", "/no/such/run"], "checkpoint /no/such/run/checkpoints/last.pt does not exist"),
-    (["--model", "srcnn", "--scale", "3", "--budget", "smoke", "--tracking-uri", "http://127.0.0.1:9"],
-     "MLflow tracking server http://127.0.0.1:9 is unreachable"),
-])
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (["--model", "edsr", "--scale", "3"], "unknown model 'edsr'"),
+        (["--model", "srcnn", "--scale", "3", "--budget", "huge"], "field 'budget': 'huge' is unknown"),
+        (["--model", "srcnn", "--scale", "3", "--set", "iterationz=5"], "unknown training field 'iterationz'"),
+        (["--model", "srcnn", "--scale", "3", "--set", "iterations=-5"], "field 'iterations' = -5"),
+        (["--model", "srcnn", "--scale", "3", "--set", 'eval_sets=["Set6"]'], "unknown benchmark set 'Set6'"),
+        (["--model", "srcnn", "--scale", "3", "--set", "adversarial_weight=0.001"], "field 'adversarial_weight'"),
+        (
+            ["--model", "srcnn", "--scale", "3", "--set", "precision=fp16"],
+            "field 'precision' = 'fp16': valid: auto, fp32, bf16",
+        ),
+        (["--model", "srdensenet", "--scale", "3", "--set", "patch_size=32"], "field 'patch_size' = 32"),
+        (["--model", "srcnn", "--scale", "3", "--model-config", "{bad"], "--model-config is not valid JSON"),
+        (["--model", "sftgan", "--scale", "2"], "field 'scale' = 2 is not supported"),
+        (["--model", "srcnn"], "--model and --scale are required"),
+        (["--resume", "/no/such/run"], "checkpoint /no/such/run/checkpoints/last.pt does not exist"),
+        (
+            ["--model", "srcnn", "--scale", "3", "--budget", "smoke", "--tracking-uri", "http://127.0.0.1:9"],
+            "MLflow tracking server http://127.0.0.1:9 is unreachable",
+        ),
+    ],
+)
 def test_train_user_mistakes_give_one_line_and_exit_2(capsys, argv, fragment):
     code = main(["train", *argv])
     err = capsys.readouterr().err
@@ -312,17 +432,25 @@ def test_sftgan_trains_and_scores_with_folder_condition_maps(tmp_path, data_root
     maps = tmp_path / "maps"
     maps.mkdir()
     clusters = ColourTextureClusters()
-    for set_name, count, kind in (("BSDS200", 4, "train"), ("Set5", 1, "benchmark"), ("Set14", 1, "benchmark"),
-                                  ("BSD100", 1, "benchmark")):
+    for set_name, count, kind in (
+        ("BSDS200", 4, "train"),
+        ("Set5", 1, "benchmark"),
+        ("Set14", 1, "benchmark"),
+        ("BSD100", 1, "benchmark"),
+    ):
         for image_name, hr in load_set(get_spec(set_name, kind), data_root)[:count]:
             bicubic = imresize(bicubic_lr(hr, 4), scale=4)  # what srbench derives the maps from
             np.save(maps / f"{Path(image_name).stem}.npy", clusters(bicubic[None].float() / 255)[0].numpy())
     reads: list[str] = []
     load = FolderConditions.load
     monkeypatch.setattr(FolderConditions, "load", lambda self, name: reads.append(name) or load(self, name))
-    trainer, results = train(tmp_path, data_root, {"name": "sftgan", "condition": {"source": "folder",
-                                                                                  "path": str(maps)}},
-                             4, vgg_weights="random")
+    trainer, results = train(
+        tmp_path,
+        data_root,
+        {"name": "sftgan", "condition": {"source": "folder", "path": str(maps)}},
+        4,
+        vgg_weights="random",
+    )
     assert results["condition_source"] == f"folder ({maps})" and results["iterations"] == 5
     assert 0 < results["sets"][0]["psnr_y"] < 100
     training_reads = [name for name in reads if name.endswith(".jpg")]  # BSDS200's files

@@ -13,29 +13,38 @@ import pytest
 import torch
 from torch import nn
 
-from user_networks import TINY_SR
-
 from srbench.cli import main
 from srbench.errors import UserError
 from srbench.models.registry import MODELS, build_model, entry_for, register
 from srbench.tracking.names import TAG_KIND, final_metric
 from srbench.train.config import GENERIC_BUDGETS, make_config
 
+from user_networks import TINY_SR
+
 REPO = Path(__file__).resolve().parents[1]
-TINY = TINY_SR + """
+TINY = (
+    TINY_SR
+    + """
 from srbench.experiment import Experiment
 from srbench.models.registry import register
 
 register("tinysr", "two convolutions and a pixel shuffle (RGB)", "srbench's tests")(TinySR)
 """
+)
 
 
 def _study(folder: Path, body: str = "", experiment: str = "", name: str = "tiny_study.py") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     file = folder / name
-    file.write_text(TINY + body + (experiment or
-                    "EXPERIMENT = Experiment(name='tiny_study', model={'name': 'tinysr'}, scale=3, "
-                    "train={'val_images': None})\n"))
+    file.write_text(
+        TINY
+        + body
+        + (
+            experiment
+            or "EXPERIMENT = Experiment(name='tiny_study', model={'name': 'tinysr'}, scale=3, "
+            "train={'val_images': None})\n"
+        )
+    )
     return file
 
 
@@ -64,7 +73,8 @@ def test_a_plain_module_registered_without_a_recipe_trains_on_the_generic_one(un
     register("doubler")(Doubler)
     config = make_config({"name": "doubler"}, 2, "quick")
     assert (config.iterations, config.batch_size, config.patch_size) == tuple(
-        GENERIC_BUDGETS["quick"][k] for k in ("iterations", "batch_size", "patch_size"))
+        GENERIC_BUDGETS["quick"][k] for k in ("iterations", "batch_size", "patch_size")
+    )
     assert make_config({"name": "doubler"}, 2, "quick", lr=5e-4, iterations=10).lr == 5e-4
     with pytest.raises(UserError, match="doubler has no 'paper' recipe: give its training fields in the study"):
         make_config({"name": "doubler"}, 2, "paper")
@@ -73,8 +83,10 @@ def test_a_plain_module_registered_without_a_recipe_trains_on_the_generic_one(un
 
 def test_the_zoo_trains_through_its_registry_entries():
     assert entry_for({"name": "srresnet"}).discriminator == "srgan_discriminator"
-    assert make_config({"name": "srresnet"}, 4, "quick", adversarial_weight=1e-3).pretrain_iterations == \
-        entry_for({"name": "srresnet"}).adversarial_budgets["quick"]["pretrain_iterations"]
+    assert (
+        make_config({"name": "srresnet"}, 4, "quick", adversarial_weight=1e-3).pretrain_iterations
+        == entry_for({"name": "srresnet"}).adversarial_budgets["quick"]["pretrain_iterations"]
+    )
     assert make_config({"name": "srcnn"}, 3, "paper").optimizer == "sgd"
     with pytest.raises(UserError, match="'srgan_discriminator' is a discriminator; a trial trains a generator"):
         make_config({"name": "srgan_discriminator"}, 4, "smoke")
@@ -96,12 +108,15 @@ class FixedDoubler(Doubler):
         super().__init__(2)
 
 
-@pytest.mark.parametrize("declared, message", [
-    ({"in_channels": 2}, "in_channels = 2; srbench scores Y (1) or RGB (3) networks"),
-    ({"input_kind": "hr"}, "input_kind = 'hr'; valid: lr, bicubic"),
-    ({"border": -1}, "border = -1; give the pixels lost per side"),
-    ({}, "a probe input (1, 3, 8, 8) gives (1, 3, 16, 16), expected (1, 3, 24, 24) (x3"),
-])
+@pytest.mark.parametrize(
+    "declared, message",
+    [
+        ({"in_channels": 2}, "in_channels = 2; srbench scores Y (1) or RGB (3) networks"),
+        ({"input_kind": "hr"}, "input_kind = 'hr'; valid: lr, bicubic"),
+        ({"border": -1}, "border = -1; give the pixels lost per side"),
+        ({}, "a probe input (1, 3, 8, 8) gives (1, 3, 16, 16), expected (1, 3, 24, 24) (x3"),
+    ],
+)
 def test_a_network_that_does_not_keep_its_declarations_is_one_line_before_training(unregister, declared, message):
     register("doubler")(type("Declared", (FixedDoubler,), declared))
     with pytest.raises(UserError) as error:
@@ -139,24 +154,31 @@ def test_a_builder_import_path_builds_and_its_mistakes_are_one_line(tmp_path, mo
     monkeypatch.syspath_prepend(str(tmp_path))
     config = make_config({"builder": "mylab.nets:TinySR", "channels": 4}, 3, "smoke")
     assert config.family == "mylab.nets:TinySR" and config.model["channels"] == 4
-    for path, message in [("mylab.nets", "is not 'package.module:Callable'"),
-                          ("mylab.nope:TinySR", "cannot import mylab.nope"),
-                          ("mylab.nets:Nope", "mylab.nets has no 'Nope'")]:
+    for path, message in [
+        ("mylab.nets", "is not 'package.module:Callable'"),
+        ("mylab.nope:TinySR", "cannot import mylab.nope"),
+        ("mylab.nets:Nope", "mylab.nets has no 'Nope'"),
+    ]:
         with pytest.raises(UserError, match=message):
             make_config({"builder": path}, 3, "smoke")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--model", "srcnn", "--scales", "3"], "--model and --weights go together"),
-    (["--weights", "w.pth", "--scales", "3"], "--model and --weights go together"),
-    (["--model", "srcnn", "--weights", "missing.pth", "--scales", "3"], "--weights missing.pth does not exist"),
-    (["--model", "srcnn", "--weights", "list.pth", "--scales", "3"], "--weights list.pth holds no state dict"),
-    (["--model", "srcnn", "--weights", "w.pth", "--scales", "3"], "--weights w.pth does not fit --model srcnn"),
-    (["--model", "srcnn", "--weights", "w.pth", "--scales", "2,3"], "--model scores one scale at a time"),
-    (["--model", "srcnn", "--weights", "w.pth"], "--scales: give the scale --model works at"),
-    (["--model", "srcnn", "--weights", "w.pth", "--scales", "3", "--model-config", "[1]"],
-     "--model-config must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "srcnn", "--scales", "3"], "--model and --weights go together"),
+        (["--weights", "w.pth", "--scales", "3"], "--model and --weights go together"),
+        (["--model", "srcnn", "--weights", "missing.pth", "--scales", "3"], "--weights missing.pth does not exist"),
+        (["--model", "srcnn", "--weights", "list.pth", "--scales", "3"], "--weights list.pth holds no state dict"),
+        (["--model", "srcnn", "--weights", "w.pth", "--scales", "3"], "--weights w.pth does not fit --model srcnn"),
+        (["--model", "srcnn", "--weights", "w.pth", "--scales", "2,3"], "--model scores one scale at a time"),
+        (["--model", "srcnn", "--weights", "w.pth"], "--scales: give the scale --model works at"),
+        (
+            ["--model", "srcnn", "--weights", "w.pth", "--scales", "3", "--model-config", "[1]"],
+            "--model-config must be a JSON object",
+        ),
+    ],
+)
 def test_eval_model_mistakes_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys, data_root, args, message):
     monkeypatch.chdir(tmp_path)
     torch.save(build_model({"name": "srresnet", "blocks": 1}).state_dict(), tmp_path / "w.pth")  # not an SRCNN's
@@ -168,23 +190,37 @@ def test_eval_model_mistakes_are_one_line_and_exit_2(tmp_path, monkeypatch, caps
 
 def _cli(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "srbench", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "srbench", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
-@pytest.mark.parametrize("experiment, message", [
-    ("EXPERIMENT = Experiment(name='t', model={'name': 'tinysr'}, scale=3, train={'adversarial_weight': 1e-3})\n",
-     "model tinysr has no discriminator to train against"),
-    ("EXPERIMENT = Experiment(name='t', model={'builder': 'nowhere.nets:Net'}, scale=3)\n",
-     "cannot import nowhere.nets"),
-    ("register('same')(type('Same', (nn.Module,), {'forward': lambda self, x: x}))\n"
-     "EXPERIMENT = Experiment(name='t', model={'name': 'same'}, scale=3)\n",
-     "model same: a probe input (1, 3, 8, 8) gives (1, 3, 8, 8), expected (1, 3, 24, 24)"),
-    ("register('srcnn')(TinySR)\nEXPERIMENT = Experiment(name='t', model={'name': 'tinysr'}, scale=3)\n",
-     "register('srcnn'): the name is taken by"),
-])
-def test_a_study_with_a_broken_own_network_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, unregister,
-                                                                    experiment, message):
+@pytest.mark.parametrize(
+    "experiment, message",
+    [
+        (
+            "EXPERIMENT = Experiment(name='t', model={'name': 'tinysr'}, scale=3,\n"
+            "                        train={'adversarial_weight': 1e-3})\n",
+            "model tinysr has no discriminator to train against",
+        ),
+        (
+            "EXPERIMENT = Experiment(name='t', model={'builder': 'nowhere.nets:Net'}, scale=3)\n",
+            "cannot import nowhere.nets",
+        ),
+        (
+            "register('same')(type('Same', (nn.Module,), {'forward': lambda self, x: x}))\n"
+            "EXPERIMENT = Experiment(name='t', model={'name': 'same'}, scale=3)\n",
+            "model same: a probe input (1, 3, 8, 8) gives (1, 3, 8, 8), expected (1, 3, 24, 24)",
+        ),
+        (
+            "register('srcnn')(TinySR)\nEXPERIMENT = Experiment(name='t', model={'name': 'tinysr'}, scale=3)\n",
+            "register('srcnn'): the name is taken by",
+        ),
+    ],
+)
+def test_a_study_with_a_broken_own_network_is_one_line_and_exit_2(
+    tmp_path, monkeypatch, capsys, unregister, experiment, message
+):
     study = _study(tmp_path, experiment=experiment)
     monkeypatch.chdir(tmp_path)
     code = main(["sweep", str(study), "--budget", "smoke", "--dry-run"])
@@ -209,8 +245,11 @@ def test_a_study_of_its_own_network_sweeps_from_any_folder_and_eval_rescores_its
     experiment = client.get_experiment_by_name("tiny_study")
     [trial] = client.search_runs([experiment.experiment_id], f"tags.`{TAG_KIND}` = 'trial'")
     assert trial.info.status == "FINISHED"
-    figures = {(s, k): trial.data.metrics[final_metric(s, k)] for s in ("Set5", "Set14", "BSD100")
-               for k in ("psnr_y", "ssim_y")}
+    figures = {
+        (s, k): trial.data.metrics[final_metric(s, k)]
+        for s in ("Set5", "Set14", "BSD100")
+        for k in ("psnr_y", "ssim_y")
+    }
     page = (workdir / "leaderboards-smoke" / "tiny_study.md").read_text().replace("**", "")  # best values in bold
     assert f"| default | {figures[('Set5', 'psnr_y')]:.2f} / {figures[('Set5', 'ssim_y')]:.4f} |" in page
     assert "paper (Δ)" not in page and f"python -m srbench sweep {study} --budget smoke" in page

@@ -1,7 +1,7 @@
 """A researcher's network as source text, for tests that write it into study files and modules outside srbench:
 two convolutions and a pixel shuffle, RGB, LR in."""
 
-TINY_SR = '''
+TINY_SR = """
 import torch
 from torch import nn
 
@@ -14,4 +14,4 @@ class TinySR(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
-'''
+"""

@@ -5,8 +5,7 @@ from __future__ import annotations
 import sys
 
 from srbench import __version__
-from srbench.cli import (data_cmd, eval_cmd, leaderboard_cmd, models_cmd, studies_cmd, sweep_cmd, sweeps_cmd,
-                         train_cmd)
+from srbench.cli import data_cmd, eval_cmd, leaderboard_cmd, models_cmd, studies_cmd, sweep_cmd, sweeps_cmd, train_cmd
 from srbench.cli.common import OneLineParser
 from srbench.errors import UserError
 

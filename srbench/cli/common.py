@@ -36,7 +36,8 @@ def parse_scales(text: str) -> list[int]:
 
 def add_data_root(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data-root", metavar="DIR",
+        "--data-root",
+        metavar="DIR",
         help="where data sets live (default: $SRBENCH_DATA, else a per-user cache folder)",
     )
     parser.add_argument("--no-download", action="store_true", help="never download; fail if a set is missing")
@@ -55,6 +56,7 @@ def open_store(tracking_uri: str | None, wanted: list[str], flag: str) -> tuple[
     available = Tracker(uri).studies()
     unknown = [s for s in wanted if s not in available]
     if unknown:
-        raise UserError(f"{flag} '{unknown[0]}' has no srbench runs in {uri}; studies there: "
-                        f"{', '.join(available) or 'none'}")
+        raise UserError(
+            f"{flag} '{unknown[0]}' has no srbench runs in {uri}; studies there: {', '.join(available) or 'none'}"
+        )
     return uri, wanted or available

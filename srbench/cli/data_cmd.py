@@ -15,8 +15,11 @@ from srbench.evaluate import check_scale
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("data", help="list, verify and fetch data sets; write LR images",
-                              description="Manage the data sets srbench knows (see 'srbench data list').")
+    p = subparsers.add_parser(
+        "data",
+        help="list, verify and fetch data sets; write LR images",
+        description="Manage the data sets srbench knows (see 'srbench data list').",
+    )
     sub = p.add_subparsers(dest="data_command", required=True, metavar="{list,verify,fetch,lr}")
 
     ls = sub.add_parser("list", help="show the catalogue and what is present under the data root")
@@ -33,9 +36,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_data_root(fetch)
     fetch.set_defaults(run=run_fetch)
 
-    lr = sub.add_parser("lr", help="write a benchmark set's LR images (MATLAB-exact bicubic)",
-                        description="Write imresize(modcrop(HR, s), 1/s) for every image of a set, as PNGs "
-                                    "named like the HR files, e.g. as inputs for methods outside srbench.")
+    lr = sub.add_parser(
+        "lr",
+        help="write a benchmark set's LR images (MATLAB-exact bicubic)",
+        description="Write imresize(modcrop(HR, s), 1/s) for every image of a set, as PNGs "
+        "named like the HR files, e.g. as inputs for methods outside srbench.",
+    )
     lr.add_argument("--set", required=True, dest="set_name", help="benchmark set, e.g. Set5")
     lr.add_argument("--scale", required=True, help="integer scale, e.g. 4")
     lr.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
@@ -75,8 +81,10 @@ def run_fetch(args: argparse.Namespace) -> int:
         specs = [s for s in CATALOGUE.values() if s.url]
         for spec in CATALOGUE.values():
             if not spec.url:
-                print(f"{spec.name:<10}skipped: access on request ({spec.homepage}); put it in "
-                      f"{root / spec.relpath}", file=sys.stderr)
+                print(
+                    f"{spec.name:<10}skipped: access on request ({spec.homepage}); put it in {root / spec.relpath}",
+                    file=sys.stderr,
+                )
     else:
         specs = [get_spec(n) for n in args.sets]
     for spec in specs:
@@ -96,12 +104,16 @@ def run_lr(args: argparse.Namespace) -> int:
     targets = [args.out / (Path(name).stem + ".png") for name, _ in images]
     links = [t.name for t in targets if t.is_symlink()]
     if links:
-        raise UserError(f"{args.out} holds symbolic link(s) {', '.join(links[:5])} where LR images would go; "
-                        f"srbench never writes through a link: remove them or choose another --out")
+        raise UserError(
+            f"{args.out} holds symbolic link(s) {', '.join(links[:5])} where LR images would go; "
+            f"srbench never writes through a link: remove them or choose another --out"
+        )
     clashes = [t.name for t in targets if t.exists()]
     if clashes and not args.overwrite:
-        raise UserError(f"{args.out} already holds {', '.join(clashes[:5])}{' ...' if len(clashes) > 5 else ''}; "
-                        f"choose another --out or pass --overwrite")
+        raise UserError(
+            f"{args.out} already holds {', '.join(clashes[:5])}{' ...' if len(clashes) > 5 else ''}; "
+            f"choose another --out or pass --overwrite"
+        )
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -19,36 +19,62 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="score the bicubic baseline or SR images from any method",
         description="Score SR results on benchmark sets with the standard protocol: " + PROTOCOL + ".",
         epilog="examples:\n  srbench eval bicubic --sets Set5,Set14,BSD100 --scales 2,3,4\n"
-               "  srbench eval results/mymethod --sets Set5 --scales 4   "
-               "(files named like the HR images, in DIR/<set>/x<scale>/ or DIR itself)\n"
-               "  srbench eval --checkpoint runs/srcnn-x3-quick-.../checkpoints/last.pt\n"
-               "  srbench eval --model-uri models:/srcnn_ablation@best_quick\n"
-               "  srbench eval --model mylab.nets:TinySR --weights tiny.pth --sets Set5,Set14,BSD100 --scales 4\n"
-               "  srbench eval results/mygan --sets Set5 --scales 4 "
-               "--lpips-weights ~/weights/alexnet-owt-7be5be79.pth\n"
-               "  srbench eval bicubic --sets Set5 --scales 4 --metrics mylab.metrics:SHARPNESS",
+        "  srbench eval results/mymethod --sets Set5 --scales 4   "
+        "(files named like the HR images, in DIR/<set>/x<scale>/ or DIR itself)\n"
+        "  srbench eval --checkpoint runs/srcnn-x3-quick-.../checkpoints/last.pt\n"
+        "  srbench eval --model-uri models:/srcnn_ablation@best_quick\n"
+        "  srbench eval --model mylab.nets:TinySR --weights tiny.pth --sets Set5,Set14,BSD100 --scales 4\n"
+        "  srbench eval results/mygan --sets Set5 --scales 4 "
+        "--lpips-weights ~/weights/alexnet-owt-7be5be79.pth\n"
+        "  srbench eval bicubic --sets Set5 --scales 4 --metrics mylab.metrics:SHARPNESS",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("source", nargs="?", help="'bicubic' for the baseline, or a folder of SR images")
-    p.add_argument("--checkpoint", type=Path, metavar="PATH", help="score a model trained by srbench (a .pt checkpoint)")
-    p.add_argument("--model-uri", metavar="URI", help="score a model a sweep logged to MLflow: runs:/RUN_ID/model or "
-                                                      "models:/STUDY@best_quick (with --tracking-uri)")
-    p.add_argument("--model", metavar="MODEL", help="score a network with --weights: a registered name (srbench "
-                                                    "models), package.module:Callable or file.py:Callable")
-    p.add_argument("--model-config", metavar="JSON", help='--model\'s fields, e.g. \'{"channels": 8}\' (default: the '
-                                                          "checkpoint's own, else the builder's defaults)")
-    p.add_argument("--weights", type=Path, metavar="PATH", help="--model's weights: a state dict (.pth) or an srbench "
-                                                                "checkpoint, read with torch.load(weights_only=True)")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI for --model-uri (default: $MLFLOW_TRACKING_URI, "
-                                          "else ./mlflow.db)")
-    p.add_argument("--sets", default=",".join(DEFAULT_BENCHMARKS), help="comma-separated benchmark sets (default: %(default)s)")
+    p.add_argument(
+        "--checkpoint", type=Path, metavar="PATH", help="score a model trained by srbench (a .pt checkpoint)"
+    )
+    p.add_argument(
+        "--model-uri",
+        metavar="URI",
+        help="score a model a sweep logged to MLflow: runs:/RUN_ID/model or "
+        "models:/STUDY@best_quick (with --tracking-uri)",
+    )
+    p.add_argument(
+        "--model",
+        metavar="MODEL",
+        help="score a network with --weights: a registered name (srbench "
+        "models), package.module:Callable or file.py:Callable",
+    )
+    p.add_argument(
+        "--model-config",
+        metavar="JSON",
+        help="--model's fields, e.g. '{\"channels\": 8}' (default: the checkpoint's own, else the builder's defaults)",
+    )
+    p.add_argument(
+        "--weights",
+        type=Path,
+        metavar="PATH",
+        help="--model's weights: a state dict (.pth) or an srbench checkpoint, read with torch.load(weights_only=True)",
+    )
+    p.add_argument(
+        "--tracking-uri", help="MLflow tracking URI for --model-uri (default: $MLFLOW_TRACKING_URI, else ./mlflow.db)"
+    )
+    p.add_argument(
+        "--sets", default=",".join(DEFAULT_BENCHMARKS), help="comma-separated benchmark sets (default: %(default)s)"
+    )
     p.add_argument("--scales", help="comma-separated integer scales (default: 2,3,4; a checkpoint's own scale)")
-    p.add_argument("--lpips-weights", metavar="WEIGHTS",
-                   help="also score LPIPS (AlexNet, v0.1); WEIGHTS: 'imagenet' (downloads), a local copy of "
-                        "torchvision's alexnet-owt-7be5be79.pth, or 'random' (tests; not comparable)")
-    p.add_argument("--metrics", metavar="NAMES",
-                   help="comma-separated metrics to score beside PSNR-Y, SSIM-Y and PSNR-RGB (always scored): "
-                        "registered names (lpips) or your own as package.module:NAME or file.py:NAME")
+    p.add_argument(
+        "--lpips-weights",
+        metavar="WEIGHTS",
+        help="also score LPIPS (AlexNet, v0.1); WEIGHTS: 'imagenet' (downloads), a local copy of "
+        "torchvision's alexnet-owt-7be5be79.pth, or 'random' (tests; not comparable)",
+    )
+    p.add_argument(
+        "--metrics",
+        metavar="NAMES",
+        help="comma-separated metrics to score beside PSNR-Y, SSIM-Y and PSNR-RGB (always scored): "
+        "registered names (lpips) or your own as package.module:NAME or file.py:NAME",
+    )
     p.add_argument("--json", action="store_true", help="print JSON with per-image figures instead of a table")
     add_data_root(p)
     p.set_defaults(run=run)
@@ -57,9 +83,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _resolver(model):
     """A network as ``super_resolve(lr, scale, name)``, with SFT-GAN's condition maps where it takes them."""
     from srbench.models.conditions import build_condition_source
-    from srbench.train.inference import SuperResolver
-
     from srbench.models.interface import traits
+    from srbench.train.inference import SuperResolver
 
     network = traits(model)
     condition = build_condition_source(network.condition_config) if network.needs_condition else None
@@ -75,7 +100,8 @@ def _checkpoint_resolver(checkpoint: Path):
     config = state["config"]
     model = build_model(config["model"])
     model.load_state_dict(state["model"])
-    title = f"{checkpoint} ({config['model'].get('name') or config['model'].get('builder')}, trained x{config['scale']}, iteration {state['iteration']})"
+    network = config["model"].get("name") or config["model"].get("builder")
+    title = f"{checkpoint} ({network}, trained x{config['scale']}, iteration {state['iteration']})"
     return _resolver(model), title, config["scale"]
 
 
@@ -90,8 +116,9 @@ def _weights_resolver(model_text: str, fields_json: str | None, weights: Path, s
     state, saved = _read_weights(weights)
     fields = dict(saved.get("model", {})) if saved else {}
     if fields and _saved_source(fields) != entry.source:  # the same code under another name (registered / path) is fine
-        raise UserError(f"--weights {weights} holds a {fields.get('builder', fields.get('name'))} network, not "
-                        f"{entry.name}")
+        raise UserError(
+            f"--weights {weights} holds a {fields.get('builder', fields.get('name'))} network, not {entry.name}"
+        )
     fields.update(_json_object(fields_json, "--model-config") if fields_json else {})
     if scales is not None and len(scales) != 1:
         raise UserError(f"--scales: --model scores one scale at a time, got {','.join(map(str, scales))}")
@@ -106,8 +133,9 @@ def _weights_resolver(model_text: str, fields_json: str | None, weights: Path, s
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:  # missing / unexpected keys, wrong shapes: the first lines say which
-        raise UserError(f"--weights {weights} does not fit --model {model_text}: "
-                        f"{' '.join(str(exc).split())[:300]}") from None
+        raise UserError(
+            f"--weights {weights} does not fit --model {model_text}: {' '.join(str(exc).split())[:300]}"
+        ) from None
     return _resolver(model.eval()), f"{model_text} with {weights} (x{scale})", scale
 
 
@@ -131,8 +159,10 @@ def _read_weights(path: Path) -> tuple[dict, dict | None]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise UserError(f"--weights {path}: cannot read it with torch.load(weights_only=True): "
-                        f"{next(iter(str(exc).splitlines()), type(exc).__name__)}") from None
+        raise UserError(
+            f"--weights {path}: cannot read it with torch.load(weights_only=True): "
+            f"{next(iter(str(exc).splitlines()), type(exc).__name__)}"
+        ) from None
     if isinstance(data, dict) and data.get("format") == FORMAT:
         state = load_checkpoint(path)
         return state["model"], state["config"]
@@ -170,8 +200,10 @@ def run(args: argparse.Namespace) -> int:
     if (args.model is None) != (args.weights is None):
         raise UserError("--model and --weights go together: the network, and the weights to score it with")
     if sum(x is not None for x in (args.source, args.checkpoint, args.model_uri, args.model)) != 1:
-        raise UserError("give one of SOURCE ('bicubic' or a folder of SR images), --checkpoint PATH, --model-uri URI "
-                        "or --model MODEL --weights PATH")
+        raise UserError(
+            "give one of SOURCE ('bicubic' or a folder of SR images), --checkpoint PATH, --model-uri URI "
+            "or --model MODEL --weights PATH"
+        )
     if args.model_config is not None and args.model is None:
         raise UserError("--model-config goes with --model")
     specs = parse_set_list(args.sets)
@@ -179,12 +211,16 @@ def run(args: argparse.Namespace) -> int:
     download = not args.no_download
     scorers = _scorers(args.metrics, args.lpips_weights)
     if args.model is not None:
-        resolver, title, scale = _weights_resolver(args.model, args.model_config, args.weights,
-                                                   parse_scales(args.scales) if args.scales else None)
+        resolver, title, scale = _weights_resolver(
+            args.model, args.model_config, args.weights, parse_scales(args.scales) if args.scales else None
+        )
         scores = evaluate_model(resolver, specs, [scale], root, download, scorers=scorers)
     elif args.checkpoint is not None or args.model_uri is not None:
-        resolver, title, trained_scale = (_checkpoint_resolver(args.checkpoint) if args.checkpoint is not None
-                                          else _logged_model_resolver(args.model_uri, args.tracking_uri))
+        resolver, title, trained_scale = (
+            _checkpoint_resolver(args.checkpoint)
+            if args.checkpoint is not None
+            else _logged_model_resolver(args.model_uri, args.tracking_uri)
+        )
         scales = parse_scales(args.scales) if args.scales else [trained_scale]
         scores = evaluate_model(resolver, specs, scales, root, download, scorers=scorers)
     elif args.source == "bicubic":
@@ -196,8 +232,11 @@ def run(args: argparse.Namespace) -> int:
         scores, title = evaluate_folder(folder, specs, scales, root, download, scorers), str(folder)
     notes = {s.name: s.note for s in scorers if s.note}  # which weights a metric used (LPIPS's trunk)
     if args.json:
-        print(json.dumps({"method": title, "protocol": PROTOCOL, **notes, "results": [s.as_dict() for s in scores]},
-                         indent=2))
+        print(
+            json.dumps(
+                {"method": title, "protocol": PROTOCOL, **notes, "results": [s.as_dict() for s in scores]}, indent=2
+            )
+        )
     else:
         print(format_table(scores, "; ".join([title, *notes.values()])))
     return 0

@@ -11,20 +11,32 @@ from srbench.errors import UserError
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "leaderboard", help="write leaderboards (markdown + CSV) from the MLflow runs",
+        "leaderboard",
+        help="write leaderboards (markdown + CSV) from the MLflow runs",
         description="Read the finished trial runs of each study from MLflow and write <out>/<study>.md, "
-                    "<out>/<study>.csv and the index <out>/README.md: per budget the latest sweep (or --sweep), "
-                    "pooling only runs of one configuration as seeds. The same MLflow contents give the same files.",
+        "<out>/<study>.csv and the index <out>/README.md: per budget the latest sweep (or --sweep), "
+        "pooling only runs of one configuration as seeds. The same MLflow contents give the same files.",
     )
-    p.add_argument("--experiment", action="append", metavar="NAME",
-                   help="study (MLflow experiment) to include; repeatable (default: every study with srbench runs)")
+    p.add_argument(
+        "--experiment",
+        action="append",
+        metavar="NAME",
+        help="study (MLflow experiment) to include; repeatable (default: every study with srbench runs)",
+    )
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlflow.db)")
     p.add_argument("--sweep", metavar="SWEEP_ID", help="show this sweep instead of the latest (see 'srbench sweeps')")
-    p.add_argument("--compare", nargs=2, metavar=("SWEEP_A", "SWEEP_B"),
-                   help="write <out>/<study>-compare.md: two sweeps of one study side by side, with B − A per set")
+    p.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("SWEEP_A", "SWEEP_B"),
+        help="write <out>/<study>-compare.md: two sweeps of one study side by side, with B − A per set",
+    )
     p.add_argument("--out", type=Path, default=Path("leaderboards"), help="output folder (default: %(default)s)")
-    p.add_argument("--replace", action="store_true",
-                   help="replace pages even where they show a budget these runs do not have (e.g. quick by smoke)")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace pages even where they show a budget these runs do not have (e.g. quick by smoke)",
+    )
     add_data_root(p)
     p.set_defaults(run=run)
 

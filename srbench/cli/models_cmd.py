@@ -10,10 +10,11 @@ from srbench.models import MODELS, model_figures
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "models", help="list registered models and variants with parameters and MACs",
+        "models",
+        help="list registered models and variants with parameters and MACs",
         description="List the model zoo: each model and variant at its default config (the paper's), with "
-                    "parameter count and multiply-accumulates per output megapixel (discriminators: per input "
-                    "megapixel), counted at a 960x960 output.",
+        "parameter count and multiply-accumulates per output megapixel (discriminators: per input "
+        "megapixel), counted at a 960x960 output.",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=run)
@@ -25,8 +26,15 @@ def rows() -> list[dict]:
         for variant in entry.variants or [None]:
             config = {"name": entry.name, **({"variant": variant} if variant else {})}
             figures = model_figures(config)
-            out.append({"model": entry.name, "variant": variant or "", "scales": list(entry.scales),
-                        "paper": entry.paper, **figures})
+            out.append(
+                {
+                    "model": entry.name,
+                    "variant": variant or "",
+                    "scales": list(entry.scales),
+                    "paper": entry.paper,
+                    **figures,
+                }
+            )
     return out
 
 
@@ -38,5 +46,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'model':<22}{'variant':<11}{'scales':<10}{'params':>12}{'GMAC/MP':>10}  paper")
     for r in table:
         scales = ",".join(map(str, r["scales"])) or "-"
-        print(f"{r['model']:<22}{r['variant']:<11}{scales:<10}{r['parameters']:>12,}{r['macs_per_mp'] / 1e9:>10.2f}  {r['paper']}")
+        print(
+            f"{r['model']:<22}{r['variant']:<11}{scales:<10}{r['parameters']:>12,}"
+            f"{r['macs_per_mp'] / 1e9:>10.2f}  {r['paper']}"
+        )
     return 0

@@ -7,9 +7,10 @@ import argparse
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "studies", help="list the studies srbench ships (run one with 'srbench sweep NAME')",
+        "studies",
+        help="list the studies srbench ships (run one with 'srbench sweep NAME')",
         description="The studies that ship with srbench, by name: 'srbench sweep NAME' runs one from any folder. "
-                    "A path to a file of your own works everywhere a name does.",
+        "A path to a file of your own works everywhere a name does.",
     )
     p.set_defaults(run=run)
 

@@ -9,10 +9,11 @@ from srbench.cli.common import open_store
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "sweeps", help="list the sweeps of each study: id, start, budget, commit, settings, how their trials ended",
+        "sweeps",
+        help="list the sweeps of each study: id, start, budget, commit, settings, how their trials ended",
         description="List the sweeps recorded in MLflow (one parent run per 'srbench sweep'), newest first: sweep id, "
-                    "start time, budget, git commit, status, trials finished / failed / stopped early / other "
-                    "(running or interrupted), and the --set settings it ran with.",
+        "start time, budget, git commit, status, trials finished / failed / stopped early / other "
+        "(running or interrupted), and the --set settings it ran with.",
     )
     p.add_argument("study", nargs="?", help="study (MLflow experiment) name (default: every study with sweeps)")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlflow.db)")

@@ -13,14 +13,14 @@ from srbench.cli.common import add_data_root, parse_scales
 from srbench.data import resolve_data_root
 from srbench.errors import UserError
 from srbench.evaluate import SetScore, format_table
+from srbench.models.registry import generator_names, model_reference
 from srbench.study.load import parse_settings
+from srbench.tracking.logger import MetricLogger
 from srbench.tracking.names import PARAM_PRECISION_USED, TAG_KIND, TAG_RUN_DIR, TAG_VARIANT
 from srbench.tracking.records import record_configuration, record_results
-from srbench.tracking.logger import MetricLogger
 from srbench.tracking.store import Tracker
 from srbench.tracking.uri import check_store, ui_command
 from srbench.train.checkpoint import load_checkpoint
-from srbench.models.registry import generator_names, model_reference
 from srbench.train.config import BUDGETS, TrainConfig, config_from_dict, make_config
 
 TRAIN_EXPERIMENT = "srbench-train"
@@ -28,30 +28,47 @@ TRAIN_EXPERIMENT = "srbench-train"
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "train", help="train one model (one trial, no Ray)",
+        "train",
+        help="train one model (one trial, no Ray)",
         description="Train one configuration in this process: the debugging path and the smallest users' path. "
-                    "Writes RUN_DIR/config.json, history.jsonl, checkpoints/{last,best}.pt and results.json.",
+        "Writes RUN_DIR/config.json, history.jsonl, checkpoints/{last,best}.pt and results.json.",
         epilog="examples:\n  srbench train --model srcnn --scale 3 --budget quick\n"
-               "  srbench train --model srdensenet --variant HL --scale 4 --set iterations=200 --set lr=1e-4\n"
-               "  srbench train --resume runs/srcnn-x3-quick-20261121-101500",
+        "  srbench train --model srdensenet --variant HL --scale 4 --set iterations=200 --set lr=1e-4\n"
+        "  srbench train --resume runs/srcnn-x3-quick-20261121-101500",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", help=f"a registered generator ({', '.join(generator_names())}) or a network's import "
-                                   f"path, package.module:Callable")
+    p.add_argument(
+        "--model",
+        help=f"a registered generator ({', '.join(generator_names())}) or a network's import "
+        f"path, package.module:Callable",
+    )
     p.add_argument("--variant", help="named variant, e.g. 9-5-5 (srcnn), ALL (srdensenet), nosft (sftgan)")
     p.add_argument("--scale", help="integer scale, e.g. 3")
     p.add_argument("--budget", default="quick", help=f"{', '.join(BUDGETS)} (default: %(default)s)")
     p.add_argument("--model-config", metavar="JSON", help='extra model fields, e.g. \'{"padding": "same"}\'')
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a training field (JSON value), e.g. --set iterations=500 --set eval_sets='[\"Set5\"]'")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a training field (JSON value), e.g. --set iterations=500 --set eval_sets='[\"Set5\"]'",
+    )
     p.add_argument("--run-dir", type=Path, help="output folder (default: runs/<model>-x<scale>-<budget>-<time>)")
-    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    p.add_argument(
+        "--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress display")
-    p.add_argument("--tracking-uri", help="also record the run in MLflow as a sweep records a trial (params, curves, "
-                                          "final figures, artifacts, the trained model), e.g. sqlite:///mlflow.db; "
-                                          "give it again with --resume to continue the same MLflow run")
-    p.add_argument("--experiment", default=TRAIN_EXPERIMENT,
-                   help="the MLflow experiment of --tracking-uri runs (default: %(default)s)")
+    p.add_argument(
+        "--tracking-uri",
+        help="also record the run in MLflow as a sweep records a trial (params, curves, "
+        "final figures, artifacts, the trained model), e.g. sqlite:///mlflow.db; "
+        "give it again with --resume to continue the same MLflow run",
+    )
+    p.add_argument(
+        "--experiment",
+        default=TRAIN_EXPERIMENT,
+        help="the MLflow experiment of --tracking-uri runs (default: %(default)s)",
+    )
     add_data_root(p)
     p.set_defaults(run=run)
 
@@ -76,17 +93,26 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     return make_config(model, scales[0], args.budget, **parse_settings(args.set))
 
 
-def _start_mlflow_run(uri: str, experiment: str, config: TrainConfig, run_dir: Path,
-                      data_root: Path) -> tuple[Tracker, str]:
+def _start_mlflow_run(
+    uri: str, experiment: str, config: TrainConfig, run_dir: Path, data_root: Path
+) -> tuple[Tracker, str]:
     """The run folder's MLflow run (found again on --resume, by the folder), recording its configuration."""
     check_store(uri)
     tracker = Tracker(uri, patient=True)  # a run of hours waits out a tracking-server outage
     experiment_id = tracker.experiment_id(experiment, "runs of srbench train --tracking-uri")
-    run_id = tracker.find_or_create_run(experiment_id, {TAG_KIND: "train", TAG_RUN_DIR: str(run_dir.resolve())},
-                                        run_name=run_dir.name)
+    run_id = tracker.find_or_create_run(
+        experiment_id, {TAG_KIND: "train", TAG_RUN_DIR: str(run_dir.resolve())}, run_name=run_dir.name
+    )
     tracker.set_running(run_id)
-    record_configuration(tracker, run_id, config, data_root, source="srbench train",
-                         params={"workers": 1}, tags={TAG_VARIANT: config.model.get("variant", config.family)})
+    record_configuration(
+        tracker,
+        run_id,
+        config,
+        data_root,
+        source="srbench train",
+        params={"workers": 1},
+        tags={TAG_VARIANT: config.model.get("variant", config.family)},
+    )
     return tracker, run_id
 
 
@@ -107,14 +133,18 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{run_dir} already holds a run; use --resume {run_dir} or another --run-dir")
     data_root = resolve_data_root(args.data_root)
     check_trial_data(config, data_root, download=not args.no_download)
-    tracked = _start_mlflow_run(args.tracking_uri, args.experiment, config, run_dir, data_root) \
-        if args.tracking_uri else None
+    tracked = (
+        _start_mlflow_run(args.tracking_uri, args.experiment, config, run_dir, data_root) if args.tracking_uri else None
+    )
     callbacks = [MetricLogger(*tracked)] if tracked else []
     trainer = Trainer(config, run_dir, data_root, callbacks, resume=bool(args.resume), show_progress=not args.quiet)
     if tracked:
         tracked[0].log_params(tracked[1], {PARAM_PRECISION_USED: trainer.precision})
-    print(f"run folder: {run_dir}  ({config.family} x{config.scale}, budget {config.budget}, "
-          f"{config.total_iterations} iterations, {trainer.precision})", file=sys.stderr)
+    print(
+        f"run folder: {run_dir}  ({config.family} x{config.scale}, budget {config.budget}, "
+        f"{config.total_iterations} iterations, {trainer.precision})",
+        file=sys.stderr,
+    )
 
     def request_stop(_signum, _frame) -> None:  # finish the current iteration, checkpoint, stop
         trainer.stop_requested = True
@@ -132,8 +162,11 @@ def run(args: argparse.Namespace) -> int:
         if tracked:
             tracked[0].finish(tracked[1], "KILLED")
         again = f" --tracking-uri {args.tracking_uri} --experiment {args.experiment}" if tracked else ""
-        print(f"stopped at iteration {trainer.iteration}; continue with: python -m srbench train --resume {run_dir}"
-              f"{again}", file=sys.stderr)
+        print(
+            f"stopped at iteration {trainer.iteration}; continue with: python -m srbench train --resume {run_dir}"
+            f"{again}",
+            file=sys.stderr,
+        )
         return 130
     if tracked:
         record_results(*tracked, results, run_dir)
@@ -141,7 +174,12 @@ def run(args: argparse.Namespace) -> int:
         experiment_id = tracked[0].run(tracked[1]).info.experiment_id
         print(f"MLflow: run {tracked[1]}; {ui_command(tracked[0].uri, experiment_id)}", file=sys.stderr)
     scores = [SetScore.from_dict(s) for s in results["sets"]]
-    print(format_table(scores, f"{config.family} x{config.scale} ({config.budget}: {results['iterations']} iterations, "
-                               f"{results['wall_time_s']:.0f} s on {results['hardware']}, {results['precision']}; "
-                               f"images: {results['eval_images']})"))
+    print(
+        format_table(
+            scores,
+            f"{config.family} x{config.scale} ({config.budget}: {results['iterations']} iterations, "
+            f"{results['wall_time_s']:.0f} s on {results['hardware']}, {results['precision']}; "
+            f"images: {results['eval_images']})",
+        )
+    )
     return 0

@@ -19,7 +19,6 @@ from pathlib import Path, PurePath
 from typing import Any, Literal
 
 
-
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
@@ -68,30 +67,86 @@ _HF = "https://huggingface.co/datasets/eugenesiow/{0}/resolve/main/data/{0}_HR.t
 def _build() -> dict[str, DatasetSpec]:
     digests = _digests()
     specs = [
-        DatasetSpec("Set5", "benchmark", "5 images: baby, bird, butterfly, head, woman",
-                    "Bevilacqua et al., BMVC 2012", "http://people.rennes.inria.fr/Aline.Roumy/results/SR_BMVC12.html",
-                    _HF.format("Set5"), "*", 5),
-        DatasetSpec("Set14", "benchmark", "14 images (bridge is greyscale)",
-                    "Zeyde et al., Curves and Surfaces 2010", "https://sites.google.com/site/romanzeyde/research-interests",
-                    _HF.format("Set14"), "*", 14),
-        DatasetSpec("BSD100", "benchmark", "the 100 BSDS500 'val' (= BSDS300 test) images",
-                    "Martin et al., ICCV 2001", "https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/bsds/",
-                    _BSDS500_URL, "*/images/val/*.jpg", 100),
-        DatasetSpec("Urban100", "benchmark", "100 urban scenes with self-similar structure",
-                    "Huang et al., CVPR 2015", "https://github.com/jbhuang0604/SelfExSR",
-                    _HF.format("Urban100"), "*", 100),
-        DatasetSpec("Manga109", "benchmark", "109 manga volumes' covers; access on request from the owners",
-                    "Matsui et al., MTAP 2017", "http://www.manga109.org/en/download.html",
-                    None, "*", 109),
-        DatasetSpec("BSDS200", "train", "the 200 BSDS500 'train' images (half of the classic 291-image set)",
-                    "Arbelaez et al., TPAMI 2011", "https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/resources.html",
-                    _BSDS500_URL, "*/images/train/*.jpg", 200),
-        DatasetSpec("T91", "train", "the 91 training images of Yang et al., used by SRCNN",
-                    "Yang et al., TIP 2010", "http://mmlab.ie.cuhk.edu.hk/projects/SRCNN.html",
-                    "http://mmlab.ie.cuhk.edu.hk/projects/SRCNN/SRCNN_train.zip", "*/Train/*.bmp", 91),
-        DatasetSpec("DIV2K", "train", "800 2K-resolution training images",
-                    "Agustsson and Timofte, CVPRW 2017", "https://data.vision.ee.ethz.ch/cvl/DIV2K/",
-                    "http://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_train_HR.zip", "*/DIV2K_train_HR/*.png", 800),
+        DatasetSpec(
+            "Set5",
+            "benchmark",
+            "5 images: baby, bird, butterfly, head, woman",
+            "Bevilacqua et al., BMVC 2012",
+            "http://people.rennes.inria.fr/Aline.Roumy/results/SR_BMVC12.html",
+            _HF.format("Set5"),
+            "*",
+            5,
+        ),
+        DatasetSpec(
+            "Set14",
+            "benchmark",
+            "14 images (bridge is greyscale)",
+            "Zeyde et al., Curves and Surfaces 2010",
+            "https://sites.google.com/site/romanzeyde/research-interests",
+            _HF.format("Set14"),
+            "*",
+            14,
+        ),
+        DatasetSpec(
+            "BSD100",
+            "benchmark",
+            "the 100 BSDS500 'val' (= BSDS300 test) images",
+            "Martin et al., ICCV 2001",
+            "https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/bsds/",
+            _BSDS500_URL,
+            "*/images/val/*.jpg",
+            100,
+        ),
+        DatasetSpec(
+            "Urban100",
+            "benchmark",
+            "100 urban scenes with self-similar structure",
+            "Huang et al., CVPR 2015",
+            "https://github.com/jbhuang0604/SelfExSR",
+            _HF.format("Urban100"),
+            "*",
+            100,
+        ),
+        DatasetSpec(
+            "Manga109",
+            "benchmark",
+            "109 manga volumes' covers; access on request from the owners",
+            "Matsui et al., MTAP 2017",
+            "http://www.manga109.org/en/download.html",
+            None,
+            "*",
+            109,
+        ),
+        DatasetSpec(
+            "BSDS200",
+            "train",
+            "the 200 BSDS500 'train' images (half of the classic 291-image set)",
+            "Arbelaez et al., TPAMI 2011",
+            "https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/resources.html",
+            _BSDS500_URL,
+            "*/images/train/*.jpg",
+            200,
+        ),
+        DatasetSpec(
+            "T91",
+            "train",
+            "the 91 training images of Yang et al., used by SRCNN",
+            "Yang et al., TIP 2010",
+            "http://mmlab.ie.cuhk.edu.hk/projects/SRCNN.html",
+            "http://mmlab.ie.cuhk.edu.hk/projects/SRCNN/SRCNN_train.zip",
+            "*/Train/*.bmp",
+            91,
+        ),
+        DatasetSpec(
+            "DIV2K",
+            "train",
+            "800 2K-resolution training images",
+            "Agustsson and Timofte, CVPRW 2017",
+            "https://data.vision.ee.ethz.ch/cvl/DIV2K/",
+            "http://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_train_HR.zip",
+            "*/DIV2K_train_HR/*.png",
+            800,
+        ),
     ]
     return {s.name: replace(s, digests=digests.get(s.name, {})) for s in specs}
 
@@ -123,6 +178,7 @@ def absolute_set_name(name: str) -> str:
 def absolute_set_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """``fields`` (training fields) with every folder set in ``SET_FIELDS`` made absolute (``absolute_set_name``);
     values of the wrong type are left for validation to name."""
+
     def absolute(value: Any) -> Any:
         if isinstance(value, str):
             return absolute_set_name(value)
@@ -145,5 +201,3 @@ def set_label(name: str) -> str:
 def catalogue_name_like(name: str) -> str | None:
     """The catalogue set named ``name`` regardless of case, if any."""
     return next((n for n in CATALOGUE if n.lower() == name.lower()), None)
-
-

@@ -76,7 +76,10 @@ def _check_member(name: str, link_target: str | None, archive: Path) -> None:
         target = PurePosixPath(link_target)
         unsafe = unsafe or target.is_absolute() or ".." in (path.parent / target).parts
     if unsafe:
-        raise UserError(f"refusing archive {archive.name}: member '{name}' has an unsafe path or link (absolute, '..' or pointing outside)")
+        raise UserError(
+            f"refusing archive {archive.name}: member '{name}' has an unsafe path or link "
+            f"(absolute, '..' or pointing outside)"
+        )
 
 
 def _image_members(archive: Path) -> Iterator[tuple[str, bytes]]:
@@ -134,7 +137,9 @@ def _stage_images(spec: DatasetSpec, archive: Path, staging: Path) -> None:
             f"(no image with the reference pixels for: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''})"
         )
     if expected is None and len(found) != spec.count:
-        raise UserError(f"archive {archive.name} has {len(found)} images matching '{spec.members}', expected {spec.count}")
+        raise UserError(
+            f"archive {archive.name} has {len(found)} images matching '{spec.members}', expected {spec.count}"
+        )
 
 
 def fetch(spec: DatasetSpec, root: Path) -> Path:

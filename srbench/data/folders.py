@@ -43,19 +43,27 @@ def folder_spec(path: str, kind: Literal["benchmark", "train"] = "benchmark") ->
 
 def _checked_folder(path: str) -> Path:
     if not path.strip():
-        raise UserError(f"'{FOLDER_PREFIX}' needs the path of a folder of HR images, e.g. {FOLDER_PREFIX}/data/my_bench")
+        raise UserError(
+            f"'{FOLDER_PREFIX}' needs the path of a folder of HR images, e.g. {FOLDER_PREFIX}/data/my_bench"
+        )
     folder = Path(path.strip()).expanduser().resolve()
     if not folder.exists():
         raise UserError(f"data set folder {folder} does not exist; give {FOLDER_PREFIX}<path> of a folder of HR images")
     if not folder.is_dir():
-        raise UserError(f"data set folder {folder} is not a folder; give {FOLDER_PREFIX}<path> of a folder of HR images")
+        raise UserError(
+            f"data set folder {folder} is not a folder; give {FOLDER_PREFIX}<path> of a folder of HR images"
+        )
     clash = catalogue_name_like(folder.name)
     if clash is not None:  # its metrics and leaderboard columns would pass for the catalogue set's
-        raise UserError(f"data set folder {folder} is named like the catalogue set {clash}: rename the folder (its "
-                        f"name is the set's name in metrics and leaderboards)")
+        raise UserError(
+            f"data set folder {folder} is named like the catalogue set {clash}: rename the folder (its "
+            f"name is the set's name in metrics and leaderboards)"
+        )
     if not _NAME.fullmatch(folder.name):
-        raise UserError(f"data set folder {folder}: its name '{folder.name}' names the set's metrics and leaderboard "
-                        f"columns; rename the folder with letters, digits, '_', '-' and '.' (first a letter or digit)")
+        raise UserError(
+            f"data set folder {folder}: its name '{folder.name}' names the set's metrics and leaderboard "
+            f"columns; rename the folder with letters, digits, '_', '-' and '.' (first a letter or digit)"
+        )
     return folder
 
 
@@ -80,6 +88,15 @@ def _stat(path: Path) -> tuple[int, int]:
 def _read(folder: Path, files: list[Path]) -> DatasetSpec:
     """Decode every image (an unreadable one is an error naming it) for its pixel digest."""
     digests = {p.name: pixel_digest(load_rgb(p)) for p in files}
-    return DatasetSpec(name=folder.name, kind="benchmark", description=f"your images in {folder}", citation="",
-                       homepage="", url=None, members="*", count=len(files), digests=digests, folder=str(folder))
-
+    return DatasetSpec(
+        name=folder.name,
+        kind="benchmark",
+        description=f"your images in {folder}",
+        citation="",
+        homepage="",
+        url=None,
+        members="*",
+        count=len(files),
+        digests=digests,
+        folder=str(folder),
+    )

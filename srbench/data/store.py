@@ -74,8 +74,10 @@ def ensure(spec: DatasetSpec, root: Path, download: bool = True) -> Path:
     if st.present and not st.missing:
         return st.folder
     if spec.folder is not None:  # read a moment ago, gone since
-        raise UserError(f"data set folder {spec.folder} no longer holds {', '.join(st.missing[:5])}"
-                        f"{' ...' if len(st.missing) > 5 else ''}")
+        raise UserError(
+            f"data set folder {spec.folder} no longer holds {', '.join(st.missing[:5])}"
+            f"{' ...' if len(st.missing) > 5 else ''}"
+        )
     if not download:
         raise UserError(_not_found_message(spec, root, "downloading is switched off"))
     if archive_url(spec) is None:
@@ -86,8 +88,9 @@ def ensure(spec: DatasetSpec, root: Path, download: bool = True) -> Path:
         raise UserError(_not_found_message(spec, root, f"could not be downloaded ({exc})")) from None
 
 
-def image_sizes(spec: DatasetSpec, root: Path, download: bool = True,
-                limit: int | None = None) -> list[tuple[str, int, int]]:
+def image_sizes(
+    spec: DatasetSpec, root: Path, download: bool = True, limit: int | None = None
+) -> list[tuple[str, int, int]]:
     """``(file name, height, width)`` of the set's images (the first ``limit``), read from the file headers
     without decoding the pixels."""
     folder = ensure(spec, root, download)
@@ -97,12 +100,15 @@ def image_sizes(spec: DatasetSpec, root: Path, download: bool = True,
 def _mismatch_message(spec: DatasetSpec, path: Path) -> str:
     if spec.folder is not None:  # its digests are this process's own reading of the folder
         return f"{path} changed while srbench was using it (its pixels differ from when it was read); run again"
-    return (f"{path} differs from the reference {spec.name} image (pixel digest mismatch), so scores would not be "
-            f"comparable with published ones; replace it or fetch the set again")
+    return (
+        f"{path} differs from the reference {spec.name} image (pixel digest mismatch), so scores would not be "
+        f"comparable with published ones; replace it or fetch the set again"
+    )
 
 
-def load_set(spec: DatasetSpec, root: Path, download: bool = True,
-             limit: int | None = None) -> list[tuple[str, torch.Tensor]]:
+def load_set(
+    spec: DatasetSpec, root: Path, download: bool = True, limit: int | None = None
+) -> list[tuple[str, torch.Tensor]]:
     """The images of a set (the first ``limit`` only, if given; none other is decoded) as
     ``(file name, (3, H, W) uint8)``, pixel-verified where digests exist."""
     folder = ensure(spec, root, download)

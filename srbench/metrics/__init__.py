@@ -31,5 +31,22 @@ from srbench.metrics.registry import (
 )
 from srbench.metrics.ssim import psnr_ssim_y, ssim
 
-__all__ = ["ALWAYS", "METRICS", "Metric", "Scorer", "Weights", "choose", "find_metric", "get_metric", "prepare",
-           "psnr", "psnr_ssim_y", "quantize", "register_metric", "rgb_to_y", "score_batch", "shave_border", "ssim"]
+__all__ = [
+    "ALWAYS",
+    "METRICS",
+    "Metric",
+    "Scorer",
+    "Weights",
+    "choose",
+    "find_metric",
+    "get_metric",
+    "prepare",
+    "psnr",
+    "psnr_ssim_y",
+    "quantize",
+    "register_metric",
+    "rgb_to_y",
+    "score_batch",
+    "shave_border",
+    "ssim",
+]

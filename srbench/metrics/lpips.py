@@ -53,6 +53,13 @@ def _load(setting: str) -> tuple[Compute, str]:
     return metric, metric.label
 
 
-LPIPS_METRIC = register_metric(Metric(
-    "lpips", "LPIPS", higher_is_better=False, digits=4, perceptual=True,
-    weights=Weights("lpips_weights", _load, unavailable="n/a: no ImageNet weights")))
+LPIPS_METRIC = register_metric(
+    Metric(
+        "lpips",
+        "LPIPS",
+        higher_is_better=False,
+        digits=4,
+        perceptual=True,
+        weights=Weights("lpips_weights", _load, unavailable="n/a: no ImageNet weights"),
+    )
+)

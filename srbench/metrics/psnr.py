@@ -23,7 +23,9 @@ def psnr_rgb(sr: torch.Tensor, hr: torch.Tensor, shave: int = 0) -> torch.Tensor
     return psnr(sr, hr, shave, y_channel=False)
 
 
-PSNR_Y = register_metric(Metric("psnr_y", "PSNR-Y", higher_is_better=True, digits=2, unit="dB", compute=psnr,
-                                joint=y_figures))
-PSNR_RGB = register_metric(Metric("psnr_rgb", "PSNR-RGB", higher_is_better=True, digits=2, unit="dB",
-                                  compute=psnr_rgb, column=False))
+PSNR_Y = register_metric(
+    Metric("psnr_y", "PSNR-Y", higher_is_better=True, digits=2, unit="dB", compute=psnr, joint=y_figures)
+)
+PSNR_RGB = register_metric(
+    Metric("psnr_rgb", "PSNR-RGB", higher_is_better=True, digits=2, unit="dB", compute=psnr_rgb, column=False)
+)

@@ -98,15 +98,19 @@ def register_metric(metric: Metric, replace_existing: bool = False) -> Metric:
     if not isinstance(metric, Metric):
         raise UserError(f"register_metric: {metric!r} is not a srbench.metrics.Metric")
     if not metric.name.isidentifier():
-        raise UserError(f"register_metric: name {metric.name!r} must be a Python identifier, e.g. 'sharpness' (it "
-                        f"names MLflow metrics and CSV columns)")
+        raise UserError(
+            f"register_metric: name {metric.name!r} must be a Python identifier, e.g. 'sharpness' (it "
+            f"names MLflow metrics and CSV columns)"
+        )
     if metric.code is None:
         raise UserError(f"register_metric('{metric.name}'): give compute (or weights that load it)")
     metric = replace(metric, file=metric.file or source_file(metric.code))
     existing = METRICS.get(metric.name)
     if existing is not None and existing.source != metric.source and not replace_existing:
-        raise UserError(f"register_metric('{metric.name}'): the name is taken by {existing.source}; choose another "
-                        f"name or pass replace_existing=True")
+        raise UserError(
+            f"register_metric('{metric.name}'): the name is taken by {existing.source}; choose another "
+            f"name or pass replace_existing=True"
+        )
     METRICS[metric.name] = metric
     return metric
 
@@ -114,8 +118,10 @@ def register_metric(metric: Metric, replace_existing: bool = False) -> Metric:
 def get_metric(name: str) -> Metric:
     metric = METRICS.get(name)
     if metric is None:
-        raise UserError(f"unknown metric '{name}'; valid: {', '.join(sorted(METRICS))}, or your own as "
-                        f"package.module:NAME or file.py:NAME")
+        raise UserError(
+            f"unknown metric '{name}'; valid: {', '.join(sorted(METRICS))}, or your own as "
+            f"package.module:NAME or file.py:NAME"
+        )
     return metric
 
 
@@ -132,8 +138,10 @@ def find_metric(text: str) -> Metric:
     registered = METRICS.get(attribute)
     if registered is not None and registered.file == getattr(module, "__file__", None):  # the module registers it
         return registered
-    raise UserError(f"metric '{text}': {module_name} has no Metric '{attribute}' (neither an attribute that is a "
-                    f"srbench.metrics.Metric nor a name it registers)")
+    raise UserError(
+        f"metric '{text}': {module_name} has no Metric '{attribute}' (neither an attribute that is a "
+        f"srbench.metrics.Metric nor a name it registers)"
+    )
 
 
 def choose(names: Sequence[str], settings: Mapping[str, str]) -> list[Metric]:

@@ -12,5 +12,12 @@ from srbench.models import srcnn, srdensenet, srresnet, sftgan  # noqa: F401,I00
 from srbench.models.complexity import count_parameters, macs_per_output_megapixel, model_figures
 from srbench.models.registry import MODELS, build_model, get_entry, resolve_config
 
-__all__ = ["MODELS", "build_model", "count_parameters", "get_entry", "macs_per_output_megapixel", "model_figures",
-           "resolve_config"]
+__all__ = [
+    "MODELS",
+    "build_model",
+    "count_parameters",
+    "get_entry",
+    "macs_per_output_megapixel",
+    "model_figures",
+    "resolve_config",
+]

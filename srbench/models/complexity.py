@@ -26,8 +26,11 @@ def macs_per_output_megapixel(model: nn.Module, scale: int | None) -> float:
     """Per output megapixel of a generator at ``scale``; ``None``: a discriminator, per input megapixel."""
     model = model.to("meta")
     counter = FlopCounterMode(display=False)
-    inputs = (example_inputs(model, scale, OUTPUT_SIDE, OUTPUT_SIDE, device="meta") if scale is not None
-              else (torch.zeros(1, traits(model).channels, OUTPUT_SIDE, OUTPUT_SIDE, device="meta"),))
+    inputs = (
+        example_inputs(model, scale, OUTPUT_SIDE, OUTPUT_SIDE, device="meta")
+        if scale is not None
+        else (torch.zeros(1, traits(model).channels, OUTPUT_SIDE, OUTPUT_SIDE, device="meta"),)
+    )
     with counter, torch.no_grad():
         model(*inputs)
     return counter.get_total_flops() / 2 / (OUTPUT_SIDE * OUTPUT_SIDE) * 1e6

@@ -51,8 +51,14 @@ class ColourTextureClusters:
     def __call__(self, images: torch.Tensor, names: Sequence[str] | None = None) -> torch.Tensor:
         r, g, b = images.clamp(0, 1).unbind(1)
         y = 0.299 * r + 0.587 * g + 0.114 * b
-        contrast = (F.avg_pool2d(y[:, None] ** 2, 5, 1, 2, count_include_pad=False)
-                    - F.avg_pool2d(y[:, None], 5, 1, 2, count_include_pad=False) ** 2).clamp_min(0).sqrt()[:, 0]
+        contrast = (
+            (
+                F.avg_pool2d(y[:, None] ** 2, 5, 1, 2, count_include_pad=False)
+                - F.avg_pool2d(y[:, None], 5, 1, 2, count_include_pad=False) ** 2
+            )
+            .clamp_min(0)
+            .sqrt()[:, 0]
+        )
         features = torch.stack([y, 0.564 * (b - y) + 0.5, 0.713 * (r - y) + 0.5, 4 * contrast], dim=-1)
         return torch.stack([self._cluster(f) for f in features])
 
@@ -63,9 +69,9 @@ class ColourTextureClusters:
         order = points[:, 0].argsort()
         centres = points[order[((torch.arange(len(CATEGORIES)) + 0.5) * len(order) / len(CATEGORIES)).long()]]
         for _ in range(self.iterations):
-            weights = torch.softmax(-torch.cdist(points, centres) ** 2 / self.temperature, dim=1)
+            weights = torch.softmax(-(torch.cdist(points, centres) ** 2) / self.temperature, dim=1)
             centres = (weights.T @ points) / weights.sum(0).clamp_min(1e-8)[:, None]
-        weights = torch.softmax(-torch.cdist(points, centres) ** 2 / self.temperature, dim=1)
+        weights = torch.softmax(-(torch.cdist(points, centres) ** 2) / self.temperature, dim=1)
         return weights.T.reshape(len(CATEGORIES), h, w)
 
 
@@ -100,7 +106,9 @@ class FolderConditions:
         for image, name in zip(images, names):
             m = self.load(name)
             if m.shape[1:] != image.shape[1:]:
-                raise UserError(f"{self.path / Path(name).stem}: maps are {tuple(m.shape[1:])}, image is {tuple(image.shape[1:])}")
+                raise UserError(
+                    f"{self.path / Path(name).stem}: maps are {tuple(m.shape[1:])}, image is {tuple(image.shape[1:])}"
+                )
             maps.append(m)
         return torch.stack(maps).to(images.device)
 
@@ -121,11 +129,14 @@ class TorchvisionSegmentation:
             try:
                 self.net = torchvision.models.get_model(arch, weights="DEFAULT")
             except Exception as exc:  # offline, or the download was refused
-                raise UserError(f"cannot download the {arch} weights ({type(exc).__name__}: {exc}); give "
-                                f"weights=PATH to a local copy of torchvision's file") from None
+                raise UserError(
+                    f"cannot download the {arch} weights ({type(exc).__name__}: {exc}); give "
+                    f"weights=PATH to a local copy of torchvision's file"
+                ) from None
         else:
-            self.net = torchvision.models.get_model(arch, weights=None, weights_backbone=None,
-                                                    num_classes=_VOC_CLASSES, aux_loss=None)
+            self.net = torchvision.models.get_model(
+                arch, weights=None, weights_backbone=None, num_classes=_VOC_CLASSES, aux_loss=None
+            )
             if weights == "random":
                 self.semantic = False
             else:
@@ -164,8 +175,11 @@ def build_condition_source(config: Mapping[str, Any] | None):
     ``{"source": "torchvision", "arch": ..., "weights": "default" | PATH | "random"}``."""
     config = validate_condition_config(config)
     source = config.pop("source")
-    builders = {"colour_texture": ColourTextureClusters, "folder": FolderConditions,
-                "torchvision": TorchvisionSegmentation}
+    builders = {
+        "colour_texture": ColourTextureClusters,
+        "folder": FolderConditions,
+        "torchvision": TorchvisionSegmentation,
+    }
     try:
         return builders[source](**config)
     except TypeError as exc:

@@ -53,13 +53,18 @@ class Traits:
 
 def traits(model: nn.Module) -> Traits:
     """A network's declared traits (the attributes above, with their defaults)."""
-    return Traits(channels=getattr(model, "in_channels", 3), input_kind=getattr(model, "input_kind", "lr"),
-                  border=getattr(model, "border", 0), condition_config=getattr(model, "condition_config", None),
-                  needs_condition=bool(getattr(model, "needs_condition", False)))
+    return Traits(
+        channels=getattr(model, "in_channels", 3),
+        input_kind=getattr(model, "input_kind", "lr"),
+        border=getattr(model, "border", 0),
+        condition_config=getattr(model, "condition_config", None),
+        needs_condition=bool(getattr(model, "needs_condition", False)),
+    )
 
 
-def example_inputs(model: nn.Module, scale: int, out_h: int, out_w: int,
-                   device: str | torch.device = "cpu") -> tuple[torch.Tensor, ...]:
+def example_inputs(
+    model: nn.Module, scale: int, out_h: int, out_w: int, device: str | torch.device = "cpu"
+) -> tuple[torch.Tensor, ...]:
     """Inputs that make a network produce an ``out_h x out_w`` image."""
     t = traits(model)
     ratio = t.output_ratio(scale)
@@ -90,14 +95,18 @@ def check_network(model: nn.Module, scale: int, label: str) -> Traits:
             out = model(*inputs)
     except Exception as exc:  # noqa: BLE001 - whatever the user's forward raises, said in one line
         shapes = " and ".join(str(tuple(x.shape)) for x in inputs)
-        raise UserError(f"{label}: the network fails on a probe input {shapes} "
-                        f"({type(exc).__name__}: {exc}); declare in_channels / input_kind / border if the "
-                        f"defaults (3, 'lr', 0) do not fit it") from None
+        raise UserError(
+            f"{label}: the network fails on a probe input {shapes} "
+            f"({type(exc).__name__}: {exc}); declare in_channels / input_kind / border if the "
+            f"defaults (3, 'lr', 0) do not fit it"
+        ) from None
     finally:
         model.train(was_training)
     expected = (1, t.channels, out_side, out_side)
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise UserError(f"{label}: a probe input {tuple(inputs[0].shape)} gives {got}, expected {expected} "
-                        f"(x{scale}, {t.channels} channel(s), input_kind '{t.input_kind}', border {t.border})")
+        raise UserError(
+            f"{label}: a probe input {tuple(inputs[0].shape)} gives {got}, expected {expected} "
+            f"(x{scale}, {t.channels} channel(s), input_kind '{t.input_kind}', border {t.border})"
+        )
     return t

@@ -72,7 +72,8 @@ def load_pretrained(net: PretrainedNet, setting: str) -> tuple[nn.Module, bool, 
             raise WeightsUnavailable(
                 f"cannot download ImageNet weights for {net.field} ({type(exc).__name__}: {exc}); set {net.field} "
                 f"to a local copy of torchvision's {net.file_name}, or 'random' for tests (results then not "
-                f"comparable)") from None
+                f"comparable)"
+            ) from None
     if setting == "random":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
@@ -87,4 +88,8 @@ def load_pretrained(net: PretrainedNet, setting: str) -> tuple[nn.Module, bool, 
     except Exception as exc:
         raise UserError(f"field '{net.field}': {path} is not a state dict of {net.file_name} ({exc})") from None
     imagenet = hashlib.sha256(path.read_bytes()).hexdigest().startswith(net.sha256_prefix)
-    return module, imagenet, f"file {path.name}" + ("" if imagenet else " (not torchvision's ImageNet file: not comparable)")
+    return (
+        module,
+        imagenet,
+        f"file {path.name}" + ("" if imagenet else " (not torchvision's ImageNet file: not comparable)"),
+    )

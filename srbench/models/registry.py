@@ -62,25 +62,47 @@ MODELS: dict[str, ModelEntry] = {}
 _BY_PATH: dict[str, ModelEntry] = {}  # ``{"builder": "pkg.mod:Net"}`` entries, imported once per process
 
 
-def register(name: str, summary: str = "", paper: str = "", variants: Mapping[str, Mapping[str, Any]] | None = None,
-             scales: tuple[int, ...] = (2, 3, 4), default_variant: str | None = None,
-             role: Literal["generator", "discriminator"] = "generator", discriminator: str | None = None,
-             budgets: Budgets | None = None, adversarial_budgets: Budgets | None = None,
-             replace: bool = False) -> Callable:
+def register(
+    name: str,
+    summary: str = "",
+    paper: str = "",
+    variants: Mapping[str, Mapping[str, Any]] | None = None,
+    scales: tuple[int, ...] = (2, 3, 4),
+    default_variant: str | None = None,
+    role: Literal["generator", "discriminator"] = "generator",
+    discriminator: str | None = None,
+    budgets: Budgets | None = None,
+    adversarial_budgets: Budgets | None = None,
+    replace: bool = False,
+) -> Callable:
     """Decorator registering a builder (a function or an ``nn.Module`` class) under ``name``. A name registered
     by other code is refused unless ``replace=True``."""
+
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if not callable(builder):
             raise UserError(f"register('{name}'): {builder!r} is not a function or class that builds a network")
-        entry = ModelEntry(str(name).lower(), builder, summary or (inspect.getdoc(builder) or "").split("\n")[0],
-                           paper, {k: dict(v) for k, v in (variants or {}).items()}, tuple(scales), default_variant,
-                           role, discriminator, _copy(budgets), _copy(adversarial_budgets), source_file(builder))
+        entry = ModelEntry(
+            str(name).lower(),
+            builder,
+            summary or (inspect.getdoc(builder) or "").split("\n")[0],
+            paper,
+            {k: dict(v) for k, v in (variants or {}).items()},
+            tuple(scales),
+            default_variant,
+            role,
+            discriminator,
+            _copy(budgets),
+            _copy(adversarial_budgets),
+            source_file(builder),
+        )
         existing = MODELS.get(entry.name)
         if existing is not None and existing.source != entry.source and not replace:
-            raise UserError(f"register('{name}'): the name is taken by {existing.source}; choose another name or "
-                            f"pass replace=True")
+            raise UserError(
+                f"register('{name}'): the name is taken by {existing.source}; choose another name or pass replace=True"
+            )
         MODELS[entry.name] = entry
         return builder
+
     return decorate
 
 
@@ -91,8 +113,10 @@ def _copy(budgets: Budgets | None) -> dict[str, dict[str, Any]]:
 def get_entry(name: str) -> ModelEntry:
     entry = MODELS.get(str(name).lower())
     if entry is None:
-        raise UserError(f"model: unknown model '{name}'; valid: {', '.join(sorted(MODELS))}, or a study's own "
-                        f"(register it in the study file, or give {{'builder': 'package.module:Callable'}})")
+        raise UserError(
+            f"model: unknown model '{name}'; valid: {', '.join(sorted(MODELS))}, or a study's own "
+            f"(register it in the study file, or give {{'builder': 'package.module:Callable'}})"
+        )
     return entry
 
 
@@ -116,8 +140,9 @@ def import_builder(path: str) -> ModelEntry:
         raise UserError(f"model: builder '{path}': {module_name} has no '{attribute}'")
     if not callable(builder):
         raise UserError(f"model: builder '{path}' is not a function or class")
-    entry = ModelEntry(path, builder, (inspect.getdoc(builder) or "").split("\n")[0], "", scales=(),
-                       file=source_file(builder))
+    entry = ModelEntry(
+        path, builder, (inspect.getdoc(builder) or "").split("\n")[0], "", scales=(), file=source_file(builder)
+    )
     _BY_PATH[path] = entry
     return entry
 
@@ -149,8 +174,10 @@ def resolve_config(config: Mapping[str, Any]) -> dict[str, Any]:
     fields.update(config)
     scale = fields.get("scale")
     if scale is not None and entry.scales and scale not in entry.scales:
-        raise UserError(f"model {entry.name}: field 'scale' = {scale!r} is not supported; valid: "
-                        f"{', '.join(map(str, entry.scales))}")
+        raise UserError(
+            f"model {entry.name}: field 'scale' = {scale!r} is not supported; valid: "
+            f"{', '.join(map(str, entry.scales))}"
+        )
     return {key: entry.name, **({"variant": str(variant)} if variant is not None else {}), **fields}
 
 
@@ -159,7 +186,9 @@ def build_model(config: Mapping[str, Any]) -> nn.Module:
     resolved = resolve_config(config)
     entry = entry_for(resolved)
     passed_through = set(entry.fields())  # a family may take "variant" itself (SRDenseNet's H/HL/ALL)
-    kwargs = {k: v for k, v in resolved.items() if k not in ("name", "builder") and (k != "variant" or k in passed_through)}
+    kwargs = {
+        k: v for k, v in resolved.items() if k not in ("name", "builder") and (k != "variant" or k in passed_through)
+    }
     try:
         return entry.builder(**kwargs)
     except (ValueError, TypeError) as exc:

@@ -36,14 +36,21 @@ CONDITION_CHANNELS = 32
 
 
 class ConditionNet(nn.Module):
-    def __init__(self, categories: int = len(CATEGORIES), hidden: int = 128, out: int = CONDITION_CHANNELS,
-                 downscale: int = 4) -> None:
+    def __init__(
+        self, categories: int = len(CATEGORIES), hidden: int = 128, out: int = CONDITION_CHANNELS, downscale: int = 4
+    ) -> None:
         super().__init__()
         act = [nn.LeakyReLU(0.1, inplace=True)]
         self.body = nn.Sequential(
-            nn.Conv2d(categories, hidden, downscale, stride=downscale), *act,
-            nn.Conv2d(hidden, hidden, 1), *act, nn.Conv2d(hidden, hidden, 1), *act,
-            nn.Conv2d(hidden, hidden, 1), *act, nn.Conv2d(hidden, out, 1),
+            nn.Conv2d(categories, hidden, downscale, stride=downscale),
+            *act,
+            nn.Conv2d(hidden, hidden, 1),
+            *act,
+            nn.Conv2d(hidden, hidden, 1),
+            *act,
+            nn.Conv2d(hidden, hidden, 1),
+            *act,
+            nn.Conv2d(hidden, out, 1),
         )
 
     def forward(self, probabilities: torch.Tensor) -> torch.Tensor:
@@ -55,8 +62,9 @@ class SFTLayer(nn.Module):
         super().__init__()
 
         def branch() -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(condition, condition, 1), nn.LeakyReLU(0.1, inplace=True),
-                                 nn.Conv2d(condition, channels, 1))
+            return nn.Sequential(
+                nn.Conv2d(condition, condition, 1), nn.LeakyReLU(0.1, inplace=True), nn.Conv2d(condition, channels, 1)
+            )
 
         self.gamma, self.beta = branch(), branch()
 
@@ -88,7 +96,9 @@ class SFTGANGenerator(nn.Module):
     input_kind = "lr"
     condition_categories = CATEGORIES
 
-    def __init__(self, scale: int = 4, sft: bool = True, blocks: int = 16, channels: int = 64, in_channels: int = 3) -> None:
+    def __init__(
+        self, scale: int = 4, sft: bool = True, blocks: int = 16, channels: int = 64, in_channels: int = 3
+    ) -> None:
         super().__init__()
         if scale != 4:
             raise ValueError(f"field 'scale': SFT-GAN is defined for x4 only, got {scale}")
@@ -104,8 +114,11 @@ class SFTGANGenerator(nn.Module):
         for _ in range(2):
             stages += [nn.Conv2d(channels, channels * 4, 3, padding=1), nn.PixelShuffle(2), nn.ReLU(inplace=True)]
         self.upsample = nn.Sequential(*stages)
-        self.reconstruct = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True),
-                                         nn.Conv2d(channels, in_channels, 3, padding=1))
+        self.reconstruct = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, in_channels, 3, padding=1),
+        )
 
     @property
     def needs_condition(self) -> bool:
@@ -132,15 +145,20 @@ def acd_features(in_channels: int = 3, base: int = 64) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 3, padding=1), nn.LeakyReLU(0.1, inplace=True)]
     for i in range(1, len(widths)):
         strided = i % 2 == 1
-        layers += [nn.Conv2d(widths[i - 1], widths[i], 4 if strided else 3, stride=2 if strided else 1, padding=1),
-                   nn.BatchNorm2d(widths[i]), nn.LeakyReLU(0.1, inplace=True)]
+        layers += [
+            nn.Conv2d(widths[i - 1], widths[i], 4 if strided else 3, stride=2 if strided else 1, padding=1),
+            nn.BatchNorm2d(widths[i]),
+            nn.LeakyReLU(0.1, inplace=True),
+        ]
     return nn.Sequential(*layers)
 
 
 class SFTGANDiscriminator(nn.Module):
     POOLED = 6  # 96x96 input / 2^4
 
-    def __init__(self, in_channels: int = 3, base: int = 64, categories: int = len(CATEGORIES), hidden: int = 100) -> None:
+    def __init__(
+        self, in_channels: int = 3, base: int = 64, categories: int = len(CATEGORIES), hidden: int = 100
+    ) -> None:
         super().__init__()
         self.features = acd_features(in_channels, base)
         self.pool = nn.AdaptiveAvgPool2d(self.POOLED)
@@ -165,23 +183,55 @@ class SFTGANDiscriminator(nn.Module):
 # the generator frozen for the first 20k updates.
 _RECIPE = dict(content_loss="conv54_l1", adversarial_weight=5e-3, lr=1e-4)
 BUDGETS = {
-    "smoke": dict(iterations=3, pretrain_iterations=2, batch_size=2, patch_size=32, train_images=4,
-                  val_images=1, val_every=5, log_every=1, **_RECIPE),
+    "smoke": dict(
+        iterations=3,
+        pretrain_iterations=2,
+        batch_size=2,
+        patch_size=32,
+        train_images=4,
+        val_images=1,
+        val_every=5,
+        log_every=1,
+        **_RECIPE,
+    ),
     # Quick keeps the recipe's losses and weights; like SRGAN's quick it is 600 + 400 updates of 16 64x64
     # patches at a constant rate (the schedule's first halving is at 50k).
-    "quick": dict(iterations=400, pretrain_iterations=600, batch_size=16, patch_size=64, val_every=500,
-                  log_every=25, **_RECIPE),
-    "paper": dict(iterations=600_000, pretrain_iterations=1_000_000, batch_size=16, patch_size=96,
-                  lr_schedule="multistep", lr_milestones=[50_000, 100_000, 150_000, 200_000], lr_gamma=0.5,
-                  val_every=20_000, log_every=500, **_RECIPE),
+    "quick": dict(
+        iterations=400, pretrain_iterations=600, batch_size=16, patch_size=64, val_every=500, log_every=25, **_RECIPE
+    ),
+    "paper": dict(
+        iterations=600_000,
+        pretrain_iterations=1_000_000,
+        batch_size=16,
+        patch_size=96,
+        lr_schedule="multistep",
+        lr_milestones=[50_000, 100_000, 150_000, 200_000],
+        lr_gamma=0.5,
+        val_every=20_000,
+        log_every=500,
+        **_RECIPE,
+    ),
 }
 
 
-@register("sftgan", "SRResNet-style generator with Spatial Feature Transform layers conditioned on segmentation",
-          "Wang et al., CVPR 2018", variants={"sft": {"sft": True}, "nosft": {"sft": False}}, scales=(4,),
-          default_variant="sft", discriminator="sftgan_discriminator", budgets=BUDGETS)
-def sftgan(scale: int = 4, sft: bool = True, blocks: int = 16, channels: int = 64, in_channels: int = 3,
-           condition: Mapping[str, Any] | None = None) -> SFTGANGenerator:
+@register(
+    "sftgan",
+    "SRResNet-style generator with Spatial Feature Transform layers conditioned on segmentation",
+    "Wang et al., CVPR 2018",
+    variants={"sft": {"sft": True}, "nosft": {"sft": False}},
+    scales=(4,),
+    default_variant="sft",
+    discriminator="sftgan_discriminator",
+    budgets=BUDGETS,
+)
+def sftgan(
+    scale: int = 4,
+    sft: bool = True,
+    blocks: int = 16,
+    channels: int = 64,
+    in_channels: int = 3,
+    condition: Mapping[str, Any] | None = None,
+) -> SFTGANGenerator:
     """``condition`` names the probability-map source (see ``conditions``); it is kept on the model
     as ``condition_config`` so the training data pipeline builds it and runs record it."""
     model = SFTGANGenerator(scale, sft, blocks, channels, in_channels)
@@ -189,8 +239,14 @@ def sftgan(scale: int = 4, sft: bool = True, blocks: int = 16, channels: int = 6
     return model
 
 
-@register("sftgan_discriminator", "SFT-GAN's discriminator: 4x4 stride-2 VGG-style body, real/fake and 8-category heads",
-          "Wang et al., CVPR 2018", scales=(), role="discriminator")
-def sftgan_discriminator(in_channels: int = 3, base: int = 64, categories: int = len(CATEGORIES),
-                         hidden: int = 100) -> SFTGANDiscriminator:
+@register(
+    "sftgan_discriminator",
+    "SFT-GAN's discriminator: 4x4 stride-2 VGG-style body, real/fake and 8-category heads",
+    "Wang et al., CVPR 2018",
+    scales=(),
+    role="discriminator",
+)
+def sftgan_discriminator(
+    in_channels: int = 3, base: int = 64, categories: int = len(CATEGORIES), hidden: int = 100
+) -> SFTGANDiscriminator:
     return SFTGANDiscriminator(in_channels, base, categories, hidden)

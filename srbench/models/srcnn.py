@@ -26,18 +26,28 @@ class SRCNN(nn.Module):
     upscale = 1  # works on the bicubic-enlarged image
     input_kind = "bicubic"
 
-    def __init__(self, kernel_sizes: Sequence[int] = (9, 1, 5), channels: Sequence[int] = (64, 32),
-                 in_channels: int = 1, padding: str = "valid", init_std: float = 1e-3) -> None:
+    def __init__(
+        self,
+        kernel_sizes: Sequence[int] = (9, 1, 5),
+        channels: Sequence[int] = (64, 32),
+        in_channels: int = 1,
+        padding: str = "valid",
+        init_std: float = 1e-3,
+    ) -> None:
         super().__init__()
         kernel_sizes, channels = [int(k) for k in kernel_sizes], [int(c) for c in channels]
         if len(kernel_sizes) < 2:
             raise ValueError(f"field 'kernel_sizes': need at least 2 layers, got {kernel_sizes}")
         if any(k < 1 or k % 2 == 0 for k in kernel_sizes):
-            raise ValueError(f"field 'kernel_sizes': sizes must be odd and positive (the output must stay centred), "
-                             f"got {kernel_sizes}")
+            raise ValueError(
+                f"field 'kernel_sizes': sizes must be odd and positive (the output must stay centred), "
+                f"got {kernel_sizes}"
+            )
         if len(channels) != len(kernel_sizes) - 1 or any(c < 1 for c in channels):
-            raise ValueError(f"field 'channels': need {len(kernel_sizes) - 1} positive widths for "
-                             f"{len(kernel_sizes)} layers, got {channels}")
+            raise ValueError(
+                f"field 'channels': need {len(kernel_sizes) - 1} positive widths for "
+                f"{len(kernel_sizes)} layers, got {channels}"
+            )
         if padding not in PADDINGS:
             raise ValueError(f"field 'padding': '{padding}' is not one of {', '.join(PADDINGS)}")
         if in_channels not in (1, 3):
@@ -85,24 +95,66 @@ _VARIANTS = {
 # 33x33 sub-images of T91, batch 128, SGD with momentum 0.9 at 1e-4 (1e-5 for the last layer) on Caffe's Euclidean
 # loss, N(0, 0.001) weights (the model's default), 8e8 backpropagations.
 BUDGETS = {
-    "smoke": dict(train_set="T91", iterations=12, batch_size=8, patch_size=33, lr=1e-3, last_layer_lr_scale=0.1,
-                  train_images=4, val_images=2, val_every=6, log_every=3),
+    "smoke": dict(
+        train_set="T91",
+        iterations=12,
+        batch_size=8,
+        patch_size=33,
+        lr=1e-3,
+        last_layer_lr_scale=0.1,
+        train_images=4,
+        val_images=2,
+        val_every=6,
+        log_every=3,
+    ),
     # Quick differs from the paper in its optimiser: at the paper's SGD rates 9-1-5 is still below bicubic after
     # 3,000 updates of 128 (Set5 29.18 dB; the paper trains ~10^4 times longer). Adam at 1e-3 (1e-4 for the last
     # layer: the paper's ratio) with cosine decay; Adam at 3e-3 for every layer (the former quick) left
     # 9-3-3-3-5 dead at 12.66 dB on Set5. A sweep trial (1 CPU), 9-1-5 to 9-5-5: 24-69 ms/iteration in bf16 on
     # a Zen 4 EPYC (8-23 min); 84-216 ms in fp32 on a Zen 3 EPYC without AVX-512 (28-72 min).
-    "quick": dict(train_set="T91", iterations=20_000, batch_size=64, patch_size=33, lr=1e-3, last_layer_lr_scale=0.1,
-                  lr_schedule="cosine", val_every=2500, log_every=100),
-    "paper": dict(train_set="T91", iterations=6_250_000, batch_size=128, patch_size=33, optimizer="sgd",
-                  momentum=0.9, lr=1e-4, last_layer_lr_scale=0.1, pixel_loss="euclidean", val_every=100_000,
-                  log_every=1000),
+    "quick": dict(
+        train_set="T91",
+        iterations=20_000,
+        batch_size=64,
+        patch_size=33,
+        lr=1e-3,
+        last_layer_lr_scale=0.1,
+        lr_schedule="cosine",
+        val_every=2500,
+        log_every=100,
+    ),
+    "paper": dict(
+        train_set="T91",
+        iterations=6_250_000,
+        batch_size=128,
+        patch_size=33,
+        optimizer="sgd",
+        momentum=0.9,
+        lr=1e-4,
+        last_layer_lr_scale=0.1,
+        pixel_loss="euclidean",
+        val_every=100_000,
+        log_every=1000,
+    ),
 }
 
 
-@register("srcnn", "3-layer (or deeper) CNN on the bicubic-enlarged Y channel", "Dong et al., TPAMI 2016",
-          variants=_VARIANTS, scales=(2, 3, 4), default_variant="9-1-5", budgets=BUDGETS)
-def srcnn(scale: int = 3, kernel_sizes: Sequence[int] = (9, 1, 5), channels: Sequence[int] = (64, 32),
-          in_channels: int = 1, padding: str = "valid", init_std: float = 1e-3) -> SRCNN:
+@register(
+    "srcnn",
+    "3-layer (or deeper) CNN on the bicubic-enlarged Y channel",
+    "Dong et al., TPAMI 2016",
+    variants=_VARIANTS,
+    scales=(2, 3, 4),
+    default_variant="9-1-5",
+    budgets=BUDGETS,
+)
+def srcnn(
+    scale: int = 3,
+    kernel_sizes: Sequence[int] = (9, 1, 5),
+    channels: Sequence[int] = (64, 32),
+    in_channels: int = 1,
+    padding: str = "valid",
+    init_std: float = 1e-3,
+) -> SRCNN:
     """``scale`` only selects the training data: the network itself is scale-agnostic."""
     return SRCNN(kernel_sizes, channels, in_channels, padding, init_std)

@@ -51,9 +51,10 @@ def _upsampler(scale: int, in_channels: int, channels: int) -> nn.Sequential:
     if scale == 3:
         stages = [nn.ConvTranspose2d(in_channels, channels, 3, stride=3)]
     else:
-        stages = [nn.ConvTranspose2d(in_channels if i == 0 else channels, channels, 3, stride=2, padding=1,
-                                     output_padding=1)
-                  for i in range({2: 1, 4: 2}[scale])]
+        stages = [
+            nn.ConvTranspose2d(in_channels if i == 0 else channels, channels, 3, stride=2, padding=1, output_padding=1)
+            for i in range({2: 1, 4: 2}[scale])
+        ]
     layers: list[nn.Module] = []
     for stage in stages:
         layers += [stage, nn.ReLU(inplace=True)]
@@ -63,8 +64,16 @@ def _upsampler(scale: int, in_channels: int, channels: int) -> nn.Sequential:
 class SRDenseNet(nn.Module):
     input_kind = "lr"
 
-    def __init__(self, scale: int = 4, variant: str = "ALL", blocks: int = 8, layers_per_block: int = 8,
-                 growth: int = 16, bottleneck: int = 256, in_channels: int = 1) -> None:
+    def __init__(
+        self,
+        scale: int = 4,
+        variant: str = "ALL",
+        blocks: int = 8,
+        layers_per_block: int = 8,
+        growth: int = 16,
+        bottleneck: int = 256,
+        in_channels: int = 1,
+    ) -> None:
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"field 'variant': '{variant}' is not one of {', '.join(VARIANTS)}")
@@ -77,8 +86,11 @@ class SRDenseNet(nn.Module):
         self.blocks = nn.ModuleList(DenseBlock(block_out, growth, layers_per_block) for _ in range(blocks))
         reconstruction_in = {"H": block_out, "HL": 2 * block_out, "ALL": block_out * (blocks + 1)}[variant]
         # The bottleneck belongs to ALL only (Sec. 3.3); H and HL feed the deconvolutions directly.
-        self.bottleneck = (nn.Sequential(nn.Conv2d(reconstruction_in, bottleneck, 1), nn.ReLU(inplace=True))
-                           if variant == "ALL" else nn.Identity())
+        self.bottleneck = (
+            nn.Sequential(nn.Conv2d(reconstruction_in, bottleneck, 1), nn.ReLU(inplace=True))
+            if variant == "ALL"
+            else nn.Identity()
+        )
         self.upsample = _upsampler(scale, bottleneck if variant == "ALL" else reconstruction_in, bottleneck)
         self.reconstruction = nn.Conv2d(bottleneck, in_channels, 3, padding=1)
         # He initialisation, the usual one for plain ReLU networks: PyTorch's default (variance 1/(3 fan_in))
@@ -107,20 +119,43 @@ class SRDenseNet(nn.Module):
 
 # The training recipe per budget (srbench.train.config's fields).
 BUDGETS = {
-    "smoke": dict(iterations=4, batch_size=2, patch_size=32, lr=1e-4, train_images=4, val_images=1,
-                  val_every=2, log_every=1),
+    "smoke": dict(
+        iterations=4, batch_size=2, patch_size=32, lr=1e-4, train_images=4, val_images=1, val_every=2, log_every=1
+    ),
     # A sweep trial (1 CPU, bf16): 1.07 s/iteration (ALL; fp32 2.3 s): ~18 min plus evaluation.
-    "quick": dict(iterations=1000, batch_size=16, patch_size=64, lr=3e-4, lr_schedule="cosine",
-                  val_every=500, log_every=25),
+    "quick": dict(
+        iterations=1000, batch_size=16, patch_size=64, lr=3e-4, lr_schedule="cosine", val_every=500, log_every=25
+    ),
     # Paper: 25x25 LR patches (100x100 HR at x4), batch 32, Adam 1e-4 divided by 10 every 30 epochs.
-    "paper": dict(iterations=500_000, batch_size=32, patch_size=100, lr=1e-4, lr_schedule="step",
-                  lr_step=150_000, val_every=10_000, log_every=500),
+    "paper": dict(
+        iterations=500_000,
+        batch_size=32,
+        patch_size=100,
+        lr=1e-4,
+        lr_schedule="step",
+        lr_step=150_000,
+        val_every=10_000,
+        log_every=500,
+    ),
 }
 
 
-@register("srdensenet", "dense blocks with dense skip connections, deconvolution upsampling (Y channel)",
-          "Tong et al., ICCV 2017", variants={v: {"variant": v} for v in VARIANTS}, scales=(2, 3, 4),
-          default_variant="ALL", budgets=BUDGETS)
-def srdensenet(scale: int = 4, variant: str = "ALL", blocks: int = 8, layers_per_block: int = 8, growth: int = 16,
-               bottleneck: int = 256, in_channels: int = 1) -> SRDenseNet:
+@register(
+    "srdensenet",
+    "dense blocks with dense skip connections, deconvolution upsampling (Y channel)",
+    "Tong et al., ICCV 2017",
+    variants={v: {"variant": v} for v in VARIANTS},
+    scales=(2, 3, 4),
+    default_variant="ALL",
+    budgets=BUDGETS,
+)
+def srdensenet(
+    scale: int = 4,
+    variant: str = "ALL",
+    blocks: int = 8,
+    layers_per_block: int = 8,
+    growth: int = 16,
+    bottleneck: int = 256,
+    in_channels: int = 1,
+) -> SRDenseNet:
     return SRDenseNet(scale, variant, blocks, layers_per_block, growth, bottleneck, in_channels)

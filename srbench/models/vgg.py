@@ -51,8 +51,9 @@ class VGGFeatures(nn.Module):
         super().__init__()
         unknown = [name for name in layers if name not in LAYERS]
         if unknown or not layers:
-            raise UserError(f"field 'layers': unknown VGG19 layer '{unknown[0] if unknown else ''}'; valid: "
-                            f"{', '.join(LAYERS)}")
+            raise UserError(
+                f"field 'layers': unknown VGG19 layer '{unknown[0] if unknown else ''}'; valid: {', '.join(LAYERS)}"
+            )
         net, self.imagenet, self.weights_label = load_pretrained(VGG19, vgg_weights)
         self.layers = list(layers)
         last = max(LAYERS.index(name) for name in layers)
@@ -63,7 +64,7 @@ class VGGFeatures(nn.Module):
         self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1), persistent=False)
 
-    def train(self, mode: bool = True) -> "VGGFeatures":
+    def train(self, mode: bool = True) -> VGGFeatures:
         super().train(mode)
         self.features.eval()  # always frozen
         return self

@@ -23,9 +23,15 @@ def page_sections(agg: pd.DataFrame) -> list[dict]:
     for (scale, budget), group in agg.groupby(["scale", "budget"], sort=True):
         first = group.iloc[0]
         started = datetime.datetime.fromtimestamp(int(first["sweep_start"]) / 1000, datetime.timezone.utc)
-        sections.append({"scale": int(scale), "budget": str(budget),
-                         "sweep": None if first["sweep"] == UNTRACKED else str(first["sweep"]),
-                         "started": f"{started:%Y-%m-%d %H:%M} UTC", "commit": (first["commit"] or "unknown")[:12]})
+        sections.append(
+            {
+                "scale": int(scale),
+                "budget": str(budget),
+                "sweep": None if first["sweep"] == UNTRACKED else str(first["sweep"]),
+                "started": f"{started:%Y-%m-%d %H:%M} UTC",
+                "commit": (first["commit"] or "unknown")[:12],
+            }
+        )
     return sections
 
 
@@ -49,14 +55,20 @@ def page_budgets(page: Path) -> set[str] | None:
 def describe(page: Path) -> str:
     """What the index says of a page: per section its budget, sweep and commit; nothing for a page that names
     no sweep."""
-    described = [f"x{s['scale']} `{s['budget']}`, sweep `{s['sweep']}`, commit `{s['commit']}`"
-                 for s in read_sections(page) if s["sweep"] is not None]
+    described = [
+        f"x{s['scale']} `{s['budget']}`, sweep `{s['sweep']}`, commit `{s['commit']}`"
+        for s in read_sections(page)
+        if s["sweep"] is not None
+    ]
     return ": " + "; ".join(described) if described else ""
 
 
 def write_index(out: Path) -> None:
     """``out/README.md``: every study page in the folder, with its CSV and what it shows."""
     pages = sorted(p for p in out.glob("*.md") if p.name != "README.md" and not p.stem.endswith("-compare"))
-    (out / "README.md").write_text("# Leaderboards\n\n" + GENERATED + "\n\n"
-                                   + "".join(f"- [{p.stem}]({p.name}) ([CSV]({p.stem}.csv)){describe(p)}\n"
-                                             for p in pages))
+    (out / "README.md").write_text(
+        "# Leaderboards\n\n"
+        + GENERATED
+        + "\n\n"
+        + "".join(f"- [{p.stem}]({p.name}) ([CSV]({p.stem}.csv)){describe(p)}\n" for p in pages)
+    )

@@ -29,22 +29,30 @@ from srbench.report.table_csv import render_csv
 from srbench.tracking.store import Tracker, quiet_downloads
 
 
-def write_leaderboards(studies: Sequence[str], tracking_uri: str, out: Path, data_root: Path | None = None,
-                       sweep: str | None = None, replace: bool = False) -> list[Path]:
+def write_leaderboards(
+    studies: Sequence[str],
+    tracking_uri: str,
+    out: Path,
+    data_root: Path | None = None,
+    sweep: str | None = None,
+    replace: bool = False,
+) -> list[Path]:
     """Write ``out/<study>.md``, ``.csv`` and ``.json`` for each study (per budget its latest sweep, or ``sweep``),
     and the index ``out/README.md``. A page that shows a budget the store has no runs of (e.g. a committed `quick`
     page, and a store with only `smoke` runs) is kept, and said so, unless ``replace``."""
     data_root = resolve_data_root(data_root)
     tracker = Tracker(tracking_uri)
     out.mkdir(parents=True, exist_ok=True)
-    pages = [page for study in studies
-             if (page := write_study(study, tracker, out, data_root, sweep, replace)) is not None]
+    pages = [
+        page for study in studies if (page := write_study(study, tracker, out, data_root, sweep, replace)) is not None
+    ]
     write_index(out)
     return pages
 
 
-def write_study(study: str, tracker: Tracker, out: Path, data_root: Path, sweep: str | None,
-                replace: bool) -> Path | None:
+def write_study(
+    study: str, tracker: Tracker, out: Path, data_root: Path, sweep: str | None, replace: bool
+) -> Path | None:
     """One study's page, CSV, pictures and sidecar; None where an existing page is kept."""
     page = out / f"{study}.md"
     runs = select_sweeps(load_runs(tracker, study), sweep)
@@ -53,8 +61,11 @@ def write_study(study: str, tracker: Tracker, out: Path, data_root: Path, sweep:
     lost = shown - (set(agg["budget"]) if not agg.empty else set()) if shown is not None else None
     if (lost is None or lost) and not replace:
         what = f"it shows budget(s) {', '.join(sorted(lost))}" if lost else f"no {page.stem}.json says what it shows"
-        print(f"kept {page}: {what}, which these runs would drop; write elsewhere with --out DIR, or replace it "
-              f"with --replace", file=sys.stderr)
+        print(
+            f"kept {page}: {what}, which these runs would drop; write elsewhere with --out DIR, or replace it "
+            f"with --replace",
+            file=sys.stderr,
+        )
         return None
     bicubic = baselines(runs, agg, data_root)
     with quiet_downloads():  # the crops each strip fetches
@@ -77,18 +88,21 @@ def baselines(runs: pd.DataFrame, agg: pd.DataFrame, data_root: Path) -> dict:
     return bicubic
 
 
-def draw_pictures(study: str, runs: pd.DataFrame, agg: pd.DataFrame, bicubic: dict, tracker: Tracker,
-                  data_root: Path, out: Path) -> list[Path]:
+def draw_pictures(
+    study: str, runs: pd.DataFrame, agg: pd.DataFrame, bicubic: dict, tracker: Tracker, data_root: Path, out: Path
+) -> list[Path]:
     """The page's pictures: PSNR against size (and against the searched values), validation curves, crops."""
     sets = study_sets(runs)
     # The pictures take the rows' names as they are; they know nothing of how the tables make them.
     agg = agg.assign(label=[variant_label(r) for _, r in agg.iterrows()])
     runs = runs.assign(label=[variant_label(r) for _, r in runs.iterrows()])
     finished = runs[runs["stopped_at"].isna()]
-    pictures = [psnr_vs_parameters(study, agg, plot_baselines(agg, bicubic, sets[0]), sets[0], out),
-                psnr_vs_hyperparameters(study, agg, sets[0], out) if searched(agg) else None,
-                validation_curves(study, runs, tracker, sets[0], out, bicubic),
-                comparison_strip(study, finished, tracker, sets, data_root, out)]
+    pictures = [
+        psnr_vs_parameters(study, agg, plot_baselines(agg, bicubic, sets[0]), sets[0], out),
+        psnr_vs_hyperparameters(study, agg, sets[0], out) if searched(agg) else None,
+        validation_curves(study, runs, tracker, sets[0], out, bicubic),
+        comparison_strip(study, finished, tracker, sets, data_root, out),
+    ]
     return [p for p in pictures if p is not None]
 
 

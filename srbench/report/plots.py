@@ -37,8 +37,9 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def psnr_vs_parameters(study: str, agg: pd.DataFrame, baselines: dict[tuple[int, str], float], first_set: str,
-                       out: Path) -> Path:
+def psnr_vs_parameters(
+    study: str, agg: pd.DataFrame, baselines: dict[tuple[int, str], float], first_set: str, out: Path
+) -> Path:
     """``baselines``: per (scale, budget) the bicubic Y-PSNR on the images its points were scored on."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for (scale, budget), group in agg.groupby(["scale", "budget"], sort=True):
@@ -51,8 +52,11 @@ def psnr_vs_parameters(study: str, agg: pd.DataFrame, baselines: dict[tuple[int,
         axis_format(EngFormatter(sep=""))
     ax.margins(0.15)  # room for the labels at the edges
     _annotate_apart(ax, fig, [(r["parameters"], r[f"{first_set}.psnr"], r["label"]) for _, r in agg.iterrows()])
-    ax.set(xlabel="parameters", ylabel=f"{set_label(first_set)} Y-PSNR (dB)",
-           title=f"{study}: PSNR vs size (dotted: bicubic, same images)")
+    ax.set(
+        xlabel="parameters",
+        ylabel=f"{set_label(first_set)} Y-PSNR (dB)",
+        title=f"{study}: PSNR vs size (dotted: bicubic, same images)",
+    )
     ax.legend(fontsize=8)
     return _save(fig, out / f"{study}-psnr-vs-params.png")
 
@@ -95,8 +99,14 @@ def psnr_vs_hyperparameters(study: str, agg: pd.DataFrame, first_set: str, out: 
     return _save(fig, out / f"{study}-search.png")
 
 
-def validation_curves(study: str, runs: pd.DataFrame, tracker: Tracker, first_set: str, out: Path,
-                      bicubic: dict[tuple[int, str], tuple[float, float]]) -> Path | None:
+def validation_curves(
+    study: str,
+    runs: pd.DataFrame,
+    tracker: Tracker,
+    first_set: str,
+    out: Path,
+    bicubic: dict[tuple[int, str], tuple[float, float]],
+) -> Path | None:
     """Validation PSNR over iterations, one line per configuration (its first seed) in the study's order, with the
     bicubic level to beat. A curve that never came within DIVERGED_DB of bicubic is named under the plot instead
     of squeezing the others into a sliver; None when no run logged any."""
@@ -110,26 +120,39 @@ def validation_curves(study: str, runs: pd.DataFrame, tracker: Tracker, first_se
     if not curves:
         return None
     shown = [c for c in curves if not c[3]] or curves  # all of them where every one stayed below
-    off_scale = [f"{r['label']} (best {max(values):.2f} dB)" for r, _, values, far in curves
-                 if far and len(shown) < len(curves)]
+    off_scale = [
+        f"{r['label']} (best {max(values):.2f} dB)" for r, _, values, far in curves if far and len(shown) < len(curves)
+    ]
     fig, ax = plt.subplots(figsize=(6, 4.4 if off_scale else 4))
     for r, steps, values, _ in shown:
         ax.plot(steps, values, marker=".", label=f"{r['label']} (seed {r['seed']}, {r['budget']})")
     for scale in sorted(set(runs["scale"])):
-        ax.axhline(bicubic[(scale, first_set)][0], linestyle="--", color="grey", linewidth=1,
-                   label=f"bicubic x{scale} (whole {set_label(first_set)})")
+        ax.axhline(
+            bicubic[(scale, first_set)][0],
+            linestyle="--",
+            color="grey",
+            linewidth=1,
+            label=f"bicubic x{scale} (whole {set_label(first_set)})",
+        )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(xlabel="iteration", ylabel=f"validation {set_label(first_set)} Y-PSNR (dB)",
-           title=f"{study}: validation curves")
+    ax.set(
+        xlabel="iteration", ylabel=f"validation {set_label(first_set)} Y-PSNR (dB)", title=f"{study}: validation curves"
+    )
     ax.legend(fontsize=7)
     if off_scale:
-        fig.text(0.01, 0.01, f"not drawn, more than {DIVERGED_DB:g} dB below bicubic throughout: " + ", ".join(off_scale),
-                 fontsize=7, wrap=True)
+        fig.text(
+            0.01,
+            0.01,
+            f"not drawn, more than {DIVERGED_DB:g} dB below bicubic throughout: " + ", ".join(off_scale),
+            fontsize=7,
+            wrap=True,
+        )
     return _save(fig, out / f"{study}-curves.png")
 
 
-def comparison_strip(study: str, runs: pd.DataFrame, tracker: Tracker, sets: list[str], data_root: Path,
-                     out: Path) -> Path | None:
+def comparison_strip(
+    study: str, runs: pd.DataFrame, tracker: Tracker, sets: list[str], data_root: Path, out: Path
+) -> Path | None:
     """One row per benchmark set (its first image) and scale: the HR crop, bicubic, then each variant's SR crop
     (its first seed), each titled with its Y-PSNR against the HR crop; None when no run saved a crop. Rows of
     runs from before the detail crop show the centre crop those runs saved."""
@@ -140,8 +163,9 @@ def comparison_strip(study: str, runs: pd.DataFrame, tracker: Tracker, sets: lis
             for scale in sorted(set(runs["scale"])):
                 variants = runs[runs["scale"] == scale].drop_duplicates("variant")
                 for legacy, box_of in ((False, crop_box), (True, centre_box)):
-                    row = _strip_row(set_name, image_name, modcrop(hr, scale), scale, variants, tracker, tmp,
-                                     legacy, box_of)
+                    row = _strip_row(
+                        set_name, image_name, modcrop(hr, scale), scale, variants, tracker, tmp, legacy, box_of
+                    )
                     if row is not None:
                         rows.append(row)
                         break
@@ -159,14 +183,24 @@ def comparison_strip(study: str, runs: pd.DataFrame, tracker: Tracker, sets: lis
     return _save(fig, out / f"{study}-strip.png")
 
 
-def _strip_row(set_name: str, image_name: str, hr: torch.Tensor, scale: int, variants: pd.DataFrame,
-               tracker: Tracker, tmp: str, legacy: bool,
-               box_of: Callable[[torch.Tensor], tuple[int, int, int]]) -> list[tuple[str, torch.Tensor | None]] | None:
+def _strip_row(
+    set_name: str,
+    image_name: str,
+    hr: torch.Tensor,
+    scale: int,
+    variants: pd.DataFrame,
+    tracker: Tracker,
+    tmp: str,
+    legacy: bool,
+    box_of: Callable[[torch.Tensor], tuple[int, int, int]],
+) -> list[tuple[str, torch.Tensor | None]] | None:
     """(title, image) panels of one strip row with the runs' crops of one kind; None when no run saved one."""
     box = box_of(hr)
     truth = crop(hr, box)
-    panels = [(f"{set_label(set_name)} {Path(image_name).stem} HR", truth),
-              (f"bicubic x{scale}", crop(imresize(bicubic_lr(hr, scale), scale=scale), box))]
+    panels = [
+        (f"{set_label(set_name)} {Path(image_name).stem} HR", truth),
+        (f"bicubic x{scale}", crop(imresize(bicubic_lr(hr, scale), scale=scale), box)),
+    ]
     found = False
     for _, r in variants.iterrows():
         try:
@@ -178,5 +212,7 @@ def _strip_row(set_name: str, image_name: str, hr: torch.Tensor, scale: int, var
         panels.append((r["label"], torch.from_numpy(np.array(Image.open(local).convert("RGB"))).permute(2, 0, 1)))
     if not found:
         return None
-    return [(title if image is None or index == 0 else f"{title}\n{float(psnr(image[None], truth[None])):.2f} dB",
-             image) for index, (title, image) in enumerate(panels)]
+    return [
+        (title if image is None or index == 0 else f"{title}\n{float(psnr(image[None], truth[None])):.2f} dB", image)
+        for index, (title, image) in enumerate(panels)
+    ]

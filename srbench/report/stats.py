@@ -27,12 +27,14 @@ def _labels(runs: pd.DataFrame) -> dict[str, str]:
             labels[h] = name or variant
     return labels
 
+
 def _short(value: str | None) -> str:
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return str(value)
     return f"{number:.3g}"
+
 
 def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and sample standard deviation over seeds, per configuration hash of each sweep; finished runs only."""
@@ -41,22 +43,35 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     sets = study_sets(finished)
     columns = [*PRIMARY, *(m.name for m in page_metrics(finished["metric_specs"]))]
     rows = []
-    for (scale, budget, sweep, config), group in finished.groupby(["scale", "budget", "sweep", "config_hash"],
-                                                                  sort=False):
+    for (scale, budget, sweep, config), group in finished.groupby(
+        ["scale", "budget", "sweep", "config_hash"], sort=False
+    ):
         first = group.iloc[0]
-        row = {"scale": scale, "budget": budget, "sweep": sweep, "config_hash": config, "variant": labels[config],
-               "study_variant": first["variant"], "order": first["order"], "seeds": len(group),
-               "run_ids": " ".join(group["run_id"]),
-               "hardware": "; ".join(sorted(set(group["hardware"]))),
-               "train_set": "; ".join(sorted(set(group["train_set"]))),
-               "eval_images": "; ".join(sorted(set(group["eval_images"]))),
-               "vgg_weights": "; ".join(sorted(set(group["vgg_weights"]))),
-               "condition_source": "; ".join(sorted(set(group["condition_source"]))),
-               "lpips_label": "; ".join(sorted(set(group["lpips_label"]))),
-               "adversarial": bool(group["adversarial"].any()), "sets": first["sets"],
-               "config": first["config"], "commit": first["commit"], "sweep_start": first["sweep_start"],
-               "budget_note": first["budget_note"], "study_file": first["study_file"],
-               "metric_specs": first["metric_specs"]}
+        row = {
+            "scale": scale,
+            "budget": budget,
+            "sweep": sweep,
+            "config_hash": config,
+            "variant": labels[config],
+            "study_variant": first["variant"],
+            "order": first["order"],
+            "seeds": len(group),
+            "run_ids": " ".join(group["run_id"]),
+            "hardware": "; ".join(sorted(set(group["hardware"]))),
+            "train_set": "; ".join(sorted(set(group["train_set"]))),
+            "eval_images": "; ".join(sorted(set(group["eval_images"]))),
+            "vgg_weights": "; ".join(sorted(set(group["vgg_weights"]))),
+            "condition_source": "; ".join(sorted(set(group["condition_source"]))),
+            "lpips_label": "; ".join(sorted(set(group["lpips_label"]))),
+            "adversarial": bool(group["adversarial"].any()),
+            "sets": first["sets"],
+            "config": first["config"],
+            "commit": first["commit"],
+            "sweep_start": first["sweep_start"],
+            "budget_note": first["budget_note"],
+            "study_file": first["study_file"],
+            "metric_specs": first["metric_specs"],
+        }
         for column in ("parameters", "macs_per_mp", "iterations", "wall_time_s"):
             row[column] = group[column].mean()
         row["trials_at_once"] = int(group["trials_at_once"].max())
@@ -71,6 +86,7 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     return pd.DataFrame(rows).sort_values(["scale", "budget", "order", "variant"]).reset_index(drop=True)
 
+
 def searched(group: pd.DataFrame) -> bool:
     """Whether a variant has several configurations here (a search study): then a top-k table and a plot."""
     return bool(group["study_variant"].duplicated().any())
@@ -78,8 +94,11 @@ def searched(group: pd.DataFrame) -> bool:
 
 def ordering_steps(means: Sequence[float], stds: Sequence[float], seeds: Sequence[int]) -> list[tuple[float, float]]:
     """Each step up a claimed order: (mean difference, combined standard error sqrt(s_a^2/n_a + s_b^2/n_b))."""
-    return [(b - a, math.sqrt(sa**2 / na + sb**2 / nb))
-            for a, b, sa, sb, na, nb in zip(means, means[1:], stds, stds[1:], seeds, seeds[1:])]
+    return [
+        (b - a, math.sqrt(sa**2 / na + sb**2 / nb))
+        for a, b, sa, sb, na, nb in zip(means, means[1:], stds, stds[1:], seeds, seeds[1:])
+    ]
+
 
 def ordering_verdict(means: Sequence[float], stds: Sequence[float], seeds: Sequence[int]) -> str:
     """``holds`` where every step up the claimed order is a mean difference larger than its combined standard

@@ -11,35 +11,76 @@ from srbench.report.columns import LISTED, num, page_metrics, references, scored
 def render_csv(study: str, agg: pd.DataFrame, bicubic: dict) -> str:
     rows = []
     sets = list(dict.fromkeys(s for row_sets in agg["sets"] for s in row_sets)) if not agg.empty else []
-    extras = ([m for m in page_metrics(agg["metric_specs"]) if m.name in LISTED or scored(agg, m, sets)]
-              if not agg.empty else [])
-    for key, (psnr, ssim) in sorted(bicubic.items(), key=lambda item: (item[0][0], len(item[0]), item[0][2:],
-                                                                       sets.index(item[0][1]))):
+    extras = (
+        [m for m in page_metrics(agg["metric_specs"]) if m.name in LISTED or scored(agg, m, sets)]
+        if not agg.empty
+        else []
+    )
+    for key, (psnr, ssim) in sorted(
+        bicubic.items(), key=lambda item: (item[0][0], len(item[0]), item[0][2:], sets.index(item[0][1]))
+    ):
         scale, s = key[:2]
         if scale in set(agg["scale"]):
-            rows.append({"study": study, "scale": scale, "budget": "", "sweep": "", "config_hash": "",
-                         "variant": "bicubic" if len(key) == 2 else f"bicubic (first {key[2]} per set)",
-                         "set": set_label(s),
-                         "seeds": "",
-                         "psnr": f"{psnr:.4f}", "psnr_std": "", "ssim": f"{ssim:.5f}", "ssim_std": "",
-                         **{f"{m.name}{tail}": "" for m in extras for tail in ("", "_std")}, "vgg_weights": "",
-                         "paper_psnr": "",
-                         "delta": "", "parameters": "", "macs_per_mp": "", "iterations": "", "wall_time_s": "",
-                         "hardware": "", "run_ids": ""})
+            rows.append(
+                {
+                    "study": study,
+                    "scale": scale,
+                    "budget": "",
+                    "sweep": "",
+                    "config_hash": "",
+                    "variant": "bicubic" if len(key) == 2 else f"bicubic (first {key[2]} per set)",
+                    "set": set_label(s),
+                    "seeds": "",
+                    "psnr": f"{psnr:.4f}",
+                    "psnr_std": "",
+                    "ssim": f"{ssim:.5f}",
+                    "ssim_std": "",
+                    **{f"{m.name}{tail}": "" for m in extras for tail in ("", "_std")},
+                    "vgg_weights": "",
+                    "paper_psnr": "",
+                    "delta": "",
+                    "parameters": "",
+                    "macs_per_mp": "",
+                    "iterations": "",
+                    "wall_time_s": "",
+                    "hardware": "",
+                    "run_ids": "",
+                }
+            )
     for _, r in agg.iterrows():
         for s in r["sets"]:
             refs = references(study, r["scale"], r["variant"], s)
-            rows.append({"study": study, "scale": r["scale"], "budget": r["budget"], "sweep": r["sweep"],
-                         "config_hash": r["config_hash"], "variant": r["variant"], "set": set_label(s),
-                         "seeds": r["seeds"], "psnr": num(r[f"{s}.psnr"], 4), "psnr_std": num(r[f"{s}.psnr.std"], 4),
-                         "ssim": num(r[f"{s}.ssim"], 5), "ssim_std": num(r[f"{s}.ssim.std"], 5),
-                         # one digit more than the page's
-                         **{f"{m.name}{tail}": num(r[f"{s}.{m.name}{std}"], m.digits + 1)
-                            for m in extras for tail, std in (("", ""), ("_std", ".std"))},
-                         "vgg_weights": r["vgg_weights"], "paper_psnr": ";".join(f"{x['psnr']:.2f}" for x in refs),
-                         "delta": "" if vgg_not_comparable(r) else ";".join(f"{r[f'{s}.psnr'] - x['psnr']:+.4f}"
-                                                                               for x in refs),
-                         "parameters": num(r["parameters"], 0), "macs_per_mp": num(r["macs_per_mp"], 0),
-                         "iterations": num(r["iterations"], 0), "wall_time_s": num(r["wall_time_s"], 1),
-                         "hardware": r["hardware"], "run_ids": r["run_ids"]})
+            rows.append(
+                {
+                    "study": study,
+                    "scale": r["scale"],
+                    "budget": r["budget"],
+                    "sweep": r["sweep"],
+                    "config_hash": r["config_hash"],
+                    "variant": r["variant"],
+                    "set": set_label(s),
+                    "seeds": r["seeds"],
+                    "psnr": num(r[f"{s}.psnr"], 4),
+                    "psnr_std": num(r[f"{s}.psnr.std"], 4),
+                    "ssim": num(r[f"{s}.ssim"], 5),
+                    "ssim_std": num(r[f"{s}.ssim.std"], 5),
+                    # one digit more than the page's
+                    **{
+                        f"{m.name}{tail}": num(r[f"{s}.{m.name}{std}"], m.digits + 1)
+                        for m in extras
+                        for tail, std in (("", ""), ("_std", ".std"))
+                    },
+                    "vgg_weights": r["vgg_weights"],
+                    "paper_psnr": ";".join(f"{x['psnr']:.2f}" for x in refs),
+                    "delta": ""
+                    if vgg_not_comparable(r)
+                    else ";".join(f"{r[f'{s}.psnr'] - x['psnr']:+.4f}" for x in refs),
+                    "parameters": num(r["parameters"], 0),
+                    "macs_per_mp": num(r["macs_per_mp"], 0),
+                    "iterations": num(r["iterations"], 0),
+                    "wall_time_s": num(r["wall_time_s"], 1),
+                    "hardware": r["hardware"],
+                    "run_ids": r["run_ids"],
+                }
+            )
     return pd.DataFrame(rows).to_csv(index=False, lineterminator="\n") if rows else ""

@@ -28,8 +28,27 @@ if TYPE_CHECKING:
 
 # Never shipped with a study's folder: run outputs, stores, weights and environments (Ray refuses a working_dir
 # over its size limit, and none of these is code).
-EXCLUDES = [".git", "__pycache__", "*.pyc", ".venv", "venv", "mlruns", "mlflow.db*", "*.db", "ray_results",
-            "runs", "leaderboards*", "*.pt", "*.pth", "*.ckpt", "*.npy", "*.png", "*.jpg", "*.bmp", "*.tif*"]
+EXCLUDES = [
+    ".git",
+    "__pycache__",
+    "*.pyc",
+    ".venv",
+    "venv",
+    "mlruns",
+    "mlflow.db*",
+    "*.db",
+    "ray_results",
+    "runs",
+    "leaderboards*",
+    "*.pt",
+    "*.pth",
+    "*.ckpt",
+    "*.npy",
+    "*.png",
+    "*.jpg",
+    "*.bmp",
+    "*.tif*",
+]
 
 
 def _is_installed(path: Path) -> bool:
@@ -77,7 +96,11 @@ def runtime_env(study_file: str | Path, entries: Iterable[Code]) -> dict[str, An
             modules.append(str(_top_level(entry.module)))
     if not ships:
         return None
-    return {"working_dir": str(folder), "excludes": EXCLUDES, **({"py_modules": sorted(set(modules))} if modules else {})}
+    return {
+        "working_dir": str(folder),
+        "excludes": EXCLUDES,
+        **({"py_modules": sorted(set(modules))} if modules else {}),
+    }
 
 
 def register_study_models(study_file: str) -> None:

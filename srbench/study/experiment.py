@@ -50,7 +50,8 @@ class Experiment:
     search_seed: int = 0  # seeds the search algorithm: the same seed samples the same values
     train: dict[str, Any] = field(default_factory=dict)  # training fields for every budget
     budgets: dict[str, dict[str, Any]] = field(default_factory=dict)  # extra fields per budget name
-    # How and why a budget's recipe differs from the paper's, per budget name: recorded on the sweep, printed on its page.
+    # How and why a budget's recipe differs from the paper's, per budget name: recorded on the sweep, printed on its
+    # page.
     budget_notes: dict[str, str] = field(default_factory=dict)
     train_set: str = "BSDS200"
     eval_sets: list[str] = field(default_factory=lambda: list(DEFAULT_BENCHMARKS))
@@ -66,6 +67,7 @@ class Experiment:
 def validate_experiment(experiment: Experiment, file: str) -> Experiment:
     """The study checked field by field, and every trial of it at every budget its network has a recipe for, so a
     mistake is one line naming the file and field before Ray starts."""
+
     def bad(name: str, why: str) -> UserError:
         return UserError(f"{file}: field '{name}' = {getattr(experiment, name)!r}: {why}")
 
@@ -73,8 +75,11 @@ def validate_experiment(experiment: Experiment, file: str) -> Experiment:
     if not experiment.name.replace("_", "").replace("-", "").isalnum():
         raise bad("name", "use letters, digits, '-' and '_'")
     if "name" not in experiment.model and "builder" not in experiment.model:
-        raise bad("model", "a dict with 'name' (a registered network, e.g. {'name': 'srcnn'}) or 'builder' "
-                           "(an import path, e.g. {'builder': 'mylab.nets:TinySR'})")
+        raise bad(
+            "model",
+            "a dict with 'name' (a registered network, e.g. {'name': 'srcnn'}) or 'builder' "
+            "(an import path, e.g. {'builder': 'mylab.nets:TinySR'})",
+        )
     try:
         entry_for(experiment.model)
     except UserError as exc:
@@ -96,18 +101,26 @@ def validate_experiment(experiment: Experiment, file: str) -> Experiment:
             raise UserError(f"{file}: '{name}' in variants / search_space: {STUDY_OWNED[name]}")
     for name, domain in experiment.search_space.items():
         if not (is_grid(domain) or is_domain(domain)):
-            raise UserError(f"{file}: search_space['{name}'] is not a Ray Tune domain (tune.grid_search, "
-                            f"tune.choice, tune.uniform, ...)")
+            raise UserError(
+                f"{file}: search_space['{name}'] is not a Ray Tune domain (tune.grid_search, "
+                f"tune.choice, tune.uniform, ...)"
+            )
     keys = [b.key for b in trial_bases(experiment)]
     if len(set(keys)) != len(keys):
         raise UserError(f"{file}: two trials share the name '{next(k for k in keys if keys.count(k) > 1)}'")
     if experiment.search_alg == "optuna":
         if not sampled_domains(experiment):
-            raise bad("search_alg", "optuna searches sampled domains (tune.uniform, tune.loguniform, tune.choice, ...); "
-                                    "this search_space has none")
+            raise bad(
+                "search_alg",
+                "optuna searches sampled domains (tune.uniform, tune.loguniform, tune.choice, ...); "
+                "this search_space has none",
+            )
         if len(trial_bases(experiment)) > 1:
-            raise bad("search_alg", "optuna searches one configuration space: give one variant, one seed and no "
-                                    "tune.grid_search (or use search_alg='random')")
+            raise bad(
+                "search_alg",
+                "optuna searches one configuration space: give one variant, one seed and no "
+                "tune.grid_search (or use search_alg='random')",
+            )
     for name in ("budgets", "budget_notes"):
         for budget in getattr(experiment, name):
             if budget not in BUDGETS:
@@ -115,8 +128,12 @@ def validate_experiment(experiment: Experiment, file: str) -> Experiment:
     experiment = _absolute_folder_sets(experiment)
     for budget in BUDGETS:  # every trial at every budget its network has a recipe for must be a valid configuration
         study_fields = {**experiment.train, **experiment.budgets.get(budget, {})}
-        check_trials(experiment, budget, file, bases=[
-            b for b in trial_bases(experiment) if has_recipe(_base_model(experiment, b), budget, study_fields)])
+        check_trials(
+            experiment,
+            budget,
+            file,
+            bases=[b for b in trial_bases(experiment) if has_recipe(_base_model(experiment, b), budget, study_fields)],
+        )
     return experiment
 
 
@@ -131,12 +148,14 @@ def _base_model(experiment: Experiment, base: TrialBase) -> dict[str, Any]:
 def _absolute_folder_sets(experiment: Experiment) -> Experiment:
     """The study with its folder sets (``folder:<relative path>``) made absolute against the current directory:
     every trial resolves its configuration again on a Ray worker, which runs in another folder."""
-    return replace(experiment, **absolute_set_fields({"train_set": experiment.train_set,
-                                                      "eval_sets": experiment.eval_sets}),
-                   metrics=absolute_references(experiment.metrics),
-                   train=absolute_set_fields(experiment.train),
-                   budgets={k: absolute_set_fields(v) for k, v in experiment.budgets.items()},
-                   variants={k: absolute_set_fields(v) for k, v in experiment.variants.items()})
+    return replace(
+        experiment,
+        **absolute_set_fields({"train_set": experiment.train_set, "eval_sets": experiment.eval_sets}),
+        metrics=absolute_references(experiment.metrics),
+        train=absolute_set_fields(experiment.train),
+        budgets={k: absolute_set_fields(v) for k, v in experiment.budgets.items()},
+        variants={k: absolute_set_fields(v) for k, v in experiment.variants.items()},
+    )
 
 
 def with_overrides(experiment: Experiment, **changes: Any) -> Experiment:

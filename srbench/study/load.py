@@ -13,8 +13,8 @@ from typing import Any
 
 from srbench.data import absolute_set_fields
 from srbench.errors import UserError
-from srbench.user_code import absolute_references
 from srbench.study.experiment import RUN_NAME, Experiment, validate_experiment
+from srbench.user_code import absolute_references
 
 
 def parse_settings(items: list[str]) -> dict[str, Any]:
@@ -33,12 +33,17 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
         settings["metrics"] = absolute_references(settings["metrics"])
     return absolute_set_fields(settings)  # the trials resolve them on Ray workers, in other folders
 
+
 def shipped_studies() -> dict[str, Path]:
     """The studies that ship with srbench (the repository's ``experiments/``, installed as ``srbench.studies``):
     name -> file."""
     files = resources.files("srbench.studies").iterdir()
-    return {f.name.removesuffix(".py"): Path(str(f)) for f in sorted(files, key=lambda f: f.name)
-            if f.name.endswith(".py") and not f.name.startswith("_")}
+    return {
+        f.name.removesuffix(".py"): Path(str(f))
+        for f in sorted(files, key=lambda f: f.name)
+        if f.name.endswith(".py") and not f.name.startswith("_")
+    }
+
 
 def find_study(name_or_path: str | Path) -> Path:
     """A study file given by path, or a shipped study given by its bare name (``srcnn_ablation``)."""
@@ -51,12 +56,16 @@ def find_study(name_or_path: str | Path) -> Path:
     if path.parent != Path("."):  # a path: the likeliest slip is in the file's name
         nearby = [f.name for f in path.parent.glob("*.py")] if path.parent.is_dir() else []
         guess = difflib.get_close_matches(path.name, nearby, n=1)
-        raise UserError(f"experiment file {path} does not exist"
-                        + (f"; did you mean {path.parent / guess[0]}?" if guess else ""))
+        raise UserError(
+            f"experiment file {path} does not exist" + (f"; did you mean {path.parent / guess[0]}?" if guess else "")
+        )
     guess = difflib.get_close_matches(path.name.removesuffix(".py"), studies, n=1)
-    raise UserError(f"experiment file {path} does not exist, and '{path}' is not a study srbench ships "
-                    f"({', '.join(studies)})" + (f"; did you mean '{guess[0]}'?" if guess
-                                                  else "; give the path of your own study file"))
+    raise UserError(
+        f"experiment file {path} does not exist, and '{path}' is not a study srbench ships "
+        f"({', '.join(studies)})"
+        + (f"; did you mean '{guess[0]}'?" if guess else "; give the path of your own study file")
+    )
+
 
 def load_experiment(path: str | Path) -> Experiment:
     """Run an experiment file and return its validated :class:`Experiment` (the one object it defines)."""
@@ -71,8 +80,10 @@ def load_experiment(path: str | Path) -> Experiment:
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from None
     except SystemExit as exc:  # a study file is run as code: it must define the study, not end srbench
-        raise UserError(f"{path}: the file called exit({exc.code!r}) while it was read; a study file only "
-                        f"defines EXPERIMENT = Experiment(...)") from None
+        raise UserError(
+            f"{path}: the file called exit({exc.code!r}) while it was read; a study file only "
+            f"defines EXPERIMENT = Experiment(...)"
+        ) from None
     except Exception as exc:
         frame = next((f for f in reversed(traceback.extract_tb(exc.__traceback__)) if f.filename == str(path)), None)
         where = f"{path}:{frame.lineno}" if frame else str(path)

@@ -50,27 +50,33 @@ class TrialPlan:
     def total_iterations(self) -> int:
         return self.config.total_iterations
 
+
 def apply_key(model: dict[str, Any], training: dict[str, Any], key: str, value: Any) -> None:
     if key.startswith("model."):
         model[key.removeprefix("model.")] = value
     else:
         training[key] = value
 
+
 def is_grid(value: Any) -> bool:
     return isinstance(value, Mapping) and set(value) == {"grid_search"}
+
 
 def is_domain(value: Any) -> bool:
     from ray.tune.search.sample import Domain
 
     return isinstance(value, Domain)
 
+
 def sampled_domains(experiment: Experiment) -> dict[str, Any]:
     """The search-space entries Ray Tune samples (everything but grids and fixed values)."""
     return {k: v for k, v in experiment.search_space.items() if is_domain(v)}
 
+
 def draws_per_base(experiment: Experiment) -> int:
     """Trials each (variant, grid point, seed) gives: ``num_samples`` where a search samples, else one."""
     return experiment.num_samples if sampled_domains(experiment) else 1
+
 
 def trial_bases(experiment: Experiment) -> list[TrialBase]:
     """Every (variant, grid point, seed) of the experiment, in the study's order."""
@@ -86,12 +92,15 @@ def trial_bases(experiment: Experiment) -> list[TrialBase]:
         bases.append(TrialBase(key=key, prefix=prefix, variant=variant, seed=seed, point=point))
     return bases
 
+
 def _round(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
+
 
 def sampled_label(sampled: Mapping[str, Any]) -> str:
     """``{"lr": 0.000316228, "batch_size": 32}`` -> ``"lr=0.000316,batch_size=32"``."""
     return ",".join(f"{k.removeprefix('model.')}={_round(v)}" for k, v in sampled.items())
+
 
 def trial_name(base: TrialBase, sampled: Mapping[str, Any], tune_trial_id: str) -> str:
     """Readable and unique within a sweep: the base key alone where nothing is sampled, else the variant,
@@ -102,13 +111,23 @@ def trial_name(base: TrialBase, sampled: Mapping[str, Any], tune_trial_id: str) 
     suffix = f"t{int(tail)}" if tail.isdigit() else tail[:8]
     return "_".join(p for p in (base.prefix, sampled_label(sampled), f"seed{base.seed}", suffix) if p)
 
-# Keys a study sets for all its trials, which --set and the trials' own fields would otherwise be silently overruled in.
-STUDY_OWNED = {"seed": "a sweep's seeds are the study's 'seeds' field",
-                "model.scale": "the scale is the study's 'scale' field"}
 
-def resolve_trial(experiment: Experiment, budget: str, base: TrialBase, sampled: Mapping[str, Any],
-                  settings: Mapping[str, Any] | None = None, file: str = "<experiment>",
-                  key: str | None = None) -> TrialPlan:
+# Keys a study sets for all its trials, which --set and the trials' own fields would otherwise be silently overruled in.
+STUDY_OWNED = {
+    "seed": "a sweep's seeds are the study's 'seeds' field",
+    "model.scale": "the scale is the study's 'scale' field",
+}
+
+
+def resolve_trial(
+    experiment: Experiment,
+    budget: str,
+    base: TrialBase,
+    sampled: Mapping[str, Any],
+    settings: Mapping[str, Any] | None = None,
+    file: str = "<experiment>",
+    key: str | None = None,
+) -> TrialPlan:
     """The trial's validated configuration from its base, the values Tune sampled and ``--set`` settings
     (which override everything else)."""
     variants = experiment.variants or {"default": {}}
@@ -119,18 +138,34 @@ def resolve_trial(experiment: Experiment, budget: str, base: TrialBase, sampled:
     model, training = dict(experiment.model), {}
     for name, value in {**overrides, **base.point, **sampled, **(settings or {})}.items():
         apply_key(model, training, name, value)
-    fields_ = {"train_set": experiment.train_set, "eval_sets": list(experiment.eval_sets),
-               "metrics": list(experiment.metrics), **experiment.train,
-               **experiment.budgets.get(budget, {}), **training, "seed": base.seed}
+    fields_ = {
+        "train_set": experiment.train_set,
+        "eval_sets": list(experiment.eval_sets),
+        "metrics": list(experiment.metrics),
+        **experiment.train,
+        **experiment.budgets.get(budget, {}),
+        **training,
+        "seed": base.seed,
+    }
     try:
         config = make_config(model, experiment.scale, budget, **fields_)
     except UserError as exc:
         # load_experiment has validated the file without settings: a failure with them is theirs.
-        where = "--set" if settings else f"{file}: variant '{base.variant}'" + (
-            f" ({sampled_label(sampled)})" if sampled else "")
+        where = (
+            "--set"
+            if settings
+            else f"{file}: variant '{base.variant}'" + (f" ({sampled_label(sampled)})" if sampled else "")
+        )
         raise UserError(f"{where}: {exc}") from None
-    return TrialPlan(key=key or base.key, variant=base.variant, variant_order=list(variants).index(base.variant),
-                     seed=base.seed, params={**overrides, **base.point, **sampled}, config=config)
+    return TrialPlan(
+        key=key or base.key,
+        variant=base.variant,
+        variant_order=list(variants).index(base.variant),
+        seed=base.seed,
+        params={**overrides, **base.point, **sampled},
+        config=config,
+    )
+
 
 def _checked_values(domain: Any) -> list[Any]:
     """The values of a Tune domain at which a study is validated before Ray starts: its bounds, or every category."""
@@ -144,15 +179,23 @@ def _checked_values(domain: Any) -> list[Any]:
         return [domain.lower, domain.upper]
     return [domain.sample()]
 
-def check_trials(experiment: Experiment, budget: str, file: str = "<experiment>",
-                 settings: Mapping[str, Any] | None = None, bases: list[TrialBase] | None = None) -> list[TrialPlan]:
+
+def check_trials(
+    experiment: Experiment,
+    budget: str,
+    file: str = "<experiment>",
+    settings: Mapping[str, Any] | None = None,
+    bases: list[TrialBase] | None = None,
+) -> list[TrialPlan]:
     """Validate every base (default: all) at ``budget`` with each sampled domain at its bounds and categories;
     returns each base's configuration at the lower bounds (what ``--dry-run`` shows)."""
     domains = {k: _checked_values(d) for k, d in sampled_domains(experiment).items()}
     draws = max((len(v) for v in domains.values()), default=1)
     checked = []
     for base in bases if bases is not None else trial_bases(experiment):
-        specs = [resolve_trial(experiment, budget, base, {k: v[draw % len(v)] for k, v in domains.items()},
-                               settings, file) for draw in range(draws)]
+        specs = [
+            resolve_trial(experiment, budget, base, {k: v[draw % len(v)] for k, v in domains.items()}, settings, file)
+            for draw in range(draws)
+        ]
         checked.append(specs[0])
     return checked

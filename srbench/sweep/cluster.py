@@ -34,8 +34,10 @@ def check_ray_address(address: str, timeout: float = 5.0) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as exc:
-        raise UserError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start it with "
-                        f"'ray start --head' or fix --address / RAY_ADDRESS") from None
+        raise UserError(
+            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start it with "
+            f"'ray start --head' or fix --address / RAY_ADDRESS"
+        ) from None
 
 
 def init_ray(address: str | None, runtime_env: dict[str, Any] | None = None) -> str:
@@ -59,11 +61,15 @@ def init_ray(address: str | None, runtime_env: dict[str, Any] | None = None) -> 
             _start_local_ray(runtime_env)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         if runtime_env and "working_dir" in str(exc):
-            raise UserError(f"cannot ship the study's folder {runtime_env['working_dir']} to the Ray workers: "
-                            f"{str(exc).splitlines()[0]}; keep the study file and its code in a folder of their "
-                            f"own") from None
-        raise UserError(f"cannot connect to {where}: {str(exc).splitlines()[0]}; check --address / "
-                        f"RAY_ADDRESS (e.g. 127.0.0.1:6379 for 'ray start --head')") from None
+            raise UserError(
+                f"cannot ship the study's folder {runtime_env['working_dir']} to the Ray workers: "
+                f"{str(exc).splitlines()[0]}; keep the study file and its code in a folder of their "
+                f"own"
+            ) from None
+        raise UserError(
+            f"cannot connect to {where}: {str(exc).splitlines()[0]}; check --address / "
+            f"RAY_ADDRESS (e.g. 127.0.0.1:6379 for 'ray start --head')"
+        ) from None
     return where
 
 
@@ -75,15 +81,24 @@ def _start_local_ray(runtime_env: dict[str, Any] | None) -> None:
 
     for attempt in range(1, LOCAL_RAY_STARTS + 1):
         try:
-            ray.init(address="local", log_to_driver=False, include_dashboard=False, logging_level=logging.WARNING,
-                     runtime_env=runtime_env)
+            ray.init(
+                address="local",
+                log_to_driver=False,
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                runtime_env=runtime_env,
+            )
             return
         except Exception as exc:  # Ray raises a bare Exception for this one
             if "timed out during startup" not in str(exc) or attempt == LOCAL_RAY_STARTS:
                 raise
             ray.shutdown()
-            print(f"srbench: the local Ray node did not start within Ray's 30 s (a busy machine); starting it again "
-                  f"({attempt + 1} of {LOCAL_RAY_STARTS})", file=sys.stderr, flush=True)
+            print(
+                f"srbench: the local Ray node did not start within Ray's 30 s (a busy machine); starting it again "
+                f"({attempt + 1} of {LOCAL_RAY_STARTS})",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 @dataclass(frozen=True)
@@ -104,12 +119,16 @@ class TrialShape:
         with several workers could)."""
         gpus, workers = self.gpus_per_worker, self.workers
         if gpus > 1:
-            raise UserError(f"{where}: gpus_per_worker = {gpus:g}: a DDP worker drives one GPU; use "
-                            f"workers_per_trial = {workers * round(gpus)} with gpus_per_worker = 1 instead")
+            raise UserError(
+                f"{where}: gpus_per_worker = {gpus:g}: a DDP worker drives one GPU; use "
+                f"workers_per_trial = {workers * round(gpus)} with gpus_per_worker = 1 instead"
+            )
         if 0 < gpus < 1 and workers > 1:
-            raise UserError(f"{where}: gpus_per_worker = {gpus:g} with workers_per_trial = {workers}: two workers "
-                            f"of one trial could share a GPU, which NCCL refuses; give fractional GPUs to "
-                            f"single-worker trials only, or use gpus_per_worker = 1")
+            raise UserError(
+                f"{where}: gpus_per_worker = {gpus:g} with workers_per_trial = {workers}: two workers "
+                f"of one trial could share a GPU, which NCCL refuses; give fractional GPUs to "
+                f"single-worker trials only, or use gpus_per_worker = 1"
+            )
 
 
 def node_shapes() -> list[dict[str, float]]:
@@ -118,16 +137,24 @@ def node_shapes() -> list[dict[str, float]]:
     import ray
     from ray._private.state import state  # what Ray Train itself reads the autoscaler's limits from
 
-    shapes = [{"CPU": n["Resources"].get("CPU", 0.0), "GPU": n["Resources"].get("GPU", 0.0)}
-              for n in ray.nodes() if n["Alive"]]
+    shapes = [
+        {"CPU": n["Resources"].get("CPU", 0.0), "GPU": n["Resources"].get("GPU", 0.0)}
+        for n in ray.nodes()
+        if n["Alive"]
+    ]
     try:
         config = state.get_cluster_config()
     except Exception:  # noqa: BLE001  (no autoscaler state: a fixed cluster)
         config = None
-    for group in (config.node_group_configs if config is not None else []):
+    for group in config.node_group_configs if config is not None else []:
         if group.max_count != 0:
-            shapes.append({"CPU": float(group.resources.get("CPU", 0)), "GPU": float(group.resources.get("GPU", 0)),
-                           "autoscaling": float(group.max_count if group.max_count > 0 else 1e9)})
+            shapes.append(
+                {
+                    "CPU": float(group.resources.get("CPU", 0)),
+                    "GPU": float(group.resources.get("GPU", 0)),
+                    "autoscaling": float(group.max_count if group.max_count > 0 else 1e9),
+                }
+            )
     return shapes
 
 
@@ -139,17 +166,21 @@ def trials_at_once(shape: TrialShape, where: str, max_concurrent: int | None = N
         largest = max((n[resource] for n in nodes), default=0.0)
         if need > largest:
             flag = "--gpus-per-worker" if resource == "GPU" else "--cpus-per-worker"
-            raise UserError(f"one DDP worker needs {need:g} {resource}, but the largest node of {where} has "
-                            f"{largest:g} {resource} ({len(nodes)} node(s)); a worker cannot span nodes: lower "
-                            f"{flag}, or add nodes with at least {need:g} {resource}")
+            raise UserError(
+                f"one DDP worker needs {need:g} {resource}, but the largest node of {where} has "
+                f"{largest:g} {resource} ({len(nodes)} node(s)); a worker cannot span nodes: lower "
+                f"{flag}, or add nodes with at least {need:g} {resource}"
+            )
     # Whole workers per node: 2 workers x 1 GPU do not fit on two nodes with 0.5 GPU each.
     capacity = 0
     for node in nodes:
         fits = min(int(node[r] // need) for r, need in per_worker.items() if need)
         capacity += fits * int(node.get("autoscaling", 1))
     if capacity < shape.workers:
-        raise UserError(f"one trial needs {shape.describe()}, but {where} can host only {capacity} such worker(s) "
-                        f"at once; lower --workers-per-trial or add nodes")
+        raise UserError(
+            f"one trial needs {shape.describe()}, but {where} can host only {capacity} such worker(s) "
+            f"at once; lower --workers-per-trial or add nodes"
+        )
     fit = capacity // shape.workers
     return min(fit, max_concurrent) if max_concurrent else fit
 
@@ -181,13 +212,19 @@ def check_storage_shared(storage: Path, where: str) -> None:
         return seen
 
     try:
-        pending = {n["NodeID"]: look.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
-                   .remote(str(probe_dir), token, n["NodeID"]) for n in nodes}
+        pending = {
+            n["NodeID"]: look.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
+            ).remote(str(probe_dir), token, n["NodeID"])
+            for n in nodes
+        }
         seen = dict(zip(pending, ray.get(list(pending.values()), timeout=PROBE_TIMEOUT_S)))
         blind = [n for n in nodes if not seen[n["NodeID"]] or not (probe_dir / f"{token}.{n['NodeID']}").is_file()]
     except ray.exceptions.GetTimeoutError:
-        raise UserError(f"--storage {storage}: the nodes of {where} did not answer a storage check within "
-                        f"{PROBE_TIMEOUT_S} s; are all nodes healthy ('ray status')?") from None
+        raise UserError(
+            f"--storage {storage}: the nodes of {where} did not answer a storage check within "
+            f"{PROBE_TIMEOUT_S} s; are all nodes healthy ('ray status')?"
+        ) from None
     finally:
         for path in probe_dir.glob(f"{token}*"):
             path.unlink(missing_ok=True)
@@ -195,7 +232,9 @@ def check_storage_shared(storage: Path, where: str) -> None:
             probe_dir.rmdir()
     if blind:
         names = ", ".join(f"{n['NodeManagerAddress']} (node {n['NodeID'][:8]})" for n in blind)
-        raise UserError(f"--storage {storage} is not shared by every node of {where}: {names} cannot see what this "
-                        f"machine writes there, so checkpoints would be lost or not found on resume; use a "
-                        f"folder on a shared filesystem (NFS) mounted at the same path on every node, or an "
-                        f"s3:// / gs:// URI")
+        raise UserError(
+            f"--storage {storage} is not shared by every node of {where}: {names} cannot see what this "
+            f"machine writes there, so checkpoints would be lost or not found on resume; use a "
+            f"folder on a shared filesystem (NFS) mounted at the same path on every node, or an "
+            f"s3:// / gs:// URI"
+        )

@@ -26,8 +26,9 @@ def console(sweep: str) -> Any:
     actor nobody holds, named or not): an actor that takes no CPU, so it never holds a trial's slot."""
     from ray.util.queue import Queue
 
-    return Queue(actor_options={"name": f"console-{sweep}", "namespace": NAMESPACE, "get_if_exists": True,
-                                "num_cpus": 0})
+    return Queue(
+        actor_options={"name": f"console-{sweep}", "namespace": NAMESPACE, "get_if_exists": True, "num_cpus": 0}
+    )
 
 
 def writer(sweep: str, prefix: str) -> Callable[[str], None]:
@@ -75,8 +76,9 @@ def sweep_console(sweep: str, val_set: str, trial_count: int) -> Any:
             waiting = trial_count - 1 - sum(t.status != "PENDING" for t in others)
             self.say(trial, f"started ({running} running, {waiting} waiting)")
 
-        def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
-                            **info: Any) -> None:
+        def on_trial_result(
+            self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+        ) -> None:
             name = str(trial)
             if "iteration" not in result:  # a trial that had finished before the sweep was resumed
                 self.say(trial, "finished before the resume (its figures are in MLflow)")

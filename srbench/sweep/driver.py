@@ -71,8 +71,9 @@ class SweepContext:
         sampled = tune_config.get("search", {})
         if not sampled:
             return self.plans[tune_config["base"]]
-        return resolve_trial(self.experiment, self.budget, self.bases[tune_config["base"]], sampled, self.settings,
-                             self.file, key)
+        return resolve_trial(
+            self.experiment, self.budget, self.bases[tune_config["base"]], sampled, self.settings, self.file, key
+        )
 
 
 def trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
@@ -90,10 +91,18 @@ def trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
         # Finished before the sweep was interrupted (Tune's own state may lag): never train twice.
         tune.report(finished)
         return
-    job = WorkerJob(plan=plan, sweep=context.sweep, run_id=run_id, tracking_uri=context.tracking_uri,
-                    data_root=context.data_root, cpus_per_worker=context.cpus_per_worker,
-                    gpus_per_worker=context.gpus_per_worker, trial_started=started, study_code=context.study_code,
-                    stop_watch=context.experiment.scheduler == "asha")
+    job = WorkerJob(
+        plan=plan,
+        sweep=context.sweep,
+        run_id=run_id,
+        tracking_uri=context.tracking_uri,
+        data_root=context.data_root,
+        cpus_per_worker=context.cpus_per_worker,
+        gpus_per_worker=context.gpus_per_worker,
+        trial_started=started,
+        study_code=context.study_code,
+        stop_watch=context.experiment.scheduler == "asha",
+    )
     try:
         _trainer(context, job).fit()
     except Exception:
@@ -109,10 +118,12 @@ def _trainer(context: SweepContext, job: WorkerJob) -> TorchTrainer:
         train_worker,
         train_loop_config={"job": job},
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
-        scaling_config=ray.train.ScalingConfig(num_workers=context.workers, use_gpu=use_gpu,
-                                               resources_per_worker=resources),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=context.workers, use_gpu=use_gpu, resources_per_worker=resources
+        ),
         run_config=ray.train.RunConfig(
-            name=f"{context.sweep}-{job.plan.key}", storage_path=context.storage,
+            name=f"{context.sweep}-{job.plan.key}",
+            storage_path=context.storage,
             failure_config=ray.train.FailureConfig(max_failures=TRIAL_RETRIES),
             # Each report carries the run's whole checkpoint folder (last.pt and best.pt): the latest is all a
             # resume or a user needs.
@@ -131,16 +142,24 @@ def open_trial_run(tracker: Tracker, context: SweepContext, plan: TrialPlan) -> 
         run = tracker.run(existing)
         recorded = run.data.tags.get(TAG_CONFIG_HASH)
         if recorded != plan.config_hash:  # the study file changed under a resumed sweep: never mix two configurations
-            raise UserError(f"trial {plan.key} of sweep {context.sweep} was started with configuration {recorded}, "
-                            f"now resolves to {plan.config_hash}: the study file changed; start a new sweep")
+            raise UserError(
+                f"trial {plan.key} of sweep {context.sweep} was started with configuration {recorded}, "
+                f"now resolves to {plan.config_hash}: the study file changed; start a new sweep"
+            )
         if run.info.status == "FINISHED":
             return existing, {k.replace(".", "/"): v for k, v in run.data.metrics.items()}
-    run_id = tracker.find_or_create_run(context.experiment_id, tags, run_name=plan.key,
-                                        parent_run_id=context.parent_run_id)
-    record_configuration(tracker, run_id, plan.config, Path(context.data_root), source=context.file,
-                         params={"workers": context.workers, "gpus_per_worker": context.gpus_per_worker},
-                         tags={TAG_STUDY: context.study, TAG_VARIANT: plan.variant,
-                               TAG_VARIANT_ORDER: plan.variant_order})
+    run_id = tracker.find_or_create_run(
+        context.experiment_id, tags, run_name=plan.key, parent_run_id=context.parent_run_id
+    )
+    record_configuration(
+        tracker,
+        run_id,
+        plan.config,
+        Path(context.data_root),
+        source=context.file,
+        params={"workers": context.workers, "gpus_per_worker": context.gpus_per_worker},
+        tags={TAG_STUDY: context.study, TAG_VARIANT: plan.variant, TAG_VARIANT_ORDER: plan.variant_order},
+    )
     return run_id, None
 
 

@@ -55,9 +55,16 @@ def finish_sweep(tracker: Tracker, ended: Ended) -> dict[str, Any]:
     if done:
         _register_best(tracker, ended, trials)
     span = None if ended.resumed else _log_makespan(tracker, ended, trials)
-    summary = {"sweep": ended.sweep, "parent_run_id": ended.parent_run_id, "trials": ended.trial_count,
-               "finished": counts["finished"], "stopped_early": counts["stopped_early"], "failed": ended.errors,
-               "interrupted": interrupted, "leaderboards": [str(p) for p in pages]}
+    summary = {
+        "sweep": ended.sweep,
+        "parent_run_id": ended.parent_run_id,
+        "trials": ended.trial_count,
+        "finished": counts["finished"],
+        "stopped_early": counts["stopped_early"],
+        "failed": ended.errors,
+        "interrupted": interrupted,
+        "leaderboards": [str(p) for p in pages],
+    }
     print(summary_table(trials, list(ended.sets), ended.scale, ended.data_root))
     print(_closing_line(ended, counts, interrupted, pages))
     if span is not None:
@@ -71,11 +78,15 @@ def _publish_leaderboards(tracker: Tracker, ended: Ended) -> list[Path]:
     """The study's pages, written, and stored beside the sweep's run as this sweep wrote them: markdown, CSV and
     pictures."""
     out = Path(LEADERBOARD_FOLDERS.get(ended.budget, "leaderboards"))
-    pages = tracker.patiently(lambda: write_leaderboards([ended.study], ended.tracking_uri, out, ended.data_root),
-                              "writing the leaderboards")
+    pages = tracker.patiently(
+        lambda: write_leaderboards([ended.study], ended.tracking_uri, out, ended.data_root), "writing the leaderboards"
+    )
     if pages:
-        for file in [*pages, *(p.with_suffix(s) for p in pages for s in (".csv", ".json")),
-                     *sorted(out.glob(f"{ended.study}-*.png"))]:
+        for file in [
+            *pages,
+            *(p.with_suffix(s) for p in pages for s in (".csv", ".json")),
+            *sorted(out.glob(f"{ended.study}-*.png")),
+        ]:
             tracker.log_artifact(ended.parent_run_id, file, artifact_path="leaderboard")
     return pages
 
@@ -89,28 +100,38 @@ def _register_best(tracker: Tracker, ended: Ended, trials: list[Any]) -> None:
     best = max(finished, key=lambda r: r.data.metrics[figure])
     version = register_best(tracker, ended.study, ended.budget, ended.sweep, best.info.run_id, figure)
     alias = best_alias(ended.budget)
-    print(f"Model Registry: {ended.study} version {version} = trial {best.info.run_name} ({figure} "
-          f"{best.data.metrics[figure]:.2f} dB), alias {alias}; load it with "
-          f"mlflow.pytorch.load_model('models:/{ended.study}@{alias}')")
+    print(
+        f"Model Registry: {ended.study} version {version} = trial {best.info.run_name} ({figure} "
+        f"{best.data.metrics[figure]:.2f} dB), alias {alias}; load it with "
+        f"mlflow.pytorch.load_model('models:/{ended.study}@{alias}')"
+    )
 
 
 def _log_makespan(tracker: Tracker, ended: Ended, trials: list[Any]) -> Makespan | None:
     """How close the sweep's wall time came to its trials' total time / slots (a sweep run in one go)."""
-    span = makespan([(r.info.start_time / 1000, r.info.end_time / 1000 if r.info.end_time else None) for r in trials],
-                    ended.slots)
+    span = makespan(
+        [(r.info.start_time / 1000, r.info.end_time / 1000 if r.info.end_time else None) for r in trials], ended.slots
+    )
     if span is not None:
-        tracker.log_metrics(ended.parent_run_id, {"makespan_s": span.wall_s, "makespan_ideal_s": span.ideal_s,
-                                                  "makespan_ratio": span.ratio})
+        tracker.log_metrics(
+            ended.parent_run_id,
+            {"makespan_s": span.wall_s, "makespan_ideal_s": span.ideal_s, "makespan_ratio": span.ratio},
+        )
     return span
 
 
 def _closing_line(ended: Ended, counts: dict[str, int], interrupted: bool, pages: list[Path]) -> str:
-    return (f"sweep {ended.sweep}: {counts['finished']} of {ended.trial_count} trials finished"
-            + (f", {counts['stopped_early']} stopped early" if counts["stopped_early"] else "")
-            + (f", {ended.errors} failed" if ended.errors else "")
-            + (f"; continue with: python -m srbench sweep {ended.file} --resume {ended.sweep}"
-               if interrupted or ended.errors else "")
-            + (f"; leaderboard: {', '.join(str(p) for p in pages)}" if pages else "; no leaderboard: no finished trial"))
+    return (
+        f"sweep {ended.sweep}: {counts['finished']} of {ended.trial_count} trials finished"
+        + (f", {counts['stopped_early']} stopped early" if counts["stopped_early"] else "")
+        + (f", {ended.errors} failed" if ended.errors else "")
+        + (
+            f"; continue with: python -m srbench sweep {ended.file} --resume {ended.sweep}"
+            if interrupted or ended.errors
+            else ""
+        )
+        + (f"; leaderboard: {', '.join(str(p) for p in pages)}" if pages else "; no leaderboard: no finished trial")
+    )
 
 
 def summary_table(trials: list[Any], sets: list[str], scale: int, data_root: Path) -> str:
@@ -121,12 +142,16 @@ def summary_table(trials: list[Any], sets: list[str], scale: int, data_root: Pat
     scored = [r for r in trials if final_metric(sets[0], "psnr_y") in r.data.metrics]
     if scored and all(r.data.tags.get(TAG_EVAL_IMAGES) == "all" for r in scored):
         bicubic = bicubic_scores([scale], data_root, sets)
-        lines.append(f"  {'bicubic':<{width}}{'':<22}" + "".join(
-            f"{bicubic[scale, s][0]:>14.2f} / {bicubic[scale, s][1]:.4f}" for s in sets))
+        lines.append(
+            f"  {'bicubic':<{width}}{'':<22}"
+            + "".join(f"{bicubic[scale, s][0]:>14.2f} / {bicubic[scale, s][1]:.4f}" for s in sets)
+        )
     for run in sorted(trials, key=lambda r: r.info.run_name):
         stopped = run.data.tags.get(TAG_STOPPED_EARLY)
         status = f"stopped early @{stopped}" if stopped else run.info.status
-        lines.append(f"  {run.info.run_name:<{width}}{status:<22}" + "".join(_figures(run.data.metrics, s) for s in sets))
+        lines.append(
+            f"  {run.info.run_name:<{width}}{status:<22}" + "".join(_figures(run.data.metrics, s) for s in sets)
+        )
     return "\n".join(lines)
 
 

@@ -41,8 +41,16 @@ DRIVER_RESOURCES = {"memory": 64 * 1024 * 1024}
 DRIVER_RETRIES = 1  # Ray Tune: restarts of a trial's driver (e.g. its node died); it finds its run and checkpoint
 
 
-def launch(study: Study, sweep: str, address: str | None, tracking_uri: str, storage_uri: str, data_root: Path,
-           max_concurrent: int | None, verbose: bool) -> dict[str, Any]:
+def launch(
+    study: Study,
+    sweep: str,
+    address: str | None,
+    tracking_uri: str,
+    storage_uri: str,
+    data_root: Path,
+    max_concurrent: int | None,
+    verbose: bool,
+) -> dict[str, Any]:
     """Run the sweep's trials on Ray and finish the sweep; returns its summary."""
     e = study.experiment
     code = runtime_env(study.file, trial_code(t.config for t in study.trials))
@@ -57,11 +65,24 @@ def launch(study: Study, sweep: str, address: str | None, tracking_uri: str, sto
     view = tracker.save_sweep_view(experiment_id, sweep, study.trials[0].config.eval_sets)
     announce(study, sweep, tracking_uri, experiment_id, parent, view, concurrency, storage_uri)
     context = SweepContext(
-        study=e.name, sweep=sweep, budget=study.budget, file=study.file, tracking_uri=tracking_uri,
-        parent_run_id=parent, experiment_id=experiment_id, storage=storage_uri, data_root=str(data_root),
-        workers=e.workers_per_trial, cpus_per_worker=e.cpus_per_worker, gpus_per_worker=e.gpus_per_worker,
-        experiment=e, settings=study.settings, bases={b.key: b for b in study.bases},
-        plans={t.key: t for t in study.trials}, study_code=str(Path(study.file).resolve()) if code is not None else None)
+        study=e.name,
+        sweep=sweep,
+        budget=study.budget,
+        file=study.file,
+        tracking_uri=tracking_uri,
+        parent_run_id=parent,
+        experiment_id=experiment_id,
+        storage=storage_uri,
+        data_root=str(data_root),
+        workers=e.workers_per_trial,
+        cpus_per_worker=e.cpus_per_worker,
+        gpus_per_worker=e.gpus_per_worker,
+        experiment=e,
+        settings=study.settings,
+        bases={b.key: b for b in study.bases},
+        plans={t.key: t for t in study.trials},
+        study_code=str(Path(study.file).resolve()) if code is not None else None,
+    )
     trial_messages, stops = console(sweep), stop_board(sweep)  # held by the driver for the sweep
     tuner = _tuner(study, context, concurrency, verbose)
     with contextlib.nullcontext() if verbose else scoped_env(RAY_AIR_NEW_OUTPUT="0"):
@@ -70,19 +91,35 @@ def launch(study: Study, sweep: str, address: str | None, tracking_uri: str, sto
         grid = tuner.fit()
     trial_messages.shutdown()
     del stops
-    return finish_sweep(tracker, Ended(
-        sweep=sweep, study=e.name, file=study.file, budget=study.budget, tracking_uri=tracking_uri,
-        experiment_id=experiment_id, parent_run_id=parent, view=view, trial_count=study.trial_count,
-        errors=sum(r.error is not None for r in grid), resumed=study.record is not None, slots=concurrency,
-        sets=tuple(study.trials[0].config.eval_sets), scale=e.scale, data_root=data_root))
+    return finish_sweep(
+        tracker,
+        Ended(
+            sweep=sweep,
+            study=e.name,
+            file=study.file,
+            budget=study.budget,
+            tracking_uri=tracking_uri,
+            experiment_id=experiment_id,
+            parent_run_id=parent,
+            view=view,
+            trial_count=study.trial_count,
+            errors=sum(r.error is not None for r in grid),
+            resumed=study.record is not None,
+            slots=concurrency,
+            sets=tuple(study.trials[0].config.eval_sets),
+            scale=e.scale,
+            data_root=data_root,
+        ),
+    )
 
 
 def _tuner(study: Study, context: SweepContext, concurrency: int, verbose: bool) -> Any:
     """A new sweep's ``Tuner`` (its Tune state written beside a note of what it is), or a resumed one's."""
     trainable = tune.with_resources(tune.with_parameters(trial_driver, context=context), DRIVER_RESOURCES)
     if study.record is not None:
-        return tune.Tuner.restore(f"{context.storage}/{context.sweep}", trainable=trainable, resume_unfinished=True,
-                                  resume_errored=True)
+        return tune.Tuner.restore(
+            f"{context.storage}/{context.sweep}", trainable=trainable, resume_unfinished=True, resume_errored=True
+        )
     metric = val_report_key(study.trials[0].config.val_sets[0])
     param_space, search_alg, num_samples = tune_search(study.experiment, study.trials, concurrency)
     namer = TrialNamer(context.bases)
@@ -90,20 +127,29 @@ def _tuner(study: Study, context: SweepContext, concurrency: int, verbose: bool)
         trainable,
         param_space=param_space,
         tune_config=tune.TuneConfig(
-            metric=metric, mode="max", search_alg=search_alg, num_samples=num_samples,
+            metric=metric,
+            mode="max",
+            search_alg=search_alg,
+            num_samples=num_samples,
             scheduler=early_stop_scheduler(study.experiment, context.sweep, metric, study.trials),
-            trial_name_creator=namer, trial_dirname_creator=namer),
-        run_config=tune.RunConfig(name=context.sweep, storage_path=context.storage, verbose=1 if verbose else 0,
-                                  callbacks=[sweep_console(context.sweep, study.trials[0].config.val_sets[0],
-                                                           study.trial_count)],
-                                  failure_config=tune.FailureConfig(max_failures=DRIVER_RETRIES)),
+            trial_name_creator=namer,
+            trial_dirname_creator=namer,
+        ),
+        run_config=tune.RunConfig(
+            name=context.sweep,
+            storage_path=context.storage,
+            verbose=1 if verbose else 0,
+            callbacks=[sweep_console(context.sweep, study.trials[0].config.val_sets[0], study.trial_count)],
+            failure_config=tune.FailureConfig(max_failures=DRIVER_RETRIES),
+        ),
     )
     save_sweep_state(context.storage, context.sweep, context.parent_run_id, study)
     return tuner
 
 
-def open_sweep_run(tracker: Tracker, study: Study, sweep: str, experiment_id: str, concurrency: int,
-                   storage_uri: str) -> str:
+def open_sweep_run(
+    tracker: Tracker, study: Study, sweep: str, experiment_id: str, concurrency: int, storage_uri: str
+) -> str:
     """The sweep's parent run: running again (a resumed sweep), or created with what the sweep is."""
     if study.record is not None:
         tracker.set_running(study.record.parent_run_id)
@@ -111,15 +157,36 @@ def open_sweep_run(tracker: Tracker, study: Study, sweep: str, experiment_id: st
     e = study.experiment
     note = e.budget_notes.get(study.budget)
     parent = tracker.find_or_create_run(experiment_id, {TAG_SWEEP: sweep, TAG_KIND: "sweep"}, run_name=sweep)
-    tracker.set_tags(parent, {TAG_STUDY: e.name, TAG_GIT_COMMIT: git_commit(), TAG_SOURCE_NAME: study.file,
-                              TAG_SOURCE_TYPE: "LOCAL", **({TAG_BUDGET_NOTE: note} if note else {})})
-    tracker.log_params(parent, {"budget": study.budget, "experiment_file": study.file, "trials": study.trial_count,
-                                "workers_per_trial": e.workers_per_trial, "cpus_per_worker": e.cpus_per_worker,
-                                "gpus_per_worker": e.gpus_per_worker, "trials_at_once": concurrency,
-                                "storage": storage_uri, "study_digest": study_digest(study.trials),
-                                "only": study.only or "", "search_alg": e.search_alg, "search_seed": e.search_seed,
-                                "num_samples": e.num_samples, "scheduler": e.scheduler,
-                                **{f"set.{k}": setting_text(v) for k, v in study.settings.items()}})
+    tracker.set_tags(
+        parent,
+        {
+            TAG_STUDY: e.name,
+            TAG_GIT_COMMIT: git_commit(),
+            TAG_SOURCE_NAME: study.file,
+            TAG_SOURCE_TYPE: "LOCAL",
+            **({TAG_BUDGET_NOTE: note} if note else {}),
+        },
+    )
+    tracker.log_params(
+        parent,
+        {
+            "budget": study.budget,
+            "experiment_file": study.file,
+            "trials": study.trial_count,
+            "workers_per_trial": e.workers_per_trial,
+            "cpus_per_worker": e.cpus_per_worker,
+            "gpus_per_worker": e.gpus_per_worker,
+            "trials_at_once": concurrency,
+            "storage": storage_uri,
+            "study_digest": study_digest(study.trials),
+            "only": study.only or "",
+            "search_alg": e.search_alg,
+            "search_seed": e.search_seed,
+            "num_samples": e.num_samples,
+            "scheduler": e.scheduler,
+            **{f"set.{k}": setting_text(v) for k, v in study.settings.items()},
+        },
+    )
     return parent
 
 
@@ -129,16 +196,29 @@ def save_sweep_state(storage_uri: str, sweep: str, parent: str, study: Study) ->
         return
     folder = Path(storage_uri) / sweep
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / STATE_FILE).write_text(json.dumps(
-        {"sweep": sweep, "parent_run_id": parent, "file": study.file, "budget": study.budget}) + "\n")
+    (folder / STATE_FILE).write_text(
+        json.dumps({"sweep": sweep, "parent_run_id": parent, "file": study.file, "budget": study.budget}) + "\n"
+    )
 
 
-def announce(study: Study, sweep: str, tracking_uri: str, experiment_id: str, parent: str, view: str,
-             concurrency: int, storage_uri: str) -> None:
+def announce(
+    study: Study,
+    sweep: str,
+    tracking_uri: str,
+    experiment_id: str,
+    parent: str,
+    view: str,
+    concurrency: int,
+    storage_uri: str,
+) -> None:
     """Which sweep this is, where its runs go and how to see them, and what Ray gives it."""
     resources = ray.cluster_resources()
     print(f"sweep {sweep}{' (resumed)' if study.record is not None else ''}")
-    print(f"MLflow: runs go to {tracking_uri} (experiment '{study.experiment.name}', parent run {parent}); "
-          f"view them with: {ui_command(tracking_uri, experiment_id, view)}")
-    print(f"Ray: {resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU; "
-          f"{concurrency} trial(s) at a time; checkpoints in {storage_uri}/{sweep}-<trial>")
+    print(
+        f"MLflow: runs go to {tracking_uri} (experiment '{study.experiment.name}', parent run {parent}); "
+        f"view them with: {ui_command(tracking_uri, experiment_id, view)}"
+    )
+    print(
+        f"Ray: {resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU; "
+        f"{concurrency} trial(s) at a time; checkpoints in {storage_uri}/{sweep}-<trial>"
+    )

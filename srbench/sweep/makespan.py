@@ -21,12 +21,14 @@ def trial_cost(config: TrainConfig) -> float:
     """Estimated training work in multiply-accumulates: MACs per output megapixel x output pixels per
     iteration (batch x patch area) x iterations, plus the discriminator's over the adversarial phase.
     Backward passes cost a similar multiple for every model, so they do not change the order."""
-    pixels = config.batch_size * config.patch_size ** 2 / 1e6
+    pixels = config.batch_size * config.patch_size**2 / 1e6
     with torch.device("meta"):
         generator = macs_per_output_megapixel(build_model(config.model), config.scale)
         cost = generator * pixels * config.total_iterations
         if config.is_gan:
-            discriminator = macs_per_output_megapixel(build_model({"name": entry_for(config.model).discriminator}), None)
+            discriminator = macs_per_output_megapixel(
+                build_model({"name": entry_for(config.model).discriminator}), None
+            )
             cost += 2 * discriminator * pixels * config.iterations  # real and fake batches
     return cost
 
@@ -51,8 +53,10 @@ class Makespan:
         return self.wall_s / self.ideal_s if self.ideal_s else float("nan")
 
     def describe(self) -> str:
-        return (f"makespan {self.wall_s:.0f} s, ideal {self.ideal_s:.0f} s ({self.trial_s:.0f} s of trials / "
-                f"{self.slots} at once): {self.ratio:.2f} x ideal")
+        return (
+            f"makespan {self.wall_s:.0f} s, ideal {self.ideal_s:.0f} s ({self.trial_s:.0f} s of trials / "
+            f"{self.slots} at once): {self.ratio:.2f} x ideal"
+        )
 
 
 def makespan(intervals: Iterable[tuple[float, float]], slots: int) -> Makespan | None:

@@ -50,8 +50,16 @@ class Study:
         return len(self.trials) * draws_per_base(self.experiment)
 
 
-def prepare_study(file: str, experiment: Experiment, budget: str | None, tracking_uri: str | None, resume: bool | str,
-           settings: dict[str, Any], only: str | None, storage: str | None) -> Study:
+def prepare_study(
+    file: str,
+    experiment: Experiment,
+    budget: str | None,
+    tracking_uri: str | None,
+    resume: bool | str,
+    settings: dict[str, Any],
+    only: str | None,
+    storage: str | None,
+) -> Study:
     """The study as this sweep runs it: a resumed sweep's own budget, settings, trials and storage; every trial
     (of ``--only``) validated, its shape checked."""
     record = resumed_sweep(experiment, budget, tracking_uri, resume, settings, only) if resume else None
@@ -64,8 +72,9 @@ def prepare_study(file: str, experiment: Experiment, budget: str | None, trackin
     if only:
         bases = [b for b in bases if fnmatch.fnmatch(b.key, only)]
         if not bases:
-            raise UserError(f"--only '{only}' matches no trial; trials: "
-                            f"{', '.join(b.key for b in trial_bases(experiment))}")
+            raise UserError(
+                f"--only '{only}' matches no trial; trials: {', '.join(b.key for b in trial_bases(experiment))}"
+            )
     trials = check_trials(experiment, budget, file, settings, bases)
     check_trial_shape(experiment, trials, file)
     if experiment.search_alg == "optuna":
@@ -73,14 +82,23 @@ def prepare_study(file: str, experiment: Experiment, budget: str | None, trackin
     return Study(file, experiment, budget, settings, only, storage, record, bases, trials)
 
 
-def resumed_sweep(experiment: Experiment, budget: str | None, tracking_uri: str | None, resume: bool | str,
-                     settings: dict[str, Any], only: str | None) -> SweepRecord:
+def resumed_sweep(
+    experiment: Experiment,
+    budget: str | None,
+    tracking_uri: str | None,
+    resume: bool | str,
+    settings: dict[str, Any],
+    only: str | None,
+) -> SweepRecord:
     tracking_uri = resolve_tracking_uri(tracking_uri)
     check_store(tracking_uri)
     if not store_exists(tracking_uri):
-        raise UserError(f"nothing to resume: no MLflow store at {tracking_uri}; give the --tracking-uri the "
-                        f"sweep ran with")
-    record = sweep_to_resume(Tracker(tracking_uri), experiment.name, budget, resume if isinstance(resume, str) else None)
+        raise UserError(
+            f"nothing to resume: no MLflow store at {tracking_uri}; give the --tracking-uri the sweep ran with"
+        )
+    record = sweep_to_resume(
+        Tracker(tracking_uri), experiment.name, budget, resume if isinstance(resume, str) else None
+    )
     check_resume_settings(record, settings, only)
     return record
 
@@ -98,32 +116,47 @@ def check_resumable(study: Study, sweep: str, storage_uri: str) -> None:
     """A resumed sweep's Tune state is where it is looked for, and its study file still gives the same trials."""
     state_file = Path(storage_uri) / sweep / STATE_FILE if "://" not in storage_uri else None
     if state_file is not None and not state_file.exists():
-        raise UserError(f"sweep {sweep}'s state is not in {storage_uri}: pass the --storage it ran with "
-                        f"({study.record.params.get('storage', 'unknown')})")
+        raise UserError(
+            f"sweep {sweep}'s state is not in {storage_uri}: pass the --storage it ran with "
+            f"({study.record.params.get('storage', 'unknown')})"
+        )
     if study.record.params.get("study_digest") not in (None, study_digest(study.trials)):
-        raise UserError(f"sweep {sweep}: the study file {study.file} no longer gives the trials it started with; "
-                        f"start a new sweep (without --resume)")
+        raise UserError(
+            f"sweep {sweep}: the study file {study.file} no longer gives the trials it started with; "
+            f"start a new sweep (without --resume)"
+        )
 
 
-def check_flags(budget: str | None, workers: int | None, cpus: float | None, gpus: float | None,
-                max_concurrent: int | None) -> None:
+def check_flags(
+    budget: str | None, workers: int | None, cpus: float | None, gpus: float | None, max_concurrent: int | None
+) -> None:
     """The command line's budget and resource flags, each a one-line error naming the flag."""
     if budget is not None and budget not in BUDGETS:
         raise UserError(f"--budget: '{budget}' is unknown; valid: {', '.join(BUDGETS)}")
-    for flag, value, minimum in (("--workers-per-trial", workers, 1), ("--cpus-per-worker", cpus, 1e-9),
-                                 ("--gpus-per-worker", gpus, 0), ("--max-concurrent", max_concurrent, 1)):
+    for flag, value, minimum in (
+        ("--workers-per-trial", workers, 1),
+        ("--cpus-per-worker", cpus, 1e-9),
+        ("--gpus-per-worker", gpus, 0),
+        ("--max-concurrent", max_concurrent, 1),
+    ):
         if value is not None and value < minimum:
             raise UserError(f"{flag} {value:g}: must be {'>= 0' if minimum == 0 else '> 0'}")
+
 
 def check_trial_shape(experiment: Experiment, trials: list[TrialPlan], file: str | Path) -> None:
     """Before Ray starts: GPUs per worker the loop can use, and batches that split into equal shares (DDP averages
     the workers' gradients as if their shares were equal)."""
-    TrialShape(experiment.workers_per_trial, experiment.cpus_per_worker, experiment.gpus_per_worker).check_gpus(str(file))
+    TrialShape(experiment.workers_per_trial, experiment.cpus_per_worker, experiment.gpus_per_worker).check_gpus(
+        str(file)
+    )
     for t in trials:
         if t.config.batch_size % experiment.workers_per_trial:
-            raise UserError(f"{file}: trial {t.key}: field 'batch_size' = {t.config.batch_size} does not split into "
-                            f"{experiment.workers_per_trial} equal shares (workers_per_trial); use a multiple of "
-                            f"{experiment.workers_per_trial}")
+            raise UserError(
+                f"{file}: trial {t.key}: field 'batch_size' = {t.config.batch_size} does not split into "
+                f"{experiment.workers_per_trial} equal shares (workers_per_trial); use a multiple of "
+                f"{experiment.workers_per_trial}"
+            )
+
 
 def check_sweep_data(trials: list[TrialPlan], data_root: Path, download: bool) -> None:
     """Each distinct data need of the trials checked once on the driver (see ``check_trial_data``), so missing
@@ -131,10 +164,12 @@ def check_sweep_data(trials: list[TrialPlan], data_root: Path, download: bool) -
     needs = {}
     for trial in trials:
         c = trial.config
-        needs.setdefault((c.train_set, c.train_images, c.patch_size, c.scale, tuple(c.val_sets), tuple(c.eval_sets),
-                          c.val_images), c)
+        needs.setdefault(
+            (c.train_set, c.train_images, c.patch_size, c.scale, tuple(c.val_sets), tuple(c.eval_sets), c.val_images), c
+        )
     for config in needs.values():
         check_trial_data(config, data_root, download)
+
 
 def check_writable_folder(folder: Path, flag: str) -> None:
     """Create ``folder`` (with parents) and prove it writable, as a one-line error before anything starts."""
@@ -145,50 +180,83 @@ def check_writable_folder(folder: Path, flag: str) -> None:
     except OSError as exc:
         raise UserError(f"{flag} {folder}: cannot create or write there ({exc.strerror or exc})") from None
 
+
 def require_optuna() -> None:
     try:
         import optuna  # noqa: F401
     except ImportError:
-        raise UserError("search_alg 'optuna' needs the optuna extra: pip install -e \".[optuna]\" "
-                        "(or pip install optuna)") from None
+        raise UserError(
+            "search_alg 'optuna' needs the optuna extra: pip install -e \".[optuna]\" (or pip install optuna)"
+        ) from None
+
 
 def trial_table(experiment: Experiment, trials: list[TrialPlan], budget: str) -> str:
     sampled = sampled_domains(experiment)
     count = len(trials) * draws_per_base(experiment)
     about = f" ({experiment.description})" if experiment.description else ""
-    lines = [f"study {experiment.name}{about}, x{experiment.scale}, budget {budget}: "
-             f"{count} trial(s)",
-             f"  per trial: {experiment.workers_per_trial} DDP worker(s) x {experiment.cpus_per_worker:g} CPU"
-             f"{f' + {experiment.gpus_per_worker:g} GPU' if experiment.gpus_per_worker else ''}"]
+    lines = [
+        f"study {experiment.name}{about}, x{experiment.scale}, budget {budget}: {count} trial(s)",
+        f"  per trial: {experiment.workers_per_trial} DDP worker(s) x {experiment.cpus_per_worker:g} CPU"
+        f"{f' + {experiment.gpus_per_worker:g} GPU' if experiment.gpus_per_worker else ''}",
+    ]
     if sampled:
-        lines.append(f"  sampled by {experiment.search_alg} search (search_seed {experiment.search_seed}), "
-                     f"{experiment.num_samples} draw(s) per row below: "
-                     + ", ".join(f"{k} ~ {describe_domain(d)}" for k, d in sampled.items())
-                     + (f"; scheduler {experiment.scheduler}" if experiment.scheduler != "fifo" else ""))
+        lines.append(
+            f"  sampled by {experiment.search_alg} search (search_seed {experiment.search_seed}), "
+            f"{experiment.num_samples} draw(s) per row below: "
+            + ", ".join(f"{k} ~ {describe_domain(d)}" for k, d in sampled.items())
+            + (f"; scheduler {experiment.scheduler}" if experiment.scheduler != "fifo" else "")
+        )
     generic = list(dict.fromkeys(t.config.family for t in trials if not entry_for(t.config.model).budgets))
-    lines.append("  training: " + recipe_summary(trials, set(sampled))
-                 + (f" (srbench's generic recipe for networks registered without one: {', '.join(generic)}; "
-                    f"the study's 'train' / 'budgets' override it)" if generic else ""))
+    lines.append(
+        "  training: "
+        + recipe_summary(trials, set(sampled))
+        + (
+            f" (srbench's generic recipe for networks registered without one: {', '.join(generic)}; "
+            f"the study's 'train' / 'budgets' override it)"
+            if generic
+            else ""
+        )
+    )
     lines.append(f"  {'trial':<22}{'settings':<52}{'iterations':>11}{'batch':>8}{'patch':>8}  evaluation")
     for t in trials:
         c = t.config
         settings = " ".join(f"{k.removeprefix('model.')}={v}" for k, v in t.params.items() if k not in sampled) or "-"
         its = f"{c.pretrain_iterations}+{c.iterations}" if c.pretrain_iterations else str(c.iterations)
-        its, batch, patch = ("sampled" if name in sampled else value for name, value in
-                             (("iterations", its), ("batch_size", c.batch_size), ("patch_size", c.patch_size)))
-        lines.append(f"  {t.key:<22}{settings[:51]:<52}{its:>11}{batch:>8}{patch:>8}  "
-                     f"{','.join(set_label(s) for s in c.eval_sets)}{' (subset)' if c.val_images else ''}")
+        its, batch, patch = (
+            "sampled" if name in sampled else value
+            for name, value in (("iterations", its), ("batch_size", c.batch_size), ("patch_size", c.patch_size))
+        )
+        lines.append(
+            f"  {t.key:<22}{settings[:51]:<52}{its:>11}{batch:>8}{patch:>8}  "
+            f"{','.join(set_label(s) for s in c.eval_sets)}{' (subset)' if c.val_images else ''}"
+        )
     return "\n".join(lines)
 
-RECIPE_FIELDS = ("train_set", "optimizer", "lr", "last_layer_lr_scale", "lr_schedule", "pixel_loss", "target_range",
-                 "content_loss", "adversarial_weight", "precision")
+
+RECIPE_FIELDS = (
+    "train_set",
+    "optimizer",
+    "lr",
+    "last_layer_lr_scale",
+    "lr_schedule",
+    "pixel_loss",
+    "target_range",
+    "content_loss",
+    "adversarial_weight",
+    "precision",
+)
+
 
 def recipe_summary(trials: list[TrialPlan], sampled: set[str]) -> str:
     """The training recipe every trial shares (``field=value``; fields that vary are in the table, sampled ones
     say so), so a dry run shows what the study's file and budget resolve to."""
     values = {name: {json.dumps(getattr(t.config, name)) for t in trials} for name in RECIPE_FIELDS}
-    return " ".join(f"{name}=sampled" if name in sampled else f"{name}={getattr(trials[0].config, name)}"
-                    for name in RECIPE_FIELDS if name in sampled or len(values[name]) == 1)
+    return " ".join(
+        f"{name}=sampled" if name in sampled else f"{name}={getattr(trials[0].config, name)}"
+        for name in RECIPE_FIELDS
+        if name in sampled or len(values[name]) == 1
+    )
+
 
 def describe_domain(domain: Any) -> str:
     if isinstance(domain, Categorical):
@@ -196,20 +264,27 @@ def describe_domain(domain: Any) -> str:
     kind = "loguniform" if isinstance(getattr(domain, "sampler", None), LogUniform) else type(domain).__name__.lower()
     return f"{kind}({domain.lower:g}, {domain.upper:g})"
 
+
 def new_sweep_id(study: str, budget: str) -> str:
     """Unique and sortable: ``srcnn_ablation-quick-20261122-101500-3fa2``."""
     return f"{study}-{budget}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
+
 
 def study_digest(trials: list[TrialPlan]) -> str:
     """What a resumed sweep must still resolve to: every trial's name and configuration hash."""
     text = json.dumps(sorted((t.key, t.config_hash) for t in trials))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+
 def check_resume_settings(record: SweepRecord, settings: dict[str, Any] | None, only: str | None) -> None:
     if settings:
-        raise UserError(f"--set with --resume: sweep {record.sweep_id} continues with its own settings "
-                        f"({' '.join(f'--set {k}={v}' for k, v in record.settings.items()) or 'none'}); "
-                        f"start a new sweep to change them")
+        raise UserError(
+            f"--set with --resume: sweep {record.sweep_id} continues with its own settings "
+            f"({' '.join(f'--set {k}={v}' for k, v in record.settings.items()) or 'none'}); "
+            f"start a new sweep to change them"
+        )
     if only:
-        raise UserError(f"--only with --resume: sweep {record.sweep_id} continues with its own trials; "
-                        f"start a new sweep to choose others")
+        raise UserError(
+            f"--only with --resume: sweep {record.sweep_id} continues with its own trials; "
+            f"start a new sweep to choose others"
+        )

@@ -30,19 +30,35 @@ from srbench.sweep.preflight import (
 from srbench.tracking.uri import check_store, resolve_tracking_uri
 
 
-def run_sweep(file: str, budget: str | None = None, address: str | None = None, tracking_uri: str | None = None,
-              storage: str | None = None, max_concurrent: int | None = None, workers_per_trial: int | None = None,
-              cpus_per_worker: float | None = None, gpus_per_worker: float | None = None,
-              resume: bool | str = False, dry_run: bool = False, data_root: Path | None = None,
-              only: str | None = None, settings: dict[str, Any] | None = None, download: bool = True,
-              verbose: bool = False) -> dict[str, Any]:
+def run_sweep(
+    file: str,
+    budget: str | None = None,
+    address: str | None = None,
+    tracking_uri: str | None = None,
+    storage: str | None = None,
+    max_concurrent: int | None = None,
+    workers_per_trial: int | None = None,
+    cpus_per_worker: float | None = None,
+    gpus_per_worker: float | None = None,
+    resume: bool | str = False,
+    dry_run: bool = False,
+    data_root: Path | None = None,
+    only: str | None = None,
+    settings: dict[str, Any] | None = None,
+    download: bool = True,
+    verbose: bool = False,
+) -> dict[str, Any]:
     """Run a new sweep of the study in ``file``; ``resume=True`` continues the latest interrupted sweep of
     the study and budget, ``resume="<sweep id>"`` that one, each with the settings it was started with.
     ``verbose``: Ray Tune's status table besides srbench's console."""
     check_flags(budget, workers_per_trial, cpus_per_worker, gpus_per_worker, max_concurrent)
     file = str(find_study(file))  # a shipped study by name: its installed file, recorded on the sweep as such
-    experiment = with_overrides(load_experiment(file), workers_per_trial=workers_per_trial,
-                                cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)
+    experiment = with_overrides(
+        load_experiment(file),
+        workers_per_trial=workers_per_trial,
+        cpus_per_worker=cpus_per_worker,
+        gpus_per_worker=gpus_per_worker,
+    )
     study = prepare_study(file, experiment, budget, tracking_uri, resume, settings or {}, only, storage)
     print(trial_table(experiment, study.trials, study.budget))
     if dry_run:
@@ -59,5 +75,3 @@ def run_sweep(file: str, budget: str | None = None, address: str | None = None, 
     from srbench.sweep.launch import launch
 
     return launch(study, sweep, address, tracking_uri, storage_uri, data_root, max_concurrent, verbose)
-
-

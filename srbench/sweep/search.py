@@ -52,5 +52,9 @@ def early_stop_scheduler(experiment: Experiment, sweep: str, metric: str, trials
     themselves (``sweep.stops``); None for a study that runs every trial to its end."""
     if experiment.scheduler != "asha":
         return None
-    return CooperativeASHA(sweep, metric, max_t=max(t.total_iterations for t in trials),
-                           grace_period=min(t.config.val_every for t in trials))
+    return CooperativeASHA(
+        sweep,
+        metric,
+        max_t=max(t.total_iterations for t in trials),
+        grace_period=min(t.config.val_every for t in trials),
+    )

@@ -69,6 +69,9 @@ class CooperativeASHA(ASHAScheduler):
         if decision == TrialScheduler.STOP and result.get("iteration", self._max_t) < self._max_t:
             iteration, value = int(result["iteration"]), result.get(self.val_metric)
             if ray.get(stop_board(self.sweep).stop.remote(str(trial), iteration)):
-                print(f"trial {trial}: stopped early by ASHA at iteration {iteration}"
-                      + (f" (validation {value:.2f} dB)" if value is not None else ""), flush=True)
+                print(
+                    f"trial {trial}: stopped early by ASHA at iteration {iteration}"
+                    + (f" (validation {value:.2f} dB)" if value is not None else ""),
+                    flush=True,
+                )
         return TrialScheduler.CONTINUE

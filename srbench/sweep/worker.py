@@ -59,8 +59,9 @@ class RayReport:
         if checkpoint is None:
             return
         ray_checkpoint = ray.train.Checkpoint.from_directory(str(checkpoint)) if self.rank == 0 else None
-        ray.train.report({"iteration": iteration, "total_iterations": self.total_iterations, **metrics},
-                         checkpoint=ray_checkpoint)
+        ray.train.report(
+            {"iteration": iteration, "total_iterations": self.total_iterations, **metrics}, checkpoint=ray_checkpoint
+        )
 
 
 def train_worker(loop_config: dict[str, Any]) -> None:
@@ -90,8 +91,9 @@ def train_worker(loop_config: dict[str, Any]) -> None:
         callbacks.append(RayReport(rank, job.plan.total_iterations))
         trainer = _trainer(job, run_dir, callbacks, len(set(nodes)))
         if tracker is not None:
-            _log_startup(tracker, job.run_id, trainer, worker_started - job.trial_started,
-                         time.time() - job.trial_started)
+            _log_startup(
+                tracker, job.run_id, trainer, worker_started - job.trial_started, time.time() - job.trial_started
+            )
         results = trainer.fit()
         if tracker is not None and results is not None:
             record_results(tracker, job.run_id, results, run_dir)
@@ -120,17 +122,29 @@ def _system_metrics(job: WorkerJob) -> SystemMetricsMonitor:
 
 def _trainer(job: WorkerJob, run_dir: Path, callbacks: list[Any], nodes: int) -> Trainer:
     """The training loop on the device Ray assigned, from the trial's last Ray checkpoint where it has one."""
-    placement = {"device": choose_device(job.gpus_per_worker, ray.train.torch.get_device),
-                 "gpus_per_worker": job.gpus_per_worker, "nodes": nodes}
+    placement = {
+        "device": choose_device(job.gpus_per_worker, ray.train.torch.get_device),
+        "gpus_per_worker": job.gpus_per_worker,
+        "nodes": nodes,
+    }
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is None:
         return Trainer(job.plan.config, run_dir, Path(job.data_root), callbacks, show_progress=False, **placement)
     with checkpoint.as_directory() as folder:
-        return Trainer(job.plan.config, run_dir, Path(job.data_root), callbacks, show_progress=False,
-                       resume_from=Path(folder) / "last.pt", **placement)
+        return Trainer(
+            job.plan.config,
+            run_dir,
+            Path(job.data_root),
+            callbacks,
+            show_progress=False,
+            resume_from=Path(folder) / "last.pt",
+            **placement,
+        )
 
 
-def _log_startup(tracker: Tracker, run_id: str, trainer: Trainer, worker_group_s: float, to_first_step_s: float) -> None:
+def _log_startup(
+    tracker: Tracker, run_id: str, trainer: Trainer, worker_group_s: float, to_first_step_s: float
+) -> None:
     """Where a trial's start-up went (this attempt's): Ray worker group, training set, model; and the
     precision the workers resolved ``auto`` to. At the iteration the attempt starts from, once: a retried
     attempt that starts where the last one did keeps the first figures (no step is logged twice)."""

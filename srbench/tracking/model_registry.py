@@ -53,11 +53,18 @@ def log_trained_model(tracking_uri: str, run_id: str, model_config: dict[str, An
         def log() -> None:
             mlflow.start_run(run_id=run_id)
             try:
-                mlflow.pytorch.log_model(model, name=MODEL_NAME, input_example=example, serialization_format="pickle",
-                                         extra_files=[str(plain)],
-                                         # given, not inferred: inference imports and scans the whole environment
-                                         pip_requirements=[f"torch=={torch.__version__.split('+')[0]}",
-                                                           f"torchvision=={torchvision.__version__.split('+')[0]}"])
+                mlflow.pytorch.log_model(
+                    model,
+                    name=MODEL_NAME,
+                    input_example=example,
+                    serialization_format="pickle",
+                    extra_files=[str(plain)],
+                    # given, not inferred: inference imports and scans the whole environment
+                    pip_requirements=[
+                        f"torch=={torch.__version__.split('+')[0]}",
+                        f"torchvision=={torchvision.__version__.split('+')[0]}",
+                    ],
+                )
             finally:
                 mlflow.end_run(status="RUNNING")  # the trial's driver ends the run, as for every trial
 
@@ -67,19 +74,30 @@ def log_trained_model(tracking_uri: str, run_id: str, model_config: dict[str, An
 def register_best(tracker: Tracker, study: str, budget: str, sweep: str, run_id: str, figure: str) -> str:
     """Register ``runs:/<run_id>/model`` under the study's name, tagged with its sweep, budget and figure, and point
     the budget's alias (``best_<budget>``) at it; returns the version. Retried whole on a patient store."""
-    return tracker.patiently(lambda: _register(tracker.client, study, budget, sweep, run_id, figure),
-                             "registering the best trial's model")
+    return tracker.patiently(
+        lambda: _register(tracker.client, study, budget, sweep, run_id, figure), "registering the best trial's model"
+    )
 
 
 def _register(client: Any, study: str, budget: str, sweep: str, run_id: str, figure: str) -> str:
     if not client.search_registered_models(f"name = '{study}'"):
         client.create_registered_model(study, description=f"srbench study {study}: the best trial of each sweep")
     # A sweep registers a run once: a retry after a tracking outage, or the end of a resumed sweep, finds its version.
-    registered = [v for v in client.search_model_versions(f"name = '{study}' and run_id = '{run_id}'")
-                  if v.tags.get("srbench.sweep") == sweep]
-    version = registered[0] if registered else client.create_model_version(
-        study, f"runs:/{run_id}/{MODEL_NAME}", run_id=run_id,
-        tags={"srbench.sweep": sweep, "budget": budget, "selected_by": figure})
+    registered = [
+        v
+        for v in client.search_model_versions(f"name = '{study}' and run_id = '{run_id}'")
+        if v.tags.get("srbench.sweep") == sweep
+    ]
+    version = (
+        registered[0]
+        if registered
+        else client.create_model_version(
+            study,
+            f"runs:/{run_id}/{MODEL_NAME}",
+            run_id=run_id,
+            tags={"srbench.sweep": sweep, "budget": budget, "selected_by": figure},
+        )
+    )
     client.set_registered_model_alias(study, best_alias(budget), version.version)
     return version.version
 

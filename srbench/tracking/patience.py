@@ -24,7 +24,8 @@ def _transient(exc: Exception) -> bool:
     """A failure of the connection to the tracking server (refused, timed out, 5xx after MLflow's own retries),
     not a request the server refused for what it said."""
     return isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)) or (
-        isinstance(exc, MlflowException) and str(exc).startswith("API request to"))
+        isinstance(exc, MlflowException) and str(exc).startswith("API request to")
+    )
 
 
 def patiently(call: Callable[[], T], what: str) -> T:
@@ -39,13 +40,13 @@ def patiently(call: Callable[[], T], what: str) -> T:
         except Exception as exc:
             if not _transient(exc) or time.monotonic() + wait > deadline:
                 raise
-            warning = (f"the MLflow tracking server did not answer while {what} "
-                       f"({str(exc).splitlines()[0][:160]}); retrying in {wait:.0f} s")
+            warning = (
+                f"the MLflow tracking server did not answer while {what} "
+                f"({str(exc).splitlines()[0][:160]}); retrying in {wait:.0f} s"
+            )
             print(f"srbench: {warning}", file=sys.stderr, flush=True)
             for sink in OUTAGE_SINKS:
                 with contextlib.suppress(Exception):  # the sweep's console is a courtesy: never a reason to fail
                     sink(warning)
             time.sleep(wait)
             wait = min(2 * wait, 60.0)
-
-

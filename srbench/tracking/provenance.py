@@ -29,12 +29,23 @@ def flatten(prefix: str, value: Any, out: dict[str, Any] | None = None) -> dict[
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent, timeout=10).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
 
 def software_versions() -> dict[str, str]:
-    return {"srbench": __version__, "torch": torch.__version__, "ray": metadata.version("ray"), "mlflow": mlflow.__version__,
-            "python": platform.python_version()}
+    return {
+        "srbench": __version__,
+        "torch": torch.__version__,
+        "ray": metadata.version("ray"),
+        "mlflow": mlflow.__version__,
+        "python": platform.python_version(),
+    }

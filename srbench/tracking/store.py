@@ -90,13 +90,16 @@ def store_lock(tracking_uri: str) -> Iterator[None]:
 
 def _waits(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """A store call that, on a patient store, waits out a tracking outage (``patiently``) while doing ``what``."""
+
     def wrap(method: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(method)
         def call(self: Tracker, *args: Any, **kwargs: Any) -> T:
             if not self.patient:
                 return method(self, *args, **kwargs)
             return patiently(lambda: method(self, *args, **kwargs), what)
+
         return call
+
     return wrap
 
 
@@ -123,11 +126,18 @@ class Tracker:
         parent run's nested rows), the final Y-PSNR and SSIM per set as columns. Returns its key (the sweep
         id), for ``ui_command``."""
         groups = {f"tag.{TAG_KIND}.{kind}": True for kind in ("sweep", "trial")}
-        state = {"searchFilter": f"tags.`{TAG_SWEEP}` = '{sweep}'", "orderByKey": "attributes.start_time",
-                 "orderByAsc": False, "groupsExpanded": groups, "useGroupedValuesInCharts": False,  # charts per run
-                 "groupBy": {"aggregateFunction": "average", "groupByKeys": [{"mode": "tag", "groupByData": TAG_KIND}]},
-                 "selectedColumns": [f"tags.`{TAG_VARIANT}`", *(f"metrics.`{final_metric(s, figure)}`"
-                                                               for s in sets for figure in ("psnr_y", "ssim_y"))]}
+        state = {
+            "searchFilter": f"tags.`{TAG_SWEEP}` = '{sweep}'",
+            "orderByKey": "attributes.start_time",
+            "orderByAsc": False,
+            "groupsExpanded": groups,
+            "useGroupedValuesInCharts": False,  # charts per run
+            "groupBy": {"aggregateFunction": "average", "groupByKeys": [{"mode": "tag", "groupByData": TAG_KIND}]},
+            "selectedColumns": [
+                f"tags.`{TAG_VARIANT}`",
+                *(f"metrics.`{final_metric(s, figure)}`" for s in sets for figure in ("psnr_y", "ssim_y")),
+            ],
+        }
         self.client.set_experiment_tag(experiment_id, TAG_SHARED_VIEW + sweep, json.dumps(state))
         return sweep
 
@@ -144,7 +154,10 @@ class Tracker:
             artifacts = None
             if self.uri.startswith("sqlite:///"):  # keep local artifacts beside the local store
                 artifacts = (Path(self.uri.removeprefix("sqlite:///")).parent / "mlartifacts" / study).as_uri()
-            tags = {TAG_EXPERIMENT_KIND: MODEL_DEVELOPMENT, **({"mlflow.note.content": description} if description else {})}
+            tags = {
+                TAG_EXPERIMENT_KIND: MODEL_DEVELOPMENT,
+                **({"mlflow.note.content": description} if description else {}),
+            }
             try:
                 return self.client.create_experiment(study, artifact_location=artifacts, tags=tags)
             except MlflowException as exc:  # another client of the server created it first
@@ -160,9 +173,11 @@ class Tracker:
     @_waits("listing the studies")
     def studies(self) -> list[str]:
         """Names of the experiments holding srbench trial runs."""
-        return sorted(e.name for e in self.client.search_experiments()
-                      if self.client.search_runs([e.experiment_id], filter_string=f"tags.`{TAG_KIND}` = 'trial'",
-                                                 max_results=1))
+        return sorted(
+            e.name
+            for e in self.client.search_experiments()
+            if self.client.search_runs([e.experiment_id], filter_string=f"tags.`{TAG_KIND}` = 'trial'", max_results=1)
+        )
 
     # -- finding runs -----------------------------------------------------------------------------------------
 
@@ -175,13 +190,20 @@ class Tracker:
         return self.client.get_metric_history(run_id, key)
 
     @_waits("searching runs")
-    def runs(self, experiment_ids: Sequence[str], filter_string: str = "", order_by: list[str] | None = None) -> list[Any]:
+    def runs(
+        self, experiment_ids: Sequence[str], filter_string: str = "", order_by: list[str] | None = None
+    ) -> list[Any]:
         """Every run matching the filter, page after page (a single search stops at one page)."""
         runs: list[Any] = []
         token = None
         while True:
-            page = self.client.search_runs(list(experiment_ids), filter_string=filter_string, max_results=SEARCH_PAGE,
-                                           order_by=order_by, page_token=token)
+            page = self.client.search_runs(
+                list(experiment_ids),
+                filter_string=filter_string,
+                max_results=SEARCH_PAGE,
+                order_by=order_by,
+                page_token=token,
+            )
             runs.extend(page)
             token = page.token
             if not token:
@@ -206,8 +228,9 @@ class Tracker:
     # -- writing runs -----------------------------------------------------------------------------------------
 
     @_waits("starting a run")
-    def find_or_create_run(self, experiment_id: str, tags: Mapping[str, str], run_name: str,
-                           parent_run_id: str | None = None) -> str:
+    def find_or_create_run(
+        self, experiment_id: str, tags: Mapping[str, str], run_name: str, parent_run_id: str | None = None
+    ) -> str:
         """The run carrying ``tags`` (set RUNNING again), or a new one: retried whole, so a lost answer to the
         create never leaves two runs."""
         run_id = self._find_run(experiment_id, tags)
@@ -226,10 +249,16 @@ class Tracker:
         column), once: a retried trial finds them there."""
         if self.client.get_run(run_id).inputs.dataset_inputs:
             return
-        self.client.log_inputs(run_id, datasets=[
-            DatasetInput(Dataset(name=name, digest=digest[:DATASET_DIGEST_CHARS], source_type="local", source=source),
-                         tags=[InputTag("mlflow.data.context", context)])
-            for name, digest, source, context in datasets])
+        self.client.log_inputs(
+            run_id,
+            datasets=[
+                DatasetInput(
+                    Dataset(name=name, digest=digest[:DATASET_DIGEST_CHARS], source_type="local", source=source),
+                    tags=[InputTag("mlflow.data.context", context)],
+                )
+                for name, digest, source, context in datasets
+            ],
+        )
 
     @_waits("logging params")
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:

@@ -39,11 +39,17 @@ def setting_text(value: Any) -> str:
 
 def _record(run: Any) -> SweepRecord:
     params, tags = run.data.params, run.data.tags
-    return SweepRecord(sweep_id=tags[TAG_SWEEP], study=tags.get(TAG_STUDY, ""), budget=params.get("budget", ""),
-                       parent_run_id=run.info.run_id, status=run.info.status, start_time=run.info.start_time,
-                       git_commit=tags.get(TAG_GIT_COMMIT, tags.get("git_commit", "unknown")),
-                       settings={k.removeprefix("set."): v for k, v in sorted(params.items()) if k.startswith("set.")},
-                       params=params)
+    return SweepRecord(
+        sweep_id=tags[TAG_SWEEP],
+        study=tags.get(TAG_STUDY, ""),
+        budget=params.get("budget", ""),
+        parent_run_id=run.info.run_id,
+        status=run.info.status,
+        start_time=run.info.start_time,
+        git_commit=tags.get(TAG_GIT_COMMIT, tags.get("git_commit", "unknown")),
+        settings={k.removeprefix("set."): v for k, v in sorted(params.items()) if k.startswith("set.")},
+        params=params,
+    )
 
 
 def sweeps_of(tracker: Tracker, study: str) -> list[SweepRecord]:
@@ -51,8 +57,9 @@ def sweeps_of(tracker: Tracker, study: str) -> list[SweepRecord]:
     experiment = tracker.experiment_by_name(study)
     if experiment is None:
         return []
-    runs = tracker.runs([experiment.experiment_id], f"tags.`{TAG_KIND}` = 'sweep'",
-                        order_by=["attributes.start_time DESC"])
+    runs = tracker.runs(
+        [experiment.experiment_id], f"tags.`{TAG_KIND}` = 'sweep'", order_by=["attributes.start_time DESC"]
+    )
     return [_record(r) for r in runs if TAG_SWEEP in r.data.tags]
 
 
@@ -60,8 +67,10 @@ def find_sweep(tracker: Tracker, study: str, sweep_id: str) -> SweepRecord:
     found = [s for s in sweeps_of(tracker, study) if s.sweep_id == sweep_id]
     if not found:
         known = ", ".join(s.sweep_id for s in sweeps_of(tracker, study)[:5]) or "none"
-        raise UserError(f"no sweep '{sweep_id}' of study {study} in {tracker.uri}; latest sweeps: {known} "
-                        f"(see 'srbench sweeps {study}')")
+        raise UserError(
+            f"no sweep '{sweep_id}' of study {study} in {tracker.uri}; latest sweeps: {known} "
+            f"(see 'srbench sweeps {study}')"
+        )
     return found[0]
 
 
@@ -72,15 +81,19 @@ def sweep_to_resume(tracker: Tracker, study: str, budget: str | None, sweep_id: 
         if not record.interrupted:
             raise UserError(f"sweep {sweep_id} finished: nothing to resume; start a new sweep without --resume")
         if budget is not None and budget != record.budget:
-            raise UserError(f"--budget {budget}: sweep {sweep_id} ran at budget {record.budget}; drop --budget "
-                            f"or give a sweep of budget {budget}")
+            raise UserError(
+                f"--budget {budget}: sweep {sweep_id} ran at budget {record.budget}; drop --budget "
+                f"or give a sweep of budget {budget}"
+            )
         return record
     budget = budget or "quick"
     for record in sweeps_of(tracker, study):
         if record.budget == budget and record.interrupted:
             return record
-    raise UserError(f"nothing to resume: no interrupted sweep of {study} at budget {budget} in {tracker.uri} "
-                    f"(see 'srbench sweeps {study}')")
+    raise UserError(
+        f"nothing to resume: no interrupted sweep of {study} at budget {budget} in {tracker.uri} "
+        f"(see 'srbench sweeps {study}')"
+    )
 
 
 def trial_counts(tracker: Tracker, experiment_id: str, sweep_id: str) -> dict[str, int]:
@@ -105,8 +118,10 @@ def count_trials(runs: list[Any]) -> dict[str, int]:
 
 def sweep_table(tracker: Tracker, studies: list[str]) -> str:
     """``srbench sweeps``: one line per sweep, newest first within each study."""
-    lines = [f"{'sweep id':<48}{'started (UTC)':<18}{'budget':<8}{'commit':<10}{'status':<10}"
-             f"{'finished':>9}{'failed':>7}{'stopped':>8}{'other':>6}  settings"]
+    lines = [
+        f"{'sweep id':<48}{'started (UTC)':<18}{'budget':<8}{'commit':<10}{'status':<10}"
+        f"{'finished':>9}{'failed':>7}{'stopped':>8}{'other':>6}  settings"
+    ]
     for study in studies:
         experiment = tracker.experiment_by_name(study)
         for record in sweeps_of(tracker, study):
@@ -114,8 +129,10 @@ def sweep_table(tracker: Tracker, studies: list[str]) -> str:
             started = datetime.datetime.fromtimestamp(record.start_time / 1000, datetime.timezone.utc)
             settings = " ".join(f"--set {k}={v}" for k, v in record.settings.items())
             only = record.params.get("only")
-            lines.append(f"{record.sweep_id:<48}{started:%Y-%m-%d %H:%M} {record.budget:<8}{record.git_commit[:8]:<10}"
-                         f"{record.status:<10}{counts['finished']:>9}{counts['failed']:>7}{counts['stopped_early']:>8}"
-                         f"{counts['unfinished']:>6}  "
-                         + (" ".join(p for p in (settings, f"--only {only!r}" if only else "") if p) or "-"))
+            lines.append(
+                f"{record.sweep_id:<48}{started:%Y-%m-%d %H:%M} {record.budget:<8}{record.git_commit[:8]:<10}"
+                f"{record.status:<10}{counts['finished']:>9}{counts['failed']:>7}{counts['stopped_early']:>8}"
+                f"{counts['unfinished']:>6}  "
+                + (" ".join(p for p in (settings, f"--only {only!r}" if only else "") if p) or "-")
+            )
     return "\n".join(lines)

@@ -47,17 +47,23 @@ def check_store(tracking_uri: str, timeout: float = 10.0) -> None:
             urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=timeout).read()
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise UserError(f"MLflow tracking server {tracking_uri} is unreachable ({reason}); start it or fix "
-                            f"--tracking-uri / MLFLOW_TRACKING_URI") from None
+            raise UserError(
+                f"MLflow tracking server {tracking_uri} is unreachable ({reason}); start it or fix "
+                f"--tracking-uri / MLFLOW_TRACKING_URI"
+            ) from None
         _check_credentials(tracking_uri, timeout)
     elif tracking_uri.startswith("sqlite:///"):
         path = Path(tracking_uri.removeprefix("sqlite:///"))
         if path.is_dir() or (path.exists() and _file_header(path) not in (b"", SQLITE_HEADER)):
-            raise UserError(f"{path} is not an SQLite database, so not an MLflow store; give the mlflow.db a "
-                            f"sweep wrote (--tracking-uri sqlite:///PATH/mlflow.db)")
+            raise UserError(
+                f"{path} is not an SQLite database, so not an MLflow store; give the mlflow.db a "
+                f"sweep wrote (--tracking-uri sqlite:///PATH/mlflow.db)"
+            )
     elif "://" not in tracking_uri or tracking_uri.startswith("file:"):
-        raise UserError(f"tracking URI {tracking_uri}: file stores (mlruns folders) are not supported, MLflow 3 "
-                        f"keeps them in maintenance mode; use sqlite:///PATH/mlflow.db or an http(s):// server")
+        raise UserError(
+            f"tracking URI {tracking_uri}: file stores (mlruns folders) are not supported, MLflow 3 "
+            f"keeps them in maintenance mode; use sqlite:///PATH/mlflow.db or an http(s):// server"
+        )
 
 
 def _check_credentials(tracking_uri: str, timeout: float) -> None:
@@ -74,9 +80,13 @@ def _check_credentials(tracking_uri: str, timeout: float) -> None:
         urllib.request.urlopen(request, timeout=timeout).read()
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
-            fix = ("check MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD" if user else
-                   "check MLFLOW_TRACKING_TOKEN" if token else
-                   "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)")
+            fix = (
+                "check MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD"
+                if user
+                else "check MLFLOW_TRACKING_TOKEN"
+                if token
+                else "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
+            )
             who = f"the user '{user}'" if user else "the token" if token else "anonymous access"
             raise UserError(f"MLflow tracking server {tracking_uri} refused {who} (HTTP {exc.code}); {fix}") from None
     except (urllib.error.URLError, OSError):
@@ -89,5 +99,3 @@ def _file_header(path: Path) -> bytes:
             return file.read(len(SQLITE_HEADER))
     except OSError as exc:
         raise UserError(f"cannot read MLflow store {path}: {exc.strerror}") from None
-
-

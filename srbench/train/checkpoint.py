@@ -37,8 +37,10 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        raise UserError(f"cannot read checkpoint {path}: {type(exc).__name__}: "
-                        f"{next(iter(str(exc).splitlines()), 'empty or truncated file')}") from None
+        raise UserError(
+            f"cannot read checkpoint {path}: {type(exc).__name__}: "
+            f"{next(iter(str(exc).splitlines()), 'empty or truncated file')}"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path} is not an srbench checkpoint (expected format {FORMAT})")
     return state

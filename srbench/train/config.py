@@ -25,9 +25,9 @@ from srbench.losses import PIXEL_LOSSES
 from srbench.metrics import Metric, choose
 from srbench.models import MODELS, build_model, resolve_config
 from srbench.models.interface import Traits, check_network
-from srbench.models.registry import ModelEntry, entry_for, generator_names
 from srbench.models.pretrained import KEYWORDS as WEIGHT_KEYWORDS
 from srbench.models.pretrained import check_setting as check_weights_setting
+from srbench.models.registry import ModelEntry, entry_for, generator_names
 from srbench.train.precision import PRECISIONS
 from srbench.typecheck import check_fields, matches
 from srbench.user_code import absolute_references
@@ -126,30 +126,37 @@ def config_hash(config: TrainConfig) -> str:
 GENERIC_BUDGETS: dict[str, dict[str, Any]] = {
     # A network registered without a recipe of its own: Adam on MSE (PSNR is what it is scored on), cosine decay,
     # 48x48 HR patches (a multiple of 2, 3 and 4). There is no paper to copy: a study gives budgets={"paper": ...}.
-    "smoke": dict(iterations=4, batch_size=2, patch_size=48, lr=1e-4, train_images=4, val_images=1, val_every=2,
-                  log_every=1),
-    "quick": dict(iterations=2000, batch_size=16, patch_size=48, lr=2e-4, lr_schedule="cosine", val_every=500,
-                  log_every=25),
+    "smoke": dict(
+        iterations=4, batch_size=2, patch_size=48, lr=1e-4, train_images=4, val_images=1, val_every=2, log_every=1
+    ),
+    "quick": dict(
+        iterations=2000, batch_size=16, patch_size=48, lr=2e-4, lr_schedule="cosine", val_every=500, log_every=25
+    ),
 }
 
 
-def budget_preset(entry: ModelEntry, budget: str, adversarial: bool = False,
-                  study_fields: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def budget_preset(
+    entry: ModelEntry, budget: str, adversarial: bool = False, study_fields: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The recipe the model's registry entry gives for ``budget`` (its adversarial one where it has one and the
     trial is adversarial, as SRGAN's for SRResNet); a network registered without recipes gets
     ``GENERIC_BUDGETS``. A budget without a recipe needs the study's own fields (at least ``iterations``)."""
     if entry.role != "generator":
-        raise UserError(f"field 'model': '{entry.name}' is a {entry.role}; a trial trains a generator: "
-                        f"{', '.join(generator_names())}")
+        raise UserError(
+            f"field 'model': '{entry.name}' is a {entry.role}; a trial trains a generator: "
+            f"{', '.join(generator_names())}"
+        )
     if budget not in BUDGETS:
         raise UserError(f"field 'budget': '{budget}' is unknown; valid: {', '.join(BUDGETS)}")
     recipes = _recipes(entry, adversarial)
     if budget in recipes:
         return dict(recipes[budget])
     if "iterations" not in (study_fields or {}):
-        raise UserError(f"model {entry.name} has no '{budget}' recipe: give its training fields in the study "
-                        f"(budgets={{'{budget}': {{'iterations': ..., ...}}}}) or use "
-                        f"{' / '.join(recipes)}")
+        raise UserError(
+            f"model {entry.name} has no '{budget}' recipe: give its training fields in the study "
+            f"(budgets={{'{budget}': {{'iterations': ..., ...}}}}) or use "
+            f"{' / '.join(recipes)}"
+        )
     return {}
 
 
@@ -172,10 +179,14 @@ def make_config(model: Mapping[str, Any], scale: int, budget: str = "quick", /, 
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = [k for k in overrides if k not in names]
     if unknown:
-        raise UserError(f"unknown training field '{unknown[0]}'; valid: {', '.join(sorted(names - set(RESERVED_FIELDS)))}")
+        raise UserError(
+            f"unknown training field '{unknown[0]}'; valid: {', '.join(sorted(names - set(RESERVED_FIELDS)))}"
+        )
     reserved = [k for k in overrides if k in RESERVED_FIELDS]
     if reserved:
-        raise UserError(f"'{reserved[0]}' is not a training field to override: set it with {RESERVED_FIELDS[reserved[0]]}")
+        raise UserError(
+            f"'{reserved[0]}' is not a training field to override: set it with {RESERVED_FIELDS[reserved[0]]}"
+        )
     # Folder sets and metric files by absolute path: the configuration travels to Ray workers, in other folders.
     overrides = absolute_set_fields(overrides)
     if "metrics" in overrides:
@@ -191,9 +202,11 @@ def config_from_dict(saved: Mapping[str, Any], source: str) -> TrainConfig:
     unknown = sorted(set(saved) - names)
     missing = sorted(names - set(saved) - set(_ADDED_FIELDS))
     if unknown or missing:
-        raise UserError(f"{source}: the saved configuration does not match this srbench "
-                        f"({'unknown field ' + unknown[0] if unknown else 'missing field ' + missing[0]}); resume it "
-                        f"with the srbench version that started it")
+        raise UserError(
+            f"{source}: the saved configuration does not match this srbench "
+            f"({'unknown field ' + unknown[0] if unknown else 'missing field ' + missing[0]}); resume it "
+            f"with the srbench version that started it"
+        )
     config = TrainConfig(**saved)
     try:
         validate(config)
@@ -224,8 +237,11 @@ def model_traits(model: Mapping[str, Any], scale: int) -> Traits:
     return _checked_traits(json.dumps(dict(model), sort_keys=True, default=str), scale)
 
 
-RESERVED_FIELDS = {"model": "--model / model.<field> or the study's 'model'", "scale": "--scale or the study's 'scale'",
-                   "budget": "--budget"}
+RESERVED_FIELDS = {
+    "model": "--model / model.<field> or the study's 'model'",
+    "scale": "--scale or the study's 'scale'",
+    "budget": "--budget",
+}
 
 
 def validate(config: TrainConfig) -> None:
@@ -241,7 +257,7 @@ def validate(config: TrainConfig) -> None:
             raise bad(name, "must be >= 1 (or null: every image)")
     for name in ("eval_sets", "val_sets"):
         if not getattr(config, name):
-            raise bad(name, "give at least one benchmark set, e.g. [\"Set5\"]")
+            raise bad(name, 'give at least one benchmark set, e.g. ["Set5"]')
     if config.seed < 0:
         raise bad("seed", "must be >= 0")
     if config.pretrain_iterations < 0:
@@ -279,11 +295,15 @@ def validate(config: TrainConfig) -> None:
     discriminator = entry_for(config.model).discriminator
     if config.is_gan and discriminator is None:
         with_one = ", ".join(n for n, e in MODELS.items() if e.discriminator)
-        raise bad("adversarial_weight", f"model {config.family} has no discriminator to train against (registered "
-                                        f"with one: {with_one}; register(..., discriminator='srgan_discriminator'))")
+        raise bad(
+            "adversarial_weight",
+            f"model {config.family} has no discriminator to train against (registered "
+            f"with one: {with_one}; register(..., discriminator='srgan_discriminator'))",
+        )
     if config.content_loss != "pixel" and network.channels != 3:
-        raise bad("content_loss", f"VGG content losses need an RGB network; {config.family} has "
-                                  f"{network.channels} channel(s)")
+        raise bad(
+            "content_loss", f"VGG content losses need an RGB network; {config.family} has {network.channels} channel(s)"
+        )
     check_weights_setting("vgg_weights", config.vgg_weights)
     check_weights_setting("lpips_weights", config.lpips_weights, ("none", *WEIGHT_KEYWORDS))
     try:
@@ -297,5 +317,8 @@ def validate(config: TrainConfig) -> None:
         labels = [set_label(s) for s in getattr(config, name)]
         twice = next((label for label in labels if labels.count(label) > 1), None)
         if twice is not None:
-            raise bad(name, f"two sets are named {twice} (a folder set goes by its folder's name): list each set "
-                            f"once, and rename one of two folders of the same name")
+            raise bad(
+                name,
+                f"two sets are named {twice} (a folder set goes by its folder's name): list each set "
+                f"once, and rename one of two folders of the same name",
+            )

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from srbench.train.config import TrainConfig
 
 
-def check_trial_data(config: "TrainConfig", data_root: Path, download: bool = True) -> None:
+def check_trial_data(config: TrainConfig, data_root: Path, download: bool = True) -> None:
     """Before any training: every set of the trial is present (fetched where missing and allowed), its training
     patches fit the training images and its scale fits the benchmark images (read from the file headers)."""
     train = get_spec(config.train_set, kind="train")
@@ -51,7 +51,7 @@ def _sizes(spec: DatasetSpec, data_root: Path, download: bool, limit: int | None
     return [(str(Path(spec.folder) / name), height, width) for name, height, width in sizes]
 
 
-def check_patch(config: "TrainConfig", spec: DatasetSpec, sizes: list[tuple[str, int, int]]) -> None:
+def check_patch(config: TrainConfig, spec: DatasetSpec, sizes: list[tuple[str, int, int]]) -> None:
     """A one-line error when the training patch (at the scale) does not fit: into at least one image of a catalogue
     set (the sampler skips the few smaller ones), or into every image of a folder set (the user's own images are
     all meant to be trained on: the smallest is named). ``sizes``: ``(name, height, width)`` of the images used."""
@@ -59,15 +59,19 @@ def check_patch(config: "TrainConfig", spec: DatasetSpec, sizes: list[tuple[str,
     if spec.folder is not None:
         side, name, height, width = sides[0]
         if config.patch_size > side:
-            raise UserError(f"field 'patch_size' = {config.patch_size}: training image {name} ({width}x{height}) is "
-                            f"smaller than the patch; at x{config.scale} it holds patches up to {side}: use "
-                            f"patch_size <= {side}, or remove or enlarge the image")
+            raise UserError(
+                f"field 'patch_size' = {config.patch_size}: training image {name} ({width}x{height}) is "
+                f"smaller than the patch; at x{config.scale} it holds patches up to {side}: use "
+                f"patch_size <= {side}, or remove or enlarge the image"
+            )
         return
     largest = sides[-1][0]
     if config.patch_size > largest:
         which = f"the first {config.train_images} images" if config.train_images else "every image"
-        raise UserError(f"field 'patch_size' = {config.patch_size}: larger than {which} of {config.train_set}; "
-                        f"the largest patch they hold is {largest}")
+        raise UserError(
+            f"field 'patch_size' = {config.patch_size}: larger than {which} of {config.train_set}; "
+            f"the largest patch they hold is {largest}"
+        )
 
 
 @dataclass
@@ -110,8 +114,9 @@ class ImageBank:
             self._maps[size] = torch.stack([_dihedral(flat, k) for k in range(8)])
         return self._maps[size]
 
-    def crop_index(self, which: torch.Tensor, tops: torch.Tensor, lefts: torch.Tensor, transforms: torch.Tensor,
-                   size: int) -> torch.Tensor:
+    def crop_index(
+        self, which: torch.Tensor, tops: torch.Tensor, lefts: torch.Tensor, transforms: torch.Tensor, size: int
+    ) -> torch.Tensor:
         """Flat buffer positions of ``(B, C, size, size)`` crops at (top, left) of images ``which``,
         each under its transform; valid for every bank holding images of the same shapes."""
         source = self._source_maps(size)[transforms]  # (B, size, size)
@@ -127,18 +132,27 @@ class ImageBank:
 
 
 class PatchSampler:
-    def __init__(self, train_set: str, scale: int, patch_size: int, channels: int, input_kind: str,
-                 data_root: Path, limit: int | None = None,
-                 conditions: Callable[[torch.Tensor, Sequence[str]], torch.Tensor] | None = None,
-                 device: torch.device = torch.device("cpu")) -> None:
+    def __init__(
+        self,
+        train_set: str,
+        scale: int,
+        patch_size: int,
+        channels: int,
+        input_kind: str,
+        data_root: Path,
+        limit: int | None = None,
+        conditions: Callable[[torch.Tensor, Sequence[str]], torch.Tensor] | None = None,
+        device: torch.device = torch.device("cpu"),
+    ) -> None:
         """``conditions`` (SFT-GAN's condition source) maps each whole bicubic-enlarged training image, once, to
         its category probabilities; patches cut them with the targets' crop. The prepared images live on
         ``device`` (the training device) and batches are cut there."""
         self.scale, self.patch, self.channels, self.input_kind = scale, patch_size, channels, input_kind
         self.device = device
         start = time.perf_counter()
-        prepared = prepare_training_set(train_set, scale, data_root, limit,
-                                        with_bicubic=input_kind == "bicubic" or conditions is not None)
+        prepared = prepare_training_set(
+            train_set, scale, data_root, limit, with_bicubic=input_kind == "bicubic" or conditions is not None
+        )
         # Per image: HR (targets), the network input (LR, or bicubic-enlarged LR) in model space,
         # and the uint8 bicubic RGB image where SFT-GAN's condition maps are computed from it.
         bicubic = prepared.bicubic or [None] * len(prepared.hr)
@@ -150,15 +164,21 @@ class PatchSampler:
         sources = prepared.lr if input_kind == "lr" else bicubic
         self.inputs = ImageBank([to_model_space(sources[i][None], channels)[0] for i in kept], device)
         # fp16 halves the maps' memory (BSDS200 x4: 0.5 GB); they are probabilities, not scored pixels.
-        self.conditions = (ImageBank([conditions(bicubic[i][None].float() / 255, [prepared.names[i]])[0].half()
-                                      for i in kept], device) if conditions is not None else None)
+        self.conditions = (
+            ImageBank([conditions(bicubic[i][None].float() / 255, [prepared.names[i]])[0].half() for i in kept], device)
+            if conditions is not None
+            else None
+        )
         self.seconds, self.cached = time.perf_counter() - start, prepared.cached  # a start-up figure
         how = "loaded from the node's cache" if prepared.cached else "decoded and degraded"
-        print(f"training set {train_set}: {self.count} images x{scale} {how}, ready in {self.seconds:.1f}s",
-              file=sys.stderr)
+        print(
+            f"training set {train_set}: {self.count} images x{scale} {how}, ready in {self.seconds:.1f}s",
+            file=sys.stderr,
+        )
 
     def sample(self, generator: torch.Generator, batch_size: int, rank: int = 0, world: int = 1) -> Batch:
-        """The ``rank``-th of ``world`` equal shares of a global batch; the generator advances the same on every rank."""
+        """The ``rank``-th of ``world`` equal shares of a global batch; the generator advances the same on every
+        rank."""
         if batch_size % world:  # DDP averages the ranks' gradients as if their shares were equal
             raise ValueError(f"batch_size {batch_size} does not split into {world} equal shares")
         p = self.patch
@@ -177,7 +197,9 @@ class PatchSampler:
         if ratio == 1 and self.inputs.channels == self.targets.channels:  # same geometry: one index for both
             inputs = self.inputs.take(target_index)
         else:
-            inputs = self.inputs.take(self.inputs.crop_index(which, tops // ratio, lefts // ratio, transforms, p // ratio))
+            inputs = self.inputs.take(
+                self.inputs.crop_index(which, tops // ratio, lefts // ratio, transforms, p // ratio)
+            )
         conditions = None
         if self.conditions is not None:
             conditions = self.conditions.take(self.conditions.crop_index(which, tops, lefts, transforms, p)).float()

@@ -21,8 +21,10 @@ def choose_device(gpus_per_worker: float, assigned: Callable[[], torch.device]) 
     if gpus_per_worker <= 0:
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise UserError(f"this trial reserved {gpus_per_worker:g} GPU per worker but its worker sees no CUDA GPU "
-                        f"(check the node's driver and that torch is a CUDA build: torch {torch.__version__})")
+        raise UserError(
+            f"this trial reserved {gpus_per_worker:g} GPU per worker but its worker sees no CUDA GPU "
+            f"(check the node's driver and that torch is a CUDA build: torch {torch.__version__})"
+        )
     device = assigned()
     if device.type != "cuda":
         raise UserError(f"this trial reserved {gpus_per_worker:g} GPU per worker but was assigned {device}")
@@ -31,4 +33,6 @@ def choose_device(gpus_per_worker: float, assigned: Callable[[], torch.device]) 
 
 def standalone_device() -> torch.device:
     """Outside Ray (``srbench train``, torchrun): the GPU of this process's local rank if there is one, else the CPU."""
-    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() else torch.device("cpu")
+    return (
+        torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() else torch.device("cpu")
+    )

@@ -29,8 +29,7 @@ from srbench.crops import crop, crop_box, crop_file
 from srbench.data import get_spec
 from srbench.evaluate import SetScore, evaluate_model
 from srbench.hardware import describe_trial_hardware
-from srbench.losses import (category_loss, content_loss, discriminator_loss, generator_adversarial_loss,
-                            pixel_loss)
+from srbench.losses import category_loss, content_loss, discriminator_loss, generator_adversarial_loss, pixel_loss
 from srbench.metrics import Scorer, prepare
 from srbench.models import build_model, count_parameters, macs_per_output_megapixel
 from srbench.models.conditions import build_condition_source
@@ -54,9 +53,19 @@ class TrainCallback(Protocol):
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, run_dir: Path, data_root: Path, callbacks: Sequence[TrainCallback] = (),
-                 resume: bool = False, show_progress: bool = True, resume_from: Path | None = None,
-                 device: torch.device | None = None, gpus_per_worker: float | None = None, nodes: int = 1) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        run_dir: Path,
+        data_root: Path,
+        callbacks: Sequence[TrainCallback] = (),
+        resume: bool = False,
+        show_progress: bool = True,
+        resume_from: Path | None = None,
+        device: torch.device | None = None,
+        gpus_per_worker: float | None = None,
+        nodes: int = 1,
+    ) -> None:
         """``resume`` continues from ``run_dir/checkpoints/last.pt``; ``resume_from`` from any checkpoint. ``device``
         is the one the launcher assigned (a sweep's Ray worker: ``train.device.choose_device``); by default the
         local rank's GPU if there is one, else the CPU. ``gpus_per_worker`` (default: 1 on a GPU, else 0) and
@@ -79,11 +88,15 @@ class Trainer:
         # SFT-GAN, SFT on or off: the maps condition the generator (on) and label the
         # discriminator's category head (both), so the ablation changes only the conditioning.
         self.network = traits(self.model)
-        self.condition_source = (build_condition_source(self.network.condition_config)
-                                 if self.network.condition_config is not None else None)
+        self.condition_source = (
+            build_condition_source(self.network.condition_config) if self.network.condition_config is not None else None
+        )
         discriminator = entry_for(config.model).discriminator
-        self.discriminator = (cross_rank_batchnorm(build_model({"name": discriminator}), self.device,
-                                                   self.distributed).to(self.device) if config.is_gan else None)
+        self.discriminator = (
+            cross_rank_batchnorm(build_model({"name": discriminator}), self.device, self.distributed).to(self.device)
+            if config.is_gan
+            else None
+        )
         self.checkpoints = self.run_dir / "checkpoints"
         checkpoint = load_checkpoint(resume_from or self.checkpoints / "last.pt") if resume or resume_from else None
         history = self.run_dir / "history.jsonl"
@@ -97,18 +110,26 @@ class Trainer:
         for module in (self.model, self.discriminator):
             if module is not None:
                 module.to(memory_format=self.memory_format)
-        self.perceptual = (content_loss(config.content_loss, config.vgg_weights).to(self.device)
-                           if config.content_loss != "pixel" else None)
+        self.perceptual = (
+            content_loss(config.content_loss, config.vgg_weights).to(self.device)
+            if config.content_loss != "pixel"
+            else None
+        )
         self.pixel_loss = pixel_loss(config.pixel_loss)
         # The final figures' metrics, weights loaded once; any that cannot get its weights is left unscored, labelled.
         self.final_scorers = prepare(config.scored_metrics(), config.weight_settings, lenient=True)
 
-        self.optimizers = {"generator": build_optimizer(
-            config.optimizer, parameter_groups(self.model, config.lr, config.last_layer_lr_scale), config.momentum)}
+        self.optimizers = {
+            "generator": build_optimizer(
+                config.optimizer, parameter_groups(self.model, config.lr, config.last_layer_lr_scale), config.momentum
+            )
+        }
         if self.discriminator is not None:
             self.optimizers["discriminator"] = build_optimizer(
-                config.optimizer, parameter_groups(self.discriminator, config.discriminator_lr or config.lr),
-                config.momentum)
+                config.optimizer,
+                parameter_groups(self.discriminator, config.discriminator_lr or config.lr),
+                config.momentum,
+            )
         # The discriminator steps only in the adversarial phase: its step count starts there.
         offsets = {"generator": 0, "discriminator": config.pretrain_iterations}
         self.schedulers = {
@@ -116,13 +137,24 @@ class Trainer:
             for name, opt in self.optimizers.items()
         }
         self.train_model = DistributedDataParallel(self.model) if self.distributed else self.model
-        self.train_discriminator = (DistributedDataParallel(self.discriminator)
-                                    if self.distributed and self.discriminator is not None else self.discriminator)
+        self.train_discriminator = (
+            DistributedDataParallel(self.discriminator)
+            if self.distributed and self.discriminator is not None
+            else self.discriminator
+        )
 
         self.model_build_s = time.perf_counter() - started  # models, losses and optimisers: start-up figures
-        self.sampler = PatchSampler(config.train_set, config.scale, config.patch_size, self.network.channels,
-                                    self.network.input_kind, data_root, config.train_images,
-                                    conditions=self.condition_source, device=self.device)
+        self.sampler = PatchSampler(
+            config.train_set,
+            config.scale,
+            config.patch_size,
+            self.network.channels,
+            self.network.input_kind,
+            data_root,
+            config.train_images,
+            conditions=self.condition_source,
+            device=self.device,
+        )
         self.sampler_rng = torch.Generator().manual_seed(config.seed)
         self.iteration, self.best_psnr, self.elapsed = 0, -math.inf, 0.0
         self.last_validation: dict[str, float] = {}
@@ -147,8 +179,9 @@ class Trainer:
         out = module(images)
         return out if isinstance(out, tuple) else (out, None)
 
-    def _discriminator_step(self, target: torch.Tensor, sr: torch.Tensor,
-                            categories: torch.Tensor | None) -> torch.Tensor:
+    def _discriminator_step(
+        self, target: torch.Tensor, sr: torch.Tensor, categories: torch.Tensor | None
+    ) -> torch.Tensor:
         """One update of the discriminator: real HR and (detached) SR in one forward pass, one DDP reduction."""
         with self._autocast():
             logits, category_logits = self._discriminate(self.train_discriminator, torch.cat([target, sr.detach()]))
@@ -186,8 +219,11 @@ class Trainer:
             # (not its DDP wrapper) runs, so nothing of it is all-reduced.
             self.discriminator.requires_grad_(False)
         with self._autocast():
-            content = (self.pixel_loss(self._to_range(sr), self._to_range(target))
-                       if pretraining or self.perceptual is None else self.perceptual(sr, target))
+            content = (
+                self.pixel_loss(self._to_range(sr), self._to_range(target))
+                if pretraining or self.perceptual is None
+                else self.perceptual(sr, target)
+            )
             loss = content
             if adversarial_phase:
                 fake_logits, fake_categories = self._discriminate(self.discriminator, self._to_range(sr))
@@ -214,9 +250,17 @@ class Trainer:
             for buffer in self.model.buffers():
                 dist.broadcast(buffer, 0)
         with fp32_scoring(self.model, self.memory_format) as model:
-            return evaluate_model(SuperResolver(model, self.condition_source), specs, [self.config.scale],
-                                  self.data_root, limit=self.config.val_images, rank=self.rank, world=self.world,
-                                  scorers=scorers, device=self.device)
+            return evaluate_model(
+                SuperResolver(model, self.condition_source),
+                specs,
+                [self.config.scale],
+                self.data_root,
+                limit=self.config.val_images,
+                rank=self.rank,
+                world=self.world,
+                scorers=scorers,
+                device=self.device,
+            )
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -247,8 +291,11 @@ class Trainer:
         if self.rank == 0:  # drop records written after the checkpoint: they will be redone
             history = self.run_dir / "history.jsonl"
             if history.exists():
-                rows = [line for line in history.read_text().splitlines()
-                        if line and json.loads(line)["iteration"] <= self.iteration]
+                rows = [
+                    line
+                    for line in history.read_text().splitlines()
+                    if line and json.loads(line)["iteration"] <= self.iteration
+                ]
                 history.write_text("".join(r + "\n" for r in rows))
 
     def _save(self, best: bool) -> None:
@@ -259,8 +306,10 @@ class Trainer:
             if history.exists():  # the history so far travels with the checkpoint (Ray storage keeps only that)
                 shutil.copyfile(history, self.checkpoints / "history.jsonl")
             if best:  # for scoring and fine-tuning: weights only (resuming starts from last.pt)
-                save_checkpoint({k: state[k] for k in ("config", "iteration", "model", "best_psnr", "precision")},
-                                self.checkpoints / "best.pt")
+                save_checkpoint(
+                    {k: state[k] for k in ("config", "iteration", "model", "best_psnr", "precision")},
+                    self.checkpoints / "best.pt",
+                )
         if self.distributed:
             dist.barrier()
 
@@ -343,8 +392,9 @@ class Trainer:
         for name in self.config.eval_sets:
             image_name, hr = load_set(get_spec(name), self.data_root, limit=1)[0]
             with fp32_scoring(self.model, self.memory_format) as model:
-                sr = SuperResolver(model, self.condition_source)(bicubic_lr(hr, self.config.scale), self.config.scale,
-                                                                 image_name)
+                sr = SuperResolver(model, self.condition_source)(
+                    bicubic_lr(hr, self.config.scale), self.config.scale, image_name
+                )
             box = crop_box(modcrop(hr, self.config.scale))
             save_png(crop(sr, box), self.run_dir / "crops" / crop_file(name, image_name))
 
@@ -359,7 +409,9 @@ class Trainer:
             "wall_time_s": round(self.elapsed, 1),
             "precision": self.precision,
             "hardware": describe_trial_hardware(self.device, self.world, self.gpus_per_worker, self.nodes),
-            "world_size": self.world, "gpus_per_worker": self.gpus_per_worker, "nodes": self.nodes,
+            "world_size": self.world,
+            "gpus_per_worker": self.gpus_per_worker,
+            "nodes": self.nodes,
             "parameters": count_parameters(self.model),
             "macs_per_mp": macs_per_output_megapixel(build_model(self.config.model), self.config.scale),
             "eval_images": (f"first {self.config.val_images} per set (subset)" if self.config.val_images else "all"),

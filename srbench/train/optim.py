@@ -21,8 +21,10 @@ def parameter_groups(model: nn.Module, lr: float, last_layer_scale: float = 1.0)
         return [{"params": list(model.parameters()), "lr": lr}]
     last = list(last_layer(model).parameters())
     ids = {id(p) for p in last}
-    return [{"params": [p for p in model.parameters() if id(p) not in ids], "lr": lr},
-            {"params": last, "lr": lr * last_layer_scale}]
+    return [
+        {"params": [p for p in model.parameters() if id(p) not in ids], "lr": lr},
+        {"params": last, "lr": lr * last_layer_scale},
+    ]
 
 
 def build_optimizer(name: str, groups: list[dict], momentum: float) -> torch.optim.Optimizer:

@@ -66,8 +66,9 @@ def cache_file(train_set: str, scale: int, data_root: Path, limit: int | None, w
     return cache_root() / "train_sets" / f"{set_label(train_set)}-x{scale}-{digest}.pt"
 
 
-def prepare_training_set(train_set: str, scale: int, data_root: Path, limit: int | None = None,
-                         with_bicubic: bool = False) -> PreparedSet:
+def prepare_training_set(
+    train_set: str, scale: int, data_root: Path, limit: int | None = None, with_bicubic: bool = False
+) -> PreparedSet:
     path = cache_file(train_set, scale, data_root, limit, with_bicubic)
     if path.is_file():
         try:

@@ -33,10 +33,12 @@ class Progress:
         done = iteration - self.start
         rate = done / max(time.perf_counter() - self.began, 1e-9)
         eta = (self.total - iteration) / rate if rate > 0 else 0.0
-        line = (f"[{iteration:>{len(str(self.total))}}/{self.total}] {100 * iteration / self.total:5.1f}% "
-                + (f"loss {self.loss:.5f}  " if self.loss is not None else "")
-                + f"{rate:.1f} it/s  ETA {_duration(eta)}"
-                + (f"  val {self.validation}" if self.validation else ""))
+        line = (
+            f"[{iteration:>{len(str(self.total))}}/{self.total}] {100 * iteration / self.total:5.1f}% "
+            + (f"loss {self.loss:.5f}  " if self.loss is not None else "")
+            + f"{rate:.1f} it/s  ETA {_duration(eta)}"
+            + (f"  val {self.validation}" if self.validation else "")
+        )
         print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
 
     def close(self) -> None:
