@@ -22,10 +22,11 @@ from PIL import Image  # noqa: E402
 from srbench.crops import centre_box, crop, crop_box, crop_file  # noqa: E402
 from srbench.data import get_spec, load_set, set_label  # noqa: E402
 from srbench.degrade import bicubic_lr, imresize, modcrop  # noqa: E402
-from srbench.metrics import psnr  # noqa: E402
+from srbench.metrics import get_metric, psnr  # noqa: E402
 from srbench.tracking.names import val_metric  # noqa: E402
 from srbench.tracking.store import Tracker  # noqa: E402
 
+PSNR_Y = get_metric("psnr_y")  # what the pictures plot, as the registry names it
 DIVERGED_DB = 3.0  # a curve that never comes within this of bicubic is named, not drawn to scale
 LABEL_OFFSETS = ((4, 4), (4, -11), (4, 14), (4, -22))  # points apart, tried in turn so near labels do not overlap
 
@@ -54,7 +55,7 @@ def psnr_vs_parameters(
     _annotate_apart(ax, fig, [(r["parameters"], r[f"{first_set}.psnr"], r["label"]) for _, r in agg.iterrows()])
     ax.set(
         xlabel="parameters",
-        ylabel=f"{set_label(first_set)} Y-PSNR (dB)",
+        ylabel=f"{set_label(first_set)} {PSNR_Y.heading}",
         title=f"{study}: PSNR vs size (dotted: bicubic, same images)",
     )
     ax.legend(fontsize=8)
@@ -94,7 +95,7 @@ def psnr_vs_hyperparameters(study: str, agg: pd.DataFrame, first_set: str, out: 
             xs = [categories.index(str(v)) for v in values]
             ax.set_xticks(range(len(categories)), categories, fontsize=7)
         ax.scatter(xs, agg[f"{first_set}.psnr"])
-        ax.set(xlabel=key.removeprefix("model."), ylabel=f"{set_label(first_set)} Y-PSNR (dB)")
+        ax.set(xlabel=key.removeprefix("model."), ylabel=f"{set_label(first_set)} {PSNR_Y.heading}")
     fig.suptitle(f"{study}: PSNR against the searched settings")
     return _save(fig, out / f"{study}-search.png")
 
@@ -136,7 +137,9 @@ def validation_curves(
         )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(
-        xlabel="iteration", ylabel=f"validation {set_label(first_set)} Y-PSNR (dB)", title=f"{study}: validation curves"
+        xlabel="iteration",
+        ylabel=f"validation {set_label(first_set)} {PSNR_Y.heading}",
+        title=f"{study}: validation curves",
     )
     ax.legend(fontsize=7)
     if off_scale:
@@ -213,6 +216,11 @@ def _strip_row(
     if not found:
         return None
     return [
-        (title if image is None or index == 0 else f"{title}\n{float(psnr(image[None], truth[None])):.2f} dB", image)
+        (
+            title
+            if image is None or index == 0
+            else f"{title}\n{float(psnr(image[None], truth[None])):.{PSNR_Y.digits}f} {PSNR_Y.unit}",
+            image,
+        )
         for index, (title, image) in enumerate(panels)
     ]
