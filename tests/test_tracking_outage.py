@@ -152,10 +152,7 @@ def test_an_outage_as_one_trial_ends_and_the_next_starts_fails_neither(tmp_path,
         return bool(runs) and runs[0].info.status == "FINISHED"
 
     tracker = sweep_through_outage(tmp_path, data_root, first_ended, "--max-concurrent", "1")
-    assert (
-        "trial b_seed0: the MLflow tracking server did not answer while starting the trial's run"
-        in (tmp_path / "sweep.log").read_text()
-    )
+    assert "trial b_seed0: the MLflow tracking server did not answer while" in (tmp_path / "sweep.log").read_text()
     runs = trial_runs(tracker)
     assert [(r.data.tags["mlflow.runName"], r.info.status) for r in runs] == [
         ("a_seed0", "FINISHED"),
@@ -177,7 +174,7 @@ def test_an_outage_as_the_last_trial_ends_lets_the_sweep_finish_its_records(tmp_
 
     tracker = sweep_through_outage(tmp_path, data_root, ended)
     # which closing call meets the outage first depends on how fast the sweep gets there; one of them must
-    closing = ("counting the sweep's trials", "ending the sweep's run", "writing the leaderboards")
+    closing = ("reading the sweep's trials", "ending a run", "writing the leaderboards")
     log = (tmp_path / "sweep.log").read_text()
     assert any(f"did not answer while {call}" in log for call in closing), log[-3000:]
     [run] = trial_runs(tracker)

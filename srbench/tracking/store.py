@@ -193,7 +193,18 @@ class Tracker:
     def runs(
         self, experiment_ids: Sequence[str], filter_string: str = "", order_by: list[str] | None = None
     ) -> list[Any]:
-        """Every run matching the filter, page after page (a single search stops at one page)."""
+        """Every run matching the filter."""
+        return self._search(experiment_ids, filter_string, order_by)
+
+    @_waits("reading the sweep's trials")
+    def trials(self, experiment_id: str, sweep: str) -> list[Any]:
+        """The trial runs of one sweep."""
+        return self._search([experiment_id], f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_KIND}` = 'trial'")
+
+    def _search(
+        self, experiment_ids: Sequence[str], filter_string: str, order_by: list[str] | None = None
+    ) -> list[Any]:
+        """Page after page (a single search stops at one page)."""
         runs: list[Any] = []
         token = None
         while True:
@@ -209,12 +220,7 @@ class Tracker:
             if not token:
                 return runs
 
-    def trials(self, experiment_id: str, sweep: str, finished_only: bool = False) -> list[Any]:
-        """The trial runs of one sweep (``finished_only``: those that ended FINISHED)."""
-        query = f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_KIND}` = 'trial'"
-        return self.runs([experiment_id], query + (" and attributes.status = 'FINISHED'" if finished_only else ""))
-
-    @_waits("finding a run")
+    @_waits("looking for a run")
     def find_run(self, experiment_id: str, tags: Mapping[str, str]) -> str | None:
         return self._find_run(experiment_id, tags)
 
@@ -227,7 +233,7 @@ class Tracker:
 
     # -- writing runs -----------------------------------------------------------------------------------------
 
-    @_waits("starting a run")
+    @_waits("starting a run (found or created)")
     def find_or_create_run(
         self, experiment_id: str, tags: Mapping[str, str], run_name: str, parent_run_id: str | None = None
     ) -> str:
