@@ -90,6 +90,7 @@ def resumed_sweep(
     settings: dict[str, Any],
     only: str | None,
 ) -> SweepRecord:
+    """``--resume``: the interrupted sweep to continue, from a store that must already exist."""
     tracking_uri = resolve_tracking_uri(tracking_uri)
     check_store(tracking_uri)
     if not store_exists(tracking_uri):
