@@ -9,7 +9,7 @@ from pathlib import Path
 from srbench.cli.common import add_data_root, parse_scales
 from srbench.data import DEFAULT_BENCHMARKS, parse_set_list, resolve_data_root
 from srbench.errors import UserError
-from srbench.evaluate import PROTOCOL, evaluate_bicubic, evaluate_folder, evaluate_model, format_table
+from srbench.evaluate import PROTOCOL, evaluate_bicubic, evaluate_folder, evaluate_model, format_table, strict_json
 from srbench.metrics import Scorer, choose, prepare
 
 
@@ -234,7 +234,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(
             json.dumps(
-                {"method": title, "protocol": PROTOCOL, **notes, "results": [s.as_dict() for s in scores]}, indent=2
+                {"method": title, "protocol": PROTOCOL, **notes, "results": [strict_json(s.as_dict()) for s in scores]},
+                indent=2,
+                allow_nan=False,  # strict JSON: strict_json has made every figure finite or null
             )
         )
     else:
