@@ -3,6 +3,7 @@ a sweep nothing started (no Ray, no MLflow store, no run folder) and nothing alr
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,28 @@ CASES = {
     ),
     "train patch_size=3000": (TRAIN + ["--set", "patch_size=3000"], "field 'patch_size' = 3000: larger than"),
     "train scale=5": (TRAIN + ["--set", "scale=5"], "'scale' is not a training field to override"),
-    "train resume empty": (["train", "--resume", "empty"], "empty/checkpoints/last.pt: EOFError: empty or truncated"),
+    "train resume empty": (
+        ["train", "--resume", "empty"],
+        "checkpoint empty/checkpoints/last.pt is not a PyTorch checkpoint (truncated or another format)",
+    ),
+    # run folders: never a user's folder, a file, or a folder srbench cannot write
+    "train --run-dir a file": (TRAIN + ["--run-dir", "notadb.db"], "--run-dir notadb.db is a file, not a folder"),
+    "train --run-dir under a file": (TRAIN + ["--run-dir", "notadb.db/run"], "notadb.db is a file, not a folder"),
+    "train --run-dir a user's folder": (
+        TRAIN + ["--run-dir", "broken"],
+        "--run-dir broken already exists and is not an srbench run folder",
+    ),
+    "train --run-dir not writable": (TRAIN + ["--run-dir", "/proc/srbench/run"], "cannot write in /proc"),
+    "train --resume a user's folder": (["train", "--resume", "broken"], "not an srbench run folder"),
+    # weights that are not PyTorch checkpoints
+    "eval --weights a text file": (
+        ["eval", "--model", "srcnn", "--weights", "notadb.db", "--sets", "Set5", "--scales", "3"],
+        "--weights notadb.db is not a PyTorch checkpoint (truncated or another format)",
+    ),
+    "eval --checkpoint a text file": (
+        ["eval", "--checkpoint", "notadb.db", "--sets", "Set5"],
+        "checkpoint notadb.db is not a PyTorch checkpoint (truncated or another format)",
+    ),
     # study files
     "study lr='fast'": (
         ["sweep", _study("train={'lr': 'fast'}"), "--dry-run"],
@@ -181,12 +203,20 @@ def _own_set_folders(folder: Path, data_root: Path) -> None:
 def test_bad_input_is_one_line_and_exit_2_before_anything_starts(workdir, capsys, case):
     argv, fragment = CASES[case]
     argv = [a(workdir) if callable(a) else a for a in argv]
-    before = sorted(p.relative_to(workdir) for p in workdir.rglob("*"))
+    before = _contents(workdir)
     code = main(argv)
     err = capsys.readouterr().err
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
     assert not ray.is_initialized()
-    assert sorted(p.relative_to(workdir) for p in workdir.rglob("*")) == before  # nothing created (no mlflow.db, run/)
+    assert _contents(workdir) == before  # nothing created (no mlflow.db, run/), no file changed
+
+
+def _contents(folder: Path) -> dict[str, str | None]:
+    """Every path under ``folder`` with its file's SHA-256 (None for a folder)."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
+        for p in folder.rglob("*")
+    }
 
 
 def test_data_lr_never_writes_through_a_link(workdir, tmp_path_factory):

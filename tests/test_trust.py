@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,11 @@ from srbench.cli import main
 from srbench.data import get_spec, load_set
 from srbench.degrade import bicubic_lr, imresize
 from srbench.models import build_model
+from srbench.train.checkpoint import save_checkpoint
+from srbench.train.config import make_config
+from srbench.train.loop import Trainer
+
+TRAIN = ["train", "--model", "srcnn", "--scale", "3", "--budget", "smoke"]
 
 
 def _hashes(folder: Path) -> dict[str, str]:
@@ -103,3 +110,49 @@ def test_a_network_with_nan_output_is_one_line_naming_the_image(tmp_path, monkey
         capsys,
         "the network's output for baby.png holds NaN or Inf",
     )
+
+
+def test_train_never_writes_into_a_folder_of_the_users(tmp_path, monkeypatch, capsys, data_root):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine").mkdir()
+    for name in ("results.json", "config.json", "history.jsonl"):
+        (tmp_path / "mine" / name).write_text('{"mine": true}\n')
+    _refused(TRAIN + ["--run-dir", "mine"], capsys, "--run-dir mine already exists and is not an srbench run folder")
+
+
+def test_a_run_stopped_before_its_first_checkpoint_is_known_as_srbenchs(tmp_path, monkeypatch, capsys, data_root):
+    """The trainer marks its folder when it makes it: what a run killed before its first checkpoint leaves."""
+    monkeypatch.chdir(tmp_path)
+    Trainer(make_config({"name": "srcnn"}, 3, "smoke"), tmp_path / "run", data_root, show_progress=False)
+    assert not (tmp_path / "run" / "checkpoints" / "last.pt").exists()
+    capsys.readouterr()  # the trainer's own start-up lines
+    _refused(TRAIN + ["--run-dir", "run"], capsys, "run holds a run stopped before its first checkpoint")
+    _refused(["train", "--resume", "run"], capsys, "--resume run: the run stopped before its first checkpoint")
+
+
+def test_a_truncated_checkpoint_or_a_pickle_is_one_line_without_torchs_warning(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    save_checkpoint({"model": build_model({"name": "srcnn"}).state_dict()}, tmp_path / "full.pt")
+    (tmp_path / "cut.pt").write_bytes((tmp_path / "full.pt").read_bytes()[:5000])
+    (tmp_path / "plain.pkl").write_bytes(pickle.dumps({"weights": [1.0, 2.0]}, protocol=4))
+    for name in ("cut.pt", "plain.pkl"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _refused(["eval", "--checkpoint", name, "--sets", "Set5"], capsys, f"checkpoint {name} is not a PyTorch")
+            _refused(
+                ["eval", "--model", "srcnn", "--weights", name, "--sets", "Set5", "--scales", "3"],
+                capsys,
+                f"--weights {name} is not a PyTorch checkpoint (truncated or another format)",
+            )
+        assert not caught, [str(w.message) for w in caught]
+
+
+def test_an_image_too_large_to_decode_is_refused_from_its_header(tmp_path, monkeypatch, capsys, data_root):
+    """144 Mpixel: above PIL's warning threshold, below its error; refused before decoding, PIL's warning unseen."""
+    monkeypatch.chdir(tmp_path)
+    _bicubic_sr(data_root, tmp_path / "sr")
+    Image.new("1", (12_000, 12_000)).save(tmp_path / "sr" / "bird.png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _refused(["eval", "sr", "--sets", "Set5", "--scales", "3"], capsys, "sr/bird.png: 12000x12000 is more than")
+    assert not caught, [str(w.message) for w in caught]

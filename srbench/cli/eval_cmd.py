@@ -150,19 +150,11 @@ def _saved_source(model: dict) -> str | None:
 
 def _read_weights(path: Path) -> tuple[dict, dict | None]:
     """The state dict in ``path`` and, for an srbench checkpoint, its training configuration."""
-    import torch
-
-    from srbench.train.checkpoint import FORMAT, load_checkpoint
+    from srbench.train.checkpoint import FORMAT, load_checkpoint, read_weights_only
 
     if not path.is_file():
         raise UserError(f"--weights {path} does not exist")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UserError(
-            f"--weights {path}: cannot read it with torch.load(weights_only=True): "
-            f"{next(iter(str(exc).splitlines()), type(exc).__name__)}"
-        ) from None
+    data = read_weights_only(path, f"--weights {path}")
     if isinstance(data, dict) and data.get("format") == FORMAT:
         state = load_checkpoint(path)
         return state["model"], state["config"]

@@ -22,6 +22,7 @@ from srbench.tracking.store import Tracker
 from srbench.tracking.uri import check_store, ui_command
 from srbench.train.checkpoint import load_checkpoint
 from srbench.train.config import BUDGETS, TrainConfig, config_from_dict, make_config
+from srbench.train.run_folder import check_new_run_folder, check_resumable
 
 TRAIN_EXPERIMENT = "srbench-train"
 
@@ -122,15 +123,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resume:
         run_dir = args.resume
-        last = run_dir / "checkpoints" / "last.pt"
+        last = check_resumable(run_dir)
         config = config_from_dict(load_checkpoint(last)["config"], str(last))
     else:
         config = _config_from_args(args)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         family = config.family.replace(":", ".").rsplit(".", 1)[-1]  # an import path's callable
         run_dir = args.run_dir or Path("runs") / f"{family}-x{config.scale}-{config.budget}-{stamp}"
-        if (run_dir / "checkpoints" / "last.pt").exists():
-            raise UserError(f"{run_dir} already holds a run; use --resume {run_dir} or another --run-dir")
+        check_new_run_folder(run_dir)
     data_root = resolve_data_root(args.data_root)
     check_trial_data(config, data_root, download=not args.no_download)
     tracked = (

@@ -43,6 +43,7 @@ from srbench.train.inference import SuperResolver
 from srbench.train.optim import build_optimizer, lr_factor, parameter_groups
 from srbench.train.precision import autocast, fp32_scoring, memory_format, resolve_precision
 from srbench.train.progress import Progress
+from srbench.train.run_folder import mark_run_folder
 
 
 class TrainCallback(Protocol):
@@ -164,7 +165,7 @@ class Trainer:
         elif config.generator_init:
             self.model.load_state_dict(load_checkpoint(Path(config.generator_init))["model"])
         if self.rank == 0:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            mark_run_folder(self.run_dir)
             (self.run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
 
     # -- one iteration ----------------------------------------------------------------------
