@@ -47,12 +47,10 @@ def open_store(tracking_uri: str | None, wanted: list[str], flag: str) -> tuple[
     """The tracking URI to read and the studies in it to use: ``wanted`` (each checked) or every study with
     srbench runs. A local store that is not there is an error, never created by looking."""
     from srbench.tracking.store import Tracker
-    from srbench.tracking.uri import check_store, resolve_tracking_uri, store_exists
+    from srbench.tracking.uri import check_store, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
-    check_store(uri)
-    if not store_exists(uri):
-        raise UserError(f"no MLflow store at {uri}; give --tracking-uri (or run a sweep here first)")
+    check_store(uri, reading=True)
     available = Tracker(uri).studies()
     unknown = [s for s in wanted if s not in available]
     if unknown:

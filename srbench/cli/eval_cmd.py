@@ -178,12 +178,10 @@ def _json_object(text: str, flag: str) -> dict:
 def _logged_model_resolver(model_uri: str, tracking_uri: str | None):
     """A model a sweep logged to MLflow as ``super_resolve``, with a title and its trained scale."""
     from srbench.tracking.model_registry import load_logged_model
-    from srbench.tracking.uri import check_store, resolve_tracking_uri, store_exists
+    from srbench.tracking.uri import check_store, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
-    check_store(uri)
-    if not store_exists(uri):
-        raise UserError(f"no MLflow store at {uri}; give --tracking-uri (or run a sweep here first)")
+    check_store(uri, reading=True)
     model, scale, run_id = load_logged_model(model_uri, uri)
     return _resolver(model.eval()), f"{model_uri} (run {run_id}, trained x{scale})", scale
 

@@ -98,7 +98,6 @@ def _start_mlflow_run(
     uri: str, experiment: str, config: TrainConfig, run_dir: Path, data_root: Path
 ) -> tuple[Tracker, str]:
     """The run folder's MLflow run (found again on --resume, by the folder), recording its configuration."""
-    check_store(uri)
     tracker = Tracker(uri, patient=True)  # a run of hours waits out a tracking-server outage
     experiment_id = tracker.experiment_id(experiment, "runs of srbench train --tracking-uri")
     run_id = tracker.find_or_create_run(
@@ -131,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
         family = config.family.replace(":", ".").rsplit(".", 1)[-1]  # an import path's callable
         run_dir = args.run_dir or Path("runs") / f"{family}-x{config.scale}-{config.budget}-{stamp}"
         check_new_run_folder(run_dir)
+    if args.tracking_uri:
+        check_store(args.tracking_uri)
     data_root = resolve_data_root(args.data_root)
     check_trial_data(config, data_root, download=not args.no_download)
     tracked = (

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import math
 import secrets
 import tempfile
 import time
@@ -139,8 +140,13 @@ def check_flags(
         ("--gpus-per-worker", gpus, 0),
         ("--max-concurrent", max_concurrent, 1),
     ):
-        if value is not None and value < minimum:
-            raise UserError(f"{flag} {value:g}: must be {'>= 0' if minimum == 0 else '> 0'}")
+        if value is not None and not (math.isfinite(value) and value >= minimum):  # nan fails every comparison
+            raise UserError(f"{flag} {value:g}: must be a finite number {'>= 0' if minimum == 0 else '> 0'}")
+    if gpus is not None and gpus > 1:  # named here, not as the study file's field
+        raise UserError(
+            f"--gpus-per-worker {gpus:g}: a DDP worker drives one GPU; give more --workers-per-trial with "
+            f"--gpus-per-worker 1 instead"
+        )
 
 
 def check_trial_shape(experiment: Experiment, trials: list[TrialPlan], file: str | Path) -> None:
