@@ -3,7 +3,9 @@ a sweep nothing started (no Ray, no MLflow store, no run folder) and nothing alr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -96,6 +98,18 @@ CASES = {
     "sweep --set seed=abc --dry-run": (SWEEP + ["--set", "seed=abc", "--dry-run"], "--set seed: a sweep's seeds are"),
     "sweep --set model.scale=5 --dry-run": (SWEEP + ["--set", "model.scale=5", "--dry-run"], "--set model.scale"),
     "sweep --set patch_size=3000": (SWEEP + ["--set", "patch_size=3000"], "field 'patch_size' = 3000: larger than"),
+    "sweep --gpus-per-worker inf": (
+        SWEEP + ["--gpus-per-worker", "inf", "--dry-run"],
+        "--gpus-per-worker inf: must be a finite number >= 0",
+    ),
+    "sweep --gpus-per-worker nan": (
+        SWEEP + ["--gpus-per-worker", "nan", "--dry-run"],
+        "--gpus-per-worker nan: must be a finite number >= 0",
+    ),
+    "sweep --gpus-per-worker 2": (
+        SWEEP + ["--gpus-per-worker", "2", "--dry-run"],
+        "--gpus-per-worker 2: a DDP worker drives one GPU",
+    ),
     "sweep --storage not creatable": (SWEEP + ["--storage", "/proc/srbench/x"], "--storage /proc/srbench/x: cannot"),
     "sweep no data": (SWEEP + ["--data-root", "empty", "--no-download"], "T91 is not in"),
     # users' own sets: folders of HR images (the folders are made by the workdir fixture)
@@ -142,6 +156,9 @@ CASES = {
     ),
     # evaluation and data
     "eval --scales 999": (["eval", "bicubic", "--sets", "Set5", "--scales", "999"], "scale 999 is too large for Set5"),
+    "eval --scales empty": (["eval", "bicubic", "--sets", "Set5", "--scales", ""], "--scales is empty"),
+    "train --scale 0": (TRAIN[:4] + ["0"], "bad scale '0' in --scale:"),
+    "data lr --scale 0": (["data", "lr", "--set", "Set5", "--scale", "0", "--out", "lr"], "bad scale '0' in --scale:"),
     "data lr --scale 999": (["data", "lr", "--set", "Set5", "--scale", "999", "--out", "lr"], "scale 999 is too large"),
     "eval decompression bomb": (["eval", "sr", "--sets", "Set5", "--scales", "4"], "cannot read image sr/baby.png"),
     "eval two files for one image": (
@@ -153,6 +170,39 @@ CASES = {
         ["leaderboard", "--tracking-uri", "sqlite:///notadb.db"],
         "notadb.db is not an SQLite database",
     ),
+    "sweeps on another program's SQLite": (
+        ["sweeps", "--tracking-uri", "sqlite:///other.db"],
+        "other.db is an SQLite database but not an MLflow store (no alembic_version, experiments, runs table)",
+    ),
+    "leaderboard on another program's SQLite": (
+        ["leaderboard", "--tracking-uri", "sqlite:///other.db"],
+        "other.db is an SQLite database but not an MLflow store",
+    ),
+    "eval --model-uri on another program's SQLite": (
+        ["eval", "--model-uri", "models:/x@best_quick", "--tracking-uri", "sqlite:///other.db", "--sets", "Set5"],
+        "other.db is an SQLite database but not an MLflow store",
+    ),
+    "train on another program's SQLite": (
+        TRAIN + ["--tracking-uri", "sqlite:///other.db"],
+        "other.db is an SQLite database but not an MLflow store",
+    ),
+    "sweeps on no store": (["sweeps"], "no MLflow store at sqlite:///"),
+    "sweeps --tracking-uri foo://bar": (["sweeps", "--tracking-uri", "foo://bar"], "foo://bar: unknown scheme 'foo'"),
+    "leaderboard --tracking-uri foo://bar": (
+        ["leaderboard", "--tracking-uri", "foo://bar"],
+        "foo://bar: unknown scheme 'foo'",
+    ),
+    "train --tracking-uri foo://bar": (TRAIN + ["--tracking-uri", "foo://bar"], "foo://bar: unknown scheme 'foo'"),
+    "sweep --dry-run --tracking-uri foo://bar": (
+        SWEEP + ["--dry-run", "--tracking-uri", "foo://bar"],
+        "foo://bar: unknown scheme 'foo'",
+    ),
+    "train store in a missing folder": (
+        TRAIN + ["--tracking-uri", "sqlite:////nonexistent/dir/x.db"],
+        "MLflow store /nonexistent/dir/x.db: the folder /nonexistent/dir does not exist",
+    ),
+    "leaderboard --out a file": (["leaderboard", "--out", "notadb.db"], "--out notadb.db is a file, not a folder"),
+    "leaderboard --out not writable": (["leaderboard", "--out", "/proc/srbench/pages"], "cannot write in /proc"),
     "leaderboard on a file store": (
         ["leaderboard", "--tracking-uri", "file:///tmp/mlruns"],
         "file stores (mlruns folders) are not supported",
@@ -167,6 +217,9 @@ def workdir(tmp_path, monkeypatch, data_root):
     (tmp_path / "empty" / "checkpoints").mkdir(parents=True)
     (tmp_path / "empty" / "checkpoints" / "last.pt").write_bytes(b"")
     (tmp_path / "notadb.db").write_text("not a database\n")
+    with contextlib.closing(sqlite3.connect(tmp_path / "other.db")) as other:  # another program's database
+        other.execute("CREATE TABLE notes (text TEXT)")
+        other.commit()
     (tmp_path / "sr").mkdir()
     for name in ("bird", "butterfly", "head", "woman"):
         Image.new("RGB", (8, 8)).save(tmp_path / "sr" / f"{name}.png")

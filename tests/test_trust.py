@@ -18,6 +18,7 @@ from srbench.cli import main
 from srbench.data import get_spec, load_set
 from srbench.degrade import bicubic_lr, imresize
 from srbench.models import build_model
+from srbench.tracking.store import Tracker
 from srbench.train.checkpoint import save_checkpoint
 from srbench.train.config import make_config
 from srbench.train.loop import Trainer
@@ -156,3 +157,20 @@ def test_an_image_too_large_to_decode_is_refused_from_its_header(tmp_path, monke
         warnings.simplefilter("always")
         _refused(["eval", "sr", "--sets", "Set5", "--scales", "3"], capsys, "sr/bird.png: 12000x12000 is more than")
     assert not caught, [str(w.message) for w in caught]
+
+
+def test_data_lr_refuses_an_out_that_is_a_link_to_a_folder(tmp_path, monkeypatch, capsys, data_root):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "precious.txt").write_text("keep me")
+    (tmp_path / "lr").symlink_to(tmp_path / "elsewhere")
+    _refused(["data", "lr", "--set", "Set5", "--scale", "4", "--out", "lr"], capsys, "--out lr is a symbolic link")
+    assert [p.name for p in (tmp_path / "elsewhere").iterdir()] == ["precious.txt"]
+
+
+def test_reading_an_empty_store_says_there_are_no_finished_sweeps(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}").studies()  # a real, empty MLflow store
+    capsys.readouterr()  # MLflow's notes on creating it
+    _refused(["leaderboard"], capsys, "no finished sweeps in sqlite:///")
+    assert not (tmp_path / "leaderboards").exists()

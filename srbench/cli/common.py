@@ -16,8 +16,9 @@ class OneLineParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def parse_scales(text: str) -> list[int]:
-    """Parse ``"2,3,4"``; scales are integers >= 2 (the protocol's modcrop and shave need integers)."""
+def parse_scales(text: str, flag: str = "--scales") -> list[int]:
+    """Parse ``"2,3,4"``; scales are integers >= 2 (the protocol's modcrop and shave need integers); ``flag``
+    names the option in errors."""
     scales = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
@@ -27,10 +28,10 @@ def parse_scales(text: str) -> list[int]:
         except ValueError:
             value = 0
         if value < 2:
-            raise UserError(f"bad scale '{part}' in --scales: scales are integers >= 2, e.g. --scales 2,3,4")
+            raise UserError(f"bad scale '{part}' in {flag}: scales are integers >= 2, e.g. {flag} 4")
         scales.append(value)
     if not scales:
-        raise UserError("--scales is empty: give e.g. --scales 2,3,4")
+        raise UserError(f"{flag} is empty: give e.g. {flag} 4")
     return list(dict.fromkeys(scales))
 
 

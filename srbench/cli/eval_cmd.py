@@ -12,6 +12,8 @@ from srbench.errors import UserError
 from srbench.evaluate import PROTOCOL, evaluate_bicubic, evaluate_folder, evaluate_model, format_table, strict_json
 from srbench.metrics import Scorer, choose, prepare
 
+DEFAULT_SCALES = "2,3,4"  # --scales "" is refused as empty, never this default
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -202,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     scorers = _scorers(args.metrics, args.lpips_weights)
     if args.model is not None:
         resolver, title, scale = _weights_resolver(
-            args.model, args.model_config, args.weights, parse_scales(args.scales) if args.scales else None
+            args.model, args.model_config, args.weights, parse_scales(args.scales) if args.scales is not None else None
         )
         scores = evaluate_model(resolver, specs, [scale], root, download, scorers=scorers)
     elif args.checkpoint is not None or args.model_uri is not None:
@@ -211,13 +213,13 @@ def run(args: argparse.Namespace) -> int:
             if args.checkpoint is not None
             else _logged_model_resolver(args.model_uri, args.tracking_uri)
         )
-        scales = parse_scales(args.scales) if args.scales else [trained_scale]
+        scales = parse_scales(args.scales) if args.scales is not None else [trained_scale]
         scores = evaluate_model(resolver, specs, scales, root, download, scorers=scorers)
     elif args.source == "bicubic":
-        scales = parse_scales(args.scales or "2,3,4")
+        scales = parse_scales(DEFAULT_SCALES if args.scales is None else args.scales)
         scores, title = evaluate_bicubic(specs, scales, root, download, scorers), "bicubic (MATLAB imresize)"
     else:
-        scales = parse_scales(args.scales or "2,3,4")
+        scales = parse_scales(DEFAULT_SCALES if args.scales is None else args.scales)
         folder = Path(args.source)
         scores, title = evaluate_folder(folder, specs, scales, root, download, scorers), str(folder)
     notes = {s.name: s.note for s in scorers if s.note}  # which weights a metric used (LPIPS's trunk)

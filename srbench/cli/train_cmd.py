@@ -77,7 +77,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     if not args.model or not args.scale:
         raise UserError("--model and --scale are required (or --resume RUN_DIR)")
-    scales = parse_scales(args.scale)
+    scales = parse_scales(args.scale, "--scale")
     if len(scales) != 1:
         raise UserError(f"--scale takes one scale, got '{args.scale}'")
     model = model_reference(args.model)
