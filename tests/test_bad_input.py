@@ -110,6 +110,32 @@ CASES = {
         SWEEP + ["--gpus-per-worker", "2", "--dry-run"],
         "--gpus-per-worker 2: a DDP worker drives one GPU",
     ),
+    "sweep --dry-run patch_size=1": (
+        SWEEP + ["--dry-run", "--set", "patch_size=1"],
+        "field 'patch_size' = 1: must be at least 13 for srcnn at x3",
+    ),
+    "sweep --dry-run patch_size=3000": (
+        SWEEP + ["--dry-run", "--set", "patch_size=3000"],
+        "field 'patch_size' = 3000: larger than",
+    ),
+    "sweep --dry-run patch_size=100000": (
+        SWEEP + ["--dry-run", "--set", "patch_size=100000"],
+        "field 'patch_size' = 100000: must be at most 4,096",
+    ),
+    "sweep --dry-run lr=Infinity": (
+        SWEEP + ["--dry-run", "--set", "lr=Infinity"],
+        "field 'lr' = inf: must be a finite number",
+    ),
+    "sweep --dry-run lr=NaN": (SWEEP + ["--dry-run", "--set", "lr=NaN"], "field 'lr' = nan: must be a finite"),
+    "sweep --dry-run huge iterations": (
+        SWEEP + ["--dry-run", "--set", "iterations=999999999999999999999"],
+        "field 'iterations' = 999999999999999999999: must be at most 1,000,000,000",
+    ),
+    "sweep --dry-run huge batch_size": (
+        SWEEP + ["--dry-run", "--set", "batch_size=100000000000"],
+        "field 'batch_size' = 100000000000: must be at most 65,536",
+    ),
+    "train patch_size=1": (TRAIN + ["--set", "patch_size=1"], "field 'patch_size' = 1: must be at least 13"),
     "sweep --storage not creatable": (SWEEP + ["--storage", "/proc/srbench/x"], "--storage /proc/srbench/x: cannot"),
     "sweep no data": (SWEEP + ["--data-root", "empty", "--no-download"], "T91 is not in"),
     # users' own sets: folders of HR images (the folders are made by the workdir fixture)

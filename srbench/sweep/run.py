@@ -61,6 +61,8 @@ def run_sweep(
         gpus_per_worker=gpus_per_worker,
     )
     study = prepare_study(file, experiment, budget, tracking_uri, resume, settings or {}, only, storage)
+    if dry_run:  # a patch or scale the local data cannot hold is refused here too, without downloading
+        check_sweep_data(study.trials, resolve_data_root(data_root), download, local_only=True)
     print(trial_table(experiment, study.trials, study.budget))
     if dry_run:
         return {"trials": [t.key for t in study.trials], "dry_run": True}
