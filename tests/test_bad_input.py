@@ -92,6 +92,11 @@ CASES = {
         ["sweep", _study("variants={'a': {'model.scale': 4}}"), "--dry-run"],
         "'model.scale' in variants / search_space",
     ),
+    "study a variant's unknown model": (
+        ["sweep", _study("variants={'a': {'model.name': 'nosuch'}}"), "--dry-run"],
+        "study.py: variant 'a': model: unknown model 'nosuch'",
+    ),
+    "study path is a folder": (["sweep", "no_images", "--dry-run"], "experiment file no_images is a folder"),
     # sweep flags
     "sweep --set scale=5": (SWEEP + ["--set", "scale=5"], "'scale' is not a training field to override"),
     "sweep --set budget=paper": (SWEEP + ["--set", "budget=paper"], "'budget' is not a training field to override"),
