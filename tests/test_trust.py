@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
+import signal
+import subprocess
+import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -19,10 +24,11 @@ from srbench.data import get_spec, load_set
 from srbench.degrade import bicubic_lr, imresize
 from srbench.models import build_model
 from srbench.tracking.store import Tracker
-from srbench.train.checkpoint import save_checkpoint
+from srbench.train.checkpoint import load_checkpoint, save_checkpoint
 from srbench.train.config import make_config
 from srbench.train.loop import Trainer
 
+REPO = Path(__file__).resolve().parents[1]
 TRAIN = ["train", "--model", "srcnn", "--scale", "3", "--budget", "smoke"]
 
 
@@ -174,3 +180,74 @@ def test_reading_an_empty_store_says_there_are_no_finished_sweeps(tmp_path, monk
     capsys.readouterr()  # MLflow's notes on creating it
     _refused(["leaderboard"], capsys, "no finished sweeps in sqlite:///")
     assert not (tmp_path / "leaderboards").exists()
+
+
+LONG = ["--set", "iterations=1000", "--set", "log_every=10", "--set", "val_every=500", "--set", "precision=fp32"]
+
+
+def test_sigterm_stops_train_resumably_and_the_resumed_run_ends_as_an_uninterrupted_one(tmp_path, data_root):
+    """SIGTERM (kill, schedulers, containers) as Ctrl-C: the current iteration finishes, a checkpoint is written,
+    one line gives the resume command, exit 128 + 15; resumed, the run ends with the weights and figures of a run
+    never stopped."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SRBENCH_DATA": str(data_root)}
+    argv = [sys.executable, "-m", "srbench", *TRAIN, *LONG, "--run-dir", "run", "--quiet"]
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        history = tmp_path / "run" / "history.jsonl"
+        while proc.poll() is None and not (history.exists() and '"phase"' in history.read_text()):
+            time.sleep(0.05)  # training has started: its first log row
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.strip().splitlines()[-1].startswith("stopped at iteration ")
+    assert "(SIGTERM); continue with: python -m srbench train --resume run" in err
+    stopped = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["iteration"]
+    assert 0 < stopped < 1000 and not (tmp_path / "run" / "results.json").exists()
+
+    resumed = subprocess.run(argv[:4] + ["--resume", "run", "--quiet"], cwd=tmp_path, env=env, capture_output=True)
+    assert resumed.returncode == 0, resumed.stderr
+    settings = {"iterations": 1000, "log_every": 10, "val_every": 500, "precision": "fp32"}
+    straight = Trainer(make_config({"name": "srcnn"}, 3, "smoke", **settings), tmp_path / "straight", data_root)
+    expected = straight.fit()
+    final = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["model"]
+    assert all(torch.equal(final[k], v) for k, v in straight.model.state_dict().items())
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["sets"] == expected["sets"]
+
+
+STOPPER = """
+import os
+import signal
+from pathlib import Path
+
+import torch
+
+from srbench.metrics import Metric
+
+
+def stop_once(sr, hr, shave):  # a stop that reaches the run while it scores its final figures
+    flag = Path(__file__).with_name("stop-now")
+    if flag.exists():
+        flag.unlink()
+        os.kill(os.getpid(), signal.SIGTERM)
+    return torch.zeros(sr.shape[0], dtype=torch.float64)
+
+
+STOP = Metric("stopper", "Stopper", higher_is_better=True, digits=1, compute=stop_once)
+"""
+
+
+def test_a_stop_during_the_final_scoring_stops_at_once_and_resume_scores_again(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stopper.py").write_text(STOPPER)
+    (tmp_path / "stop-now").touch()
+    argv = TRAIN + ["--set", 'metrics=["stopper.py:STOP"]', "--run-dir", "run", "--quiet"]
+    assert main(argv) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("stopped during the final scoring (SIGTERM); continue with: python -m srbench train")
+    assert not (tmp_path / "run" / "results.json").exists()
+    assert main(["train", "--resume", "run", "--quiet"]) == 0
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["iterations"] == results["config"]["iterations"] and results["sets"][0]["stopper"] == 0.0

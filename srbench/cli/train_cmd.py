@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from srbench.cli.common import add_data_root, parse_scales
 from srbench.data import resolve_data_root
@@ -23,6 +26,9 @@ from srbench.tracking.uri import check_store, ui_command
 from srbench.train.checkpoint import load_checkpoint
 from srbench.train.config import BUDGETS, TrainConfig, config_from_dict, make_config
 from srbench.train.run_folder import check_new_run_folder, check_resumable
+
+if TYPE_CHECKING:  # imported where it runs: torch's training stack is slow to import
+    from srbench.train.loop import Trainer
 
 TRAIN_EXPERIMENT = "srbench-train"
 
@@ -116,6 +122,36 @@ def _start_mlflow_run(
     return tracker, run_id
 
 
+class _StoppedWhileScoring(BaseException):
+    """A stop signal during the final scoring: the weights are final and checkpointed, so the run stops at once and
+    ``--resume`` scores again. A BaseException, as KeyboardInterrupt is: no ``except Exception`` swallows it."""
+
+
+class _Stop:
+    """SIGINT (Ctrl-C) and SIGTERM (``kill``, schedulers, containers) alike: training finishes the current iteration,
+    checkpoints and stops; the final scoring stops at once (see :class:`_StoppedWhileScoring`)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer, self.signum = trainer, signal.SIGINT
+
+    def _request(self, signum: int, _frame) -> None:
+        self.signum = signum
+        if self.trainer.finishing:
+            raise _StoppedWhileScoring
+        self.trainer.stop_requested = True
+
+    @contextlib.contextmanager
+    def on_signals(self) -> Iterator[None]:
+        previous = {s: signal.signal(s, self._request) for s in self.SIGNALS}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
 def run(args: argparse.Namespace) -> int:
     from srbench.train.data import check_trial_data  # heavy imports only for this command
     from srbench.train.loop import Trainer
@@ -147,28 +183,27 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
 
-    def request_stop(_signum, _frame) -> None:  # finish the current iteration, checkpoint, stop
-        trainer.stop_requested = True
-
-    previous = signal.signal(signal.SIGINT, request_stop)
+    stop = _Stop(trainer)
     try:
-        results = trainer.fit()
+        with stop.on_signals():
+            results = trainer.fit()
+    except _StoppedWhileScoring:
+        results = None
     except Exception:
         if tracked:
             tracked[0].finish(tracked[1], "FAILED")
         raise
-    finally:
-        signal.signal(signal.SIGINT, previous)
     if results is None:
         if tracked:
             tracked[0].finish(tracked[1], "KILLED")
         again = f" --tracking-uri {args.tracking_uri} --experiment {args.experiment}" if tracked else ""
+        where = "during the final scoring" if trainer.finishing else f"at iteration {trainer.iteration}"
         print(
-            f"stopped at iteration {trainer.iteration}; continue with: python -m srbench train --resume {run_dir}"
-            f"{again}",
+            f"stopped {where} ({signal.Signals(stop.signum).name}); continue with: python -m srbench train "
+            f"--resume {run_dir}{again}",
             file=sys.stderr,
         )
-        return 130
+        return 128 + stop.signum
     if tracked:
         record_results(*tracked, results, run_dir)
         tracked[0].finish(tracked[1])

@@ -82,6 +82,7 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         self.stop_requested = False
+        self.finishing = False  # scoring the final figures: the weights are final and checkpointed
 
         started = time.perf_counter()
         torch.manual_seed(config.seed)
@@ -376,8 +377,8 @@ class Trainer:
         finally:
             progress.close()
         self.elapsed += time.perf_counter() - started
-        # A scheduler's stop that came during the last log interval still stops the trial before its final scoring.
-        if self.iteration < total or self._stop_asked():
+        # A stop that came during the last iterations (a signal, a scheduler's) still stops before the final scoring.
+        if self.iteration < total or self.stop_requested or self._stop_asked():
             self._save(best=False)
             return None
         return self._finish()
@@ -400,6 +401,7 @@ class Trainer:
             save_png(crop(sr, box), self.run_dir / "crops" / crop_file(name, image_name))
 
     def _finish(self) -> dict[str, Any]:
+        self.finishing = True
         # Every chosen metric here; validations score the protocol's figures only (LPIPS is slow).
         scores = self.evaluate(self.config.eval_sets, self.final_scorers)
         if self.rank == 0:

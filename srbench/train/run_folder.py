@@ -39,12 +39,14 @@ def check_new_run_folder(folder: Path) -> None:
 
 def check_resumable(folder: Path) -> Path:
     """The checkpoint ``--resume`` continues from, after checking the folder is a run folder srbench can write."""
-    check_writable_folder(folder, "--resume")
     last = folder / "checkpoints" / "last.pt"
+    if not folder.exists():
+        raise UserError(f"--resume {folder}: no such folder (checkpoint {last} does not exist)")
     if is_run_folder(folder) and not last.exists():
         raise UserError(
             f"--resume {folder}: the run stopped before its first checkpoint (nothing to resume); start it again"
         )
-    if not folder.is_dir() or not last.exists():
+    if not last.exists():
         raise UserError(f"--resume {folder}: not an srbench run folder (no checkpoints/last.pt)")
+    check_writable_folder(folder, "--resume")
     return last
