@@ -232,6 +232,14 @@ CASES = {
         TRAIN + ["--tracking-uri", "sqlite:////nonexistent/dir/x.db"],
         "MLflow store /nonexistent/dir/x.db: the folder /nonexistent/dir does not exist",
     ),
+    "train store in an unwritable folder": (
+        TRAIN + ["--tracking-uri", "sqlite:////proc/srbench.db"],
+        "MLflow store /proc/srbench.db: /proc: cannot write in /proc",
+    ),
+    "data lr --out under a file": (
+        ["data", "lr", "--set", "Set5", "--scale", "4", "--out", "notadb.db/lr"],
+        "notadb.db is a file, not a folder",
+    ),
     "leaderboard --out a file": (["leaderboard", "--out", "notadb.db"], "--out notadb.db is a file, not a folder"),
     "leaderboard --out not writable": (["leaderboard", "--out", "/proc/srbench/pages"], "cannot write in /proc"),
     "leaderboard on a file store": (
