@@ -10,7 +10,7 @@ from pathlib import Path
 from srbench.errors import UserError
 
 
-def check_writable_folder(folder: Path, flag: str) -> None:
+def check_output_folder(folder: Path, flag: str) -> None:
     """``folder`` is a folder (or can be made one) that this process can write in; a one-line error otherwise."""
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{flag} {folder} is a file, not a folder")

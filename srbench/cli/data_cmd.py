@@ -12,7 +12,7 @@ from srbench.data import CATALOGUE, ensure, get_spec, load_set, resolve_data_roo
 from srbench.degrade import bicubic_lr
 from srbench.errors import UserError
 from srbench.evaluate import check_scale
-from srbench.outdir import check_writable_folder
+from srbench.outdir import check_output_folder
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -104,7 +104,7 @@ def run_lr(args: argparse.Namespace) -> int:
         raise UserError(
             f"--out {args.out} is a symbolic link; srbench never writes through a link: give the folder itself"
         )
-    check_writable_folder(args.out, "--out")
+    check_output_folder(args.out, "--out")
     images = load_set(spec, resolve_data_root(args.data_root), download=not args.no_download)
     check_scale(spec.name, [(name, *hr.shape[-2:]) for name, hr in images], scale)
     targets = [args.out / (Path(name).stem + ".png") for name, _ in images]

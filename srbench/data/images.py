@@ -50,7 +50,7 @@ def _open(source: bytes | Path, name: str) -> Iterator[Image.Image]:
 
 def _raw_modes(img: Image.Image) -> list[str]:
     """The pixel layouts the file stores (PIL's raw modes, e.g. ``RGB;16B``), read from the header."""
-    return [str(tile.args[0] if isinstance(tile.args, tuple) else tile.args) for tile in img.tile]
+    return [str(args[0] if isinstance(args, tuple) else args) for args in (tile[3] for tile in img.tile)]
 
 
 def _check_depth(img: Image.Image, name: str) -> None:

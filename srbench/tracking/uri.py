@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from srbench.errors import UserError
-from srbench.outdir import check_writable_folder
+from srbench.outdir import check_output_folder
 
 
 def resolve_tracking_uri(cli_value: str | None = None) -> str:
@@ -100,7 +100,7 @@ def _check_sqlite(path: Path, tracking_uri: str, reading: bool) -> None:
     elif not path.parent.is_dir():
         raise UserError(f"MLflow store {path}: the folder {path.parent} does not exist")
     else:
-        check_writable_folder(path.parent, f"MLflow store {path}:")
+        check_output_folder(path.parent, f"MLflow store {path}:")
 
 
 def _tables(path: Path) -> set[str]:

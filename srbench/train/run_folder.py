@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from srbench.errors import UserError
-from srbench.outdir import check_writable_folder
+from srbench.outdir import check_output_folder
 
 MARKER = ".srbench-run"
 
@@ -23,7 +23,7 @@ def mark_run_folder(folder: Path) -> None:
 
 def check_new_run_folder(folder: Path) -> None:
     """A new run may go in a folder that does not exist or is empty, never in one of the user's or another run's."""
-    check_writable_folder(folder, "--run-dir")
+    check_output_folder(folder, "--run-dir")
     if (folder / "checkpoints" / "last.pt").is_file():
         raise UserError(f"{folder} already holds a run; use --resume {folder} or another --run-dir")
     if is_run_folder(folder):
@@ -48,5 +48,5 @@ def check_resumable(folder: Path) -> Path:
         )
     if not last.exists():
         raise UserError(f"--resume {folder}: not an srbench run folder (no checkpoints/last.pt)")
-    check_writable_folder(folder, "--resume")
+    check_output_folder(folder, "--resume")
     return last
