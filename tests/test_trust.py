@@ -3,11 +3,13 @@ refusal is one line on stderr, exit 2, and leaves the folder's files as they wer
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import pickle
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -251,3 +253,15 @@ def test_a_stop_during_the_final_scoring_stops_at_once_and_resume_scores_again(t
     assert main(["train", "--resume", "run", "--quiet"]) == 0
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["iterations"] == results["config"]["iterations"] and results["sets"][0]["stopper"] == 0.0
+
+
+def test_a_store_of_an_older_mlflow_is_refused_never_migrated(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    make = f"from srbench.tracking.store import Tracker; Tracker('sqlite:///{tmp_path / 'mlflow.db'}')"
+    # in another process: MLflow keeps the stores this process opened, and would not look at the file again
+    subprocess.run([sys.executable, "-c", make], env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
+    with contextlib.closing(sqlite3.connect(tmp_path / "mlflow.db")) as db:  # as an older MLflow left it
+        db.execute("UPDATE alembic_version SET version_num = '0584bdc529eb'")
+        db.commit()
+    for argv in (["sweeps"], ["leaderboard"], TRAIN + ["--tracking-uri", "sqlite:///mlflow.db", "--run-dir", "run"]):
+        _refused(argv, capsys, "the MLflow store has an older schema than this MLflow's; back it up, then run")
