@@ -8,6 +8,7 @@ SR images produced by any method; ``evaluate_model`` a network. Each returns one
 
 from __future__ import annotations
 
+import math
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -68,6 +69,17 @@ class SetScore:
         """The inverse of :meth:`as_dict`; a figure saved as null (LPIPS unscored, before the registry) is none."""
         figures = {k: v for k, v in saved.items() if k not in _NOT_FIGURES and v is not None}
         return cls(saved["set"], saved["scale"], saved["images"], figures, saved.get("per_image", []))
+
+
+def strict_json(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` (a set's :meth:`SetScore.as_dict` or a per-image row) as strict JSON allows: a figure that is not a
+    finite number (the PSNR of an SR image equal to its HR is inf) becomes null, and ``not_finite`` names it with
+    its value (``{"psnr_y": "inf"}``)."""
+    out = {k: [strict_json(r) for r in v] if k == "per_image" else v for k, v in row.items()}
+    odd = {k: str(v) for k, v in out.items() if isinstance(v, float) and not math.isfinite(v)}
+    if odd:
+        out.update(dict.fromkeys(odd), not_finite=odd)
+    return out
 
 
 def default_scorers() -> list[Scorer]:

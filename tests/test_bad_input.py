@@ -3,6 +3,9 @@ a sweep nothing started (no Ray, no MLflow store, no run folder) and nothing alr
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -45,7 +48,28 @@ CASES = {
     ),
     "train patch_size=3000": (TRAIN + ["--set", "patch_size=3000"], "field 'patch_size' = 3000: larger than"),
     "train scale=5": (TRAIN + ["--set", "scale=5"], "'scale' is not a training field to override"),
-    "train resume empty": (["train", "--resume", "empty"], "empty/checkpoints/last.pt: EOFError: empty or truncated"),
+    "train resume empty": (
+        ["train", "--resume", "empty"],
+        "checkpoint empty/checkpoints/last.pt is not a PyTorch checkpoint (truncated or another format)",
+    ),
+    # run folders: never a user's folder, a file, or a folder srbench cannot write
+    "train --run-dir a file": (TRAIN + ["--run-dir", "notadb.db"], "--run-dir notadb.db is a file, not a folder"),
+    "train --run-dir under a file": (TRAIN + ["--run-dir", "notadb.db/run"], "notadb.db is a file, not a folder"),
+    "train --run-dir a user's folder": (
+        TRAIN + ["--run-dir", "broken"],
+        "--run-dir broken already exists and is not an srbench run folder",
+    ),
+    "train --run-dir not writable": (TRAIN + ["--run-dir", "/proc/srbench/run"], "cannot write in /proc"),
+    "train --resume a user's folder": (["train", "--resume", "broken"], "not an srbench run folder"),
+    # weights that are not PyTorch checkpoints
+    "eval --weights a text file": (
+        ["eval", "--model", "srcnn", "--weights", "notadb.db", "--sets", "Set5", "--scales", "3"],
+        "--weights notadb.db is not a PyTorch checkpoint (truncated or another format)",
+    ),
+    "eval --checkpoint a text file": (
+        ["eval", "--checkpoint", "notadb.db", "--sets", "Set5"],
+        "checkpoint notadb.db is not a PyTorch checkpoint (truncated or another format)",
+    ),
     # study files
     "study lr='fast'": (
         ["sweep", _study("train={'lr': 'fast'}"), "--dry-run"],
@@ -68,12 +92,55 @@ CASES = {
         ["sweep", _study("variants={'a': {'model.scale': 4}}"), "--dry-run"],
         "'model.scale' in variants / search_space",
     ),
+    "study a variant's unknown model": (
+        ["sweep", _study("variants={'a': {'model.name': 'nosuch'}}"), "--dry-run"],
+        "study.py: variant 'a': model: unknown model 'nosuch'",
+    ),
+    "study path is a folder": (["sweep", "no_images", "--dry-run"], "experiment file no_images is a folder"),
     # sweep flags
     "sweep --set scale=5": (SWEEP + ["--set", "scale=5"], "'scale' is not a training field to override"),
     "sweep --set budget=paper": (SWEEP + ["--set", "budget=paper"], "'budget' is not a training field to override"),
     "sweep --set seed=abc --dry-run": (SWEEP + ["--set", "seed=abc", "--dry-run"], "--set seed: a sweep's seeds are"),
     "sweep --set model.scale=5 --dry-run": (SWEEP + ["--set", "model.scale=5", "--dry-run"], "--set model.scale"),
     "sweep --set patch_size=3000": (SWEEP + ["--set", "patch_size=3000"], "field 'patch_size' = 3000: larger than"),
+    "sweep --gpus-per-worker inf": (
+        SWEEP + ["--gpus-per-worker", "inf", "--dry-run"],
+        "--gpus-per-worker inf: must be a finite number >= 0",
+    ),
+    "sweep --gpus-per-worker nan": (
+        SWEEP + ["--gpus-per-worker", "nan", "--dry-run"],
+        "--gpus-per-worker nan: must be a finite number >= 0",
+    ),
+    "sweep --gpus-per-worker 2": (
+        SWEEP + ["--gpus-per-worker", "2", "--dry-run"],
+        "--gpus-per-worker 2: a DDP worker drives one GPU",
+    ),
+    "sweep --dry-run patch_size=1": (
+        SWEEP + ["--dry-run", "--set", "patch_size=1"],
+        "field 'patch_size' = 1: must be at least 13 for srcnn at x3",
+    ),
+    "sweep --dry-run patch_size=3000": (
+        SWEEP + ["--dry-run", "--set", "patch_size=3000"],
+        "field 'patch_size' = 3000: larger than",
+    ),
+    "sweep --dry-run patch_size=100000": (
+        SWEEP + ["--dry-run", "--set", "patch_size=100000"],
+        "field 'patch_size' = 100000: must be at most 4,096",
+    ),
+    "sweep --dry-run lr=Infinity": (
+        SWEEP + ["--dry-run", "--set", "lr=Infinity"],
+        "field 'lr' = inf: must be a finite number",
+    ),
+    "sweep --dry-run lr=NaN": (SWEEP + ["--dry-run", "--set", "lr=NaN"], "field 'lr' = nan: must be a finite"),
+    "sweep --dry-run huge iterations": (
+        SWEEP + ["--dry-run", "--set", "iterations=999999999999999999999"],
+        "field 'iterations' = 999999999999999999999: must be at most 1,000,000,000",
+    ),
+    "sweep --dry-run huge batch_size": (
+        SWEEP + ["--dry-run", "--set", "batch_size=100000000000"],
+        "field 'batch_size' = 100000000000: must be at most 65,536",
+    ),
+    "train patch_size=1": (TRAIN + ["--set", "patch_size=1"], "field 'patch_size' = 1: must be at least 13"),
     "sweep --storage not creatable": (SWEEP + ["--storage", "/proc/srbench/x"], "--storage /proc/srbench/x: cannot"),
     "sweep no data": (SWEEP + ["--data-root", "empty", "--no-download"], "T91 is not in"),
     # users' own sets: folders of HR images (the folders are made by the workdir fixture)
@@ -120,6 +187,9 @@ CASES = {
     ),
     # evaluation and data
     "eval --scales 999": (["eval", "bicubic", "--sets", "Set5", "--scales", "999"], "scale 999 is too large for Set5"),
+    "eval --scales empty": (["eval", "bicubic", "--sets", "Set5", "--scales", ""], "--scales is empty"),
+    "train --scale 0": (TRAIN[:4] + ["0"], "bad scale '0' in --scale:"),
+    "data lr --scale 0": (["data", "lr", "--set", "Set5", "--scale", "0", "--out", "lr"], "bad scale '0' in --scale:"),
     "data lr --scale 999": (["data", "lr", "--set", "Set5", "--scale", "999", "--out", "lr"], "scale 999 is too large"),
     "eval decompression bomb": (["eval", "sr", "--sets", "Set5", "--scales", "4"], "cannot read image sr/baby.png"),
     "eval two files for one image": (
@@ -131,6 +201,47 @@ CASES = {
         ["leaderboard", "--tracking-uri", "sqlite:///notadb.db"],
         "notadb.db is not an SQLite database",
     ),
+    "sweeps on another program's SQLite": (
+        ["sweeps", "--tracking-uri", "sqlite:///other.db"],
+        "other.db is an SQLite database but not an MLflow store (no alembic_version, experiments, runs table)",
+    ),
+    "leaderboard on another program's SQLite": (
+        ["leaderboard", "--tracking-uri", "sqlite:///other.db"],
+        "other.db is an SQLite database but not an MLflow store",
+    ),
+    "eval --model-uri on another program's SQLite": (
+        ["eval", "--model-uri", "models:/x@best_quick", "--tracking-uri", "sqlite:///other.db", "--sets", "Set5"],
+        "other.db is an SQLite database but not an MLflow store",
+    ),
+    "train on another program's SQLite": (
+        TRAIN + ["--tracking-uri", "sqlite:///other.db"],
+        "other.db is an SQLite database but not an MLflow store",
+    ),
+    "sweeps on no store": (["sweeps"], "no MLflow store at sqlite:///"),
+    "sweeps --tracking-uri foo://bar": (["sweeps", "--tracking-uri", "foo://bar"], "foo://bar: unknown scheme 'foo'"),
+    "leaderboard --tracking-uri foo://bar": (
+        ["leaderboard", "--tracking-uri", "foo://bar"],
+        "foo://bar: unknown scheme 'foo'",
+    ),
+    "train --tracking-uri foo://bar": (TRAIN + ["--tracking-uri", "foo://bar"], "foo://bar: unknown scheme 'foo'"),
+    "sweep --dry-run --tracking-uri foo://bar": (
+        SWEEP + ["--dry-run", "--tracking-uri", "foo://bar"],
+        "foo://bar: unknown scheme 'foo'",
+    ),
+    "train store in a missing folder": (
+        TRAIN + ["--tracking-uri", "sqlite:////nonexistent/dir/x.db"],
+        "MLflow store /nonexistent/dir/x.db: the folder /nonexistent/dir does not exist",
+    ),
+    "train store in an unwritable folder": (
+        TRAIN + ["--tracking-uri", "sqlite:////proc/srbench.db"],
+        "MLflow store /proc/srbench.db: /proc: cannot write in /proc",
+    ),
+    "data lr --out under a file": (
+        ["data", "lr", "--set", "Set5", "--scale", "4", "--out", "notadb.db/lr"],
+        "notadb.db is a file, not a folder",
+    ),
+    "leaderboard --out a file": (["leaderboard", "--out", "notadb.db"], "--out notadb.db is a file, not a folder"),
+    "leaderboard --out not writable": (["leaderboard", "--out", "/proc/srbench/pages"], "cannot write in /proc"),
     "leaderboard on a file store": (
         ["leaderboard", "--tracking-uri", "file:///tmp/mlruns"],
         "file stores (mlruns folders) are not supported",
@@ -145,6 +256,9 @@ def workdir(tmp_path, monkeypatch, data_root):
     (tmp_path / "empty" / "checkpoints").mkdir(parents=True)
     (tmp_path / "empty" / "checkpoints" / "last.pt").write_bytes(b"")
     (tmp_path / "notadb.db").write_text("not a database\n")
+    with contextlib.closing(sqlite3.connect(tmp_path / "other.db")) as other:  # another program's database
+        other.execute("CREATE TABLE notes (text TEXT)")
+        other.commit()
     (tmp_path / "sr").mkdir()
     for name in ("bird", "butterfly", "head", "woman"):
         Image.new("RGB", (8, 8)).save(tmp_path / "sr" / f"{name}.png")
@@ -181,12 +295,20 @@ def _own_set_folders(folder: Path, data_root: Path) -> None:
 def test_bad_input_is_one_line_and_exit_2_before_anything_starts(workdir, capsys, case):
     argv, fragment = CASES[case]
     argv = [a(workdir) if callable(a) else a for a in argv]
-    before = sorted(p.relative_to(workdir) for p in workdir.rglob("*"))
+    before = _contents(workdir)
     code = main(argv)
     err = capsys.readouterr().err
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
     assert not ray.is_initialized()
-    assert sorted(p.relative_to(workdir) for p in workdir.rglob("*")) == before  # nothing created (no mlflow.db, run/)
+    assert _contents(workdir) == before  # nothing created (no mlflow.db, run/), no file changed
+
+
+def _contents(folder: Path) -> dict[str, str | None]:
+    """Every path under ``folder`` with its file's SHA-256 (None for a folder)."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
+        for p in folder.rglob("*")
+    }
 
 
 def test_data_lr_never_writes_through_a_link(workdir, tmp_path_factory):

@@ -53,7 +53,7 @@ def test_unusable_gpu_shapes_are_refused(workers, gpus, fragment):
 @pytest.mark.parametrize(
     "flags, fragment",
     [
-        (["--gpus-per-worker", "2"], "gpus_per_worker = 2: a DDP worker drives one GPU"),
+        (["--gpus-per-worker", "2"], "--gpus-per-worker 2: a DDP worker drives one GPU"),
         (["--gpus-per-worker", "0.5", "--workers-per-trial", "2"], "could share a GPU"),
         (["--workers-per-trial", "3"], "field 'batch_size' = 64 does not split into 3 equal shares"),
     ],

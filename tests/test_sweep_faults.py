@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -160,3 +161,34 @@ def test_killed_driver_then_resume_skips_finished_trials_and_completes(tmp_path,
         assert_no_repeated_steps(tracker, run)
         assert run.data.metrics[ITERATIONS_TRAINED] == 160
     assert (tmp_path / "leaderboards-smoke" / "faults.md").exists()
+
+
+def test_sigterm_stops_the_sweep_resumably_and_the_resumed_trial_completes(tmp_path, data_root):
+    """SIGTERM to the driver (``kill``, a scheduler) as Ctrl-C: Tune ends the trial at its checkpoint, the sweep
+    prints its --resume command and exits 128 + 15; resumed, the trial finishes with every step logged once."""
+    experiment(tmp_path, '{"a": {}}', iterations=200)
+    proc = start_sweep(tmp_path, data_root)
+    try:
+
+        def checkpointed() -> bool:
+            tracker, found = runs(tmp_path)
+            return bool(found) and len(steps(tracker, found[0].info.run_id, "val.Set5.psnr_y")) >= 2
+
+        wait_for(checkpointed, "two validations (checkpoints) of the trial")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=TIMEOUT) == 128 + signal.SIGTERM, (tmp_path / "sweep.log").read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            kill_session(proc)
+    assert "; continue with: python -m srbench sweep faults.py --resume " in (tmp_path / "sweep.log").read_text()
+    again = start_sweep(tmp_path, data_root, "--resume")
+    try:
+        assert again.wait(timeout=TIMEOUT) == 0, (tmp_path / "sweep.log").read_text()[-3000:]
+    finally:
+        if again.poll() is None:
+            kill_session(again)
+    tracker, found = runs(tmp_path)
+    assert len(found) == 1 and found[0].info.status == "FINISHED"
+    assert found[0].data.metrics[ITERATIONS_TRAINED] == 200
+    assert_no_repeated_steps(tracker, found[0])
+    assert steps(tracker, found[0].info.run_id, "val.Set5.psnr_y") == list(range(40, 201, 40))

@@ -221,7 +221,7 @@ def test_loading_refuses_non_checkpoints(tmp_path):
     from srbench.errors import UserError
 
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(UserError, match="cannot read checkpoint"):
+    with pytest.raises(UserError, match="junk.pt is not a PyTorch checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
     torch.save({"weights": torch.ones(1)}, tmp_path / "plain.pt")
     with pytest.raises(UserError, match="not an srbench checkpoint"):

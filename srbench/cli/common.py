@@ -16,8 +16,9 @@ class OneLineParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def parse_scales(text: str) -> list[int]:
-    """Parse ``"2,3,4"``; scales are integers >= 2 (the protocol's modcrop and shave need integers)."""
+def parse_scales(text: str, flag: str = "--scales") -> list[int]:
+    """Parse ``"2,3,4"``; scales are integers >= 2 (the protocol's modcrop and shave need integers); ``flag``
+    names the option in errors."""
     scales = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
@@ -27,10 +28,10 @@ def parse_scales(text: str) -> list[int]:
         except ValueError:
             value = 0
         if value < 2:
-            raise UserError(f"bad scale '{part}' in --scales: scales are integers >= 2, e.g. --scales 2,3,4")
+            raise UserError(f"bad scale '{part}' in {flag}: scales are integers >= 2, e.g. {flag} 4")
         scales.append(value)
     if not scales:
-        raise UserError("--scales is empty: give e.g. --scales 2,3,4")
+        raise UserError(f"{flag} is empty: give e.g. {flag} 4")
     return list(dict.fromkeys(scales))
 
 
@@ -47,12 +48,10 @@ def open_store(tracking_uri: str | None, wanted: list[str], flag: str) -> tuple[
     """The tracking URI to read and the studies in it to use: ``wanted`` (each checked) or every study with
     srbench runs. A local store that is not there is an error, never created by looking."""
     from srbench.tracking.store import Tracker
-    from srbench.tracking.uri import check_store, resolve_tracking_uri, store_exists
+    from srbench.tracking.uri import check_store, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
-    check_store(uri)
-    if not store_exists(uri):
-        raise UserError(f"no MLflow store at {uri}; give --tracking-uri (or run a sweep here first)")
+    check_store(uri, reading=True)
     available = Tracker(uri).studies()
     unknown = [s for s in wanted if s not in available]
     if unknown:

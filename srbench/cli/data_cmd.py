@@ -12,6 +12,7 @@ from srbench.data import CATALOGUE, ensure, get_spec, load_set, resolve_data_roo
 from srbench.degrade import bicubic_lr
 from srbench.errors import UserError
 from srbench.evaluate import check_scale
+from srbench.outdir import check_output_folder
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -95,10 +96,15 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 def run_lr(args: argparse.Namespace) -> int:
     spec = get_spec(args.set_name, kind="benchmark")
-    scales = parse_scales(args.scale)
+    scales = parse_scales(args.scale, "--scale")
     if len(scales) != 1:
         raise UserError(f"--scale takes one scale, got '{args.scale}'")
     scale = scales[0]
+    if args.out.is_symlink():
+        raise UserError(
+            f"--out {args.out} is a symbolic link; srbench never writes through a link: give the folder itself"
+        )
+    check_output_folder(args.out, "--out")
     images = load_set(spec, resolve_data_root(args.data_root), download=not args.no_download)
     check_scale(spec.name, [(name, *hr.shape[-2:]) for name, hr in images], scale)
     targets = [args.out / (Path(name).stem + ".png") for name, _ in images]
@@ -114,10 +120,7 @@ def run_lr(args: argparse.Namespace) -> int:
             f"{args.out} already holds {', '.join(clashes[:5])}{' ...' if len(clashes) > 5 else ''}; "
             f"choose another --out or pass --overwrite"
         )
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create output folder {args.out}: {exc.strerror}") from None
+    args.out.mkdir(parents=True, exist_ok=True)
     for (_, hr), target in zip(images, targets):
         partial = target.with_name(f".{target.name}.partial")  # a crash never leaves a half-written image
         partial.unlink(missing_ok=True)  # a link planted there is removed, never written through

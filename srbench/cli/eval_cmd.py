@@ -9,8 +9,10 @@ from pathlib import Path
 from srbench.cli.common import add_data_root, parse_scales
 from srbench.data import DEFAULT_BENCHMARKS, parse_set_list, resolve_data_root
 from srbench.errors import UserError
-from srbench.evaluate import PROTOCOL, evaluate_bicubic, evaluate_folder, evaluate_model, format_table
+from srbench.evaluate import PROTOCOL, evaluate_bicubic, evaluate_folder, evaluate_model, format_table, strict_json
 from srbench.metrics import Scorer, choose, prepare
+
+DEFAULT_SCALES = "2,3,4"  # --scales "" is refused as empty, never this default
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -150,19 +152,11 @@ def _saved_source(model: dict) -> str | None:
 
 def _read_weights(path: Path) -> tuple[dict, dict | None]:
     """The state dict in ``path`` and, for an srbench checkpoint, its training configuration."""
-    import torch
-
-    from srbench.train.checkpoint import FORMAT, load_checkpoint
+    from srbench.train.checkpoint import FORMAT, load_checkpoint, read_weights_only
 
     if not path.is_file():
         raise UserError(f"--weights {path} does not exist")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UserError(
-            f"--weights {path}: cannot read it with torch.load(weights_only=True): "
-            f"{next(iter(str(exc).splitlines()), type(exc).__name__)}"
-        ) from None
+    data = read_weights_only(path, f"--weights {path}")
     if isinstance(data, dict) and data.get("format") == FORMAT:
         state = load_checkpoint(path)
         return state["model"], state["config"]
@@ -186,12 +180,10 @@ def _json_object(text: str, flag: str) -> dict:
 def _logged_model_resolver(model_uri: str, tracking_uri: str | None):
     """A model a sweep logged to MLflow as ``super_resolve``, with a title and its trained scale."""
     from srbench.tracking.model_registry import load_logged_model
-    from srbench.tracking.uri import check_store, resolve_tracking_uri, store_exists
+    from srbench.tracking.uri import check_store, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
-    check_store(uri)
-    if not store_exists(uri):
-        raise UserError(f"no MLflow store at {uri}; give --tracking-uri (or run a sweep here first)")
+    check_store(uri, reading=True)
     model, scale, run_id = load_logged_model(model_uri, uri)
     return _resolver(model.eval()), f"{model_uri} (run {run_id}, trained x{scale})", scale
 
@@ -212,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     scorers = _scorers(args.metrics, args.lpips_weights)
     if args.model is not None:
         resolver, title, scale = _weights_resolver(
-            args.model, args.model_config, args.weights, parse_scales(args.scales) if args.scales else None
+            args.model, args.model_config, args.weights, parse_scales(args.scales) if args.scales is not None else None
         )
         scores = evaluate_model(resolver, specs, [scale], root, download, scorers=scorers)
     elif args.checkpoint is not None or args.model_uri is not None:
@@ -221,20 +213,22 @@ def run(args: argparse.Namespace) -> int:
             if args.checkpoint is not None
             else _logged_model_resolver(args.model_uri, args.tracking_uri)
         )
-        scales = parse_scales(args.scales) if args.scales else [trained_scale]
+        scales = parse_scales(args.scales) if args.scales is not None else [trained_scale]
         scores = evaluate_model(resolver, specs, scales, root, download, scorers=scorers)
     elif args.source == "bicubic":
-        scales = parse_scales(args.scales or "2,3,4")
+        scales = parse_scales(DEFAULT_SCALES if args.scales is None else args.scales)
         scores, title = evaluate_bicubic(specs, scales, root, download, scorers), "bicubic (MATLAB imresize)"
     else:
-        scales = parse_scales(args.scales or "2,3,4")
+        scales = parse_scales(DEFAULT_SCALES if args.scales is None else args.scales)
         folder = Path(args.source)
         scores, title = evaluate_folder(folder, specs, scales, root, download, scorers), str(folder)
     notes = {s.name: s.note for s in scorers if s.note}  # which weights a metric used (LPIPS's trunk)
     if args.json:
         print(
             json.dumps(
-                {"method": title, "protocol": PROTOCOL, **notes, "results": [s.as_dict() for s in scores]}, indent=2
+                {"method": title, "protocol": PROTOCOL, **notes, "results": [strict_json(s.as_dict()) for s in scores]},
+                indent=2,
+                allow_nan=False,  # strict JSON: strict_json has made every figure finite or null
             )
         )
     else:

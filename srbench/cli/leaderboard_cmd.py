@@ -7,6 +7,7 @@ from pathlib import Path
 
 from srbench.cli.common import add_data_root, open_store
 from srbench.errors import UserError
+from srbench.outdir import check_output_folder
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -45,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
     from srbench.report.leaderboard import write_comparison, write_leaderboards
     from srbench.tracking.store import Tracker
 
+    check_output_folder(args.out, "--out")
     uri, studies = open_store(args.tracking_uri, args.experiment or [], "--experiment")
+    if not studies:
+        raise UserError(f"no finished sweeps in {uri}: nothing to write; run a sweep first (srbench sweep STUDY)")
     if (args.sweep or args.compare) and len(studies) != 1:
         raise UserError(f"--sweep / --compare need one study: add --experiment NAME (studies: {', '.join(studies)})")
     if args.compare:

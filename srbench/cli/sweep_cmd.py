@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 
 from srbench.cli.common import add_data_root
 
@@ -92,4 +93,4 @@ def run(args: argparse.Namespace) -> int:
     )
     if summary.get("failed"):
         return 1
-    return 130 if summary.get("interrupted") else 0
+    return 128 + (summary.get("signal") or signal.SIGINT) if summary.get("interrupted") else 0

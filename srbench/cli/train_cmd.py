@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from srbench.cli.common import add_data_root, parse_scales
 from srbench.data import resolve_data_root
@@ -22,6 +25,10 @@ from srbench.tracking.store import Tracker
 from srbench.tracking.uri import check_store, ui_command
 from srbench.train.checkpoint import load_checkpoint
 from srbench.train.config import BUDGETS, TrainConfig, config_from_dict, make_config
+from srbench.train.run_folder import check_new_run_folder, check_resumable
+
+if TYPE_CHECKING:  # imported where it runs: torch's training stack is slow to import
+    from srbench.train.loop import Trainer
 
 TRAIN_EXPERIMENT = "srbench-train"
 
@@ -76,7 +83,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     if not args.model or not args.scale:
         raise UserError("--model and --scale are required (or --resume RUN_DIR)")
-    scales = parse_scales(args.scale)
+    scales = parse_scales(args.scale, "--scale")
     if len(scales) != 1:
         raise UserError(f"--scale takes one scale, got '{args.scale}'")
     model = model_reference(args.model)
@@ -97,7 +104,6 @@ def _start_mlflow_run(
     uri: str, experiment: str, config: TrainConfig, run_dir: Path, data_root: Path
 ) -> tuple[Tracker, str]:
     """The run folder's MLflow run (found again on --resume, by the folder), recording its configuration."""
-    check_store(uri)
     tracker = Tracker(uri, patient=True)  # a run of hours waits out a tracking-server outage
     experiment_id = tracker.experiment_id(experiment, "runs of srbench train --tracking-uri")
     run_id = tracker.find_or_create_run(
@@ -116,21 +122,52 @@ def _start_mlflow_run(
     return tracker, run_id
 
 
+class _StoppedWhileScoring(BaseException):
+    """A stop signal during the final scoring: the weights are final and checkpointed, so the run stops at once and
+    ``--resume`` scores again. A BaseException, as KeyboardInterrupt is: no ``except Exception`` swallows it."""
+
+
+class _Stop:
+    """SIGINT (Ctrl-C) and SIGTERM (``kill``, schedulers, containers) alike: training finishes the current iteration,
+    checkpoints and stops; the final scoring stops at once (see :class:`_StoppedWhileScoring`)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer, self.signum = trainer, signal.SIGINT
+
+    def _request(self, signum: int, _frame) -> None:
+        self.signum = signum
+        if self.trainer.finishing:
+            raise _StoppedWhileScoring
+        self.trainer.stop_requested = True
+
+    @contextlib.contextmanager
+    def on_signals(self) -> Iterator[None]:
+        previous = {s: signal.signal(s, self._request) for s in self.SIGNALS}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
 def run(args: argparse.Namespace) -> int:
     from srbench.train.data import check_trial_data  # heavy imports only for this command
     from srbench.train.loop import Trainer
 
     if args.resume:
         run_dir = args.resume
-        last = run_dir / "checkpoints" / "last.pt"
+        last = check_resumable(run_dir)
         config = config_from_dict(load_checkpoint(last)["config"], str(last))
     else:
         config = _config_from_args(args)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         family = config.family.replace(":", ".").rsplit(".", 1)[-1]  # an import path's callable
         run_dir = args.run_dir or Path("runs") / f"{family}-x{config.scale}-{config.budget}-{stamp}"
-        if (run_dir / "checkpoints" / "last.pt").exists():
-            raise UserError(f"{run_dir} already holds a run; use --resume {run_dir} or another --run-dir")
+        check_new_run_folder(run_dir)
+    if args.tracking_uri:
+        check_store(args.tracking_uri)
     data_root = resolve_data_root(args.data_root)
     check_trial_data(config, data_root, download=not args.no_download)
     tracked = (
@@ -146,28 +183,27 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
 
-    def request_stop(_signum, _frame) -> None:  # finish the current iteration, checkpoint, stop
-        trainer.stop_requested = True
-
-    previous = signal.signal(signal.SIGINT, request_stop)
+    stop = _Stop(trainer)
     try:
-        results = trainer.fit()
+        with stop.on_signals():
+            results = trainer.fit()
+    except _StoppedWhileScoring:
+        results = None
     except Exception:
         if tracked:
             tracked[0].finish(tracked[1], "FAILED")
         raise
-    finally:
-        signal.signal(signal.SIGINT, previous)
     if results is None:
         if tracked:
             tracked[0].finish(tracked[1], "KILLED")
         again = f" --tracking-uri {args.tracking_uri} --experiment {args.experiment}" if tracked else ""
+        where = "during the final scoring" if trainer.finishing else f"at iteration {trainer.iteration}"
         print(
-            f"stopped at iteration {trainer.iteration}; continue with: python -m srbench train --resume {run_dir}"
-            f"{again}",
+            f"stopped {where} ({signal.Signals(stop.signum).name}); continue with: python -m srbench train "
+            f"--resume {run_dir}{again}",
             file=sys.stderr,
         )
-        return 130
+        return 128 + stop.signum
     if tracked:
         record_results(*tracked, results, run_dir)
         tracked[0].finish(tracked[1])

@@ -56,7 +56,8 @@ def _ssim_of_y(y_sr: torch.Tensor, y_hr: torch.Tensor) -> torch.Tensor:
     mu_x, mu_y = mu_x + _CENTRE, mu_y + _CENTRE
     c1, c2 = (SSIM_K1 * PEAK) ** 2, (SSIM_K2 * PEAK) ** 2
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_sum + c2))
-    return ssim_map.flatten(1).to(torch.float64).mean(dim=1)
+    # float32 rounding can put identical images a hair above 1; SSIM's range is [-1, 1].
+    return ssim_map.flatten(1).to(torch.float64).mean(dim=1).clamp(-1.0, 1.0)
 
 
 def psnr_ssim_y(sr: torch.Tensor, hr: torch.Tensor, shave: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

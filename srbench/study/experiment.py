@@ -132,9 +132,17 @@ def validate_experiment(experiment: Experiment, file: str) -> Experiment:
             experiment,
             budget,
             file,
-            bases=[b for b in trial_bases(experiment) if has_recipe(_base_model(experiment, b), budget, study_fields)],
+            bases=[b for b in trial_bases(experiment) if _has_recipe(experiment, b, budget, study_fields, file)],
         )
     return experiment
+
+
+def _has_recipe(experiment: Experiment, base: TrialBase, budget: str, study_fields: dict[str, Any], file: str) -> bool:
+    """Whether the base's network has a recipe at ``budget``; a variant's unknown model names the file and variant."""
+    try:
+        return has_recipe(_base_model(experiment, base), budget, study_fields)
+    except UserError as exc:
+        raise UserError(f"{file}: variant '{base.variant}': {exc}") from None
 
 
 def _base_model(experiment: Experiment, base: TrialBase) -> dict[str, Any]:

@@ -50,6 +50,8 @@ def find_study(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
+    if path.is_dir():
+        raise UserError(f"experiment file {path} is a folder; give the study's .py file in it")
     studies = shipped_studies()
     if path.parent == Path(".") and path.name.removesuffix(".py") in studies:
         return studies[path.name.removesuffix(".py")]

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,13 +89,13 @@ def launch(
     )
     trial_messages, stops = console(sweep), stop_board(sweep)  # held by the driver for the sweep
     tuner = _tuner(study, context, concurrency, verbose)
-    with contextlib.nullcontext() if verbose else scoped_env(RAY_AIR_NEW_OUTPUT="0"):
+    with contextlib.nullcontext() if verbose else scoped_env(RAY_AIR_NEW_OUTPUT="0"), sigterm_as_sigint() as signals:
         # Tune's newer output engine prints the experiment's settings and a TensorBoard hint even at verbosity 0;
         # the older one prints nothing there: srbench's console speaks unless --verbose.
         grid = tuner.fit()
     trial_messages.shutdown()
     del stops
-    return finish_sweep(
+    summary = finish_sweep(
         tracker,
         Ended(
             sweep=sweep,
@@ -111,6 +115,28 @@ def launch(
             data_root=data_root,
         ),
     )
+    return {**summary, "signal": signals[0] if signals else None}
+
+
+@contextlib.contextmanager
+def sigterm_as_sigint() -> Iterator[list[int]]:
+    """SIGTERM (``kill``, schedulers, containers) stops the sweep as Ctrl-C does: forwarded as SIGINT to Tune's own
+    handler, which ends the trials at their checkpoints and saves its state for ``--resume``. Yields the stop
+    signals received (a process's handlers can be set from its main thread only: elsewhere, none is)."""
+    received: list[int] = []
+
+    def forward(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _tuner(study: Study, context: SweepContext, concurrency: int, verbose: bool) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import math
 import secrets
 import tempfile
 import time
@@ -15,7 +16,7 @@ from typing import Any
 
 from ray.tune.search.sample import Categorical, LogUniform
 
-from srbench.data import set_label
+from srbench.data import get_spec, set_label, status
 from srbench.errors import UserError
 from srbench.models.registry import entry_for
 from srbench.study.experiment import Experiment
@@ -25,7 +26,7 @@ from srbench.sweep.cluster import TrialShape
 from srbench.tracking.store import Tracker
 from srbench.tracking.sweeps import SweepRecord, sweep_to_resume
 from srbench.tracking.uri import check_store, resolve_tracking_uri, store_exists
-from srbench.train.config import BUDGETS
+from srbench.train.config import BUDGETS, TrainConfig
 from srbench.train.data import check_trial_data
 
 STATE_FILE = "srbench_sweep.json"  # beside Tune's state in a sweep's storage folder: what --resume checks
@@ -140,8 +141,13 @@ def check_flags(
         ("--gpus-per-worker", gpus, 0),
         ("--max-concurrent", max_concurrent, 1),
     ):
-        if value is not None and value < minimum:
-            raise UserError(f"{flag} {value:g}: must be {'>= 0' if minimum == 0 else '> 0'}")
+        if value is not None and not (math.isfinite(value) and value >= minimum):  # nan fails every comparison
+            raise UserError(f"{flag} {value:g}: must be a finite number {'>= 0' if minimum == 0 else '> 0'}")
+    if gpus is not None and gpus > 1:  # named here, not as the study file's field
+        raise UserError(
+            f"--gpus-per-worker {gpus:g}: a DDP worker drives one GPU; give more --workers-per-trial with "
+            f"--gpus-per-worker 1 instead"
+        )
 
 
 def check_trial_shape(experiment: Experiment, trials: list[TrialPlan], file: str | Path) -> None:
@@ -159,9 +165,10 @@ def check_trial_shape(experiment: Experiment, trials: list[TrialPlan], file: str
             )
 
 
-def check_sweep_data(trials: list[TrialPlan], data_root: Path, download: bool) -> None:
+def check_sweep_data(trials: list[TrialPlan], data_root: Path, download: bool, local_only: bool = False) -> None:
     """Each distinct data need of the trials checked once on the driver (see ``check_trial_data``), so missing
-    data or a patch or scale that does not fit is one line before Ray starts, not a failure in every trial."""
+    data or a patch or scale that does not fit is one line before Ray starts, not a failure in every trial.
+    ``local_only`` (a dry run): only the needs whose sets are all here, never downloading."""
     needs = {}
     for trial in trials:
         c = trial.config
@@ -169,7 +176,13 @@ def check_sweep_data(trials: list[TrialPlan], data_root: Path, download: bool) -
             (c.train_set, c.train_images, c.patch_size, c.scale, tuple(c.val_sets), tuple(c.eval_sets), c.val_images), c
         )
     for config in needs.values():
-        check_trial_data(config, data_root, download)
+        if not local_only or _all_here(config, data_root):
+            check_trial_data(config, data_root, download and not local_only)
+
+
+def _all_here(config: TrainConfig, data_root: Path) -> bool:
+    specs = [get_spec(config.train_set, kind="train")] + [get_spec(n) for n in (*config.val_sets, *config.eval_sets)]
+    return all((st := status(spec, data_root, check_pixels=False)).present and not st.missing for spec in specs)
 
 
 def check_writable_folder(folder: Path, flag: str) -> None:

@@ -27,7 +27,7 @@ from srbench.sweep.preflight import (
     storage_of,
     trial_table,
 )
-from srbench.tracking.uri import check_store, resolve_tracking_uri
+from srbench.tracking.uri import check_store, check_uri_form, resolve_tracking_uri
 
 
 def run_sweep(
@@ -52,6 +52,7 @@ def run_sweep(
     the study and budget, ``resume="<sweep id>"`` that one, each with the settings it was started with.
     ``verbose``: Ray Tune's status table besides srbench's console."""
     check_flags(budget, workers_per_trial, cpus_per_worker, gpus_per_worker, max_concurrent)
+    check_uri_form(resolve_tracking_uri(tracking_uri))  # a dry run too: the real one would fail on it
     file = str(find_study(file))  # a shipped study by name: its installed file, recorded on the sweep as such
     experiment = with_overrides(
         load_experiment(file),
@@ -60,6 +61,8 @@ def run_sweep(
         gpus_per_worker=gpus_per_worker,
     )
     study = prepare_study(file, experiment, budget, tracking_uri, resume, settings or {}, only, storage)
+    if dry_run:  # a patch or scale the local data cannot hold is refused here too, without downloading
+        check_sweep_data(study.trials, resolve_data_root(data_root), download, local_only=True)
     print(trial_table(experiment, study.trials, study.budget))
     if dry_run:
         return {"trials": [t.key for t in study.trials], "dry_run": True}

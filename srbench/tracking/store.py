@@ -27,6 +27,7 @@ from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from srbench.errors import UserError
 from srbench.scoped_env import scoped_env
 from srbench.tracking.names import (
     MODEL_DEVELOPMENT,
@@ -111,7 +112,16 @@ class Tracker:
         self.uri = tracking_uri
         self.patient = patient
         with store_lock(tracking_uri):  # the client creates (migrates) a new store: one process at a time
-            self.client = MlflowClient(tracking_uri)
+            try:
+                self.client = MlflowClient(tracking_uri)
+            except MlflowException as exc:
+                if "out-of-date database schema" not in str(exc):
+                    raise
+                # MLflow never migrates an existing store by itself, and neither does srbench: the user decides.
+                raise UserError(
+                    f"{tracking_uri}: the MLflow store has an older schema than this MLflow's; back it up, then run "
+                    f"'mlflow db upgrade {tracking_uri}'"
+                ) from None
 
     def patiently(self, call: Callable[[], T], what: str) -> T:
         """``call()`` (several store calls that belong together, retried whole), patient as the store is."""

@@ -4,12 +4,15 @@ its runs, and the checks that fail early, in one line, on a store that is unreac
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
+import sqlite3
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from srbench.errors import UserError
+from srbench.outdir import check_output_folder
 
 
 def resolve_tracking_uri(cli_value: str | None = None) -> str:
@@ -37,11 +40,34 @@ def ui_command(tracking_uri: str, experiment_id: str | None = None, view: str | 
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+# Tables every MLflow SQL store has; an SQLite file without them is someone else's database.
+MLFLOW_TABLES = frozenset({"alembic_version", "experiments", "runs"})
+# Schemes MLflow's client takes as a tracking URI (servers, SQL databases, Databricks).
+SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks", "databricks-uc")
 
 
-def check_store(tracking_uri: str, timeout: float = 10.0) -> None:
-    """Fail early, with a clear message, on a tracking server that does not answer, a local file that is not an
-    SQLite database, or a file store (MLflow 3 keeps that backend in maintenance mode)."""
+def check_uri_form(tracking_uri: str) -> None:
+    """A URI MLflow can use as a store at all: a scheme it knows; file stores are refused (MLflow 3 keeps that
+    backend in maintenance mode)."""
+    scheme = tracking_uri.split("://", 1)[0].split("+", 1)[0] if "://" in tracking_uri else ""
+    if not scheme or scheme == "file":
+        raise UserError(
+            f"tracking URI {tracking_uri}: file stores (mlruns folders) are not supported, MLflow 3 "
+            f"keeps them in maintenance mode; use sqlite:///PATH/mlflow.db or an http(s):// server"
+        )
+    if scheme not in SCHEMES:
+        raise UserError(
+            f"tracking URI {tracking_uri}: unknown scheme '{scheme}'; use sqlite:///PATH/mlflow.db or an "
+            f"http(s):// server (MLflow also takes {', '.join(SCHEMES[2:])})"
+        )
+
+
+def check_store(tracking_uri: str, timeout: float = 10.0, reading: bool = False) -> None:
+    """Fail early, with a clear message, on a URI MLflow cannot use, a tracking server that does not answer, or a
+    local file that is not an MLflow store (looked at read-only, before MLflow opens it and adds its tables).
+    ``reading``: the command only reads (sweeps, leaderboard, eval --model-uri), so a store that is not there is
+    an error, never created; a writing command needs the store's folder to exist and be writable."""
+    check_uri_form(tracking_uri)
     if tracking_uri.startswith(("http://", "https://")):
         try:
             urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=timeout).read()
@@ -53,17 +79,37 @@ def check_store(tracking_uri: str, timeout: float = 10.0) -> None:
             ) from None
         _check_credentials(tracking_uri, timeout)
     elif tracking_uri.startswith("sqlite:///"):
-        path = Path(tracking_uri.removeprefix("sqlite:///"))
-        if path.is_dir() or (path.exists() and _file_header(path) not in (b"", SQLITE_HEADER)):
-            raise UserError(
-                f"{path} is not an SQLite database, so not an MLflow store; give the mlflow.db a "
-                f"sweep wrote (--tracking-uri sqlite:///PATH/mlflow.db)"
-            )
-    elif "://" not in tracking_uri or tracking_uri.startswith("file:"):
+        _check_sqlite(Path(tracking_uri.removeprefix("sqlite:///")), tracking_uri, reading)
+
+
+def _check_sqlite(path: Path, tracking_uri: str, reading: bool) -> None:
+    if path.is_dir() or (path.exists() and _file_header(path) not in (b"", SQLITE_HEADER)):
         raise UserError(
-            f"tracking URI {tracking_uri}: file stores (mlruns folders) are not supported, MLflow 3 "
-            f"keeps them in maintenance mode; use sqlite:///PATH/mlflow.db or an http(s):// server"
+            f"{path} is not an SQLite database, so not an MLflow store; give the mlflow.db a "
+            f"sweep wrote (--tracking-uri sqlite:///PATH/mlflow.db)"
         )
+    if path.exists() and _file_header(path) == SQLITE_HEADER:
+        missing = MLFLOW_TABLES - _tables(path)
+        if missing:
+            raise UserError(
+                f"{path} is an SQLite database but not an MLflow store (no {', '.join(sorted(missing))} table); "
+                f"give the mlflow.db a sweep wrote"
+            )
+    elif reading:
+        raise UserError(f"no MLflow store at {tracking_uri}; give --tracking-uri (or run a sweep here first)")
+    elif not path.parent.is_dir():
+        raise UserError(f"MLflow store {path}: the folder {path.parent} does not exist")
+    else:
+        check_output_folder(path.parent, f"MLflow store {path}:")
+
+
+def _tables(path: Path) -> set[str]:
+    """The tables of an SQLite file, opened read-only (``mode=ro``): looking never changes it."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
+            return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error as exc:
+        raise UserError(f"cannot read MLflow store {path}: {exc}") from None
 
 
 def _check_credentials(tracking_uri: str, timeout: float) -> None:

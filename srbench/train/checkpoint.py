@@ -4,7 +4,9 @@ and read back with ``torch.load(weights_only=True)``, which cannot run pickled c
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +32,29 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
         raise
 
 
+def read_weights_only(path: Path, label: str, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(weights_only=True)`` of ``path``, any failure one line saying what the file is not (``label``
+    names it, e.g. ``--weights w.pth``); torch's own warnings about the pickle are not printed before it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Detected pickle protocol 4 ...": the refusal below says it all
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" in str(exc):  # a torch.save file with objects of classes torch will not import
+            raise UserError(
+                f"{label} holds pickled objects besides tensors, which srbench does not load "
+                f"(torch.load(weights_only=True) cannot run their code); save a state dict"
+            ) from None
+        raise UserError(f"{label} is not a PyTorch checkpoint (truncated or another format)") from None
+    except Exception:  # EOFError, KeyError, RuntimeError (zip), OSError, IndexError: what a non-checkpoint gives
+        raise UserError(f"{label} is not a PyTorch checkpoint (truncated or another format)") from None
+
+
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise UserError(
-            f"cannot read checkpoint {path}: {type(exc).__name__}: "
-            f"{next(iter(str(exc).splitlines()), 'empty or truncated file')}"
-        ) from None
+    state = read_weights_only(path, f"checkpoint {path}", map_location)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path} is not an srbench checkpoint (expected format {FORMAT})")
     return state

@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,16 @@ SCHEDULES = ("constant", "step", "multistep", "cosine")
 CONTENT_LOSSES = ("pixel", *VGG_CONTENT_LOSSES)
 OPTIMIZERS = ("adam", "sgd")
 TARGET_RANGES = ("0,1", "-1,1")
+# Bounds past which no run can work (memory, time, numbers the tables cannot print): refused before it starts.
+MAX_ITERATIONS = 10**9  # SRCNN's paper recipe, the longest, is 6.25 million updates
+MAX_BATCH = 65_536
+MAX_PATCH = 4_096  # larger than any image of the catalogue's training sets
+UPPER_BOUNDS = {
+    "iterations": MAX_ITERATIONS,
+    "pretrain_iterations": MAX_ITERATIONS,
+    "batch_size": MAX_BATCH,
+    "patch_size": MAX_PATCH,
+}
 
 
 @dataclass
@@ -249,9 +260,15 @@ def validate(config: TrainConfig) -> None:
         return UserError(f"field '{name}' = {getattr(config, name)!r}: {why}")
 
     check_fields(config, bad)
+    for f in dataclasses.fields(config):  # JSON's Infinity and NaN parse as floats
+        if isinstance(getattr(config, f.name), float) and not math.isfinite(getattr(config, f.name)):
+            raise bad(f.name, "must be a finite number")
     for name in ("iterations", "batch_size", "patch_size", "val_every", "log_every"):
         if getattr(config, name) < 1:
             raise bad(name, "must be a positive integer")
+    for name, most in UPPER_BOUNDS.items():
+        if getattr(config, name) > most:
+            raise bad(name, f"must be at most {most:,}")
     for name in ("train_images", "val_images"):
         if getattr(config, name) is not None and getattr(config, name) < 1:
             raise bad(name, "must be >= 1 (or null: every image)")
@@ -265,6 +282,9 @@ def validate(config: TrainConfig) -> None:
     network = model_traits(config.model, config.scale)
     if config.patch_size % config.scale and network.input_kind == "lr":
         raise bad("patch_size", f"must be a multiple of the scale ({config.scale}) for an LR-input model")
+    smallest = max(config.scale, 2 * network.border + 1)  # one LR pixel; one output pixel past the 'valid' border
+    if config.patch_size < smallest:
+        raise bad("patch_size", f"must be at least {smallest} for {config.family} at x{config.scale}")
     for name in ("lr", "lr_gamma", "discriminator_lr"):
         if getattr(config, name) is not None and not getattr(config, name) > 0:
             raise bad(name, "must be positive")

@@ -15,6 +15,7 @@ from torch import nn
 
 from srbench.color import rgb_to_ycbcr, ycbcr_to_rgb
 from srbench.degrade import imresize
+from srbench.errors import UserError
 from srbench.metrics import quantize
 from srbench.models.interface import traits
 
@@ -47,6 +48,10 @@ class SuperResolver:
             if network.border:
                 x = F.pad(x, (network.border,) * 4, mode="replicate")
             out = model(x, *extra)[0].double().cpu() * 255
+            if not torch.isfinite(out).all():  # quantize would clamp NaN / Inf into a finite, meaningless score
+                raise UserError(
+                    f"the network's output for {name or 'an image'} holds NaN or Inf (diverged or broken weights?)"
+                )
             if network.channels == 1:
                 out = ycbcr_to_rgb(torch.cat([out, rgb_to_ycbcr(bicubic)[1:]]))
             return quantize(out)

@@ -43,6 +43,7 @@ from srbench.train.inference import SuperResolver
 from srbench.train.optim import build_optimizer, lr_factor, parameter_groups
 from srbench.train.precision import autocast, fp32_scoring, memory_format, resolve_precision
 from srbench.train.progress import Progress
+from srbench.train.run_folder import mark_run_folder
 
 
 class TrainCallback(Protocol):
@@ -81,6 +82,7 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         self.stop_requested = False
+        self.finishing = False  # scoring the final figures: the weights are final and checkpointed
 
         started = time.perf_counter()
         torch.manual_seed(config.seed)
@@ -164,7 +166,7 @@ class Trainer:
         elif config.generator_init:
             self.model.load_state_dict(load_checkpoint(Path(config.generator_init))["model"])
         if self.rank == 0:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            mark_run_folder(self.run_dir)
             (self.run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
 
     # -- one iteration ----------------------------------------------------------------------
@@ -375,8 +377,8 @@ class Trainer:
         finally:
             progress.close()
         self.elapsed += time.perf_counter() - started
-        # A scheduler's stop that came during the last log interval still stops the trial before its final scoring.
-        if self.iteration < total or self._stop_asked():
+        # A stop that came during the last iterations (a signal, a scheduler's) still stops before the final scoring.
+        if self.iteration < total or self.stop_requested or self._stop_asked():
             self._save(best=False)
             return None
         return self._finish()
@@ -399,6 +401,7 @@ class Trainer:
             save_png(crop(sr, box), self.run_dir / "crops" / crop_file(name, image_name))
 
     def _finish(self) -> dict[str, Any]:
+        self.finishing = True
         # Every chosen metric here; validations score the protocol's figures only (LPIPS is slow).
         scores = self.evaluate(self.config.eval_sets, self.final_scorers)
         if self.rank == 0:
