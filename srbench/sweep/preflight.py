@@ -8,7 +8,6 @@ import hashlib
 import json
 import math
 import secrets
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from ray.tune.search.sample import Categorical, LogUniform
 from srbench.data import get_spec, set_label, status
 from srbench.errors import UserError
 from srbench.models.registry import entry_for
+from srbench.outdir import check_output_folder
 from srbench.study.experiment import Experiment
 from srbench.study.load import parse_settings
 from srbench.study.plan import TrialBase, TrialPlan, check_trials, draws_per_base, sampled_domains, trial_bases
@@ -110,7 +110,7 @@ def storage_of(study: Study) -> str:
     if study.storage and "://" in study.storage:
         return study.storage
     folder = Path(study.storage or Path.cwd() / "ray_results").expanduser().resolve()
-    check_writable_folder(folder, "--storage")
+    check_output_folder(folder, "--storage")
     return str(folder)
 
 
@@ -183,16 +183,6 @@ def check_sweep_data(trials: list[TrialPlan], data_root: Path, download: bool, l
 def _all_here(config: TrainConfig, data_root: Path) -> bool:
     specs = [get_spec(config.train_set, kind="train")] + [get_spec(n) for n in (*config.val_sets, *config.eval_sets)]
     return all((st := status(spec, data_root, check_pixels=False)).present and not st.missing for spec in specs)
-
-
-def check_writable_folder(folder: Path, flag: str) -> None:
-    """Create ``folder`` (with parents) and prove it writable, as a one-line error before anything starts."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        raise UserError(f"{flag} {folder}: cannot create or write there ({exc.strerror or exc})") from None
 
 
 def require_optuna() -> None:
