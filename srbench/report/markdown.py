@@ -187,6 +187,7 @@ def _sweep_line(study: str, group: pd.DataFrame, stopped: pd.DataFrame) -> str:
 def render_study(
     study: str, agg: pd.DataFrame, bicubic: dict, pictures: Sequence[Path] = (), stopped: pd.DataFrame | None = None
 ) -> str:
+    """A study's page: per (scale, budget) its section; then its pictures and footnotes."""
     lines = [f"# {study}", "", GENERATED, ""]
     if agg.empty:
         return "\n".join(lines + ["No finished runs yet.", ""])
@@ -198,85 +199,112 @@ def render_study(
     ]
     footnotes: list[str] = []
     for (scale, budget), group in agg.groupby(["scale", "budget"], sort=True):
-        sets = list(dict.fromkeys(s for row_sets in group["sets"] for s in row_sets))
         group_stopped = stopped[(stopped["budget"] == budget) & stopped["sweep"].isin(set(group["sweep"]))]
-        lines += [f"## x{scale}, budget `{budget}`", "", _sweep_line(study, group, group_stopped), ""]
-        lines += _table(study, group, bicubic, scale, sets, footnotes)
-        if searched(group):
-            lines += [""] + _top_k(group, sets[0])
-        if len(group_stopped):
-            lines += [""] + _stopped_table(group_stopped)
-        # Adversarial variants trade PSNR for texture by design: only PSNR-trained ones are flagged.
-        below_bicubic = [
-            r["variant"]
-            for _, r in group.iterrows()
-            if not r["adversarial"]
-            and all(r[f"{s}.psnr"] < bicubic_of(bicubic, scale, s, subset_limit(r["eval_images"]))[0] for s in sets)
-        ]
-        orderings = _orderings(study, group, sets, footnotes)
-        if orderings:
-            lines += ["", "Orderings the paper reports, checked on these runs (Y-PSNR, dB):", ""] + orderings
-        notes = [f"Training set, from each run's parameters: {' and '.join(sorted(set(group['train_set'])))}."]
-        notes += [f"Recipe at `{budget}`: {note}" for note in dict.fromkeys(group["budget_note"]) if note]
-        if below_bicubic:
-            notes.append(
-                f"Below bicubic on every set at the end of this budget (the validation curves show whether "
-                f"they did not train or were still climbing): {', '.join(below_bicubic)}."
-            )
-        if group["adversarial"].any():
-            notes.append(
-                "Adversarially trained variants trade PSNR / SSIM for texture, so below-bicubic figures are "
-                "expected of them; compare them by LPIPS and the comparison strip."
-            )
-        subsets = sorted({e.removesuffix(" (subset)") for e in group["eval_images"] if e != "all"})
-        if subsets:
-            notes.append(
-                f"Evaluated on a subset of the images ({'; '.join(subsets)}): not comparable with full-set figures."
-            )
-        weights = sorted(
-            {
-                w.split(" (")[0]
-                for _, r in group.iterrows()
-                if vgg_not_comparable(r)
-                for w in r["vgg_weights"].split("; ")
-            }
-        )
-        if weights:
-            notes.append(
-                f"† VGG content loss with non-ImageNet weights ({'; '.join(weights)}): not comparable with "
-                "the paper, so no Δ is given."
-            )
-        trunks = sorted({label for label in group["lpips_label"] if "not comparable" in label})
-        if trunks:
-            notes.append(
-                f"LPIPS used a non-ImageNet AlexNet trunk ({'; '.join(trunks)}): not comparable with published LPIPS."
-            )
-        sources = sorted({c for c in group["condition_source"] if c != "none"})
-        if sources:
-            notes.append(f"SFT condition source: {'; '.join(sources)}.")
-        shared = int(group["trials_at_once"].max())
-        if shared > 1:
-            notes.append(
-                f"Wall times are of trials that ran up to {shared} at a time on the hardware shown, sharing "
-                "it: they are not speed measurements."
-            )
-        for settings in sorted(set(group["settings"])):
-            notes.append(
-                f"Reproduce: `python -m srbench sweep {group['study_file'].iloc[0]} --budget {budget}"
-                f"{' ' + settings if settings else ''}`."
-            )
-        if budget != "paper":
-            notes.append(
-                f"Budget `{budget}` is far below the papers' training; compare variants with each other, "
-                "not with the paper columns."
-            )
-        for note in notes:
-            lines += ["", note]
-        lines.append("")
+        lines += _section(study, scale, budget, group, group_stopped, bicubic, footnotes)
     if pictures:
         lines += ["## Pictures", ""] + [f"![{p.stem}]({p.name})" for p in pictures] + [""]
     lines += [f"[^{i + 1}]: {note}" for i, note in enumerate(footnotes)]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _section(
+    study: str,
+    scale: int,
+    budget: str,
+    group: pd.DataFrame,
+    stopped: pd.DataFrame,
+    bicubic: dict,
+    footnotes: list[str],
+) -> list[str]:
+    """One scale and budget: the sweep it shows, its table, a search's top configurations, the stopped trials,
+    the papers' orderings checked, and the notes that say how to read it."""
+    sets = list(dict.fromkeys(s for row_sets in group["sets"] for s in row_sets))
+    lines = [f"## x{scale}, budget `{budget}`", "", _sweep_line(study, group, stopped), ""]
+    lines += _table(study, group, bicubic, scale, sets, footnotes)
+    if searched(group):
+        lines += [""] + _top_k(group, sets[0])
+    if len(stopped):
+        lines += [""] + _stopped_table(stopped)
+    orderings = _orderings(study, group, sets, footnotes)
+    if orderings:
+        lines += ["", "Orderings the paper reports, checked on these runs (Y-PSNR, dB):", ""] + orderings
+    for note in _notes(budget, group, _below_bicubic(group, bicubic, scale, sets)):
+        lines += ["", note]
+    return [*lines, ""]
+
+
+def _below_bicubic(group: pd.DataFrame, bicubic: dict, scale: int, sets: Sequence[str]) -> list[str]:
+    """Variants below bicubic on every set. Adversarial variants trade PSNR for texture by design: only
+    PSNR-trained ones are flagged."""
+    return [
+        r["variant"]
+        for _, r in group.iterrows()
+        if not r["adversarial"]
+        and all(r[f"{s}.psnr"] < bicubic_of(bicubic, scale, s, subset_limit(r["eval_images"]))[0] for s in sets)
+    ]
+
+
+def _notes(budget: str, group: pd.DataFrame, below_bicubic: list[str]) -> list[str]:
+    """What a reader must know to read the section: data, recipe, subsets, weights that are not comparable,
+    shared hardware, and how to reproduce it."""
+    notes = [f"Training set, from each run's parameters: {' and '.join(sorted(set(group['train_set'])))}."]
+    notes += [f"Recipe at `{budget}`: {note}" for note in dict.fromkeys(group["budget_note"]) if note]
+    if below_bicubic:
+        notes.append(
+            f"Below bicubic on every set at the end of this budget (the validation curves show whether "
+            f"they did not train or were still climbing): {', '.join(below_bicubic)}."
+        )
+    if group["adversarial"].any():
+        notes.append(
+            "Adversarially trained variants trade PSNR / SSIM for texture, so below-bicubic figures are "
+            "expected of them; compare them by LPIPS and the comparison strip."
+        )
+    subsets = sorted({e.removesuffix(" (subset)") for e in group["eval_images"] if e != "all"})
+    if subsets:
+        notes.append(
+            f"Evaluated on a subset of the images ({'; '.join(subsets)}): not comparable with full-set figures."
+        )
+    notes += _weights_notes(group)
+    shared = int(group["trials_at_once"].max())
+    if shared > 1:
+        notes.append(
+            f"Wall times are of trials that ran up to {shared} at a time on the hardware shown, sharing "
+            "it: they are not speed measurements."
+        )
+    for settings in sorted(set(group["settings"])):
+        notes.append(
+            f"Reproduce: `python -m srbench sweep {group['study_file'].iloc[0]} --budget {budget}"
+            f"{' ' + settings if settings else ''}`."
+        )
+    if budget != "paper":
+        notes.append(
+            f"Budget `{budget}` is far below the papers' training; compare variants with each other, "
+            "not with the paper columns."
+        )
+    return notes
+
+
+def _weights_notes(group: pd.DataFrame) -> list[str]:
+    """Pretrained parts that make figures not comparable with the papers': VGG losses, LPIPS trunks; and the
+    SFT condition source."""
+    notes = []
+    weights = sorted(
+        {w.split(" (")[0] for _, r in group.iterrows() if vgg_not_comparable(r) for w in r["vgg_weights"].split("; ")}
+    )
+    if weights:
+        notes.append(
+            f"† VGG content loss with non-ImageNet weights ({'; '.join(weights)}): not comparable with "
+            "the paper, so no Δ is given."
+        )
+    trunks = sorted({label for label in group["lpips_label"] if "not comparable" in label})
+    if trunks:
+        notes.append(
+            f"LPIPS used a non-ImageNet AlexNet trunk ({'; '.join(trunks)}): not comparable with published LPIPS."
+        )
+    sources = sorted({c for c in group["condition_source"] if c != "none"})
+    if sources:
+        notes.append(f"SFT condition source: {'; '.join(sources)}.")
+    return notes
 
 
 def render_comparison(study: str, runs: pd.DataFrame, first: str, second: str) -> str:

@@ -86,19 +86,7 @@ class Trainer:
 
         started = time.perf_counter()
         torch.manual_seed(config.seed)
-        self.model = cross_rank_batchnorm(build_model(config.model), self.device, self.distributed).to(self.device)
-        # SFT-GAN, SFT on or off: the maps condition the generator (on) and label the
-        # discriminator's category head (both), so the ablation changes only the conditioning.
-        self.network = traits(self.model)
-        self.condition_source = (
-            build_condition_source(self.network.condition_config) if self.network.condition_config is not None else None
-        )
-        discriminator = entry_for(config.model).discriminator
-        self.discriminator = (
-            cross_rank_batchnorm(build_model({"name": discriminator}), self.device, self.distributed).to(self.device)
-            if config.is_gan
-            else None
-        )
+        self._build_networks()
         self.checkpoints = self.run_dir / "checkpoints"
         checkpoint = load_checkpoint(resume_from or self.checkpoints / "last.pt") if resume or resume_from else None
         history = self.run_dir / "history.jsonl"
@@ -121,30 +109,7 @@ class Trainer:
         # The final figures' metrics, weights loaded once; any that cannot get its weights is left unscored, labelled.
         self.final_scorers = prepare(config.scored_metrics(), config.weight_settings, lenient=True)
 
-        self.optimizers = {
-            "generator": build_optimizer(
-                config.optimizer, parameter_groups(self.model, config.lr, config.last_layer_lr_scale), config.momentum
-            )
-        }
-        if self.discriminator is not None:
-            self.optimizers["discriminator"] = build_optimizer(
-                config.optimizer,
-                parameter_groups(self.discriminator, config.discriminator_lr or config.lr),
-                config.momentum,
-            )
-        # The discriminator steps only in the adversarial phase: its step count starts there.
-        offsets = {"generator": 0, "discriminator": config.pretrain_iterations}
-        self.schedulers = {
-            name: torch.optim.lr_scheduler.LambdaLR(opt, lambda step, o=offsets[name]: lr_factor(config, step + o))
-            for name, opt in self.optimizers.items()
-        }
-        self.train_model = DistributedDataParallel(self.model) if self.distributed else self.model
-        self.train_discriminator = (
-            DistributedDataParallel(self.discriminator)
-            if self.distributed and self.discriminator is not None
-            else self.discriminator
-        )
-
+        self._build_optimizers()
         self.model_build_s = time.perf_counter() - started  # models, losses and optimisers: start-up figures
         self.sampler = PatchSampler(
             config.train_set,
@@ -168,6 +133,50 @@ class Trainer:
         if self.rank == 0:
             mark_run_folder(self.run_dir)
             (self.run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+
+    def _build_networks(self) -> None:
+        """The generator, its traits and condition source, and the discriminator of a GAN, on the device."""
+        config = self.config
+        self.model = cross_rank_batchnorm(build_model(config.model), self.device, self.distributed).to(self.device)
+        # SFT-GAN, SFT on or off: the maps condition the generator (on) and label the
+        # discriminator's category head (both), so the ablation changes only the conditioning.
+        self.network = traits(self.model)
+        self.condition_source = (
+            build_condition_source(self.network.condition_config) if self.network.condition_config is not None else None
+        )
+        discriminator = entry_for(config.model).discriminator
+        self.discriminator = (
+            cross_rank_batchnorm(build_model({"name": discriminator}), self.device, self.distributed).to(self.device)
+            if config.is_gan
+            else None
+        )
+
+    def _build_optimizers(self) -> None:
+        """An optimiser and a schedule per network, and the networks as DDP trains them."""
+        config = self.config
+        self.optimizers = {
+            "generator": build_optimizer(
+                config.optimizer, parameter_groups(self.model, config.lr, config.last_layer_lr_scale), config.momentum
+            )
+        }
+        if self.discriminator is not None:
+            self.optimizers["discriminator"] = build_optimizer(
+                config.optimizer,
+                parameter_groups(self.discriminator, config.discriminator_lr or config.lr),
+                config.momentum,
+            )
+        # The discriminator steps only in the adversarial phase: its step count starts there.
+        offsets = {"generator": 0, "discriminator": config.pretrain_iterations}
+        self.schedulers = {
+            name: torch.optim.lr_scheduler.LambdaLR(opt, lambda step, o=offsets[name]: lr_factor(config, step + o))
+            for name, opt in self.optimizers.items()
+        }
+        self.train_model = DistributedDataParallel(self.model) if self.distributed else self.model
+        self.train_discriminator = (
+            DistributedDataParallel(self.discriminator)
+            if self.distributed and self.discriminator is not None
+            else self.discriminator
+        )
 
     # -- one iteration ----------------------------------------------------------------------
     def _autocast(self):
