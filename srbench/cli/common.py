@@ -47,7 +47,7 @@ def add_data_root(parser: argparse.ArgumentParser) -> None:
 def open_store(tracking_uri: str | None, wanted: list[str], flag: str) -> tuple[str, list[str]]:
     """The tracking URI to read and the studies in it to use: ``wanted`` (each checked) or every study with
     srbench runs. A local store that is not there is an error, never created by looking."""
-    from srbench.tracking.store import Tracker
+    from srbench.tracking.store import Tracker  # only for this command
     from srbench.tracking.uri import check_store, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)

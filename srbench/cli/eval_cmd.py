@@ -84,7 +84,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _resolver(model):
     """A network as ``super_resolve(lr, scale, name)``, with SFT-GAN's condition maps where it takes them."""
-    from srbench.models.conditions import build_condition_source
+    from srbench.models.conditions import build_condition_source  # only for this command
     from srbench.models.interface import traits
     from srbench.train.inference import SuperResolver
 
@@ -95,7 +95,7 @@ def _resolver(model):
 
 def _checkpoint_resolver(checkpoint: Path):
     """The checkpoint's model as ``super_resolve``, with a title and its trained scale."""
-    from srbench.models import build_model
+    from srbench.models import build_model  # only for this command
     from srbench.train.checkpoint import load_checkpoint
 
     state = load_checkpoint(checkpoint)
@@ -110,7 +110,7 @@ def _checkpoint_resolver(checkpoint: Path):
 def _weights_resolver(model_text: str, fields_json: str | None, weights: Path, scales: list[int] | None):
     """``--model`` built (at the checkpoint's or the one given scale) with ``--weights`` loaded, as ``super_resolve``,
     with a title and its scale."""
-    from srbench.models.interface import check_network
+    from srbench.models.interface import check_network  # only for this command
     from srbench.models.registry import build_model, entry_for, model_reference, resolve_config
 
     reference = model_reference(model_text)
@@ -142,7 +142,7 @@ def _weights_resolver(model_text: str, fields_json: str | None, weights: Path, s
 
 
 def _saved_source(model: dict) -> str | None:
-    from srbench.models.registry import entry_for
+    from srbench.models.registry import entry_for  # only for this command
 
     try:
         return entry_for(model).source
@@ -152,7 +152,7 @@ def _saved_source(model: dict) -> str | None:
 
 def _read_weights(path: Path) -> tuple[dict, dict | None]:
     """The state dict in ``path`` and, for an srbench checkpoint, its training configuration."""
-    from srbench.train.checkpoint import FORMAT, load_checkpoint, read_weights_only
+    from srbench.train.checkpoint import FORMAT, load_checkpoint, read_weights_only  # only for this command
 
     if not path.is_file():
         raise UserError(f"--weights {path} does not exist")
@@ -179,7 +179,7 @@ def _json_object(text: str, flag: str) -> dict:
 
 def _logged_model_resolver(model_uri: str, tracking_uri: str | None):
     """A model a sweep logged to MLflow as ``super_resolve``, with a title and its trained scale."""
-    from srbench.tracking.model_registry import load_logged_model
+    from srbench.tracking.model_registry import load_logged_model  # only for this command
     from srbench.tracking.uri import check_store, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)

@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srbench.report.leaderboard import write_comparison, write_leaderboards
+    from srbench.report.leaderboard import write_comparison, write_leaderboards  # only for this command
     from srbench.tracking.store import Tracker
 
     check_output_folder(args.out, "--out")

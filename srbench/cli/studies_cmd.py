@@ -16,7 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srbench.study.load import load_experiment, shipped_studies
+    from srbench.study.load import load_experiment, shipped_studies  # only for this command
     from srbench.study.plan import draws_per_base, trial_bases
 
     rows = []

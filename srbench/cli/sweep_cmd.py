@@ -70,7 +70,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srbench.study.load import parse_settings
+    from srbench.study.load import parse_settings  # only for this command
     from srbench.sweep.run import run_sweep
 
     summary = run_sweep(

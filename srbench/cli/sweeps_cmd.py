@@ -21,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srbench.tracking.store import Tracker
+    from srbench.tracking.store import Tracker  # only for this command
     from srbench.tracking.sweeps import sweep_table
 
     uri, studies = open_store(args.tracking_uri, [args.study] if args.study else [], "study")

@@ -119,7 +119,7 @@ class TorchvisionSegmentation:
     semantic = True
 
     def __init__(self, arch: str = "deeplabv3_resnet50", weights: str = "default") -> None:
-        import torchvision
+        import torchvision  # optional: only for torchvision's maps
 
         self.arch, self.weights_label = arch, weights
         if arch not in torchvision.models.list_models(module=torchvision.models.segmentation):

@@ -39,7 +39,7 @@ class PretrainedNet:
     field: str
 
     def build(self, imagenet: bool) -> nn.Module:
-        import torchvision
+        import torchvision  # expensive: only where weights are asked for
 
         weights = torchvision.models.get_weight(self.imagenet) if imagenet else None
         return torchvision.models.get_model(self.arch, weights=weights)

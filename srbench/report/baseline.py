@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from srbench.data import get_spec
+from srbench.evaluate import evaluate_bicubic
 
 
 def bicubic_scores(
@@ -41,8 +42,6 @@ def _bicubic_scores(
 ) -> tuple:
     """Memoised per process: the figures depend only on the (digest-verified) benchmark images, named with their
     set digests in ``sets`` (name, digest)."""
-    from srbench.evaluate import evaluate_bicubic
-
     return tuple(
         ((score.scale, name), (score.psnr_y, score.ssim_y))
         for name, _ in sets

@@ -10,6 +10,7 @@ import pandas as pd
 
 from srbench.data import set_label
 from srbench.report.columns import PRIMARY, page_metrics
+from srbench.study.load import shipped_studies
 from srbench.tracking.names import (
     ITERATIONS_TRAINED,
     TAG_BUDGET,
@@ -138,8 +139,6 @@ def _value_at(tracker: Tracker, run_id: str, key: str, step: int) -> float | Non
 
 def _study_file(study: str, recorded: str) -> str:
     """The study file as a reader runs it: a shipped study from the repository, a user's own by its recorded path."""
-    from srbench.study.load import shipped_studies
-
     return f"experiments/{study}.py" if study in shipped_studies() else recorded
 
 

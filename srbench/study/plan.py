@@ -63,7 +63,7 @@ def is_grid(value: Any) -> bool:
 
 
 def is_domain(value: Any) -> bool:
-    from ray.tune.search.sample import Domain
+    from ray.tune.search.sample import Domain  # Ray (about a second) only for a search space
 
     return isinstance(value, Domain)
 
@@ -169,7 +169,7 @@ def resolve_trial(
 
 def _checked_values(domain: Any) -> list[Any]:
     """The values of a Tune domain at which a study is validated before Ray starts: its bounds, or every category."""
-    from ray.tune.search.sample import Categorical, Float, Integer
+    from ray.tune.search.sample import Categorical, Float, Integer  # Ray (about a second) only for a search space
 
     if isinstance(domain, Categorical):
         return list(domain.categories)

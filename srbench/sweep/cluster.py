@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ray
+from ray._private.state import state  # what Ray Train itself reads the autoscaler's limits from
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
 from srbench.errors import UserError
 
 PROBE_FOLDER = ".srbench-storage-check"
@@ -45,8 +49,6 @@ def init_ray(address: str | None, runtime_env: dict[str, Any] | None = None) -> 
     own, never joining a cluster some other ``ray start`` left running on the machine; returns where, in words,
     for messages. ``runtime_env``: the job's code on every node (``srbench.study_code``); a Ray this process
     already runs keeps its own (its workers share this machine's files)."""
-    import ray
-
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         check_ray_address(address)
@@ -77,8 +79,7 @@ LOCAL_RAY_STARTS = 3  # Ray gives its local node 30 s to start, which a busy 2-c
 
 
 def _start_local_ray(runtime_env: dict[str, Any] | None) -> None:
-    import ray
-
+    """A local Ray of this process's own, retried: its node may miss its start-up deadline on a busy machine."""
     for attempt in range(1, LOCAL_RAY_STARTS + 1):
         try:
             ray.init(
@@ -134,9 +135,6 @@ class TrialShape:
 def node_shapes() -> list[dict[str, float]]:
     """CPU and GPU of every node the cluster has or can add: its alive nodes, plus one node of
     each autoscaling group (KubeRay, cluster launcher) that may still be scaled up."""
-    import ray
-    from ray._private.state import state  # what Ray Train itself reads the autoscaler's limits from
-
     shapes = [
         {"CPU": n["Resources"].get("CPU", 0.0), "GPU": n["Resources"].get("GPU", 0.0)}
         for n in ray.nodes()
@@ -188,9 +186,6 @@ def trials_at_once(shape: TrialShape, where: str, max_concurrent: int | None = N
 def check_storage_shared(storage: Path, where: str) -> None:
     """A local ``--storage`` path must be one folder on every node: write a file here and look for
     it from every alive node, and let each node write one that must appear here."""
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
     nodes = [n for n in ray.nodes() if n["Alive"]]
     if len(nodes) < 2:
         return

@@ -15,6 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ray.tune import Callback
+from ray.util.queue import Queue
+
 from srbench.tracking.names import val_report_key
 
 NAMESPACE = "srbench"
@@ -24,8 +27,6 @@ DRAIN_EVERY_S = 5.0  # how often the driver looks for the trials' lines: they ar
 def console(sweep: str) -> Any:
     """The sweep's queue, created by the first caller (the driver, which holds it for the sweep: Ray removes an
     actor nobody holds, named or not): an actor that takes no CPU, so it never holds a trial's slot."""
-    from ray.util.queue import Queue
-
     return Queue(
         actor_options={"name": f"console-{sweep}", "namespace": NAMESPACE, "get_if_exists": True, "num_cpus": 0}
     )
@@ -48,8 +49,6 @@ def duration(seconds: float) -> str:
 def sweep_console(sweep: str, val_set: str, trial_count: int) -> Any:
     """The Tune callback of a sweep: ``val_set`` is the validation set whose PSNR the progress lines show,
     ``trial_count`` the sweep's number of trials; each trial's length comes with its reports."""
-    from ray.tune import Callback
-
     metric = val_report_key(val_set)
 
     class SweepConsole(Callback):

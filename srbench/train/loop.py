@@ -26,7 +26,9 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from srbench.crops import crop, crop_box, crop_file
-from srbench.data import get_spec
+from srbench.data import get_spec, load_set
+from srbench.data.images import save_png
+from srbench.degrade import bicubic_lr, modcrop
 from srbench.evaluate import SetScore, evaluate_model
 from srbench.hardware import describe_trial_hardware
 from srbench.losses import category_loss, content_loss, discriminator_loss, generator_adversarial_loss, pixel_loss
@@ -395,10 +397,6 @@ class Trainer:
     def _save_crops(self) -> None:
         """A fixed crop of the first image of each evaluation set, super-resolved (``crops/<set>-<image>.png``),
         so leaderboards can show variants side by side without the model."""
-        from srbench.data import load_set
-        from srbench.data.images import save_png
-        from srbench.degrade import bicubic_lr, modcrop
-
         (self.run_dir / "crops").mkdir(exist_ok=True)
         for name in self.config.eval_sets:
             image_name, hr = load_set(get_spec(name), self.data_root, limit=1)[0]
