@@ -92,16 +92,21 @@ def train_workers(proc: subprocess.Popen) -> list[psutil.Process]:
     return found
 
 
+def wait_for_two_checkpoints(tmp_path: Path) -> None:
+    """Until the sweep's one trial has validated (and checkpointed) twice."""
+
+    def checkpointed() -> bool:
+        tracker, found = runs(tmp_path)
+        return bool(found) and len(steps(tracker, found[0].info.run_id, "val.Set5.psnr_y")) >= 2
+
+    wait_for(checkpointed, "two validations (checkpoints) of the trial")
+
+
 def test_sigkilled_training_worker_resumes_from_its_checkpoint(tmp_path, data_root):
     experiment(tmp_path, '{"a": {}}', iterations=200)
     proc = start_sweep(tmp_path, data_root)
     try:
-
-        def checkpointed() -> bool:
-            tracker, found = runs(tmp_path)
-            return bool(found) and len(steps(tracker, found[0].info.run_id, "val.Set5.psnr_y")) >= 2
-
-        wait_for(checkpointed, "two validations (checkpoints) of the trial")
+        wait_for_two_checkpoints(tmp_path)
         workers = train_workers(proc)
         assert workers, "no Ray Train worker process found"
         for w in workers:
@@ -169,12 +174,7 @@ def test_sigterm_stops_the_sweep_resumably_and_the_resumed_trial_completes(tmp_p
     experiment(tmp_path, '{"a": {}}', iterations=200)
     proc = start_sweep(tmp_path, data_root)
     try:
-
-        def checkpointed() -> bool:
-            tracker, found = runs(tmp_path)
-            return bool(found) and len(steps(tracker, found[0].info.run_id, "val.Set5.psnr_y")) >= 2
-
-        wait_for(checkpointed, "two validations (checkpoints) of the trial")
+        wait_for_two_checkpoints(tmp_path)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=TIMEOUT) == 128 + signal.SIGTERM, (tmp_path / "sweep.log").read_text()[-3000:]
     finally:
