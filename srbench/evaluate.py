@@ -156,7 +156,10 @@ def _evaluate(
         for scale in scales:
             check_scale(spec.name, [(name, *hr.shape[-2:]) for name, hr in images], scale)
             if rank == 0:
-                print(f"scoring {spec.name} x{scale} ({len(images)} images)", file=sys.stderr)
+                print(
+                    f"scoring {spec.name} x{scale} ({len(images)} image{'s' if len(images) != 1 else ''})",
+                    file=sys.stderr,
+                )
             srs = make_sr(spec, scale, share)
             rows = score_pairs(
                 [(name, sr, modcrop(hr, scale)) for (name, hr), sr in zip(share, srs)], scale, scorers, device

@@ -8,16 +8,19 @@ import json
 import math
 import tempfile
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+import torch
 from test_sweep import write_experiment
 
 from srbench.study.load import load_experiment
 from srbench.study.plan import check_trials
 from srbench.sweep.run import run_sweep
 from srbench.sweep.search import tune_search
-from srbench.tracking.names import TAG_CONFIG_HASH, TAG_KIND, TAG_SWEEP
+from srbench.tracking.names import TAG_CHECKPOINT, TAG_CONFIG_HASH, TAG_KIND, TAG_LAUNCHER, TAG_SWEEP
 from srbench.tracking.store import Tracker
+from srbench.train.checkpoint import load_checkpoint
 
 from conftest import REPO
 
@@ -229,3 +232,35 @@ def test_a_sweep_registers_its_best_run_once_and_another_sweep_gets_its_own_vers
     assert first == again != other
     assert len(tracker.client.search_model_versions("name = 'study'")) == 2
     assert tracker.client.get_model_version_by_alias("study", "best_smoke").version == other
+
+
+def test_a_trial_trains_the_same_weights_in_its_tune_trial_as_on_a_ray_train_worker(
+    ray_session, tmp_path, monkeypatch, data_root
+):
+    """One worker per trial trains in the Tune trial itself (no worker group to start); `--launcher train` puts
+    the same trial on a Ray Train TorchTrainer worker (a gloo process group of one, DDP-wrapped): from the same
+    seed on the CPU, the two give identical weights, and each run says which launcher trained it."""
+    monkeypatch.chdir(tmp_path)
+    study = write_experiment(
+        tmp_path,
+        """
+        EXPERIMENT = Experiment(
+            name="launchers", model={"name": "srcnn", "variant": "n32-16"}, scale=3,
+            budgets={"smoke": {"iterations": 24, "val_every": 12, "log_every": 6, "eval_sets": ["Set5"],
+                               "val_images": 1, "batch_size": 8}},
+        )
+    """,
+    )
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    weights = {}
+    for launcher in ("tune", "train"):
+        summary = run_sweep(str(study), budget="smoke", data_root=data_root, launcher=launcher)
+        assert summary["finished"] == 1, summary
+        [run] = trial_runs(tracker, "launchers", summary["sweep"])
+        assert run.data.tags[TAG_LAUNCHER] == launcher
+        folder = Path(run.data.tags[TAG_CHECKPOINT])
+        [last] = folder.rglob("last.pt")  # Tune and Ray Train each keep the trial's last checkpoint only
+        weights[launcher] = load_checkpoint(last)["model"]
+    assert weights["tune"].keys() == weights["train"].keys()
+    for name, tensor in weights["tune"].items():
+        assert torch.equal(tensor, weights["train"][name]), name

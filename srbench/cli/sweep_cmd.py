@@ -6,12 +6,13 @@ import argparse
 import signal
 
 from srbench.cli.common import add_data_root
+from srbench.study.experiment import LAUNCHERS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "sweep",
-        help="run a study: Ray Tune trials of Ray Train DDP jobs, tracked in MLflow",
+        help="run a study: Ray Tune trials (Ray Train DDP jobs where a trial has several workers), tracked in MLflow",
         description="Run every trial of an experiment file. With no flags: a local Ray and a local MLflow store "
         "(./mlflow.db) in the working directory; --address / RAY_ADDRESS and --tracking-uri / "
         "MLFLOW_TRACKING_URI take it to a cluster.",
@@ -39,6 +40,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--cpus-per-worker", type=float, help="CPUs (and torch threads) per DDP worker (default: the experiment's)"
     )
     p.add_argument("--gpus-per-worker", type=float, help="GPUs per DDP worker (default: the experiment's)")
+    p.add_argument(
+        "--launcher",
+        choices=LAUNCHERS,
+        help="how a trial trains: 'tune' in its Tune trial (one worker), 'train' on a Ray Train worker group "
+        "(DDP); default: the experiment's, else 'auto' (tune for one worker per trial, train for several)",
+    )
     p.add_argument(
         "--resume",
         nargs="?",
@@ -83,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         workers_per_trial=args.workers_per_trial,
         cpus_per_worker=args.cpus_per_worker,
         gpus_per_worker=args.gpus_per_worker,
+        launcher=args.launcher,
         resume=args.resume,
         dry_run=args.dry_run,
         data_root=args.data_root,

@@ -33,6 +33,9 @@ from srbench.typecheck import check_fields
 from srbench.user_code import absolute_references
 
 SCHEDULERS = ("fifo", "asha")
+# How a trial trains: "tune" in its Tune trial's own process (one worker), "train" on a Ray Train TorchTrainer
+# worker group (DDP); "auto" is "tune" for one worker per trial and "train" for several.
+LAUNCHERS = ("auto", "tune", "train")
 RUN_NAME = "srbench_experiment"  # the module name a study file runs under, on the driver and in trial processes
 SEARCH_ALGS = ("random", "optuna")
 
@@ -61,6 +64,7 @@ class Experiment:
     cpus_per_worker: float = 1
     gpus_per_worker: float = 0
     scheduler: str = "fifo"  # "asha": early-stop trials on the first validation set's PSNR
+    launcher: str = "auto"  # LAUNCHERS
     seeds: list[int] = field(default_factory=lambda: [0])
 
 
@@ -90,6 +94,8 @@ def validate_experiment(experiment: Experiment, file: str) -> Experiment:
         raise bad("search_alg", f"valid: {', '.join(SEARCH_ALGS)}")
     if experiment.workers_per_trial < 1:
         raise bad("workers_per_trial", "must be an integer >= 1")
+    if experiment.launcher not in LAUNCHERS:
+        raise bad("launcher", f"valid: {', '.join(LAUNCHERS)}")
     if experiment.cpus_per_worker <= 0 or experiment.gpus_per_worker < 0:
         raise UserError(f"{file}: cpus_per_worker must be > 0 and gpus_per_worker >= 0")
     if not experiment.seeds or len(set(experiment.seeds)) != len(experiment.seeds) or min(experiment.seeds) < 0:
@@ -164,6 +170,13 @@ def _absolute_folder_sets(experiment: Experiment) -> Experiment:
         budgets={k: absolute_set_fields(v) for k, v in experiment.budgets.items()},
         variants={k: absolute_set_fields(v) for k, v in experiment.variants.items()},
     )
+
+
+def trial_launcher(experiment: Experiment) -> str:
+    """The launcher the trials use: ``auto`` made concrete."""
+    if experiment.launcher == "auto":
+        return "tune" if experiment.workers_per_trial == 1 else "train"
+    return experiment.launcher
 
 
 def with_overrides(experiment: Experiment, **changes: Any) -> Experiment:

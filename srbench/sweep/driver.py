@@ -1,6 +1,13 @@
 """The Tune trial: resolves the trial's plan from the values Tune chose (once), finds or creates its MLflow run,
-and runs it as a Ray Train ``TorchTrainer`` whose workers train it (``sweep.worker``); ``TuneReportCallback``
-forwards their reports to Tune, where the search algorithm and the scheduler read them."""
+and trains it (``sweep.worker``) with one of two launchers:
+
+* ``tune`` (one worker, the default there): in this process, on the CPUs and GPU the Tune trial reserved. No Ray
+  Train worker group to start; Tune's ``FailureConfig`` restarts the trial from its last checkpoint.
+* ``train`` (several DDP workers, or asked for): a Ray Train ``TorchTrainer`` whose workers train it, each rank on
+  its own reserved resources; ``TuneReportCallback`` forwards their reports to Tune, and Ray Train's
+  ``FailureConfig`` restarts the workers from the last checkpoint.
+
+Either way the reports reach Tune, where the search algorithm and the scheduler read them."""
 
 from __future__ import annotations
 
@@ -20,12 +27,13 @@ from srbench.study.experiment import Experiment
 from srbench.study.plan import TrialBase, TrialPlan, resolve_trial
 from srbench.sweep.console import writer
 from srbench.sweep.stops import stopped_at
-from srbench.sweep.worker import WorkerJob, train_worker
+from srbench.sweep.worker import TrialSession, WorkerJob, train_trial, train_worker
 from srbench.tracking.names import (
     ITERATIONS_TRAINED,
     TAG_CHECKPOINT,
     TAG_CONFIG_HASH,
     TAG_KIND,
+    TAG_LAUNCHER,
     TAG_STOPPED_EARLY,
     TAG_STUDY,
     TAG_SWEEP,
@@ -37,7 +45,7 @@ from srbench.tracking.patience import OUTAGE_SINKS
 from srbench.tracking.records import record_configuration
 from srbench.tracking.store import Tracker
 
-TRIAL_RETRIES = 2  # Ray Train: restarts of a trial's workers from its last checkpoint
+TRIAL_RETRIES = 2  # restarts of a trial's training from its last checkpoint (Ray Train's, or Tune's for `tune`)
 
 
 @dataclass
@@ -54,6 +62,7 @@ class SweepContext:
     storage: str
     data_root: str
     workers: int
+    launcher: str  # "tune" or "train" (resolved: never "auto")
     cpus_per_worker: float
     gpus_per_worker: float
     experiment: Experiment
@@ -104,7 +113,10 @@ def trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
         stop_watch=context.experiment.scheduler == "asha",
     )
     try:
-        _trainer(context, job).fit()
+        if context.launcher == "tune":
+            train_trial(job, TrialSession())
+        else:
+            _trainer(context, job).fit()
     except Exception:
         tracker.finish(run_id, "FAILED")
         raise
@@ -158,16 +170,28 @@ def open_trial_run(tracker: Tracker, context: SweepContext, plan: TrialPlan) -> 
         Path(context.data_root),
         source=context.file,
         params={"workers": context.workers, "gpus_per_worker": context.gpus_per_worker},
-        tags={TAG_STUDY: context.study, TAG_VARIANT: plan.variant, TAG_VARIANT_ORDER: plan.variant_order},
+        tags={
+            TAG_STUDY: context.study,
+            TAG_VARIANT: plan.variant,
+            TAG_VARIANT_ORDER: plan.variant_order,
+            TAG_LAUNCHER: context.launcher,
+        },
     )
     return run_id, None
+
+
+def checkpoint_folder(context: SweepContext, key: str) -> str:
+    """Where a trial's checkpoints are: in its Tune trial's folder, or its Ray Train run's."""
+    if context.launcher == "tune":
+        return f"{context.storage}/{context.sweep}/{key}"
+    return f"{context.storage}/{context.sweep}-{key}"
 
 
 def close_trial_run(tracker: Tracker, context: SweepContext, key: str, run_id: str) -> None:
     """Where the trial's checkpoint is, and how its run ended: FINISHED, or KILLED at the iteration a scheduler
     stopped it at (a decision that reached the trial only after it had trained to the end and been scored is
     no stop: it finished)."""
-    tracker.set_tags(run_id, {TAG_CHECKPOINT: f"{context.storage}/{context.sweep}-{key}"})
+    tracker.set_tags(run_id, {TAG_CHECKPOINT: checkpoint_folder(context, key)})
     stopped = stopped_at(context.sweep, key)
     if stopped is not None and ITERATIONS_TRAINED not in tracker.run(run_id).data.metrics:
         tracker.set_tags(run_id, {TAG_STOPPED_EARLY: stopped})

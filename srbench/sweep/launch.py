@@ -17,9 +17,10 @@ from ray import tune
 
 from srbench.scoped_env import scoped_env
 from srbench.study.code import runtime_env, trial_code
+from srbench.study.experiment import Experiment, trial_launcher
 from srbench.sweep.cluster import TrialShape, check_storage_shared, init_ray, trials_at_once
 from srbench.sweep.console import console, sweep_console
-from srbench.sweep.driver import SweepContext, trial_driver
+from srbench.sweep.driver import TRIAL_RETRIES, SweepContext, checkpoint_folder, trial_driver
 from srbench.sweep.finish import Ended, finish_sweep
 from srbench.sweep.preflight import STATE_FILE, Study, study_digest
 from srbench.sweep.search import TrialNamer, early_stop_scheduler, tune_search
@@ -39,7 +40,7 @@ from srbench.tracking.store import Tracker
 from srbench.tracking.sweeps import setting_text
 from srbench.tracking.uri import ui_command
 
-# The Tune trial only waits on its TorchTrainer: it reserves memory, no CPU, so the trial's workers can use every
+# A Tune trial that only waits on its TorchTrainer reserves memory, no CPU, so the trial's workers can use every
 # CPU (an empty bundle is rejected, and a CPU fraction would keep e.g. 2 workers x 1 CPU off a 2-CPU machine).
 DRIVER_RESOURCES = {"memory": 64 * 1024 * 1024}
 DRIVER_RETRIES = 1  # Ray Tune: restarts of a trial's driver (e.g. its node died); it finds its run and checkpoint
@@ -67,7 +68,6 @@ def launch(
     experiment_id = tracker.experiment_id(e.name, e.description)
     parent = open_sweep_run(tracker, study, sweep, experiment_id, concurrency, storage_uri)
     view = tracker.save_sweep_view(experiment_id, sweep, study.trials[0].config.eval_sets)
-    announce(study, sweep, tracking_uri, experiment_id, parent, view, concurrency, storage_uri)
     context = SweepContext(
         study=e.name,
         sweep=sweep,
@@ -79,6 +79,7 @@ def launch(
         storage=storage_uri,
         data_root=str(data_root),
         workers=e.workers_per_trial,
+        launcher=trial_launcher(e),
         cpus_per_worker=e.cpus_per_worker,
         gpus_per_worker=e.gpus_per_worker,
         experiment=e,
@@ -87,12 +88,15 @@ def launch(
         plans={t.key: t for t in study.trials},
         study_code=str(Path(study.file).resolve()) if code is not None else None,
     )
+    checkpoints = checkpoint_folder(context, "<trial>")
+    announce(study, sweep, tracking_uri, experiment_id, parent, view, concurrency, checkpoints)
     trial_messages, stops = console(sweep), stop_board(sweep)  # held by the driver for the sweep
     tuner = _tuner(study, context, concurrency, verbose)
-    with contextlib.nullcontext() if verbose else scoped_env(RAY_AIR_NEW_OUTPUT="0"), sigterm_as_sigint() as signals:
-        # Tune's newer output engine prints the experiment's settings and a TensorBoard hint even at verbosity 0;
-        # the older one prints nothing there: srbench's console speaks unless --verbose.
-        grid = tuner.fit()
+    # Keeping one checkpoint per trial makes Tune snapshot its state at every checkpoint, and warn about it in
+    # three lines each time: a local snapshot is cheap, the warning noise.
+    with scoped_env(TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S="0"), quiet_tune(verbose):
+        with sigterm_as_sigint() as signals:
+            grid = tuner.fit()
     trial_messages.shutdown()
     del stops
     summary = finish_sweep(
@@ -118,6 +122,12 @@ def launch(
     return {**summary, "signal": signals[0] if signals else None}
 
 
+def quiet_tune(verbose: bool) -> contextlib.AbstractContextManager[None]:
+    """Tune's newer output engine prints the experiment's settings and a TensorBoard hint even at verbosity 0; the
+    older one prints nothing there: srbench's console speaks unless --verbose."""
+    return contextlib.nullcontext() if verbose else scoped_env(RAY_AIR_NEW_OUTPUT="0")
+
+
 @contextlib.contextmanager
 def sigterm_as_sigint() -> Iterator[list[int]]:
     """SIGTERM (``kill``, schedulers, containers) stops the sweep as Ctrl-C does: forwarded as SIGINT to Tune's own
@@ -141,7 +151,9 @@ def sigterm_as_sigint() -> Iterator[list[int]]:
 
 def _tuner(study: Study, context: SweepContext, concurrency: int, verbose: bool) -> Any:
     """A new sweep's ``Tuner`` (its Tune state written beside a note of what it is), or a resumed one's."""
-    trainable = tune.with_resources(tune.with_parameters(trial_driver, context=context), DRIVER_RESOURCES)
+    trainable = tune.with_resources(
+        tune.with_parameters(trial_driver, context=context), trial_resources(study.experiment, context.launcher)
+    )
     if study.record is not None:
         return tune.Tuner.restore(
             f"{context.storage}/{context.sweep}", trainable=trainable, resume_unfinished=True, resume_errored=True
@@ -166,11 +178,24 @@ def _tuner(study: Study, context: SweepContext, concurrency: int, verbose: bool)
             storage_path=context.storage,
             verbose=1 if verbose else 0,
             callbacks=[sweep_console(context.sweep, study.trials[0].config.val_sets[0], study.trial_count)],
-            failure_config=tune.FailureConfig(max_failures=DRIVER_RETRIES),
+            # A trial that trains in its Tune trial is restarted by Tune, from its last checkpoint (the only one
+            # kept: it holds last.pt and best.pt); a Ray Train trial's workers are restarted by Ray Train.
+            failure_config=tune.FailureConfig(
+                max_failures=TRIAL_RETRIES if context.launcher == "tune" else DRIVER_RETRIES
+            ),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
     )
     save_sweep_state(context.storage, context.sweep, context.parent_run_id, study)
     return tuner
+
+
+def trial_resources(experiment: Experiment, launcher: str) -> dict[str, float]:
+    """What a Tune trial reserves: its one worker's CPUs and GPU where it trains itself, else memory alone."""
+    if launcher == "train":
+        return DRIVER_RESOURCES
+    gpus = {"GPU": experiment.gpus_per_worker} if experiment.gpus_per_worker else {}
+    return {"CPU": experiment.cpus_per_worker, **gpus}
 
 
 def open_sweep_run(
@@ -202,6 +227,7 @@ def open_sweep_run(
             "workers_per_trial": e.workers_per_trial,
             "cpus_per_worker": e.cpus_per_worker,
             "gpus_per_worker": e.gpus_per_worker,
+            "launcher": trial_launcher(e),
             "trials_at_once": concurrency,
             "storage": storage_uri,
             "study_digest": study_digest(study.trials),
@@ -235,7 +261,7 @@ def announce(
     parent: str,
     view: str,
     concurrency: int,
-    storage_uri: str,
+    checkpoints: str,
 ) -> None:
     """Which sweep this is, where its runs go and how to see them, and what Ray gives it."""
     resources = ray.cluster_resources()
@@ -246,5 +272,5 @@ def announce(
     )
     print(
         f"Ray: {resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU; "
-        f"{concurrency} trial(s) at a time; checkpoints in {storage_uri}/{sweep}-<trial>"
+        f"{concurrency} trial(s) at a time; checkpoints in {checkpoints}"
     )

@@ -19,7 +19,7 @@ from srbench.data import get_spec, set_label, status
 from srbench.errors import UserError
 from srbench.models.registry import entry_for
 from srbench.outdir import check_output_folder
-from srbench.study.experiment import Experiment
+from srbench.study.experiment import Experiment, trial_launcher
 from srbench.study.load import parse_settings
 from srbench.study.plan import TrialBase, TrialPlan, check_trials, draws_per_base, sampled_domains, trial_bases
 from srbench.sweep.cluster import TrialShape
@@ -122,6 +122,12 @@ def check_resumable(study: Study, sweep: str, storage_uri: str) -> None:
             f"sweep {sweep}'s state is not in {storage_uri}: pass the --storage it ran with "
             f"({study.record.params.get('storage', 'unknown')})"
         )
+    ran_with = study.record.params.get("launcher", "train")  # sweeps before the `tune` launcher used Ray Train
+    if ran_with != trial_launcher(study.experiment):
+        raise UserError(
+            f"sweep {sweep} trained its trials with launcher '{ran_with}' (its checkpoints are that launcher's): "
+            f"resume it with --launcher {ran_with}"
+        )
     if study.record.params.get("study_digest") not in (None, study_digest(study.trials)):
         raise UserError(
             f"sweep {sweep}: the study file {study.file} no longer gives the trials it started with; "
@@ -156,6 +162,11 @@ def check_trial_shape(experiment: Experiment, trials: list[TrialPlan], file: str
     TrialShape(experiment.workers_per_trial, experiment.cpus_per_worker, experiment.gpus_per_worker).check_gpus(
         str(file)
     )
+    if experiment.launcher == "tune" and experiment.workers_per_trial > 1:
+        raise UserError(
+            f"{file}: launcher 'tune' trains a trial in one process, but workers_per_trial is "
+            f"{experiment.workers_per_trial}: use launcher 'train' (or 'auto') for DDP workers"
+        )
     for t in trials:
         if t.config.batch_size % experiment.workers_per_trial:
             raise UserError(

@@ -40,6 +40,7 @@ def run_sweep(
     workers_per_trial: int | None = None,
     cpus_per_worker: float | None = None,
     gpus_per_worker: float | None = None,
+    launcher: str | None = None,
     resume: bool | str = False,
     dry_run: bool = False,
     data_root: Path | None = None,
@@ -59,6 +60,7 @@ def run_sweep(
         workers_per_trial=workers_per_trial,
         cpus_per_worker=cpus_per_worker,
         gpus_per_worker=gpus_per_worker,
+        launcher=launcher,
     )
     study = prepare_study(file, experiment, budget, tracking_uri, resume, settings or {}, only, storage)
     if dry_run:  # a patch or scale the local data cannot hold is refused here too, without downloading

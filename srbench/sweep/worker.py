@@ -1,5 +1,8 @@
-"""The Ray Train worker: one rank of a trial's DDP job. It trains the plan the trial's driver resolved, reports
-validations and checkpoints to Ray Train and, on rank 0, logs to the trial's MLflow run."""
+"""A trial's training process, wherever its launcher started it: inside the Tune trial itself (one worker: no
+Ray Train worker group to start) or as one rank of a Ray Train DDP job. Both run :func:`train_trial`, the same
+code, through a :class:`TrialSession` that says which rank this is, which device it drives, where its last
+checkpoint is and how reports reach Tune. It trains the plan the trial's driver resolved and, on rank 0, logs to
+the trial's MLflow run."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import os
 import shutil
 import tempfile
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,7 @@ import ray.train.torch
 import torch
 import torch.distributed as dist
 from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+from ray import tune
 
 from srbench.study.code import register_study_models
 from srbench.study.plan import TrialPlan
@@ -33,7 +38,7 @@ from srbench.train.loop import Trainer
 
 @dataclass(frozen=True)
 class WorkerJob:
-    """What a trial's driver hands each of its workers: the resolved plan and where its records go."""
+    """What a trial's driver hands its training process(es): the resolved plan and where its records go."""
 
     plan: TrialPlan
     sweep: str
@@ -47,49 +52,88 @@ class WorkerJob:
     stop_watch: bool  # the sweep has a scheduler that may stop this trial early (ASHA)
 
 
-class RayReport:
-    """Forwards validations and the final result, with their checkpoint, to Ray Train: every rank reports (a Ray
-    Train report is collective), rank 0 attaches the checkpoint. Training losses, far more frequent, go to MLflow
-    only: each Ray report is a synchronisation. Each report carries the trial's length, for the sweep's console."""
+class TrialSession:
+    """Where a trial trains and how it speaks to Tune: the Tune trial itself, one process (the base class)."""
 
-    def __init__(self, rank: int, total_iterations: int) -> None:
-        self.rank, self.total_iterations = rank, total_iterations
+    rank, world_size = 0, 1
+
+    def device(self, gpus: float) -> torch.device:
+        # Ray sets CUDA_VISIBLE_DEVICES to the GPU it assigned the trial: that one is cuda:0 here.
+        return choose_device(gpus, lambda: torch.device("cuda", 0))
+
+    def last_checkpoint(self) -> AbstractContextManager[Path | None]:
+        """The folder of the trial's last reported checkpoint (a restarted attempt's), or None."""
+        checkpoint = tune.get_checkpoint()
+        return nullcontext() if checkpoint is None else checkpoint.as_directory()
+
+    def report(self, metrics: dict[str, Any], checkpoint: Path) -> None:
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint)))
+
+
+class RayTrainSession(TrialSession):
+    """One rank of a Ray Train ``TorchTrainer`` job, whose reports ``TuneReportCallback`` forwards to Tune."""
+
+    def __init__(self) -> None:
+        context = ray.train.get_context()
+        self.rank, self.world_size = context.get_world_rank(), context.get_world_size()
+
+    def device(self, gpus: float) -> torch.device:
+        return choose_device(gpus, ray.train.torch.get_device)
+
+    def last_checkpoint(self) -> AbstractContextManager[Path | None]:
+        checkpoint = ray.train.get_checkpoint()
+        return nullcontext() if checkpoint is None else checkpoint.as_directory()
+
+    def report(self, metrics: dict[str, Any], checkpoint: Path) -> None:
+        # A Ray Train report is collective: every rank reports, rank 0 attaches the checkpoint.
+        attached = ray.train.Checkpoint.from_directory(str(checkpoint)) if self.rank == 0 else None
+        ray.train.report(metrics, checkpoint=attached)
+
+
+class SessionReport:
+    """Forwards validations and the final result, with their checkpoint, to Tune through the session. Training
+    losses, far more frequent, go to MLflow only: each report to Tune is a synchronisation (and under Ray Train a
+    collective one). Each report carries the trial's length, for the sweep's console."""
+
+    def __init__(self, session: TrialSession, total_iterations: int) -> None:
+        self.session, self.total_iterations = session, total_iterations
 
     def report(self, iteration: int, metrics: dict[str, float], checkpoint: Path | None) -> None:
-        if checkpoint is None:
-            return
-        ray_checkpoint = ray.train.Checkpoint.from_directory(str(checkpoint)) if self.rank == 0 else None
-        ray.train.report(
-            {"iteration": iteration, "total_iterations": self.total_iterations, **metrics}, checkpoint=ray_checkpoint
-        )
+        if checkpoint is not None:
+            self.session.report(
+                {"iteration": iteration, "total_iterations": self.total_iterations, **metrics}, checkpoint
+            )
 
 
 def train_worker(loop_config: dict[str, Any]) -> None:
     """Ray Train's worker loop: ``loop_config["job"]`` is the trial's :class:`WorkerJob`."""
-    job: WorkerJob = loop_config["job"]
+    train_trial(loop_config["job"], RayTrainSession())
+
+
+def train_trial(job: WorkerJob, session: TrialSession) -> None:
+    """Train the trial's plan in this process, from its last checkpoint where it has one, reporting to Tune and
+    (rank 0) logging to its MLflow run."""
     worker_started = time.time()
     if job.study_code:
         register_study_models(job.study_code)
     os.environ["MLFLOW_TRACKING_URI"] = job.tracking_uri  # never a worker-local ./mlruns
-    context = ray.train.get_context()
-    rank = context.get_world_rank()
     torch.set_num_threads(max(1, int(job.cpus_per_worker)))
-    nodes = _worker_nodes(context.get_world_size())
-    run_dir = _fresh_run_dir(job, rank)
+    nodes = _worker_nodes(session.world_size)
+    run_dir = _fresh_run_dir(job, session.rank)
     tracker = monitor = None
     try:
         callbacks: list[Any] = []
-        if rank == 0:
+        if session.rank == 0:
             OUTAGE_SINKS[:] = [writer(job.sweep, f"trial {job.plan.key}: ")]
             tracker = Tracker(job.tracking_uri, patient=True)
             tracker.set_tags(job.run_id, {TAG_WORKER_NODES: ",".join(nodes)})
-            # MLflow first: a scheduler may stop the trial as soon as Ray has the report.
+            # MLflow first: a scheduler may stop the trial as soon as Tune has the report.
             callbacks.append(MetricLogger(tracker, job.run_id))
             if job.stop_watch:
                 callbacks.append(StopWatch(job.sweep, job.plan.key))
             monitor = _system_metrics(job)
-        callbacks.append(RayReport(rank, job.plan.total_iterations))
-        trainer = _trainer(job, run_dir, callbacks, len(set(nodes)))
+        callbacks.append(SessionReport(session, job.plan.total_iterations))
+        trainer = _trainer(job, session, run_dir, callbacks, len(set(nodes)))
         if tracker is not None:
             _log_startup(
                 tracker, job.run_id, trainer, worker_started - job.trial_started, time.time() - job.trial_started
@@ -120,25 +164,19 @@ def _system_metrics(job: WorkerJob) -> SystemMetricsMonitor:
     return monitor
 
 
-def _trainer(job: WorkerJob, run_dir: Path, callbacks: list[Any], nodes: int) -> Trainer:
-    """The training loop on the device Ray assigned, from the trial's last Ray checkpoint where it has one."""
-    placement = {
-        "device": choose_device(job.gpus_per_worker, ray.train.torch.get_device),
-        "gpus_per_worker": job.gpus_per_worker,
-        "nodes": nodes,
-    }
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is None:
-        return Trainer(job.plan.config, run_dir, Path(job.data_root), callbacks, show_progress=False, **placement)
-    with checkpoint.as_directory() as folder:
+def _trainer(job: WorkerJob, session: TrialSession, run_dir: Path, callbacks: list[Any], nodes: int) -> Trainer:
+    """The training loop on the device Ray assigned, from the trial's last checkpoint where it has one."""
+    with session.last_checkpoint() as folder:
         return Trainer(
             job.plan.config,
             run_dir,
             Path(job.data_root),
             callbacks,
             show_progress=False,
-            resume_from=Path(folder) / "last.pt",
-            **placement,
+            resume_from=Path(folder) / "last.pt" if folder is not None else None,
+            device=session.device(job.gpus_per_worker),
+            gpus_per_worker=job.gpus_per_worker,
+            nodes=nodes,
         )
 
 

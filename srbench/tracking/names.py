@@ -20,6 +20,7 @@ TAG_CONFIG_HASH = "srbench.config_hash"  # train.config.config_hash: equal only 
 TAG_STOPPED_EARLY = "srbench.stopped_early"  # the iteration at which the scheduler (ASHA) stopped the trial
 TAG_BUDGET_NOTE = "srbench.budget_note"  # on a sweep: how its budget's recipe differs from the paper's, and why
 TAG_WORKER_NODES = "ray.worker_nodes"  # Ray node id of each DDP rank, in rank order
+TAG_LAUNCHER = "srbench.launcher"  # tune (trained in its Tune trial) | train (a Ray Train TorchTrainer group)
 TAG_VGG_USED = "vgg_weights_used"  # the VGG weights a perceptual loss used ("none" without one)
 TAG_BUDGET = "budget"  # smoke | quick | paper (on a sweep run it is a param of the same name)
 TAG_HARDWARE = "hardware"  # what the trial ran on, in words
@@ -28,7 +29,7 @@ TAG_EVAL_IMAGES = "eval_images"  # "all", or "first N per set (subset)"
 TAG_CONDITION_SOURCE = "condition_source"  # SFT-GAN's segmentation maps, in words ("none" for other models)
 TAG_LPIPS = "lpips"  # the LPIPS weights, or why LPIPS is missing (a metric with weights: a tag of its name)
 TAG_METRICS = "srbench.metrics"  # JSON: how pages show each metric the run scored (srbench.metrics.Metric.describe)
-TAG_CHECKPOINT = "checkpoint"  # where Ray keeps the trial's checkpoint
+TAG_CHECKPOINT = "checkpoint"  # the folder where Ray keeps the trial's checkpoints
 TAG_TRAIN_SET_CACHE = "train_set_cache"  # hit | miss: whether the node's prepared training set served the trial
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
 TAG_SOURCE_NAME = "mlflow.source.name"  # the UI's Source column: the study file, beside the git commit
@@ -43,6 +44,8 @@ PARAM_PRECISION_USED = "precision_used"  # what ``precision: auto`` resolved to 
 # Metrics
 FINAL_STEP = 0  # final figures: one value per run, at a step that does not depend on how long it trained
 ITERATIONS_TRAINED = "iterations_trained"  # where the trial ended (the configured length is the param)
+# Start-up: to the trial's training process (Ray Train's worker group; ~0 in the Tune trial itself), training set,
+# networks, and from the trial's start to its first step
 STARTUP = ("startup.worker_group_s", "startup.train_set_s", "startup.model_build_s", "startup.to_first_step_s")
 
 
