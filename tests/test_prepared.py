@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from srbench.train.data import PatchSampler
+from srbench.train.data import ImageBank, PatchSampler, dihedral
 from srbench.train.prepared import cache_file, prepare_training_set
 
 
@@ -55,3 +55,19 @@ def test_an_unwritable_cache_costs_speed_not_the_trial(data_root, tmp_path, monk
     prepared = prepare_training_set("BSDS200", 2, data_root, limit=1)
     assert not prepared.cached and len(prepared.hr) == 1
     assert "could not cache the prepared training set" in capsys.readouterr().err
+
+
+def test_a_bank_cuts_each_crop_under_its_flip_or_rotation():
+    """Images of different sizes and channels: every crop is the image's window under the k-th of the 8
+    flips/rotations, whatever its image, position and transform."""
+    generator = torch.Generator().manual_seed(0)
+    for channels in (1, 3):
+        images = [torch.rand(channels, h, w, generator=generator) for h, w in ((20, 31), (17, 17), (40, 23))]
+        bank = ImageBank(images)
+        which = torch.tensor([0, 1, 2, 2, 0, 1, 2, 0])
+        tops, lefts = torch.tensor([0, 3, 26, 5, 9, 0, 1, 2]), torch.tensor([22, 8, 14, 0, 3, 1, 9, 6])
+        transforms = torch.arange(8)
+        crops = bank.crops(which, tops, lefts, transforms, 9)
+        for i, (n, top, left, k) in enumerate(zip(which, tops, lefts, transforms)):
+            window = images[n][:, top : top + 9, left : left + 9]
+            assert torch.equal(crops[i], dihedral(window, int(k))), (channels, i)

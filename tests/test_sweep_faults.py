@@ -1,6 +1,7 @@
 """Fault tolerance of real sweeps run as `python -m srbench sweep` processes (each with its own local Ray):
-a SIGKILLed training worker is restarted from its checkpoint; a SIGKILLed sweep driver is continued
-with --resume. In both cases MLflow ends with exactly one run per trial and no repeated steps."""
+a SIGKILLed training process (the Tune trial that trains itself, or a Ray Train worker) is restarted from its
+checkpoint; a SIGKILLed sweep driver is continued with --resume. In both cases MLflow ends with exactly one run
+per trial and no repeated steps."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from srbench.tracking.names import ITERATIONS_TRAINED, TAG_BUDGET_NOTE, TAG_KIND
 from srbench.tracking.store import Tracker
@@ -79,13 +81,18 @@ def assert_no_repeated_steps(tracker: Tracker, run) -> None:
         assert len(history) == len(set(history)), f"{key} logged twice at some step: {sorted(history)}"
 
 
-def train_workers(proc: subprocess.Popen) -> list[psutil.Process]:
-    """The Ray Train worker processes of this sweep (its session), not of any other Ray on the machine."""
+# The process that trains a trial, by Ray's process title: the Tune trial itself, or a Ray Train worker.
+TRAINING_PROCESS = {"tune": "ray::ImplicitFunc", "train": "ray::RayTrainWorker"}
+
+
+def training_processes(proc: subprocess.Popen, launcher: str) -> list[psutil.Process]:
+    """The processes training this sweep's trial (in its session), not of any other Ray on the machine."""
     sid = os.getsid(proc.pid)
     found = []
     for p in psutil.process_iter(["cmdline"]):
         try:
-            if any("ray::RayTrainWorker" in part for part in (p.info["cmdline"] or [])) and os.getsid(p.pid) == sid:
+            title = TRAINING_PROCESS[launcher]
+            if any(title in part for part in (p.info["cmdline"] or [])) and os.getsid(p.pid) == sid:
                 found.append(p)
         except (psutil.Error, ProcessLookupError):
             pass
@@ -102,13 +109,14 @@ def wait_for_two_checkpoints(tmp_path: Path) -> None:
     wait_for(checkpointed, "two validations (checkpoints) of the trial")
 
 
-def test_sigkilled_training_worker_resumes_from_its_checkpoint(tmp_path, data_root):
+@pytest.mark.parametrize("launcher", ["tune", "train"])
+def test_sigkilled_training_process_resumes_from_its_checkpoint(tmp_path, data_root, launcher):
     experiment(tmp_path, '{"a": {}}', iterations=200)
-    proc = start_sweep(tmp_path, data_root)
+    proc = start_sweep(tmp_path, data_root, "--launcher", launcher)
     try:
         wait_for_two_checkpoints(tmp_path)
-        workers = train_workers(proc)
-        assert workers, "no Ray Train worker process found"
+        workers = training_processes(proc, launcher)
+        assert workers, f"no {TRAINING_PROCESS[launcher]} process found"
         for w in workers:
             w.kill()
         assert proc.wait(timeout=TIMEOUT) == 0, (tmp_path / "sweep.log").read_text()[-3000:]

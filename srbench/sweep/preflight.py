@@ -205,14 +205,18 @@ def require_optuna() -> None:
         ) from None
 
 
+LAUNCHED_BY = {"tune": "trained in its Tune trial", "train": "a Ray Train DDP worker group"}
+
+
 def trial_table(experiment: Experiment, trials: list[TrialPlan], budget: str) -> str:
     sampled = sampled_domains(experiment)
     count = len(trials) * draws_per_base(experiment)
     about = f" ({experiment.description})" if experiment.description else ""
     lines = [
         f"study {experiment.name}{about}, x{experiment.scale}, budget {budget}: {count} trial(s)",
-        f"  per trial: {experiment.workers_per_trial} DDP worker(s) x {experiment.cpus_per_worker:g} CPU"
-        f"{f' + {experiment.gpus_per_worker:g} GPU' if experiment.gpus_per_worker else ''}",
+        f"  per trial: {experiment.workers_per_trial} worker(s) x {experiment.cpus_per_worker:g} CPU"
+        f"{f' + {experiment.gpus_per_worker:g} GPU' if experiment.gpus_per_worker else ''}, "
+        + LAUNCHED_BY[trial_launcher(experiment)],
     ]
     if sampled:
         lines.append(

@@ -88,15 +88,16 @@ def to_model_space(rgb_uint8: torch.Tensor, channels: int) -> torch.Tensor:
     return rgb_uint8.float() / 255
 
 
-def _dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
     """The k-th of the 8 flips/rotations of ``(..., H, W)``."""
     x = torch.rot90(x, k % 4, dims=(-2, -1))
     return x.flip(-1) if k >= 4 else x
 
 
 class ImageBank:
-    """Images of different sizes in one flat buffer on ``device``; a batch of augmented crops is one ``torch.take``
-    there (on a GPU, no host work or copy per batch beyond a few random numbers)."""
+    """Images of different sizes in one flat buffer on ``device``; a batch of augmented crops is two gathers there
+    (on a GPU, no host work or copy per batch beyond a few random numbers): each crop's rows, ``size`` contiguous
+    values each, from a strided view of the buffer; then each crop's pixels permuted by its transform."""
 
     def __init__(self, images: list[torch.Tensor], device: torch.device = torch.device("cpu")) -> None:
         self.channels, self.device = images[0].shape[0], device
@@ -108,27 +109,25 @@ class ImageBank:
         self._maps: dict[int, torch.Tensor] = {}
 
     def _source_maps(self, size: int) -> torch.Tensor:
-        """``(8, size, size)`` flat in-patch source index of each output pixel, per transform."""
+        """``(8, size * size)``: for each transform, the in-crop (row-major) source of each output pixel."""
         if size not in self._maps:
             flat = torch.arange(size * size, device=self.device).view(size, size)
-            self._maps[size] = torch.stack([_dihedral(flat, k) for k in range(8)])
+            self._maps[size] = torch.stack([dihedral(flat, k).reshape(-1) for k in range(8)])
         return self._maps[size]
 
-    def crop_index(
+    def crops(
         self, which: torch.Tensor, tops: torch.Tensor, lefts: torch.Tensor, transforms: torch.Tensor, size: int
     ) -> torch.Tensor:
-        """Flat buffer positions of ``(B, C, size, size)`` crops at (top, left) of images ``which``,
-        each under its transform; valid for every bank holding images of the same shapes."""
-        source = self._source_maps(size)[transforms]  # (B, size, size)
-        rows = tops.view(-1, 1, 1) + source // size
-        cols = lefts.view(-1, 1, 1) + source % size
+        """``(B, C, size, size)`` crops at (top, left) of images ``which``, each under its transform."""
+        channel = torch.arange(self.channels, device=self.device).view(1, -1, 1)
+        row = torch.arange(size, device=self.device).view(1, 1, -1)
         widths = self.widths[which].view(-1, 1, 1)
-        plane = (self.heights[which] * self.widths[which]).view(-1, 1, 1, 1)
-        channel = torch.arange(self.channels, device=self.device).view(1, -1, 1, 1)
-        return self.offsets[which].view(-1, 1, 1, 1) + channel * plane + (rows * widths + cols).unsqueeze(1)
-
-    def take(self, index: torch.Tensor) -> torch.Tensor:
-        return torch.take(self.buffer, index)
+        planes = self.heights[which].view(-1, 1, 1) * widths
+        starts = self.offsets[which].view(-1, 1, 1) + channel * planes + (tops.view(-1, 1, 1) + row) * widths
+        windows = self.buffer.as_strided((self.buffer.numel() - size + 1, size), (1, 1))  # row i: buffer[i:i+size]
+        upright = windows[(starts + lefts.view(-1, 1, 1)).reshape(-1)].view(len(which), self.channels, size * size)
+        index = self._source_maps(size)[transforms].unsqueeze(1).expand(-1, self.channels, -1)
+        return upright.gather(2, index).view(len(which), self.channels, size, size)
 
 
 class PatchSampler:
@@ -193,14 +192,9 @@ class PatchSampler:
         h, w = self.targets.heights[which], self.targets.widths[which]
         tops = (fractions[:, 0] * ((h - p) // ratio + 1)).long() * ratio
         lefts = (fractions[:, 1] * ((w - p) // ratio + 1)).long() * ratio
-        target_index = self.targets.crop_index(which, tops, lefts, transforms, p)
-        if ratio == 1 and self.inputs.channels == self.targets.channels:  # same geometry: one index for both
-            inputs = self.inputs.take(target_index)
-        else:
-            inputs = self.inputs.take(
-                self.inputs.crop_index(which, tops // ratio, lefts // ratio, transforms, p // ratio)
-            )
+        inputs = self.inputs.crops(which, tops // ratio, lefts // ratio, transforms, p // ratio)
+        targets = self.targets.crops(which, tops, lefts, transforms, p)
         conditions = None
         if self.conditions is not None:
-            conditions = self.conditions.take(self.conditions.crop_index(which, tops, lefts, transforms, p)).float()
-        return Batch(inputs=inputs, targets=self.targets.take(target_index), conditions=conditions)
+            conditions = self.conditions.crops(which, tops, lefts, transforms, p).float()
+        return Batch(inputs=inputs, targets=targets, conditions=conditions)
