@@ -3,9 +3,9 @@
     SRBENCH_DATA=../shared/data python benchmarks/run_all.py [--basicsr-src PATH/TO/basicsr] [--quick]
 
 Runs, one after the other (so they never share the CPUs): the training step per family and precision,
-the loader overhead, a whole smoke sweep of the SRCNN ablation (trial start-up cold and cached,
+the loop against a bare step, a whole smoke sweep of the SRCNN ablation (trial start-up cold and cached,
 makespan against the ideal, disk), metrics against scikit-image (and BasicSR), and imresize against
-BasicSR. ``--quick`` shortens the step and loader timings (fewer steps) for a first look. The precision
+BasicSR. ``--quick`` shortens the step and loop timings (fewer steps) for a first look. The precision
 parity benchmark (two full ``quick`` trainings) is separate: ``benchmarks/precision_parity.py``.
 """
 
@@ -34,8 +34,12 @@ def main() -> None:
     basicsr = ["--basicsr-src", args.basicsr_src] if args.basicsr_src else []
     runs = [
         ("training step per family and precision", "step_speed.py", ["--steps", "2" if args.quick else "5"]),
-        ("loader overhead (SRCNN x3, quick batch)", "loader_speed.py", ["--steps", "100" if args.quick else "600"]),
-        ("a smoke sweep of the SRCNN ablation (300 iterations per trial)", "sweep_speed.py", []),
+        (
+            "the training loop against a bare step (SRCNN 9-1-5 x3, quick batch)",
+            "loop_speed.py",
+            ["--steps", "100", "--long", "600"] if args.quick else [],
+        ),
+        ("a smoke sweep of the SRCNN ablation", "sweep_speed.py", []),
         ("metrics against scikit-image and BasicSR", "metrics_speed.py", basicsr),
         ("imresize against BasicSR", "imresize_speed.py", basicsr),
     ]
