@@ -1,13 +1,14 @@
-"""``srbench sweep``: every trial of a study as a Ray Tune trial, each one a Ray Train ``TorchTrainer`` DDP job and
-an MLflow child run under the sweep's parent run; then the study's leaderboards.
+"""``srbench sweep``: every trial of a study as a Ray Tune trial (trained in that trial itself, or by a Ray Train
+``TorchTrainer`` DDP job where it has several workers) and an MLflow child run under the sweep's parent run;
+then the study's leaderboards.
 
 Every invocation is a new sweep with its own id and parent run; its trials are found by that id only, so nothing
-of another sweep is ever reused. Checkpoints go through Ray to ``--storage``; ``FailureConfig`` restarts failed
-workers from the last checkpoint, and ``--resume`` (``Tuner.restore``) continues an interrupted sweep with its own
-recorded settings: finished trials are skipped, unfinished ones continue from their checkpoints.
+of another sweep is ever reused. Checkpoints go through Ray to ``--storage``; ``FailureConfig`` restarts a failed
+trial's training from its last checkpoint, and ``--resume`` (``Tuner.restore``) continues an interrupted sweep
+with its own recorded settings: finished trials are skipped, unfinished ones continue from their checkpoints.
 
-The steps, each in its own module: pre-flight (``sweep.preflight``), the Tune trial (``sweep.driver``), the Ray
-Train worker (``sweep.worker``), what Tune searches (``sweep.search``), what happens after (``sweep.finish``).
+The steps, each in its own module: pre-flight (``sweep.preflight``), the Tune trial (``sweep.driver``), its training
+process (``sweep.worker``), what Tune searches (``sweep.search``), what happens after (``sweep.finish``).
 """
 
 from __future__ import annotations
