@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from srbench.data import CATALOGUE, ensure, get_spec, load_set, resolve_data_root, status
+from srbench.data import CATALOGUE, ensure, get_spec, load_set, parse_set_list, resolve_data_root, status
 from srbench.data.fetch import fetch
 from srbench.errors import UserError
+from srbench.evaluate import evaluate_bicubic
+from srbench.train.config import make_config
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -81,7 +83,7 @@ def leftovers(root: Path) -> list[str]:
 
 def test_catalogue_has_the_named_sets_with_reference_digests():
     assert {"Set5", "Set14", "BSD100", "Urban100", "Manga109", "BSDS200", "T91", "DIV2K"} <= set(CATALOGUE)
-    for name, count in [("Set5", 5), ("Set14", 14), ("BSD100", 100), ("BSDS200", 200)]:
+    for name, count in [("Set5", 5), ("Set14", 14), ("BSD100", 100), ("Urban100", 100), ("BSDS200", 200)]:
         assert len(CATALOGUE[name].digests) == count and CATALOGUE[name].verifiable
     assert get_spec("set5") is CATALOGUE["Set5"]
     with pytest.raises(UserError, match="unknown data set 'Set6'; valid: Set5"):
@@ -101,6 +103,25 @@ def test_reference_copies_verify(data_root):
     for name in ("Set5", "Set14", "BSD100", "BSDS200"):
         st = status(CATALOGUE[name], data_root)
         assert st.state == "ok, pixels verified", name
+
+
+def test_urban100_is_there_and_its_pixels_verify(data_root):
+    # Every image present; pixels checked on the first ones only: the whole set is 130 MB to decode
+    # (``srbench data verify Urban100`` checks them all).
+    spec = CATALOGUE["Urban100"]
+    assert status(spec, data_root, check_pixels=False).state == "present", f"put Urban100 in {data_root}"
+    images = load_set(spec, data_root, download=False, limit=3)
+    assert [(name, max(hr.shape[1:])) for name, hr in images] == [(f"img_00{i}.png", 1024) for i in (1, 2, 3)]
+
+
+def test_urban100_goes_wherever_a_set_name_goes(data_root):
+    assert [s.name for s in parse_set_list("Set5,urban100")] == ["Set5", "Urban100"]
+    config = make_config({"name": "srcnn"}, 3, "smoke", eval_sets=["Set5", "Urban100"], val_sets=["Urban100"])
+    assert config.eval_sets == ["Set5", "Urban100"]
+    # 644x1024: modcropped to 642x1023 at x3, as the protocol does for any set
+    (score,) = evaluate_bicubic([CATALOGUE["Urban100"]], [3], data_root, download=False, limit=1)
+    assert (score.set, score.images, score.per_image[0]["image"]) == ("Urban100", 1, "img_001.png")
+    assert score.psnr_y == pytest.approx(26.1867, abs=1e-4)  # its row in `eval bicubic --sets Urban100 --json`
 
 
 def test_a_changed_pixel_is_detected(tmp_path, data_root):

@@ -137,7 +137,7 @@ def test_metrics_stay_out_of_the_configuration_hash_and_old_configurations_still
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--metrics", "psnr,ssim"], "--metrics: unknown metric 'psnr'; valid: lpips, "),
+        (["--metrics", "psnr,ssim"], "--metrics: unknown metric 'psnr'; valid: dists, lpips, "),
         (["--metrics", "nowhere.py:M"], "--metrics: metric file nowhere.py does not exist"),
     ],
 )
@@ -156,7 +156,7 @@ def test_a_study_naming_an_unknown_metric_is_one_line_and_exit_2(tmp_path, capsy
     code = main(["sweep", str(study), "--budget", "smoke", "--dry-run"])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1, err
-    assert "variant 'default': field 'metrics' = ['niqe']: unknown metric 'niqe'; valid: lpips, " in err
+    assert "variant 'default': field 'metrics' = ['niqe']: unknown metric 'niqe'; valid: dists, lpips, " in err
 
 
 def test_eval_scores_a_users_metric_per_set_and_per_image(capsys, data_root, set5):

@@ -10,7 +10,7 @@ from srbench.cli.common import add_data_root, parse_scales
 from srbench.data import DEFAULT_BENCHMARKS, parse_set_list, resolve_data_root
 from srbench.errors import UserError
 from srbench.evaluate import PROTOCOL, evaluate_bicubic, evaluate_folder, evaluate_model, format_table, strict_json
-from srbench.metrics import Scorer, choose, prepare
+from srbench.metrics import METRICS, Scorer, Weights, choose, prepare
 
 DEFAULT_SCALES = "2,3,4"  # --scales "" is refused as empty, never this default
 
@@ -28,6 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "  srbench eval --model mylab.nets:TinySR --weights tiny.pth --sets Set5,Set14,BSD100 --scales 4\n"
         "  srbench eval results/mygan --sets Set5 --scales 4 "
         "--lpips-weights ~/weights/alexnet-owt-7be5be79.pth\n"
+        "  srbench eval results/mygan --sets Set5 --scales 4 --metrics dists "
+        "--dists-weights ~/weights/vgg16-397923af.pth\n"
         "  srbench eval bicubic --sets Set5 --scales 4 --metrics mylab.metrics:SHARPNESS",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -65,21 +67,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--sets", default=",".join(DEFAULT_BENCHMARKS), help="comma-separated benchmark sets (default: %(default)s)"
     )
     p.add_argument("--scales", help="comma-separated integer scales (default: 2,3,4; a checkpoint's own scale)")
-    p.add_argument(
-        "--lpips-weights",
-        metavar="WEIGHTS",
-        help="also score LPIPS (AlexNet, v0.1); WEIGHTS: 'imagenet' (downloads), a local copy of "
-        "torchvision's alexnet-owt-7be5be79.pth, or 'random' (tests; not comparable)",
-    )
+    for option, weights in _weights_options().items():  # --lpips-weights, --dists-weights: each turns its metric on
+        p.add_argument("--" + option.replace("_", "-"), metavar="WEIGHTS", help=weights.help)
     p.add_argument(
         "--metrics",
         metavar="NAMES",
         help="comma-separated metrics to score beside PSNR-Y, SSIM-Y and PSNR-RGB (always scored): "
-        "registered names (lpips) or your own as package.module:NAME or file.py:NAME",
+        "registered names (lpips, dists) or your own as package.module:NAME or file.py:NAME",
     )
     p.add_argument("--json", action="store_true", help="print JSON with per-image figures instead of a table")
     add_data_root(p)
     p.set_defaults(run=run)
+
+
+def _weights_options() -> dict[str, Weights]:
+    """The options choosing the weights of srbench's metrics that take some (``lpips_weights``, ...): eval flags."""
+    return {m.weights.option: m.weights for m in METRICS.values() if m.weights is not None}
 
 
 def _resolver(model):
@@ -201,7 +204,8 @@ def run(args: argparse.Namespace) -> int:
     specs = parse_set_list(args.sets)
     root = resolve_data_root(args.data_root)
     download = not args.no_download
-    scorers = _scorers(args.metrics, args.lpips_weights)
+    settings = {option: vars(args)[option] for option in _weights_options() if vars(args).get(option)}
+    scorers = _scorers(args.metrics, settings)
     if args.model is not None:
         resolver, title, scale = _weights_resolver(
             args.model, args.model_config, args.weights, parse_scales(args.scales) if args.scales is not None else None
@@ -222,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
         scales = parse_scales(DEFAULT_SCALES if args.scales is None else args.scales)
         folder = Path(args.source)
         scores, title = evaluate_folder(folder, specs, scales, root, download, scorers), str(folder)
-    notes = {s.name: s.note for s in scorers if s.note}  # which weights a metric used (LPIPS's trunk)
+    notes = {s.name: s.note for s in scorers if s.note}  # which weights a metric used (LPIPS's trunk), or why none
     if args.json:
         print(
             json.dumps(
@@ -232,16 +236,17 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     else:
-        print(format_table(scores, "; ".join([title, *notes.values()])))
+        labels = [s.note if s.compute else f"{s.metric.label} {s.note}" for s in scorers if s.note]  # "DISTS n/a: ..."
+        print(format_table(scores, "; ".join([title, *labels])))
     return 0
 
 
-def _scorers(metrics: str | None, lpips_weights: str | None) -> list[Scorer]:
-    """What to score: the protocol's figures, ``--metrics`` and LPIPS where ``--lpips-weights`` is given."""
+def _scorers(metrics: str | None, settings: dict[str, str]) -> list[Scorer]:
+    """What to score: the protocol's figures, ``--metrics``, and each metric whose weights flag is given
+    (``--lpips-weights``). Weights that cannot be downloaded leave their metric unscored, with a warning."""
     names = [name.strip() for name in (metrics or "").split(",") if name.strip()]
-    settings = {"lpips_weights": lpips_weights} if lpips_weights is not None else {}
     try:
         chosen = choose(names, settings)
     except UserError as exc:
         raise UserError(f"--metrics: {exc}") from None
-    return prepare(chosen, settings)
+    return prepare(chosen, settings, lenient=True)

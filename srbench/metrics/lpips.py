@@ -14,9 +14,9 @@ import warnings
 
 import torch
 
-from srbench.metrics.protocol import quantize, shave_border
+from srbench.metrics.protocol import unit_rgb
 from srbench.metrics.registry import Compute, Metric, Weights, register_metric
-from srbench.models.pretrained import PretrainedNet, load_pretrained
+from srbench.models.pretrained import NO_IMAGENET, PretrainedNet, load_pretrained
 
 ALEXNET = PretrainedNet("alexnet", "AlexNet_Weights.IMAGENET1K_V1", "alexnet-owt-7be5be79.pth", "lpips_weights")
 
@@ -44,7 +44,7 @@ class LPIPS:
     @torch.no_grad()
     def __call__(self, sr: torch.Tensor, hr: torch.Tensor, shave: int = 0) -> torch.Tensor:
         self.net.to(sr.device)
-        sr, hr = (shave_border(quantize(x), shave).float() / 127.5 - 1 for x in (sr, hr))  # the package wants [-1, 1]
+        sr, hr = (unit_rgb(x, shave) * 2 - 1 for x in (sr, hr))  # the package wants [-1, 1]
         return self.net(sr, hr).flatten()
 
 
@@ -60,6 +60,12 @@ LPIPS_METRIC = register_metric(
         higher_is_better=False,
         digits=4,
         perceptual=True,
-        weights=Weights("lpips_weights", _load, unavailable="n/a: no ImageNet weights"),
+        weights=Weights(
+            "lpips_weights",
+            _load,
+            unavailable=NO_IMAGENET,
+            help="also score LPIPS (AlexNet, v0.1); WEIGHTS: 'imagenet' (downloads), a local copy of torchvision's "
+            "alexnet-owt-7be5be79.pth, or 'random' (tests; not comparable)",
+        ),
     )
 )

@@ -24,6 +24,11 @@ def shave_border(image: torch.Tensor, shave: int) -> torch.Tensor:
     return image[..., shave:-shave, shave:-shave]
 
 
+def unit_rgb(image: torch.Tensor, shave: int) -> torch.Tensor:
+    """Quantized, shaved RGB as float32 in [0, 1]: the input of the metrics on ImageNet trunks (LPIPS, DISTS)."""
+    return shave_border(quantize(image), shave).float() / PEAK
+
+
 def check_pair(sr: torch.Tensor, hr: torch.Tensor, shave: int) -> None:
     if sr.shape != hr.shape:
         raise ValueError(f"SR and HR shapes differ: {tuple(sr.shape)} vs {tuple(hr.shape)}")

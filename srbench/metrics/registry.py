@@ -37,6 +37,7 @@ class Weights:
     load: Callable[[str], tuple[Compute, str]]  # setting -> (compute, label naming the weights, "not comparable")
     default: str = "imagenet"  # the setting when the metric is chosen by name alone
     unavailable: str = "n/a: weights unavailable"
+    help: str = "the metric's weights"  # ``eval --<option> WEIGHTS``'s help: what WEIGHTS may be
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from srbench.errors import UserError
+from srbench.models.pretrained import IMAGENET_MEAN, IMAGENET_STD
 
 # The outdoor categories of SFT-GAN's probability maps (Wang et al., CVPR 2018), in the paper's order.
 CATEGORIES = ("background", "sky", "water", "grass", "mountain", "building", "plant", "animal")
@@ -155,8 +156,8 @@ class TorchvisionSegmentation:
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, names: Sequence[str] | None = None) -> torch.Tensor:
-        mean = torch.tensor([0.485, 0.456, 0.406], device=images.device).view(1, 3, 1, 1)
-        std = torch.tensor([0.229, 0.224, 0.225], device=images.device).view(1, 3, 1, 1)
+        mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
         self.net.to(images.device)
         logits = self.net((images - mean) / std)["out"]
         return torch.einsum("kc,nchw->nkhw", self.fold.to(images.device), logits.softmax(dim=1))

@@ -12,7 +12,9 @@ A weights setting is one of:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,13 @@ from srbench.errors import UserError
 
 class WeightsUnavailable(UserError):
     """The ImageNet weights could not be downloaded (offline or refused)."""
+
+
+# What runs and pages say for a metric on an ImageNet trunk (LPIPS, DISTS) where the weights could not be had.
+NO_IMAGENET = "n/a: no ImageNet weights"
+# torchvision's normalisation of the RGB input, in [0, 1], of its ImageNet networks
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,9 @@ class PretrainedNet:
         import torchvision  # expensive: only where weights are asked for
 
         weights = torchvision.models.get_weight(self.imagenet) if imagenet else None
-        return torchvision.models.get_model(self.arch, weights=weights)
+        # torch.hub announces a download on stdout, which would corrupt ``eval --json``; its progress bar is on stderr.
+        with contextlib.redirect_stdout(io.StringIO()):
+            return torchvision.models.get_model(self.arch, weights=weights)
 
     @property
     def sha256_prefix(self) -> str:

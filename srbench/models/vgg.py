@@ -18,11 +18,9 @@ import torch
 from torch import nn
 
 from srbench.errors import UserError
-from srbench.models.pretrained import PretrainedNet, load_pretrained
+from srbench.models.pretrained import IMAGENET_MEAN, IMAGENET_STD, PretrainedNet, load_pretrained
 
 _CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
-_MEAN = (0.485, 0.456, 0.406)
-_STD = (0.229, 0.224, 0.225)
 
 
 def layer_names() -> list[str]:
@@ -61,8 +59,8 @@ class VGGFeatures(nn.Module):
         for module in self.features:
             if isinstance(module, nn.ReLU):
                 module.inplace = False  # the pre-activation conv outputs must survive
-        self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def train(self, mode: bool = True) -> VGGFeatures:
         super().train(mode)

@@ -24,6 +24,7 @@ from srbench.errors import UserError
 from srbench.losses import CONTENT_LOSSES as VGG_CONTENT_LOSSES
 from srbench.losses import PIXEL_LOSSES
 from srbench.metrics import Metric, choose
+from srbench.metrics.dists import split_setting as split_dists_setting
 from srbench.models import MODELS, build_model, resolve_config
 from srbench.models.interface import Traits, check_network
 from srbench.models.pretrained import KEYWORDS as WEIGHT_KEYWORDS
@@ -79,6 +80,8 @@ class TrainConfig:
     vgg_weights: str = "imagenet"
     # LPIPS scored with the final figures: none | imagenet | a local alexnet-owt-7be5be79.pth | random
     lpips_weights: str = "none"
+    # DISTS scored with the final figures: none | TRUNK[,ALPHA_BETA] as srbench/metrics/dists.py says, e.g. imagenet
+    dists_weights: str = "none"
     # Metrics scored with the final figures beside PSNR-Y, SSIM-Y and PSNR-RGB: registered names or import paths
     metrics: list[str] = field(default_factory=list)
     adversarial_weight: float = 0.0  # > 0 makes it a GAN trial (SRGAN: 1e-3)
@@ -107,10 +110,10 @@ class TrainConfig:
     @property
     def weight_settings(self) -> dict[str, str]:
         """The weights options of metrics that this configuration sets."""
-        return {"lpips_weights": self.lpips_weights}
+        return {"lpips_weights": self.lpips_weights, "dists_weights": self.dists_weights}
 
     def scored_metrics(self) -> list[Metric]:
-        """What the final figures score: the protocol's, ``metrics``, and LPIPS where ``lpips_weights`` is set."""
+        """What the final figures score: the protocol's, ``metrics``, and LPIPS / DISTS where their weights are set."""
         return choose(self.metrics, self.weight_settings)
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,10 +121,11 @@ class TrainConfig:
 
 
 # Fields that do not change what is trained: two runs that differ only in them are seeds of one configuration.
-# ``metrics`` chooses what is scored at the end; leaving it out also keeps every earlier run's hash.
-_NOT_IDENTITY = ("seed", "metrics")
+# ``metrics`` and ``dists_weights`` choose what is scored at the end; leaving them out also keeps every earlier run's
+# hash.
+_NOT_IDENTITY = ("seed", "metrics", "dists_weights")
 # Fields added since checkpoints and sweeps started saving configurations: a saved one without them gets the default.
-_ADDED_FIELDS = ("metrics",)
+_ADDED_FIELDS = ("metrics", "dists_weights")
 
 
 def config_hash(config: TrainConfig) -> str:
@@ -326,6 +330,7 @@ def validate(config: TrainConfig) -> None:
         )
     check_weights_setting("vgg_weights", config.vgg_weights)
     check_weights_setting("lpips_weights", config.lpips_weights, ("none", *WEIGHT_KEYWORDS))
+    check_weights_setting("dists_weights", split_dists_setting(config.dists_weights)[0], ("none", *WEIGHT_KEYWORDS))
     try:
         config.scored_metrics()
     except UserError as exc:
