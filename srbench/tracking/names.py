@@ -1,4 +1,4 @@
-"""Every name srbench gives to what it records in MLflow (tags, params, metrics), in one place: the training
+"""Every name srbench gives to what it records in MLflow (tags, params, metrics, artifacts), in one place: the training
 loop, the sweep, the tracker, the leaderboard and the pictures use these, never their own spellings.
 
 Figures have one name each: validation curves are ``val.<set>.<figure>`` (one point per validation, step =
@@ -47,6 +47,9 @@ ITERATIONS_TRAINED = "iterations_trained"  # where the trial ended (the configur
 # Start-up: to the trial's training process (Ray Train's worker group; ~0 in the Tune trial itself), training set,
 # networks, and from the trial's start to its first step
 STARTUP = ("startup.worker_group_s", "startup.train_set_s", "startup.model_build_s", "startup.to_first_step_s")
+
+# Artifacts
+RESULTS_ARTIFACT = "results.json"  # a run's final figures, per set and per image (pages read the per-image ones)
 
 
 def _label(set_name: str) -> str:

@@ -16,6 +16,7 @@ from srbench.tracking.model_registry import log_trained_model
 from srbench.tracking.names import (
     FINAL_STEP,
     ITERATIONS_TRAINED,
+    RESULTS_ARTIFACT,
     TAG_BUDGET,
     TAG_CONDITION_SOURCE,
     TAG_CONFIG_HASH,
@@ -97,7 +98,7 @@ def record_results(tracker: Tracker, run_id: str, results: dict[str, Any], run_d
         **results["metric_weights"],
     }
     tracker.set_tags(run_id, tags)
-    for name in ("results.json", "history.jsonl"):
+    for name in (RESULTS_ARTIFACT, "history.jsonl"):
         tracker.log_artifact(run_id, run_dir / name)
     tracker.log_artifacts(run_id, run_dir / "crops", artifact_path="crops")
     for crop_png in sorted((run_dir / "crops").glob("*.png")):  # also as MLflow images: the compare view shows them
