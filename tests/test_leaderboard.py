@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
+import pandas as pd
 import pytest
+from scipy import stats
 
 from srbench.cli import main
 from srbench.data import get_spec
@@ -12,10 +16,12 @@ from srbench.evaluate import evaluate_bicubic
 from srbench.report.baseline import bicubic_scores, plot_baselines
 from srbench.report.leaderboard import write_leaderboards
 from srbench.report.runs import load_runs
+from srbench.report.significance import holm, paired_step
 from srbench.report.stats import aggregate
 from srbench.tracking.names import (
     FINAL_STEP,
     ITERATIONS_TRAINED,
+    RESULTS_ARTIFACT,
     TAG_BUDGET,
     TAG_BUDGET_NOTE,
     TAG_CONDITION_SOURCE,
@@ -45,6 +51,26 @@ RUNS = [
 
 
 SWEEP = "srcnn_ablation-quick-20261101-120000-abcd"
+SIZES = {"Set5": 5, "Set14": 14, "BSD100": 100}
+
+
+def spread(psnr: float, set_name: str) -> list[float]:
+    """Per-image PSNRs averaging to a set's figure: each image's own difficulty, the same in every run."""
+    n = SIZES[set_name]
+    return [psnr + (i - (n - 1) / 2) / n for i in range(n)]
+
+
+def log_results(tracker: Tracker, run_id: str, figures: list, sets: tuple, per_image: dict | None) -> None:
+    """results.json as a trial logs it, its per-image PSNRs from ``per_image`` (set -> list) or spread evenly."""
+    scored = []
+    for (psnr, ssim), s in zip(figures, sets):
+        values = (per_image or {}).get(s) or spread(psnr, s)
+        rows = [{"image": f"{i:03d}.png", "psnr_y": v, "ssim_y": ssim} for i, v in enumerate(values)]
+        scored.append({"set": s, "scale": 3, "psnr_y": psnr, "ssim_y": ssim, "images": len(rows), "per_image": rows})
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / RESULTS_ARTIFACT
+        path.write_text(json.dumps({"sets": scored}))
+        tracker.log_artifact(run_id, path)
 
 
 def add_sweep(tracker: Tracker, experiment: str, sweep: str, params: dict | None = None) -> str:
@@ -79,6 +105,7 @@ def add_trial(
     extra: dict | None = None,
     config_hash: str | None = None,
     sets: tuple = ("Set5", "Set14", "BSD100"),
+    per_image: dict | None = None,
 ) -> str:
     identity = (
         {TAG_SWEEP: sweep, TAG_CONFIG_HASH: config_hash or f"hash-{variant}", "mlflow.parentRunId": parent}
@@ -121,6 +148,8 @@ def add_trial(
         ("wall_time_s", wall),
     ):
         tracker.client.log_metric(run_id, key, value, step=FINAL_STEP)
+    if figures:
+        log_results(tracker, run_id, figures, sets, per_image)
     tracker.finish(run_id, status)
     return run_id
 
@@ -130,8 +159,20 @@ def build_store(uri: str, status: str = "FINISHED", trials_at_once: int | None =
     experiment = tracker.experiment_id("srcnn_ablation")
     params = {"trials_at_once": trials_at_once, "set.vgg_weights": "random"} if trials_at_once is not None else {}
     parent = add_sweep(tracker, experiment, SWEEP, params)
-    for variant, seed, figures, size, wall in RUNS:
-        add_trial(tracker, experiment, parent, SWEEP, variant, seed, figures, size, wall, status)
+    for variant, seed, figures, size, wall, *per_image in RUNS:  # a sixth item: the run's per-image PSNRs
+        add_trial(
+            tracker,
+            experiment,
+            parent,
+            SWEEP,
+            variant,
+            seed,
+            figures,
+            size,
+            wall,
+            status,
+            per_image=next(iter(per_image), None),
+        )
 
 
 @pytest.fixture
@@ -176,12 +217,19 @@ def test_markdown_values_bold_bicubic_and_paper_deltas(store, tmp_path, data_roo
     assert "Wall times are of trials" not in page  # one trial at a time: nothing shared
     assert "Below bicubic" not in page
     assert "Reproduce: `python -m srbench sweep experiments/srcnn_ablation.py --budget quick`." in page
-    # 9-5-5 has one seed: no standard error, so no verdict.
+    # 9-5-5 has one seed: tested all the same, paired by image. Every image is 0.18 dB up on Set5 (all 5 of them:
+    # p = 2/2^5 = 0.0625, one step so nothing to correct), 0.08 on Set14 (p = 2/2^14) and 0.03 on BSD100.
     assert (
         "- Paper: larger filters are better (9-1-5 < 9-3-5 < 9-5-5)[^3]. Here (without 9-3-5), seeds 2, 1: "
-        "Set5 31.62 ± 0.03, 31.80: not tested (single seed); Set14 28.62 ± 0.03, 28.70: not tested (single seed); "
-        "BSD100 27.92 ± 0.03, 27.95: not tested (single seed)."
+        "Set5 31.62 ± 0.03, 31.80: holds; Set14 28.62 ± 0.03, 28.70: holds; BSD100 27.92 ± 0.03, 27.95: holds."
     ) in page
+    assert rows["9-1-5 → 9-5-5"][1:] == [
+        "+0.180 [+0.180, +0.180], p = 0.062: holds",
+        "+0.080 [+0.080, +0.080], p < 0.001: holds",
+        "+0.030 [+0.030, +0.030], p < 0.001: holds",
+    ]
+    assert "Holm-corrected over this section's steps on the set. A step holds when its interval lies above 0" in page
+    assert "Every run's figure per image: [srcnn_ablation-images.csv](srcnn_ablation-images.csv)." in page
     assert "[^3]: Dong, Loy, He, Tang. Image Super-Resolution Using Deep Convolutional Networks. TPAMI 2016\n" in page
     assert "![srcnn_ablation-psnr-vs-params](srcnn_ablation-psnr-vs-params.png)" in page
     assert (tmp_path / "lb" / "srcnn_ablation-psnr-vs-params.png").stat().st_size > 10_000
@@ -203,10 +251,21 @@ def test_csv_holds_every_figure(store, tmp_path, data_root):
     assert len(lines) == 1 + 3 + 2 * 3
 
 
+def test_images_csv_holds_every_runs_figure_per_image(store, tmp_path, data_root):
+    write_leaderboards(["srcnn_ablation"], store, tmp_path / "lb", data_root)
+    lines = (tmp_path / "lb" / "srcnn_ablation-images.csv").read_text().splitlines()
+    assert lines[0] == "study,scale,budget,sweep,config_hash,variant,run_id,seed,set,image,psnr_y,ssim_y"
+    assert len(lines) == 1 + 3 * (5 + 14 + 100)  # every run, set and image
+    first = lines[1].split(",")
+    assert first[:6] == ["srcnn_ablation", "3", "quick", SWEEP, "hash-9-1-5", "9-1-5"]
+    assert first[7:10] == ["0", "Set5", "000.png"] and float(first[10]) == spread(31.60, "Set5")[0]  # unrounded
+    assert lines[-1].split(",")[5:10][::2] == ["9-5-5", "0", "099.png"]  # the page's row order, then seeds
+
+
 def test_same_mlflow_contents_give_identical_files(store, tmp_path, data_root):
     write_leaderboards(["srcnn_ablation"], store, tmp_path / "a", data_root)
     write_leaderboards(["srcnn_ablation"], store, tmp_path / "b", data_root)
-    for name in ("srcnn_ablation.md", "srcnn_ablation.csv", "README.md"):
+    for name in ("srcnn_ablation.md", "srcnn_ablation.csv", "srcnn_ablation-images.csv", "README.md"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
@@ -281,37 +340,85 @@ def test_a_page_is_never_replaced_by_one_that_drops_its_budget(store, tmp_path, 
     assert "kept " not in capsys.readouterr().err
 
 
-def test_orderings_are_tested_on_seeds_and_failed_trials_are_reported(tmp_path, data_root, monkeypatch):
-    def seeds(variant, set5, set14, bsd100, size):  # two seeds, +-0.02 dB around the given means
-        return [
-            (variant, seed, [(m + d, 0.8) for m in (set5, set14, bsd100)], size, 600.0)
-            for seed, d in ((0, -0.02), (1, 0.02))
-        ]
+SET14_UP = (  # two steps up on Set14, per image, each with a few images the other way
+    [0.05, 0.08, 0.02, 0.06, -0.03, 0.09, 0.04, 0.07, -0.02, 0.05, 0.03, 0.10, 0.01, 0.06],
+    [0.06, 0.12, 0.04, -0.05, 0.09, 0.03, 0.11, -0.02, 0.05, 0.08, 0.02, 0.07, -0.04, 0.10],
+)
 
-    monkeypatch.setattr(
-        "test_leaderboard.RUNS",
-        [
-            *seeds("9-1-5", 31.60, 28.60, 27.90, 8129),
-            *seeds("9-3-5", 31.50, 28.65, 27.91, 24513),
-            *seeds("9-5-5", 31.55, 28.70, 27.89, 57281),
-            ("9-3-3-3-5", 0, [(12.66, 0.4312), (13.88, 0.4169), (14.64, 0.4126)], 31057, 800.0),
-        ],
-    )
+
+def ordering_runs() -> list:
+    """9-1-5 < 9-3-5 < 9-5-5 with two seeds each (±0.02 dB on every image, which the per-image means cancel): on
+    Set5 every image falls 0.10 dB, then rises 0.05; on Set14 both steps rise on most images (SET14_UP); on BSD100
+    they go either way. And a failed 9-3-3-3-5."""
+    base = {s: spread(30.0, s) for s in SIZES}
+    wobble = [0.3 * (-1) ** i * (i % 3) for i in range(100)]  # zero-mean over every 6 images
+    second = [a + b for a, b in zip(*SET14_UP)]
+    steps = {
+        "9-1-5": {s: [0.0] * n for s, n in SIZES.items()},
+        "9-3-5": {"Set5": [-0.10] * 5, "Set14": SET14_UP[0], "BSD100": wobble},
+        "9-5-5": {"Set5": [-0.05] * 5, "Set14": second, "BSD100": wobble[::-1]},
+    }
+    runs = []
+    for size, (variant, up) in zip((8129, 24513, 57281), steps.items()):
+        for seed, d in ((0, -0.02), (1, 0.02)):
+            per_image = {s: [b + u + d for b, u in zip(base[s], up[s])] for s in SIZES}
+            figures = [(sum(v) / len(v), 0.8) for v in per_image.values()]
+            runs.append((variant, seed, figures, size, 600.0, per_image))
+    return [*runs, ("9-3-3-3-5", 0, [(12.66, 0.4312), (13.88, 0.4169), (14.64, 0.4126)], 31057, 800.0, None)]
+
+
+def test_orderings_are_tested_on_paired_images_and_failed_trials_are_reported(tmp_path, data_root, monkeypatch):
+    monkeypatch.setattr("test_leaderboard.RUNS", ordering_runs())
     build_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
     write_leaderboards(["srcnn_ablation"], f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "lb", data_root)
     page = (tmp_path / "lb" / "srcnn_ablation.md").read_text()
-    # std of (m - 0.02, m + 0.02) is 0.0283; a step's standard error sqrt(2 * 0.0283^2 / 2) = 0.028.
+    rows = rows_of(page)
     assert (
-        "Here, seeds 2, 2, 2: Set5 31.60 ± 0.03, 31.50 ± 0.03, 31.55 ± 0.03 (steps -0.10 ± 0.03, +0.05 ± 0.03): "
-        "**does not hold**; Set14 28.60 ± 0.03, 28.65 ± 0.03, 28.70 ± 0.03 (steps +0.05 ± 0.03, +0.05 ± 0.03): "
-        "holds; BSD100 27.90 ± 0.03, 27.91 ± 0.03, 27.89 ± 0.03 (steps +0.01 ± 0.03, -0.02 ± 0.03): "
-        "not resolved (a step within its standard error)."
+        "Here, seeds 2, 2, 2: Set5 30.00 ± 0.03, 29.90 ± 0.03, 29.95 ± 0.03: **does not hold**; "
+        "Set14 30.00 ± 0.03, 30.04 ± 0.03, 30.09 ± 0.03: holds; "
+        "BSD100 30.00 ± 0.03, 30.00 ± 0.03, 30.00 ± 0.03: not resolved (a step's interval contains 0)."
     ) in page
+    # Set5: a constant -0.10 then +0.05 on all 5 images: each p = 2/32 before Holm, 2 x 0.0625 after it. Set14:
+    # Wilcoxon p 0.0042 and 0.0120 (SET14_UP), Holm: 2 x 0.0042, then 0.0120.
+    assert rows["9-1-5 → 9-3-5"][1:] == [
+        "-0.100 [-0.100, -0.100], p = 0.125: **reversed**",
+        "+0.044 [+0.024, +0.062], p = 0.008: holds",
+        "+0.003 [-0.072, +0.078], p = 1.000: not resolved",
+    ]
+    assert rows["9-3-5 → 9-5-5"][1:] == [
+        "+0.050 [+0.050, +0.050], p = 0.125: holds",
+        "+0.047 [+0.019, +0.074], p = 0.012: holds",
+        "+0.000 [-0.144, +0.144], p = 1.000: not resolved",
+    ]
     assert (
         "Below bicubic on every set at the end of this budget (the validation curves show whether they did not "
         "train or were still climbing): "
         "9-3-3-3-5."
     ) in page
+
+
+def test_a_step_on_the_page_is_recomputed_from_the_images_csv(tmp_path, data_root, monkeypatch):
+    """Anyone with the committed files: the per-image CSV gives the page's difference, interval and p."""
+    monkeypatch.setattr("test_leaderboard.RUNS", ordering_runs())
+    build_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    write_leaderboards(["srcnn_ablation"], f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "lb", data_root)
+    images = pd.read_csv(tmp_path / "lb" / "srcnn_ablation-images.csv")
+    assert len(images) == 6 * 119 + 119  # every run's every image: 2 seeds x 3 variants, and the failed one
+    set14 = images[images["set"] == "Set14"]
+
+    def mean_per_image(variant):  # the seeds averaged per image first, as the page does
+        return set14[set14["variant"] == variant].groupby("image")["psnr_y"].mean()
+
+    means = {v: mean_per_image(v) for v in ("9-1-5", "9-3-5", "9-5-5")}
+    first, second = paired_step(means["9-1-5"], means["9-3-5"]), paired_step(means["9-3-5"], means["9-5-5"])
+    diffs = (means["9-3-5"] - means["9-1-5"]).to_numpy()
+    assert first.p == stats.wilcoxon(diffs).pvalue and first.difference == pytest.approx(diffs.mean())
+    p_holm = holm([first.p, second.p])[0]
+    cell = rows_of((tmp_path / "lb" / "srcnn_ablation.md").read_text())["9-1-5 → 9-3-5"][2]
+    assert cell == f"{first.difference:+.3f} [{first.low:+.3f}, {first.high:+.3f}], p = {p_holm:.3f}: holds"
+    runs = load_runs(Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}"), "srcnn_ablation")
+    assert set(images["run_id"]) == set(runs["run_id"])  # every run of the page, with its seed and configuration
+    assert images.groupby("run_id")["seed"].first().to_dict() == runs.set_index("run_id")["seed"].to_dict()
 
 
 def test_wall_times_of_trials_that_shared_the_machine_are_flagged(tmp_path, data_root):
@@ -478,7 +585,8 @@ def test_page_shows_the_latest_sweep_and_pools_only_one_configuration(tmp_path, 
     assert f"Sweep `{SWEEP}` (started " in page and "git commit `0123456789ab`" in page
     index = (tmp_path / "lb" / "README.md").read_text()  # the index names the page's sweep and code too
     assert (
-        f"- [srcnn_ablation](srcnn_ablation.md) ([CSV](srcnn_ablation.csv)): x3 `quick`, sweep `{SWEEP}`, "
+        f"- [srcnn_ablation](srcnn_ablation.md) ([CSV](srcnn_ablation.csv), [per image](srcnn_ablation-images.csv)): "
+        f"x3 `quick`, sweep `{SWEEP}`, "
         f"commit `0123456789ab`\n" in index
     )
     assert old_run not in page  # the older sweep is not on the page, let alone averaged in
@@ -573,17 +681,35 @@ def test_leaderboard_reads_every_run_of_a_large_store(tmp_path, data_root):
     assert ",hash-9-1-5,9-1-5,Set5,315,31.0000,0.0000," in csv  # 2,520 runs = 8 variants x 315 seeds, all pooled
 
 
-@pytest.mark.parametrize(
-    "means, stds, seeds, verdict",
-    [
-        ([31.0, 31.2], [0.05, 0.05], [3, 3], "holds"),  # +0.2 against 0.041
-        ([31.0, 31.03], [0.05, 0.05], [3, 3], "not resolved (a step within its standard error)"),
-        ([31.0, 30.8], [0.05, 0.05], [3, 3], "**does not hold**"),
-        ([31.0, 31.2, 31.21], [0.05, 0.05, 0.05], [3, 3, 3], "not resolved (a step within its standard error)"),
-        ([31.0, 31.5], [0.05, float("nan")], [3, 1], "not tested (single seed)"),
-    ],
-)
-def test_ordering_verdict_needs_every_step_beyond_its_standard_error(means, stds, seeds, verdict):
-    from srbench.report.stats import ordering_verdict
-
-    assert ordering_verdict(means, stds, seeds) == verdict
+def test_compare_tests_each_change_paired_by_image(tmp_path, data_root):
+    """Two sweeps: 9-1-5 rose on Set14 (SET14_UP's first step), 9-5-5 did not move; Holm over the two rows."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker(uri)
+    experiment = tracker.experiment_id("srcnn_ablation")
+    old = "srcnn_ablation-quick-20261101-000000-0001"
+    for sweep, up in ((old, [0.0] * 14), (SWEEP, SET14_UP[0])):
+        parent = add_sweep(tracker, experiment, sweep)
+        for variant, change in (("9-1-5", up), ("9-5-5", [0.0] * 14)):
+            per_image = [v + u for v, u in zip(spread(28.0, "Set14"), change)]
+            figures = [(sum(per_image) / 14, 0.8)]
+            add_trial(
+                tracker,
+                experiment,
+                parent,
+                sweep,
+                variant,
+                0,
+                figures,
+                8129,
+                500.0,
+                sets=("Set14",),
+                per_image={"Set14": per_image},
+            )
+    assert main(["leaderboard", "--tracking-uri", uri, "--out", str(tmp_path / "cmp"), "--compare", old, SWEEP]) == 0
+    page = (tmp_path / "cmp" / "srcnn_ablation-compare.md").read_text()
+    rows = rows_of(page)
+    assert rows["variant"] == ["variant", "Set14 A", "Set14 B", "Set14 Δ", "Set14 Δ paired"]
+    # Wilcoxon p 0.0042 on 9-1-5, 1 on 9-5-5 (no change at all): Holm 2 x 0.0042, and 1
+    assert rows["9-1-5"] == ["9-1-5", "28.00", "28.04", "+0.04", "+0.044 [+0.024, +0.062], p = 0.008"]
+    assert rows["9-5-5"] == ["9-5-5", "28.00", "28.00", "+0.00", "+0.000 [+0.000, +0.000], p = 1.000"]
+    assert "Holm-corrected over this table's rows on the set. A change is resolved when its interval excludes 0" in page

@@ -11,6 +11,7 @@ import pandas as pd
 
 from srbench.report.markdown import GENERATED
 from srbench.report.runs import UNTRACKED
+from srbench.report.table_csv import images_csv_name
 
 
 def sidecar(page: Path) -> Path:
@@ -63,12 +64,18 @@ def describe(page: Path) -> str:
     return ": " + "; ".join(described) if described else ""
 
 
+def _images_link(page: Path) -> str:
+    """The page's per-image CSV, where it has one (pages written before it do not)."""
+    name = images_csv_name(page.stem)
+    return f", [per image]({name})" if page.with_name(name).exists() else ""
+
+
 def write_index(out: Path) -> None:
-    """``out/README.md``: every study page in the folder, with its CSV and what it shows."""
+    """``out/README.md``: every study page in the folder, with its CSVs and what it shows."""
     pages = sorted(p for p in out.glob("*.md") if p.name != "README.md" and not p.stem.endswith("-compare"))
     (out / "README.md").write_text(
         "# Leaderboards\n\n"
         + GENERATED
         + "\n\n"
-        + "".join(f"- [{p.stem}]({p.name}) ([CSV]({p.stem}.csv)){describe(p)}\n" for p in pages)
+        + "".join(f"- [{p.stem}]({p.name}) ([CSV]({p.stem}.csv){_images_link(p)}){describe(p)}\n" for p in pages)
     )

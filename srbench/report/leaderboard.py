@@ -1,6 +1,7 @@
 """Writing a study's leaderboard: its runs read from the tracking store, pooled, set beside the bicubic baseline
-and the papers, rendered as a markdown page (``report.markdown``), a CSV (``report.table_csv``), pictures
-(``report.plots``) and a sidecar the folder's index reads (``report.index``); and a page comparing two sweeps.
+and the papers, rendered as a markdown page (``report.markdown``, its steps tested by ``report.significance``), CSVs
+of the figures per configuration and per run and image (``report.table_csv``), pictures (``report.plots``) and a
+sidecar the folder's index reads (``report.index``); and a page comparing two sweeps.
 
 A page shows, per budget, one sweep (the latest, or the one asked for) and names it with its id and commit;
 within it, only runs with the same configuration hash (the same configuration but for the seed) are pooled, as
@@ -23,9 +24,9 @@ from srbench.report.columns import variant_label
 from srbench.report.index import page_budgets, page_sections, write_index, write_sidecar
 from srbench.report.markdown import render_comparison, render_study
 from srbench.report.plots import comparison_strip, psnr_vs_hyperparameters, psnr_vs_parameters, validation_curves
-from srbench.report.runs import load_runs, select_sweeps, study_sets
+from srbench.report.runs import load_images, load_runs, select_sweeps, study_sets
 from srbench.report.stats import aggregate, searched
-from srbench.report.table_csv import render_csv
+from srbench.report.table_csv import images_csv_name, render_csv, render_images_csv
 from srbench.tracking.store import Tracker, quiet_downloads
 
 
@@ -37,9 +38,9 @@ def write_leaderboards(
     sweep: str | None = None,
     replace: bool = False,
 ) -> list[Path]:
-    """Write ``out/<study>.md``, ``.csv`` and ``.json`` for each study (per budget its latest sweep, or ``sweep``),
-    and the index ``out/README.md``. A page that shows a budget the store has no runs of (e.g. a committed `quick`
-    page, and a store with only `smoke` runs) is kept, and said so, unless ``replace``."""
+    """Write ``out/<study>.md``, ``.csv``, ``-images.csv`` and ``.json`` for each study (per budget its latest sweep,
+    or ``sweep``), and the index ``out/README.md``. A page that shows a budget the store has no runs of (e.g. a
+    committed `quick` page, and a store with only `smoke` runs) is kept, and said so, unless ``replace``."""
     data_root = resolve_data_root(data_root)
     tracker = Tracker(tracking_uri)
     out.mkdir(parents=True, exist_ok=True)
@@ -53,7 +54,8 @@ def write_leaderboards(
 def write_study(
     study: str, tracker: Tracker, out: Path, data_root: Path, sweep: str | None, replace: bool
 ) -> Path | None:
-    """One study's page, CSV, pictures and sidecar; None where an existing page is kept."""
+    """One study's page, CSVs (figures per configuration, and per run and image), pictures and sidecar; None where
+    an existing page is kept."""
     page = out / f"{study}.md"
     runs = select_sweeps(load_runs(tracker, study), sweep)
     agg = aggregate(runs) if not runs.empty else pd.DataFrame()
@@ -68,11 +70,13 @@ def write_study(
         )
         return None
     bicubic = baselines(runs, agg, data_root)
-    with quiet_downloads():  # the crops each strip fetches
+    with quiet_downloads():  # the crops each strip fetches, the runs' results
         pictures = draw_pictures(study, runs, agg, bicubic, tracker, data_root, out) if not agg.empty else []
+        images = load_images(tracker, runs) if not agg.empty else pd.DataFrame()
     stopped = runs[runs["stopped_at"].notna()] if not runs.empty else None
-    page.write_text(render_study(study, agg, bicubic, pictures, stopped))
+    page.write_text(render_study(study, agg, bicubic, images, pictures, stopped))
     page.with_suffix(".csv").write_text(render_csv(study, agg, bicubic))
+    (out / images_csv_name(study)).write_text(render_images_csv(study, runs, agg, images))
     write_sidecar(page, study, page_sections(agg) if not agg.empty else [])
     return page
 
@@ -108,12 +112,16 @@ def draw_pictures(
 
 def write_comparison(study: str, tracking_uri: str, out: Path, first: str, second: str) -> Path:
     """``out/<study>-compare.md``: two sweeps of the study side by side."""
-    runs = load_runs(Tracker(tracking_uri), study)
+    tracker = Tracker(tracking_uri)
+    runs = load_runs(tracker, study)
     known = set(runs["sweep"]) if not runs.empty else set()
     for sweep in (first, second):
         if sweep not in known:
             raise UserError(f"--compare: sweep '{sweep}' has no finished runs of {study}; see 'srbench sweeps {study}'")
+    runs = runs[runs["sweep"].isin([first, second])]
+    with quiet_downloads():
+        images = load_images(tracker, runs)
     out.mkdir(parents=True, exist_ok=True)
     page = out / f"{study}-compare.md"
-    page.write_text(render_comparison(study, runs, first, second))
+    page.write_text(render_comparison(study, runs, images, first, second))
     return page

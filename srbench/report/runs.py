@@ -13,6 +13,7 @@ from srbench.report.columns import PRIMARY, page_metrics
 from srbench.study.load import shipped_studies
 from srbench.tracking.names import (
     ITERATIONS_TRAINED,
+    RESULTS_ARTIFACT,
     TAG_BUDGET,
     TAG_BUDGET_NOTE,
     TAG_CONDITION_SOURCE,
@@ -74,6 +75,7 @@ def load_runs(tracker: Tracker, study: str) -> pd.DataFrame:
         row = {
             "run_id": run.info.run_id,
             "run_name": run.info.run_name,
+            "artifact_uri": run.info.artifact_uri,
             "sweep": t.get(TAG_SWEEP, UNTRACKED),
             "sweep_start": parent.info.start_time if parent is not None else run.info.start_time,
             "commit": (parent.data.tags if parent is not None else t).get(TAG_GIT_COMMIT, t.get("git_commit", "")),
@@ -121,6 +123,22 @@ def load_runs(tracker: Tracker, study: str) -> pd.DataFrame:
     return (
         pd.DataFrame(rows).sort_values(["scale", "budget", "order", "variant", "seed", "run_id"]).reset_index(drop=True)
     )
+
+
+def load_images(tracker: Tracker, runs: pd.DataFrame) -> pd.DataFrame:
+    """Every finished run's per-image figures from its results.json: a row per run, set (as pages label it) and
+    image, a column per metric scored (``psnr_y`` first: it is always scored); none for a run without them."""
+    rows = []
+    for run_id, uri in runs.loc[runs["stopped_at"].isna(), ["run_id", "artifact_uri"]].itertuples(index=False):
+        results = tracker.artifact_json(uri, RESULTS_ARTIFACT) or {"sets": []}
+        for scored in results["sets"]:
+            rows += [
+                {"run_id": run_id, "set": set_label(scored["set"]), **image} for image in scored.get("per_image", [])
+            ]
+    keys = ["run_id", "set", "image"]
+    # "rank": which DDP worker scored the image, not a figure
+    metrics = dict.fromkeys(["psnr_y", *(k for row in rows for k in row if k not in (*keys, "rank"))])
+    return pd.DataFrame(rows, columns=[*keys, *metrics])
 
 
 def _training_data(params: dict[str, str]) -> str:

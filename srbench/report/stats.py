@@ -1,11 +1,11 @@
-"""The statistics of a page: runs pooled per configuration (mean and sample std over seeds), the labels that tell
-configurations apart, a search's top configurations, and whether a claimed ordering holds."""
+"""The statistics of a page's table: runs pooled per configuration (mean and sample std over seeds), the labels that
+tell configurations apart, and whether a variant was searched (whether a claimed ordering holds is
+``report.significance``'s)."""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 
 import pandas as pd
 
@@ -90,25 +90,3 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
 def searched(group: pd.DataFrame) -> bool:
     """Whether a variant has several configurations here (a search study): then a top-k table and a plot."""
     return bool(group["study_variant"].duplicated().any())
-
-
-def ordering_steps(means: Sequence[float], stds: Sequence[float], seeds: Sequence[int]) -> list[tuple[float, float]]:
-    """Each step up a claimed order: (mean difference, combined standard error sqrt(s_a^2/n_a + s_b^2/n_b))."""
-    return [
-        (b - a, math.sqrt(sa**2 / na + sb**2 / nb))
-        for a, b, sa, sb, na, nb in zip(means, means[1:], stds, stds[1:], seeds, seeds[1:])
-    ]
-
-
-def ordering_verdict(means: Sequence[float], stds: Sequence[float], seeds: Sequence[int]) -> str:
-    """``holds`` where every step up the claimed order is a mean difference larger than its combined standard
-    error (sqrt(s_a^2/n_a + s_b^2/n_b)); ``does not hold`` where some step is that much the other way;
-    ``not resolved`` otherwise; ``not tested`` when a configuration has a single seed (no error to compare with)."""
-    if min(seeds) < 2:
-        return "not tested (single seed)"
-    steps = ordering_steps(means, stds, seeds)
-    if all(diff > error for diff, error in steps):
-        return "holds"
-    if any(diff < -error for diff, error in steps):
-        return "**does not hold**"
-    return "not resolved (a step within its standard error)"

@@ -1,4 +1,5 @@
-"""A study's leaderboard as CSV: one row per configuration and set (and the bicubic rows), every figure unrounded."""
+"""A study's leaderboard as CSV: one row per configuration and set (and the bicubic rows), every figure unrounded;
+and beside it every run's figures per image, from which anyone can recompute the page's statistics."""
 
 from __future__ import annotations
 
@@ -84,3 +85,22 @@ def render_csv(study: str, agg: pd.DataFrame, bicubic: dict) -> str:
                 }
             )
     return pd.DataFrame(rows).to_csv(index=False, lineterminator="\n") if rows else ""
+
+
+def images_csv_name(study: str) -> str:
+    """The per-image CSV beside a study's page."""
+    return f"{study}-images.csv"
+
+
+def render_images_csv(study: str, runs: pd.DataFrame, agg: pd.DataFrame, images: pd.DataFrame) -> str:
+    """A row per finished run of the page, set and image (``images``: ``load_images``'s), in the page's row order,
+    with what pools it (scale, budget, sweep, configuration hash; the row's name) and its seed; every figure
+    unrounded (Python's shortest repr, which reads back to the same float)."""
+    if agg.empty or images.empty:
+        return ""
+    pooled = agg[["scale", "budget", "sweep", "config_hash", "variant", "run_ids"]].assign(
+        run_id=agg["run_ids"].str.split()
+    )
+    frame = pooled.drop(columns="run_ids").explode("run_id").merge(runs[["run_id", "seed"]], on="run_id")
+    frame = frame.merge(images, on="run_id")  # an inner merge keeps the left order: the page's rows, then seeds
+    return frame.assign(study=study)[["study", *frame.columns]].to_csv(index=False, lineterminator="\n")

@@ -11,6 +11,7 @@ from typing import Any
 from srbench.data import set_label
 from srbench.report.baseline import bicubic_scores
 from srbench.report.leaderboard import write_leaderboards
+from srbench.report.table_csv import images_csv_name
 from srbench.sweep.makespan import Makespan, makespan
 from srbench.tracking.model_registry import best_alias, register_best
 from srbench.tracking.names import TAG_EVAL_IMAGES, TAG_STOPPED_EARLY, final_metric
@@ -75,7 +76,7 @@ def finish_sweep(tracker: Tracker, ended: Ended) -> dict[str, Any]:
 
 
 def _publish_leaderboards(tracker: Tracker, ended: Ended) -> list[Path]:
-    """The study's pages, written, and stored beside the sweep's run as this sweep wrote them: markdown, CSV and
+    """The study's pages, written, and stored beside the sweep's run as this sweep wrote them: markdown, CSVs and
     pictures."""
     out = Path(LEADERBOARD_FOLDERS.get(ended.budget, "leaderboards"))
     pages = tracker.patiently(
@@ -85,6 +86,7 @@ def _publish_leaderboards(tracker: Tracker, ended: Ended) -> list[Path]:
         for file in [
             *pages,
             *(p.with_suffix(s) for p in pages for s in (".csv", ".json")),
+            *(p.with_name(images_csv_name(p.stem)) for p in pages),
             *sorted(out.glob(f"{ended.study}-*.png")),
         ]:
             tracker.log_artifact(ended.parent_run_id, file, artifact_path="leaderboard")
