@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 from srbench.report.significance import (
+    NO_PAIRS,
     RESAMPLES,
     Step,
     bootstrap_interval,
@@ -95,13 +96,18 @@ def test_seeds_are_averaged_per_image_and_only_shared_images_pair():
 
 def test_a_step_between_rows_scored_on_a_subset_or_without_per_image_figures_is_not_tested():
     images = pd.DataFrame(
-        [("r0", "Set5", "baby.png", 30.0), ("r1", "Set5", "baby.png", 31.0)],
+        [("r0", "Set5", "a", 30.0), ("r0", "Set5", "b", 20.0), ("r1", "Set5", "a", 30.0), ("r1", "Set5", "b", 21.0)],
         columns=["run_id", "set", "image", "psnr_y"],
     )
     row = {"eval_images": "all", "run_ids": "r0"}
-    assert isinstance(step_between(images, pd.Series(row), pd.Series({**row, "run_ids": "r1"}), "set5"), Step)
+    step = step_between(images, pd.Series(row), pd.Series({**row, "run_ids": "r1"}), "set5")  # as a config spells it
+    assert (step.difference, step.images) == (0.5, 2)
     subset = pd.Series({**row, "eval_images": "first 1 per set (subset)"})
     assert step_between(images, pd.Series(row), subset, "Set5") == "not tested (a subset of the set's images)"
-    assert step_between(images, pd.Series(row), pd.Series({**row, "run_ids": "r9"}), "Set5") == (
-        "not tested (no per-image figures)"
-    )
+    assert step_between(images, pd.Series(row), pd.Series({**row, "run_ids": "r9"}), "Set5") == NO_PAIRS
+
+
+def test_one_shared_image_is_no_step():
+    """One image's difference has nothing to resample: its interval would be a point, and 'hold'."""
+    one = pd.Series([30.0], index=["baby.png"])
+    assert paired_step(one, one + 0.5) is None

@@ -37,7 +37,7 @@ class Step:
 
     @property
     def sign(self) -> int:
-        """+1 where the interval lies above zero, -1 where below, 0 where it holds zero."""
+        """+1 where the interval lies above zero, -1 where below, 0 where it contains zero."""
         return 1 if self.low > 0 else -1 if self.high < 0 else 0
 
 
@@ -76,9 +76,10 @@ def wilcoxon_p(diffs: np.ndarray) -> float:
 
 
 def paired_step(a: pd.Series, b: pd.Series) -> Step | None:
-    """B − A from two configurations' per-image figures; None where they share no image."""
+    """B − A from two configurations' per-image figures; None where they share fewer than two images (one image
+    has nothing to resample: its interval would be a point, "holding" on one image)."""
     diffs = paired_differences(a, b)
-    if not len(diffs):
+    if len(diffs) < 2:
         return None
     return Step(float(diffs.mean()), *bootstrap_interval(diffs), wilcoxon_p(diffs), len(diffs))
 
@@ -101,10 +102,13 @@ def with_holm(steps: Mapping[K, Step | str]) -> dict[K, Step | str]:
     return {**steps, **{k: dataclasses.replace(s, p_holm=p) for (k, s), p in zip(tested.items(), corrected)}}
 
 
+NO_PAIRS = "not tested (per-image figures for fewer than 2 shared images)"  # e.g. runs logged before per_image
+
+
 def step_between(images: pd.DataFrame, a: pd.Series, b: pd.Series, set_name: str) -> Step | str:
     """B − A of two page rows (``aggregate``'s) on one set (a page's name for it), or why it is not tested: not on a
-    subset of the set's images (the claim is about the set), nor where the rows' runs logged no per-image figures."""
+    subset of the set's images (the claim is about the set), nor without per-image figures of two shared images."""
     if (a["eval_images"], b["eval_images"]) != ("all", "all"):
         return "not tested (a subset of the set's images)"
     step = paired_step(*(image_means(images, r["run_ids"].split(), set_label(set_name)) for r in (a, b)))
-    return step if step is not None else "not tested (no per-image figures)"
+    return step if step is not None else NO_PAIRS
