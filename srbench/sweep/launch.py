@@ -172,6 +172,9 @@ def _tuner(study: Study, context: SweepContext, concurrency: int, verbose: bool)
             scheduler=early_stop_scheduler(study.experiment, context.sweep, metric, study.trials),
             trial_name_creator=namer,
             trial_dirname_creator=namer,
+            # A trial that trains in its Tune trial hands its process to the next trial: imports, the MLflow
+            # store's set-up and the environment scan of model logging are paid once per slot, not per trial.
+            reuse_actors=context.launcher == "tune",
         ),
         run_config=tune.RunConfig(
             name=context.sweep,
