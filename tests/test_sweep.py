@@ -106,7 +106,7 @@ def test_dry_run_prints_the_trials_and_starts_nothing(capsys, study, count):
 
     summary = run_sweep(str(REPO / "experiments" / f"{study}.py"), budget="quick", dry_run=True)
     out = capsys.readouterr().out
-    assert len(summary["trials"]) == count and f"{count} trial(s)" in out and "DDP worker" in out
+    assert len(summary["trials"]) == count and f"{count} trial(s)" in out and "trained in its Tune trial" in out
     assert not ray.is_initialized()
 
 
