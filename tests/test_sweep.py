@@ -23,6 +23,7 @@ from srbench.tracking.names import (
     ITERATIONS_TRAINED,
     STARTUP,
     TAG_BUDGET,
+    TAG_CHECKPOINT,
     TAG_KIND,
     TAG_LPIPS,
     TAG_TRAIN_SET_CACHE,
@@ -298,7 +299,8 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     assert metrics["startup.train_set_s"] >= 0 and metrics["startup.model_build_s"] > 0
     assert runs[0].data.params["precision_used"] == resolve_precision("auto", torch.device("cpu"))
     assert runs[0].data.tags[TAG_TRAIN_SET_CACHE] in ("hit", "miss")
-    assert len(list((tmp_path / "ray_results").glob(f"{summary['sweep']}-{key}/checkpoint_20*"))) == 1
+    checkpoints = Path(runs[0].data.tags[TAG_CHECKPOINT])  # the trial's folder in its Tune experiment's storage
+    assert checkpoints.is_relative_to(tmp_path / "ray_results") and len(list(checkpoints.glob("checkpoint_*"))) == 1
     assert not list(Path(tempfile.gettempdir()).glob(f"srbench-{summary['sweep']}-{key}-rank*"))
     assert summary["makespan_ratio"] == pytest.approx(1.0)  # one trial, one slot
     # The trained network is an MLflow model of the trial, and the sweep's best is in the Model Registry.

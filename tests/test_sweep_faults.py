@@ -26,16 +26,21 @@ from processes import kill_session
 TIMEOUT = 600  # a guard against a hung sweep, not a target: a loaded 2-core machine took over 240 s to resume one
 
 
-def experiment(tmp_path: Path, variants: str, iterations: int) -> Path:
+# Long enough that a trial is still training a few seconds after its second validation, where the tests strike:
+# a one-worker trial reaches its first step within a second or two of its start.
+KILLABLE = 1000
+
+
+def experiment(tmp_path: Path, variants: str, iterations: int, val_every: int = 40, log_every: int = 20) -> Path:
     path = tmp_path / "faults.py"
     path.write_text(
         textwrap.dedent(f"""
         from srbench.experiment import Experiment
         EXPERIMENT = Experiment(
             name="faults", model={{"name": "srcnn"}}, scale=3, variants={variants},
-            budgets={{"smoke": {{"iterations": {iterations}, "val_every": 40, "log_every": 20, "eval_sets": ["Set5"],
-                                 "val_images": 1, "batch_size": 16}}}},
-            budget_notes={{"smoke": "200 iterations, to be killed"}},
+            budgets={{"smoke": {{"iterations": {iterations}, "val_every": {val_every}, "log_every": {log_every},
+                                 "eval_sets": ["Set5"], "val_images": 1, "batch_size": 16}}}},
+            budget_notes={{"smoke": "{iterations} iterations, to be killed"}},
         )
     """)
     )
@@ -111,7 +116,7 @@ def wait_for_two_checkpoints(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("launcher", ["tune", "train"])
 def test_sigkilled_training_process_resumes_from_its_checkpoint(tmp_path, data_root, launcher):
-    experiment(tmp_path, '{"a": {}}', iterations=200)
+    experiment(tmp_path, '{"a": {}}', KILLABLE, val_every=200, log_every=100)
     proc = start_sweep(tmp_path, data_root, "--launcher", launcher)
     try:
         wait_for_two_checkpoints(tmp_path)
@@ -125,21 +130,23 @@ def test_sigkilled_training_process_resumes_from_its_checkpoint(tmp_path, data_r
             kill_session(proc)
     tracker, found = runs(tmp_path)
     assert len(found) == 1 and found[0].info.status == "FINISHED"
-    assert found[0].data.metrics[ITERATIONS_TRAINED] == 200
+    assert found[0].data.metrics[ITERATIONS_TRAINED] == KILLABLE
     assert_no_repeated_steps(tracker, found[0])
-    assert steps(tracker, found[0].info.run_id, "val.Set5.psnr_y") == list(range(40, 201, 40))
-    assert steps(tracker, found[0].info.run_id, "train.loss") == list(range(20, 201, 20))
+    assert steps(tracker, found[0].info.run_id, "val.Set5.psnr_y") == list(range(200, KILLABLE + 1, 200))
+    assert steps(tracker, found[0].info.run_id, "train.loss") == list(range(100, KILLABLE + 1, 100))
     # The restarted attempt continued the history its checkpoint carried: the artifact is whole.
     rows = [
         json.loads(line) for line in next((tmp_path / "mlartifacts").rglob("history.jsonl")).read_text().splitlines()
     ]
-    assert [r["iteration"] for r in rows if "loss" in r] == list(range(20, 201, 20))
+    assert [r["iteration"] for r in rows if "loss" in r] == list(range(100, KILLABLE + 1, 100))
     parent = tracker.client.get_run(found[0].data.tags["mlflow.parentRunId"])
-    assert parent.data.tags[TAG_BUDGET_NOTE] == "200 iterations, to be killed"  # the study's note for this budget
+    assert (
+        parent.data.tags[TAG_BUDGET_NOTE] == f"{KILLABLE} iterations, to be killed"
+    )  # the study's note for this budget
 
 
 def test_killed_driver_then_resume_skips_finished_trials_and_completes(tmp_path, data_root):
-    experiment(tmp_path, '{"first": {}, "second": {"model.variant": "n32-16"}}', iterations=160)
+    experiment(tmp_path, '{"first": {}, "second": {"model.variant": "n32-16"}}', KILLABLE, val_every=200, log_every=100)
     proc = start_sweep(tmp_path, data_root)
     try:
 
@@ -172,14 +179,14 @@ def test_killed_driver_then_resume_skips_finished_trials_and_completes(tmp_path,
     assert steps(tracker, same.info.run_id, "train.loss") == finished_history  # not trained again
     for run in after:
         assert_no_repeated_steps(tracker, run)
-        assert run.data.metrics[ITERATIONS_TRAINED] == 160
+        assert run.data.metrics[ITERATIONS_TRAINED] == KILLABLE
     assert (tmp_path / "leaderboards-smoke" / "faults.md").exists()
 
 
 def test_sigterm_stops_the_sweep_resumably_and_the_resumed_trial_completes(tmp_path, data_root):
     """SIGTERM to the driver (``kill``, a scheduler) as Ctrl-C: Tune ends the trial at its checkpoint, the sweep
     prints its --resume command and exits 128 + 15; resumed, the trial finishes with every step logged once."""
-    experiment(tmp_path, '{"a": {}}', iterations=200)
+    experiment(tmp_path, '{"a": {}}', KILLABLE, val_every=200, log_every=100)
     proc = start_sweep(tmp_path, data_root)
     try:
         wait_for_two_checkpoints(tmp_path)
@@ -197,6 +204,6 @@ def test_sigterm_stops_the_sweep_resumably_and_the_resumed_trial_completes(tmp_p
             kill_session(again)
     tracker, found = runs(tmp_path)
     assert len(found) == 1 and found[0].info.status == "FINISHED"
-    assert found[0].data.metrics[ITERATIONS_TRAINED] == 200
+    assert found[0].data.metrics[ITERATIONS_TRAINED] == KILLABLE
     assert_no_repeated_steps(tracker, found[0])
-    assert steps(tracker, found[0].info.run_id, "val.Set5.psnr_y") == list(range(40, 201, 40))
+    assert steps(tracker, found[0].info.run_id, "val.Set5.psnr_y") == list(range(200, KILLABLE + 1, 200))
