@@ -103,10 +103,9 @@ def _resize_dim(x: torch.Tensor, dim: int, out_length: int, scale: float, antial
     indices = torch.tensor(indices_np, device=x.device)
     view = [1] * x.dim()
     view[dim] = out_length
-    out = None
-    for k in range(weights.shape[1]):  # accumulate taps in MATLAB's order
-        term = x.index_select(dim, indices[:, k]) * weights[:, k].view(view)
-        out = term if out is None else out + term
+    out = x.index_select(dim, indices[:, 0]).mul_(weights[:, 0].view(view))
+    for k in range(1, weights.shape[1]):  # accumulate taps in MATLAB's order, in place (the same roundings)
+        out += x.index_select(dim, indices[:, k]).mul_(weights[:, k].view(view))
     return out
 
 
