@@ -17,6 +17,7 @@ from srbench.color import rgb_to_y, rgb_to_y_basicsr
 from srbench.data.images import save_png
 from srbench.errors import UserError
 from srbench.metrics import get_metric
+from srbench.metrics import niqe as niqe_module
 from srbench.metrics.niqe import niqe
 
 FIXTURE = Path(__file__).parent / "fixtures" / "niqe_basicsr.json"
@@ -58,11 +59,12 @@ def test_niqe_is_a_no_reference_metric_where_lower_is_better():
     assert (metric.reference, metric.higher_is_better, metric.arrow, metric.weights) == (False, False, "↓", None)
 
 
-def test_a_batch_scores_each_image_as_alone(set5):
-    crops = torch.stack([hr[:, :200, :200] for _, hr in set5[:3]])
-    together = niqe(crops, None, 4)
+def test_a_batch_scores_each_image_as_alone_on_cpu_and_all_at_once_as_on_an_accelerator(set5, monkeypatch):
+    crops = torch.stack([hr[:, :200, :250] for _, hr in set5[:3]])
     alone = torch.cat([niqe(crop[None], None, 4) for crop in crops])
-    assert torch.equal(together, alone) and together.dtype == torch.float64
+    assert torch.equal(niqe(crops, None, 4), alone) and alone.dtype == torch.float64
+    monkeypatch.setattr(niqe_module, "per_image_chunks", lambda *tensors: iter([tensors]))  # an accelerator's path
+    torch.testing.assert_close(niqe(crops, None, 4), alone, rtol=0, atol=1e-9)
 
 
 def test_a_flat_image_has_no_niqe_and_does_not_fail():
