@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from basicsr_source import bgr_of, load_basicsr_metric
 from niqe_reference import SETS, reference_images
-from timing import best_of, speed_arguments
+from timing import best_of, best_of_turns, speed_arguments
 
 from srbench.data import get_spec, load_set, resolve_data_root
 from srbench.degrade import bicubic_lr, imresize, modcrop
@@ -104,22 +104,25 @@ def time_basicsr(basicsr: types.ModuleType, pairs: list[tuple[torch.Tensor, torc
 
 def niqe_speed(basicsr_src: str | None, repeats: int) -> None:
     """NIQE of the bicubic x4 upscales of Set5 and Set14 (the images of the NIQE fixture), one image at a time as
-    ``srbench eval`` scores them."""
+    ``srbench eval`` scores them; srbench and BasicSR timed in turns."""
     images = [
         reference_images(hr)["bicubic"] for name in SETS for _, hr in load_set(get_spec(name), resolve_data_root())
     ]
     print(f"\nNIQE of the Set5 + Set14 bicubic x{SCALE} upscales ({len(images)} images), shave {SCALE}")
-    ours_s, ours = best_of(lambda: [niqe(image[None], None, SCALE).item() for image in images], repeats)
-    print(f"{'srbench (torch)':<28}{len(images) / ours_s:>10.1f} img/s   NIQE {np.mean(ours):.4f}")
+    runs = {"srbench (torch)": lambda: [niqe(image[None], None, SCALE).item() for image in images]}
     basicsr = load_basicsr_metric(basicsr_src, "niqe")
+    if basicsr is not None:
+        bgr = [bgr_of(image) for image in images]
+        runs["BasicSR 1.4.2 (numpy)"] = lambda: [basicsr.calculate_niqe(image, SCALE) for image in bgr]
+    with warnings.catch_warnings():  # BasicSR: numpy's "mean of empty slice" on blocks without a side, as intended
+        warnings.simplefilter("ignore", RuntimeWarning)
+        timings = best_of_turns(runs, repeats)
+    for name, (seconds, values) in timings.items():
+        print(f"{name:<28}{len(images) / seconds:>10.1f} img/s   NIQE {np.mean(values):.4f}")
     if basicsr is None:
         print("BasicSR                     not available (pip install basicsr==1.4.2, or --basicsr-src)")
         return
-    bgr = [bgr_of(image) for image in images]
-    with warnings.catch_warnings():  # numpy's "mean of empty slice" on blocks without a side, as intended
-        warnings.simplefilter("ignore", RuntimeWarning)
-        theirs_s, theirs = best_of(lambda: [basicsr.calculate_niqe(image, SCALE) for image in bgr], repeats)
-    print(f"{'BasicSR 1.4.2 (numpy)':<28}{len(images) / theirs_s:>10.1f} img/s   NIQE {np.mean(theirs):.4f}")
+    (ours_s, ours), (theirs_s, theirs) = timings.values()
     gap = max(abs(a - b) for a, b in zip(ours, theirs))
     print(f"srbench is {theirs_s / ours_s:.1f}x BasicSR's throughput; largest per-image difference {gap:.4f}")
 
