@@ -1,59 +1,38 @@
-"""Throughput of srbench's Y-PSNR + Y-SSIM against scikit-image (and BasicSR 1.4.2 if available).
+"""Throughput of srbench's Y-PSNR + Y-SSIM against scikit-image (and BasicSR 1.4.2 if available), and of its NIQE
+against BasicSR's.
 
 Scores the bicubic x4 upscales of BSD100 against their HR images, the same
-pairs for every implementation, and prints images/s and mean figures:
+pairs for every implementation, and prints images/s and mean figures; then NIQE of the bicubic x4 upscales of Set5
+and Set14 (shave 4):
 
     SRBENCH_DATA=../shared/data python benchmarks/metrics_speed.py [--threads 2]
         [--basicsr-src PATH/TO/basicsr]   # an unpacked basicsr package folder, if not installed
 
 BasicSR's ``calculate_psnr`` + ``calculate_ssim`` (numpy/OpenCV, ``test_y_channel=True``)
-is the speed reference for srbench's target (>= 5x its throughput on the same machine).
+is the speed reference for srbench's target (>= 5x its throughput on the same machine); its ``calculate_niqe``
+(a numpy loop over 96x96 blocks) for NIQE's (>= 10x, the same values within 0.01). How to get BasicSR's source:
+``benchmarks/basicsr_source.py``.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
 import types
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 import torch
-from timing import best_of, speed_arguments
+from basicsr_source import bgr_of, load_basicsr_metric
+from niqe_reference import SETS, reference_images
+from timing import best_of, best_of_turns, speed_arguments
 
 from srbench.data import get_spec, load_set, resolve_data_root
 from srbench.degrade import bicubic_lr, imresize, modcrop
 from srbench.hardware import describe_hardware
 from srbench.metrics import psnr_ssim_y
+from srbench.metrics.niqe import niqe
 
 SCALE = 4
-
-
-def load_basicsr(src: str | None) -> types.ModuleType | None:
-    """BasicSR's psnr_ssim module: installed, or loaded from its source files without its heavy __init__."""
-    if src is None:
-        try:
-            from basicsr.metrics import psnr_ssim
-
-            return psnr_ssim
-        except Exception:  # not installed, or its import chain fails with this torchvision
-            return None
-
-    def load(name: str, path: str) -> types.ModuleType:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        return module
-
-    for package in ("basicsr", "basicsr.utils", "basicsr.metrics"):
-        sys.modules[package] = types.ModuleType(package)
-    color = load("basicsr.utils.color_util", os.path.join(src, "utils", "color_util.py"))
-    sys.modules["basicsr.utils"].bgr2ycbcr = color.bgr2ycbcr
-    load("basicsr.utils.registry", os.path.join(src, "utils", "registry.py"))
-    load("basicsr.metrics.metric_util", os.path.join(src, "metrics", "metric_util.py"))
-    return load("basicsr.metrics.psnr_ssim", os.path.join(src, "metrics", "psnr_ssim.py"))
 
 
 def timed(name: str, fn: Callable[[], list[tuple[float, float]]], n_images: int, repeats: int) -> None:
@@ -100,14 +79,16 @@ def main() -> None:
 
     timed("scikit-image", skimage, len(pairs), args.repeats)
 
-    basicsr = load_basicsr(args.basicsr_src)
+    basicsr = load_basicsr_metric(args.basicsr_src, "psnr_ssim")
     if basicsr is None:
         print("BasicSR                     not available (pip install basicsr==1.4.2, or --basicsr-src)")
-        return
-    bgr = [
-        (sr.permute(1, 2, 0).numpy()[..., ::-1].copy(), hr.permute(1, 2, 0).numpy()[..., ::-1].copy())
-        for sr, hr in pairs
-    ]
+    else:
+        time_basicsr(basicsr, pairs, args.repeats)
+    niqe_speed(args.basicsr_src, args.repeats)
+
+
+def time_basicsr(basicsr: types.ModuleType, pairs: list[tuple[torch.Tensor, torch.Tensor]], repeats: int) -> None:
+    bgr = [(bgr_of(sr), bgr_of(hr)) for sr, hr in pairs]
 
     def basicsr_metrics() -> list[tuple[float, float]]:
         return [
@@ -118,7 +99,32 @@ def main() -> None:
             for a, b in bgr
         ]
 
-    timed("BasicSR 1.4.2 (numpy/cv2)", basicsr_metrics, len(pairs), args.repeats)
+    timed("BasicSR 1.4.2 (numpy/cv2)", basicsr_metrics, len(pairs), repeats)
+
+
+def niqe_speed(basicsr_src: str | None, repeats: int) -> None:
+    """NIQE of the bicubic x4 upscales of Set5 and Set14 (the images of the NIQE fixture), one image at a time as
+    ``srbench eval`` scores them; srbench and BasicSR timed in turns."""
+    images = [
+        reference_images(hr)["bicubic"] for name in SETS for _, hr in load_set(get_spec(name), resolve_data_root())
+    ]
+    print(f"\nNIQE of the Set5 + Set14 bicubic x{SCALE} upscales ({len(images)} images), shave {SCALE}")
+    runs = {"srbench (torch)": lambda: [niqe(image[None], None, SCALE).item() for image in images]}
+    basicsr = load_basicsr_metric(basicsr_src, "niqe")
+    if basicsr is not None:
+        bgr = [bgr_of(image) for image in images]
+        runs["BasicSR 1.4.2 (numpy)"] = lambda: [basicsr.calculate_niqe(image, SCALE) for image in bgr]
+    with warnings.catch_warnings():  # BasicSR: numpy's "mean of empty slice" on blocks without a side, as intended
+        warnings.simplefilter("ignore", RuntimeWarning)
+        timings = best_of_turns(runs, repeats)
+    for name, (seconds, values) in timings.items():
+        print(f"{name:<28}{len(images) / seconds:>10.1f} img/s   NIQE {np.mean(values):.4f}")
+    if basicsr is None:
+        print("BasicSR                     not available (pip install basicsr==1.4.2, or --basicsr-src)")
+        return
+    (ours_s, ours), (theirs_s, theirs) = timings.values()
+    gap = max(abs(a - b) for a, b in zip(ours, theirs))
+    print(f"srbench is {theirs_s / ours_s:.1f}x BasicSR's throughput; largest per-image difference {gap:.4f}")
 
 
 if __name__ == "__main__":

@@ -30,10 +30,17 @@ def speed_arguments(doc: str, basicsr_holds: str) -> argparse.Namespace:
 
 def best_of(fn: Callable[[], T], repeats: int) -> tuple[float, T]:
     """``(fastest of `repeats` timed calls in seconds, its result)``, after one warm-up call."""
-    out = fn()
-    best = float("inf")
+    return best_of_turns({"": fn}, repeats)[""]
+
+
+def best_of_turns(fns: dict[str, Callable[[], T]], repeats: int) -> dict[str, tuple[float, T]]:
+    """:func:`best_of` for several functions timed in turns, one call of each per round (after a warm-up round):
+    a change in a shared machine's load during the run weighs on all of them alike, so their ratio stays fair."""
+    out = {name: fn() for name, fn in fns.items()}
+    best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            out[name] = fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: (best[name], out[name]) for name in fns}

@@ -20,6 +20,22 @@ def rgb_to_y(rgb: torch.Tensor) -> torch.Tensor:
     return (_OFFSET[0] + (kr * r + kg * g + kb * b) / 255).unsqueeze(-3)
 
 
+def rgb_to_y_basicsr(rgb: torch.Tensor) -> torch.Tensor:
+    """Luma of 8-bit RGB as BasicSR's ``bgr2ycbcr(img / 255., y_only=True) * 255.`` computes it, bit for bit: the
+    same formula through its float32 steps (input scaled to float32, sum in float64, result cast to float32 and
+    scaled back in float32). Metrics checked against BasicSR that round Y (NIQE) need it: the float64
+    :func:`rgb_to_y` rounds to another integer for 92 of the 16.7M colours. Returns float64 ``(..., 1, H, W)``."""
+    if rgb.shape[-3] != 3:
+        raise ValueError(f"expected 3 colour channels, got shape {tuple(rgb.shape)}")
+    r, g, b = rgb.to(torch.float32).div_(255).to(torch.float64).unbind(-3)
+    kr, kg, kb = _RGB_TO_YCBCR[0]
+    y = b * kb  # in place from here: the same roundings as BasicSR's expression, less memory
+    y += g * kg
+    y += r * kr
+    y += _OFFSET[0]
+    return y.div_(255).to(torch.float32).mul_(255).to(torch.float64).unsqueeze(-3)
+
+
 def rgb_to_ycbcr(rgb: torch.Tensor) -> torch.Tensor:
     matrix = torch.tensor(_RGB_TO_YCBCR, dtype=torch.float64, device=rgb.device) / 255
     offset = torch.tensor(_OFFSET, dtype=torch.float64, device=rgb.device).view(3, 1, 1)

@@ -8,7 +8,9 @@ every detail of MATLAB's algorithm (``imresize.m``, ``contributions``):
 * when shrinking, the kernel is stretched by 1/scale (antialiasing);
 * output pixel ``x`` (1-based) samples input position ``x/scale + 0.5*(1 - 1/scale)``;
 * weights are normalised per output pixel; out-of-range taps are clamped to the
-  edge pixel (replicated, not mirrored);
+  edge pixel (replicated, not mirrored), as the MATLAB that made the benchmark LR
+  images did (later MATLAB releases mirror them, ``edges="mirror"``: NIQE's second
+  scale, as BasicSR computes it);
 * one 1-D pass per dimension, the dimension with the smaller scale first
   (rows first on ties); a uint8 input is rounded back to uint8 after each pass,
   halves away from zero, saturating at 0 and 255.
@@ -38,11 +40,16 @@ def _cubic(x: np.ndarray) -> np.ndarray:
     return near + far
 
 
+EDGES = ("replicate", "mirror")
+
+
 @lru_cache(maxsize=256)
 def contributions(
-    in_length: int, out_length: int, scale: float, antialias: bool = True
+    in_length: int, out_length: int, scale: float, antialias: bool = True, edges: str = "replicate"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-output-pixel weights and 0-based input indices, as MATLAB's ``contributions``.
+    """Per-output-pixel weights and 0-based input indices, as MATLAB's ``contributions``; ``edges``: out-of-range
+    taps read the edge pixel (``"replicate"``) or their mirror image across the edge, the edge pixel repeated
+    (``"mirror"``, MATLAB's ``aux = [1:in_length, in_length:-1:1]``).
 
     Returns ``(weights, indices)``, both of shape ``(out_length, taps)``.
     """
@@ -65,12 +72,21 @@ def contributions(
     for k in range(1, taps):  # sequential sum, as MATLAB's sum over a short row
         total = total + weights[:, k]
     weights = weights / total[:, None]
-    indices = np.clip(ind, 1, in_length).astype(np.int64) - 1
+    indices = _edge_indices(ind.astype(np.int64) - 1, in_length, edges)
     keep = np.any(weights != 0, axis=0)
     weights, indices = weights[:, keep], indices[:, keep]
     weights.flags.writeable = False
     indices.flags.writeable = False
     return weights, indices
+
+
+def _edge_indices(indices: np.ndarray, length: int, edges: str) -> np.ndarray:
+    """0-based ``indices`` brought into ``[0, length)`` by the ``edges`` rule of :func:`contributions`."""
+    if edges == "replicate":
+        return np.clip(indices, 0, length - 1)
+    if edges == "mirror":
+        return np.concatenate([np.arange(length), np.arange(length - 1, -1, -1)])[np.mod(indices, 2 * length)]
+    raise ValueError(f"edges must be one of {', '.join(EDGES)}, got {edges!r}")
 
 
 def _round_half_away(x: torch.Tensor) -> torch.Tensor:
@@ -81,16 +97,15 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
     return _round_half_away(x).clamp_(0, 255).to(torch.uint8)
 
 
-def _resize_dim(x: torch.Tensor, dim: int, out_length: int, scale: float, antialias: bool) -> torch.Tensor:
-    weights_np, indices_np = contributions(x.shape[dim], out_length, scale, antialias)
+def _resize_dim(x: torch.Tensor, dim: int, out_length: int, scale: float, antialias: bool, edges: str) -> torch.Tensor:
+    weights_np, indices_np = contributions(x.shape[dim], out_length, scale, antialias, edges)
     weights = torch.tensor(weights_np, device=x.device)
     indices = torch.tensor(indices_np, device=x.device)
     view = [1] * x.dim()
     view[dim] = out_length
-    out = None
-    for k in range(weights.shape[1]):  # accumulate taps in MATLAB's order
-        term = x.index_select(dim, indices[:, k]) * weights[:, k].view(view)
-        out = term if out is None else out + term
+    out = x.index_select(dim, indices[:, 0]).mul_(weights[:, 0].view(view))
+    for k in range(1, weights.shape[1]):  # accumulate taps in MATLAB's order, in place (the same roundings)
+        out += x.index_select(dim, indices[:, k]).mul_(weights[:, k].view(view))
     return out
 
 
@@ -99,11 +114,13 @@ def imresize(
     scale: float | None = None,
     size: tuple[int, int] | None = None,
     antialias: bool = True,
+    edges: str = "replicate",
 ) -> torch.Tensor:
     """Resize like MATLAB's ``imresize(image, scale_or_size, 'bicubic')``.
 
     ``image`` is ``(H, W)``, ``(C, H, W)`` or ``(N, C, H, W)``, on any device.
     Give either ``scale`` (output size ``ceil(scale * input)``) or ``size = (h, w)``.
+    ``edges``: how taps beyond the border read the image (see :func:`contributions`).
     A uint8 image comes back uint8 (rounded after each pass, like MATLAB);
     a floating image comes back in its own dtype, computed in float64.
     """
@@ -132,7 +149,7 @@ def imresize(
     if scales[1] < scales[0]:  # MATLAB resizes along the smaller scale first; rows on ties
         passes.reverse()
     for dim, length, s in passes:
-        x = _resize_dim(x, dim, length, s, antialias)
+        x = _resize_dim(x, dim, length, s, antialias, edges)
         if is_uint8:
             x = _to_uint8(x).to(torch.float64)
     return x.to(torch.uint8) if is_uint8 else x.to(image.dtype)

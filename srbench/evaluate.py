@@ -1,8 +1,9 @@
 """Scoring SR results on the benchmark sets with the standard protocol.
 
 ``evaluate_bicubic`` scores the bicubic baseline; ``evaluate_folder`` scores
-SR images produced by any method; ``evaluate_model`` a network. Each returns one :class:`SetScore` per
-(set, scale), with per-image figures kept for JSON output. What is scored is a list of
+SR images produced by any method; ``evaluate_model`` a network; ``evaluate_hr`` the HR images
+themselves. Each returns one :class:`SetScore` per (set, scale), with per-image figures kept for
+JSON output. What is scored is a list of
 :class:`~srbench.metrics.Scorer` s (default: the protocol's PSNR-Y, SSIM-Y and PSNR-RGB).
 """
 
@@ -190,6 +191,23 @@ def evaluate_bicubic(
         return [imresize(bicubic_lr(hr, scale), scale=scale) for _, hr in images]
 
     return _evaluate(specs, scales, data_root, upscale, download, limit=limit, scorers=scorers)
+
+
+def evaluate_hr(
+    specs: Iterable[DatasetSpec],
+    scales: Iterable[int],
+    data_root: Path,
+    download: bool = True,
+    scorers: list[Scorer] | None = None,
+    limit: int | None = None,
+) -> list[SetScore]:
+    """The modcropped HR images scored as if a method had produced them, with the scale's shave: the reference point
+    of no-reference metrics (NIQE of HR, a page's HR row); PSNR is infinite and SSIM 1 by construction."""
+
+    def identity(_spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
+        return [modcrop(hr, scale) for _, hr in images]
+
+    return _evaluate(specs, scales, data_root, identity, download, limit=limit, scorers=scorers)
 
 
 def evaluate_model(

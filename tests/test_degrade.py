@@ -89,6 +89,19 @@ def test_out_of_range_taps_are_clamped_to_the_edge_not_mirrored():
     assert (indices[0] == 0).sum() >= 2  # taps left of the image all read pixel 0
 
 
+def test_mirrored_edges_resize_as_a_symmetrically_padded_image_does(set5):
+    """``edges="mirror"`` (later MATLAB releases, NIQE's second scale) equals resizing the image padded with its
+    mirror image, edge pixel repeated (``np.pad`` 'symmetric'), far enough that the pad's own edges are not read."""
+    crop = set5[1][1][0, :40, :30].double()
+    pad = 8  # the taps of a 1/2 shrink reach 4 pixels out; even, so the output grid is the same
+    padded = torch.from_numpy(np.pad(crop.numpy(), pad, mode="symmetric"))
+    expected = imresize(padded, scale=0.5)[pad // 2 : -pad // 2, pad // 2 : -pad // 2]
+    assert torch.equal(imresize(crop, scale=0.5, edges="mirror"), expected)
+    assert not torch.equal(imresize(crop, scale=0.5), expected)
+    _, indices = contributions(10, 5, 0.5, edges="mirror")
+    assert indices[0].tolist()[:4] == [2, 1, 0, 0]  # left of pixel 0: pixels 2, 1, 0 mirrored
+
+
 def test_halves_round_away_from_zero_and_saturate():
     values = torch.tensor([0.5, 1.5, 2.5, 254.5, 0.49999, -0.5, 255.5, 300.0], dtype=torch.float64)
     assert _to_uint8(values).tolist() == [1, 2, 3, 255, 0, 0, 255, 255]

@@ -151,12 +151,12 @@ def test_a_study_naming_an_unknown_metric_is_one_line_and_exit_2(tmp_path, capsy
     study = tmp_path / "bad_metric.py"
     study.write_text(
         "from srbench.study.experiment import Experiment\n"
-        "EXPERIMENT = Experiment(name='bad_metric', model={'name': 'srcnn'}, scale=3, metrics=['niqe'])\n"
+        "EXPERIMENT = Experiment(name='bad_metric', model={'name': 'srcnn'}, scale=3, metrics=['nosuch'])\n"
     )
     code = main(["sweep", str(study), "--budget", "smoke", "--dry-run"])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1, err
-    assert "variant 'default': field 'metrics' = ['niqe']: unknown metric 'niqe'; valid: dists, lpips, " in err
+    assert "variant 'default': field 'metrics' = ['nosuch']: unknown metric 'nosuch'; valid: dists, lpips, " in err
 
 
 def test_eval_scores_a_users_metric_per_set_and_per_image(capsys, data_root, set5):

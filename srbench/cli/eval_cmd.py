@@ -9,7 +9,15 @@ from pathlib import Path
 from srbench.cli.common import add_data_root, parse_scales
 from srbench.data import DEFAULT_BENCHMARKS, parse_set_list, resolve_data_root
 from srbench.errors import UserError
-from srbench.evaluate import PROTOCOL, evaluate_bicubic, evaluate_folder, evaluate_model, format_table, strict_json
+from srbench.evaluate import (
+    PROTOCOL,
+    evaluate_bicubic,
+    evaluate_folder,
+    evaluate_hr,
+    evaluate_model,
+    format_table,
+    strict_json,
+)
 from srbench.metrics import METRICS, Scorer, Weights, choose, prepare
 
 DEFAULT_SCALES = "2,3,4"  # --scales "" is refused as empty, never this default
@@ -30,10 +38,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--lpips-weights ~/weights/alexnet-owt-7be5be79.pth\n"
         "  srbench eval results/mygan --sets Set5 --scales 4 --metrics dists "
         "--dists-weights ~/weights/vgg16-397923af.pth\n"
-        "  srbench eval bicubic --sets Set5 --scales 4 --metrics mylab.metrics:SHARPNESS",
+        "  srbench eval bicubic --sets Set5 --scales 4 --metrics mylab.metrics:SHARPNESS\n"
+        "  srbench eval hr --sets Set5,Set14 --scales 4 --metrics niqe   (NIQE of the HR images)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("source", nargs="?", help="'bicubic' for the baseline, or a folder of SR images")
+    p.add_argument(
+        "source",
+        nargs="?",
+        help="'bicubic' for the baseline, 'hr' for the HR images themselves (the reference point of no-reference "
+        "metrics such as niqe), or a folder of SR images",
+    )
     p.add_argument(
         "--checkpoint", type=Path, metavar="PATH", help="score a model trained by srbench (a .pt checkpoint)"
     )
@@ -196,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--model and --weights go together: the network, and the weights to score it with")
     if sum(x is not None for x in (args.source, args.checkpoint, args.model_uri, args.model)) != 1:
         raise UserError(
-            "give one of SOURCE ('bicubic' or a folder of SR images), --checkpoint PATH, --model-uri URI "
+            "give one of SOURCE ('bicubic', 'hr' or a folder of SR images), --checkpoint PATH, --model-uri URI "
             "or --model MODEL --weights PATH"
         )
     if args.model_config is not None and args.model is None:
@@ -222,6 +236,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.source == "bicubic":
         scales = parse_scales(DEFAULT_SCALES if args.scales is None else args.scales)
         scores, title = evaluate_bicubic(specs, scales, root, download, scorers), "bicubic (MATLAB imresize)"
+    elif args.source == "hr":
+        scales = parse_scales(DEFAULT_SCALES if args.scales is None else args.scales)
+        scores, title = evaluate_hr(specs, scales, root, download, scorers), "HR images (scored against themselves)"
     else:
         scales = parse_scales(DEFAULT_SCALES if args.scales is None else args.scales)
         folder = Path(args.source)

@@ -30,7 +30,7 @@ def _gaussian_taps() -> tuple[float, ...]:
     return tuple((g / g.sum()).tolist())
 
 
-def _blur_valid(maps: torch.Tensor, taps: tuple[float, ...], dim: int) -> torch.Tensor:
+def blur_valid(maps: torch.Tensor, taps: tuple[float, ...], dim: int) -> torch.Tensor:
     """'valid' correlation with a symmetric 1-D window along ``dim``: pairs of taps share a multiply."""
     radius = len(taps) // 2
     n = maps.shape[dim] - 2 * radius
@@ -49,7 +49,7 @@ def _ssim_of_y(y_sr: torch.Tensor, y_hr: torch.Tensor) -> torch.Tensor:
     y = (y_hr - _CENTRE).to(torch.float32)
     # SSIM needs only the sum of the two second moments: four maps to filter, not five.
     stats = torch.cat([x, y, x * x + y * y, x * y], dim=1)
-    stats = _blur_valid(_blur_valid(stats, taps, 2), taps, 3)
+    stats = blur_valid(blur_valid(stats, taps, 2), taps, 3)
     mu_x, mu_y, squares, xy = stats.unbind(1)
     var_sum = squares - mu_x * mu_x - mu_y * mu_y
     cov = xy - mu_x * mu_y
