@@ -4,6 +4,8 @@
 
 * bare step: the network alone on one batch already in memory: autocast forward, the pixel loss, backward and
   an Adam step, in the precision and memory layout ``precision: auto`` gives here, nothing else;
+* the trainer's step on that batch: the same, with the recipe's optimiser groups (SRCNN's last layer at a tenth
+  of the rate) and learning-rate schedule: the loop without sampling and bookkeeping;
 * the loop: ``srbench train`` run twice, for ``--short`` and ``--long`` iterations (same network, budget,
   precision and threads); the difference of their training times (``results.json``'s ``wall_time_s``: the loop
   and the one validation at the end, which both runs share) over the difference of iterations;
@@ -55,6 +57,16 @@ def bare_step_ms(trainer: Trainer, steps: int) -> float:
     return (time.perf_counter() - start) / steps * 1000
 
 
+def trainer_step_ms(trainer: Trainer, steps: int) -> float:
+    batch = trainer.sampler.sample(torch.Generator().manual_seed(1), trainer.config.batch_size)
+    for _ in range(20):  # warm-up
+        trainer._step(batch)
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainer._step(batch)
+    return (time.perf_counter() - start) / steps * 1000
+
+
 def sampling_ms(trainer: Trainer, steps: int) -> float:
     generator = torch.Generator().manual_seed(2)
     start = time.perf_counter()
@@ -89,6 +101,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(config, Path(tmp) / "bare", resolve_data_root(), show_progress=False)
         bare, sampling = bare_step_ms(trainer, args.steps), sampling_ms(trainer, args.steps)
+        step = trainer_step_ms(trainer, args.steps)
         short, long = train_seconds(args, args.short, Path(tmp)), train_seconds(args, args.long, Path(tmp))
     loop = (long - short) / (args.long - args.short) * 1000
     print(
@@ -97,12 +110,14 @@ def main() -> None:
         f"{torch.get_num_threads()} threads"
     )
     print(f"bare step (network, loss, Adam; one in-memory batch)       {bare:7.2f} ms")
+    print(f"the trainer's step (recipe's optimiser groups and schedule)  {step:7.2f} ms")
     print(f"sampling alone                                             {sampling:7.2f} ms")
     print(
         f"loop: srbench train {args.long} - {args.short} iterations ({long:.1f} s - {short:.1f} s)"
         f"{'':>{max(0, 8 - len(str(args.long)) - len(str(args.short)))}}{loop:7.2f} ms"
     )
     print(f"loop / bare step                                           {loop / bare:7.2f} x")
+    print(f"loop / the trainer's step                                  {loop / step:7.2f} x")
 
 
 if __name__ == "__main__":
