@@ -104,6 +104,17 @@ def training_processes(proc: subprocess.Popen, launcher: str) -> list[psutil.Pro
     return found
 
 
+def assert_one_whole_run(tmp_path: Path):
+    """The sweep's one trial finished, every validation and loss of its KILLABLE iterations logged once."""
+    tracker, found = runs(tmp_path)
+    assert len(found) == 1 and found[0].info.status == "FINISHED"
+    assert found[0].data.metrics[ITERATIONS_TRAINED] == KILLABLE
+    assert_no_repeated_steps(tracker, found[0])
+    assert steps(tracker, found[0].info.run_id, "val.Set5.psnr_y") == list(range(200, KILLABLE + 1, 200))
+    assert steps(tracker, found[0].info.run_id, "train.loss") == list(range(100, KILLABLE + 1, 100))
+    return tracker, found
+
+
 def wait_for_two_checkpoints(tmp_path: Path) -> None:
     """Until the sweep's one trial has validated (and checkpointed) twice."""
 
@@ -128,12 +139,7 @@ def test_sigkilled_training_process_resumes_from_its_checkpoint(tmp_path, data_r
     finally:
         if proc.poll() is None:
             kill_session(proc)
-    tracker, found = runs(tmp_path)
-    assert len(found) == 1 and found[0].info.status == "FINISHED"
-    assert found[0].data.metrics[ITERATIONS_TRAINED] == KILLABLE
-    assert_no_repeated_steps(tracker, found[0])
-    assert steps(tracker, found[0].info.run_id, "val.Set5.psnr_y") == list(range(200, KILLABLE + 1, 200))
-    assert steps(tracker, found[0].info.run_id, "train.loss") == list(range(100, KILLABLE + 1, 100))
+    tracker, found = assert_one_whole_run(tmp_path)
     # The restarted attempt continued the history its checkpoint carried: the artifact is whole.
     rows = [
         json.loads(line) for line in next((tmp_path / "mlartifacts").rglob("history.jsonl")).read_text().splitlines()
@@ -202,8 +208,4 @@ def test_sigterm_stops_the_sweep_resumably_and_the_resumed_trial_completes(tmp_p
     finally:
         if again.poll() is None:
             kill_session(again)
-    tracker, found = runs(tmp_path)
-    assert len(found) == 1 and found[0].info.status == "FINISHED"
-    assert found[0].data.metrics[ITERATIONS_TRAINED] == KILLABLE
-    assert_no_repeated_steps(tracker, found[0])
-    assert steps(tracker, found[0].info.run_id, "val.Set5.psnr_y") == list(range(200, KILLABLE + 1, 200))
+    assert_one_whole_run(tmp_path)
