@@ -25,6 +25,9 @@ EXPERIMENT = Experiment(
     # network give a local copy: --set vgg_weights=/data/vgg19-dcbb9e9d.pth), LPIPS its AlexNet (likewise,
     # alexnet-owt-7be5be79.pth); without the AlexNet LPIPS reads n/a.
     train={"vgg_weights": "imagenet", "lpips_weights": "imagenet"},
+    # NIQE needs no weights: every row, bicubic and HR get a perceived-quality figure and a place on the
+    # perception-distortion plane, with or without ImageNet.
+    metrics=["niqe"],
     budgets={"smoke": {"vgg_weights": "random", "lpips_weights": "random"}},
     budget_notes={
         "quick": (

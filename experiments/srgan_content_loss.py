@@ -24,6 +24,9 @@ EXPERIMENT = Experiment(
     # files; where there is no network give local copies, e.g. --set vgg_weights=/data/vgg19-dcbb9e9d.pth
     # --set lpips_weights=/data/alexnet-owt-7be5be79.pth. Without AlexNet weights LPIPS reads n/a.
     train={"vgg_weights": "imagenet", "lpips_weights": "imagenet"},
+    # NIQE needs no weights: every row, bicubic and HR get a perceived-quality figure and a place on the
+    # perception-distortion plane, with or without ImageNet.
+    metrics=["niqe"],
     budgets={"smoke": {"vgg_weights": "random", "lpips_weights": "random"}},
     budget_notes={
         "quick": (

@@ -1,10 +1,9 @@
 """Scoring SR results on the benchmark sets with the standard protocol.
 
-``evaluate_bicubic`` scores the bicubic baseline; ``evaluate_folder`` scores
-SR images produced by any method; ``evaluate_model`` a network; ``evaluate_hr`` the HR images
-themselves. Each returns one :class:`SetScore` per (set, scale), with per-image figures kept for
-JSON output. What is scored is a list of
-:class:`~srbench.metrics.Scorer` s (default: the protocol's PSNR-Y, SSIM-Y and PSNR-RGB).
+``evaluate_reference`` scores the bicubic baseline or the HR images themselves; ``evaluate_folder`` scores SR
+images produced by any method; ``evaluate_model`` a network. Each returns one :class:`SetScore` per (set, scale),
+with per-image figures kept for JSON output. What is scored is a list of :class:`~srbench.metrics.Scorer` s
+(default: the protocol's PSNR-Y, SSIM-Y and PSNR-RGB).
 """
 
 from __future__ import annotations
@@ -176,7 +175,26 @@ def _evaluate(
     return scores
 
 
-def evaluate_bicubic(
+def _bicubic_upscaled(_spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
+    """MATLAB bicubic down, then MATLAB bicubic up (uint8 throughout)."""
+    return [imresize(bicubic_lr(hr, scale), scale=scale) for _, hr in images]
+
+
+def _hr_itself(_spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
+    """The modcropped HR images, as if a method had produced them: PSNR is infinite and SSIM 1 by construction."""
+    return [modcrop(hr, scale) for _, hr in images]
+
+
+# The reference points every method is set beside: the bicubic baseline, and the HR images (the reference point of
+# no-reference metrics: NIQE of HR, a page's HR row), each with its title.
+REFERENCES = {
+    "bicubic": (_bicubic_upscaled, "bicubic (MATLAB imresize)"),
+    "hr": (_hr_itself, "HR images (scored against themselves)"),
+}
+
+
+def evaluate_reference(
+    source: str,
     specs: Iterable[DatasetSpec],
     scales: Iterable[int],
     data_root: Path,
@@ -184,30 +202,9 @@ def evaluate_bicubic(
     scorers: list[Scorer] | None = None,
     limit: int | None = None,
 ) -> list[SetScore]:
-    """The bicubic baseline: MATLAB bicubic down, then MATLAB bicubic up (uint8 throughout); ``limit``: each set's
+    """Score a reference point (``source``, a key of ``REFERENCES``) with the scale's shave; ``limit``: each set's
     first images only, as a trial with ``val_images`` scores them."""
-
-    def upscale(_spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
-        return [imresize(bicubic_lr(hr, scale), scale=scale) for _, hr in images]
-
-    return _evaluate(specs, scales, data_root, upscale, download, limit=limit, scorers=scorers)
-
-
-def evaluate_hr(
-    specs: Iterable[DatasetSpec],
-    scales: Iterable[int],
-    data_root: Path,
-    download: bool = True,
-    scorers: list[Scorer] | None = None,
-    limit: int | None = None,
-) -> list[SetScore]:
-    """The modcropped HR images scored as if a method had produced them, with the scale's shave: the reference point
-    of no-reference metrics (NIQE of HR, a page's HR row); PSNR is infinite and SSIM 1 by construction."""
-
-    def identity(_spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
-        return [modcrop(hr, scale) for _, hr in images]
-
-    return _evaluate(specs, scales, data_root, identity, download, limit=limit, scorers=scorers)
+    return _evaluate(specs, scales, data_root, REFERENCES[source][0], download, limit=limit, scorers=scorers)
 
 
 def evaluate_model(

@@ -18,7 +18,7 @@ from PIL import Image
 from srbench.data import CATALOGUE, ensure, get_spec, load_set, parse_set_list, resolve_data_root, status
 from srbench.data.fetch import fetch
 from srbench.errors import UserError
-from srbench.evaluate import evaluate_bicubic
+from srbench.evaluate import evaluate_reference
 from srbench.train.config import make_config
 
 
@@ -119,7 +119,7 @@ def test_urban100_goes_wherever_a_set_name_goes(data_root):
     config = make_config({"name": "srcnn"}, 3, "smoke", eval_sets=["Set5", "Urban100"], val_sets=["Urban100"])
     assert config.eval_sets == ["Set5", "Urban100"]
     # 644x1024: modcropped to 642x1023 at x3, as the protocol does for any set
-    (score,) = evaluate_bicubic([CATALOGUE["Urban100"]], [3], data_root, download=False, limit=1)
+    (score,) = evaluate_reference("bicubic", [CATALOGUE["Urban100"]], [3], data_root, download=False, limit=1)
     assert (score.set, score.images, score.per_image[0]["image"]) == ("Urban100", 1, "img_001.png")
     assert score.psnr_y == pytest.approx(26.1867, abs=1e-4)  # its row in `eval bicubic --sets Urban100 --json`
 

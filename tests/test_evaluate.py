@@ -7,7 +7,7 @@ import pytest
 from srbench.data import get_spec
 from srbench.data.images import save_png
 from srbench.degrade import bicubic_lr, imresize
-from srbench.evaluate import evaluate_bicubic, evaluate_folder
+from srbench.evaluate import evaluate_folder, evaluate_reference
 
 # Published bicubic figures (e.g. Lim et al. 2017, Zhang et al. 2018), Y channel, standard protocol.
 PUBLISHED = {
@@ -20,7 +20,7 @@ PUBLISHED = {
 
 @pytest.fixture(scope="module")
 def bicubic_scores(data_root):
-    scores = evaluate_bicubic([get_spec("Set5"), get_spec("BSD100")], [2, 3, 4], data_root, download=False)
+    scores = evaluate_reference("bicubic", [get_spec("Set5"), get_spec("BSD100")], [2, 3, 4], data_root, download=False)
     return {(s.set, s.scale): s for s in scores}
 
 

@@ -12,9 +12,11 @@ from scipy import stats
 
 from srbench.cli import main
 from srbench.data import get_spec
-from srbench.evaluate import evaluate_bicubic
-from srbench.report.baseline import bicubic_scores, plot_baselines
+from srbench.evaluate import evaluate_reference
+from srbench.metrics import get_metric, prepare
+from srbench.report.baseline import Baselines, bicubic_scores, plot_baselines
 from srbench.report.leaderboard import write_leaderboards
+from srbench.report.plots import pareto_front
 from srbench.report.runs import load_runs
 from srbench.report.significance import holm, paired_step
 from srbench.report.stats import aggregate
@@ -30,6 +32,7 @@ from srbench.tracking.names import (
     TAG_GIT_COMMIT,
     TAG_HARDWARE,
     TAG_KIND,
+    TAG_METRICS,
     TAG_STOPPED_EARLY,
     TAG_STUDY,
     TAG_SWEEP,
@@ -271,7 +274,7 @@ def test_same_mlflow_contents_give_identical_files(store, tmp_path, data_root):
 
 def test_bicubic_row_equals_eval_bicubic(store, tmp_path, data_root):
     write_leaderboards(["srcnn_ablation"], store, tmp_path / "lb", data_root)
-    scores = evaluate_bicubic([get_spec("Set5")], [3], data_root)
+    scores = evaluate_reference("bicubic", [get_spec("Set5")], [3], data_root)
     csv = (tmp_path / "lb" / "srcnn_ablation.csv").read_text()
     assert f"bicubic,Set5,,{scores[0].psnr_y:.4f},,{scores[0].ssim_y:.5f}" in csv
 
@@ -290,14 +293,14 @@ def test_rows_scored_on_a_subset_are_set_beside_bicubic_on_the_same_images(tmp_p
         "Training set, from each run's parameters: T91 (first 4 images)."
         in (tmp_path / "lb" / "srcnn_ablation.md").read_text()
     )
-    [subset] = evaluate_bicubic([get_spec("Set5")], [3], data_root, limit=2)
-    [whole] = evaluate_bicubic([get_spec("Set5")], [3], data_root)
+    [subset] = evaluate_reference("bicubic", [get_spec("Set5")], [3], data_root, limit=2)
+    [whole] = evaluate_reference("bicubic", [get_spec("Set5")], [3], data_root)
     row = rows_of((tmp_path / "lb" / "srcnn_ablation.md").read_text())["bicubic (first 2 per set)"]
     assert row[1].startswith(f"{subset.psnr_y:.2f} / ") and f"{subset.psnr_y:.2f}" != f"{whole.psnr_y:.2f}"
     # and the PSNR-vs-size plot draws the same subset's bicubic line beside these points
     runs = load_runs(tracker, "srcnn_ablation")
     bicubic = {**bicubic_scores([3], data_root, ["Set5"]), **bicubic_scores([3], data_root, ["Set5"], limit=2)}
-    assert plot_baselines(aggregate(runs), bicubic, "Set5") == {(3, "quick"): pytest.approx(subset.psnr_y)}
+    assert plot_baselines(aggregate(runs), Baselines(bicubic), "Set5") == {(3, "quick"): pytest.approx(subset.psnr_y)}
 
 
 def test_leaderboard_cli(store, tmp_path, data_root, capsys):
@@ -510,6 +513,69 @@ def test_gan_study_shows_lpips_and_says_why_it_is_missing(tmp_path, data_root):
     assert "srgan_content_loss,4,quick,(no sweep id),params:" in csv  # runs recorded before sweeps had ids
     assert (",SRGAN-VGG54,Set14,1,30.0000,,0.80000,,0.45000,,random (not ImageNet: not comparable),26.02,,") in csv
     assert ",SRResNet-MSE,Set5,1,29.0000,,0.80000,,0.30000,,none,32.05,-3.0500," in csv
+
+
+def test_gan_page_has_niqe_for_every_row_bicubic_and_hr_and_a_perception_distortion_plane(tmp_path, data_root):
+    """NIQE (no weights) on every row of a GAN page: the runs' own, bicubic's and the HR images' computed with the
+    protocol on the same images; the plane is drawn and shown; the CSV has the reference rows' NIQE."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker(uri)
+    experiment = tracker.experiment_id("srgan_content_loss")
+    for variant, psnr, niqe in (("SRResNet-MSE", 29.0, 6.5), ("SRGAN-MSE", 27.0, 4.0), ("SRGAN-VGG54", 26.0, 5.0)):
+        run_id = tracker.client.create_run(
+            experiment,
+            run_name=f"{variant}_seed0",
+            tags={
+                TAG_KIND: "trial",
+                TAG_STUDY: "srgan_content_loss",
+                TAG_VARIANT: variant,
+                TAG_BUDGET: "quick",
+                TAG_EVAL_IMAGES: "all",
+                TAG_HARDWARE: "2 x Test CPU (CPU), 1 process",
+                TAG_VGG_USED: "none",
+                TAG_CONDITION_SOURCE: "none",
+                TAG_METRICS: json.dumps([get_metric("niqe").describe()]),
+            },
+        ).info.run_id
+        adversarial = 0.0 if variant.startswith("SRResNet") else 1e-3
+        tracker.log_params(
+            run_id,
+            {
+                "seed": 0,
+                "scale": 4,
+                "adversarial_weight": adversarial,
+                "content_loss": variant,
+                "eval_sets": '["Set5"]',
+            },
+        )
+        for key, value in (("Set5.psnr_y", psnr), ("Set5.ssim_y", 0.8), ("Set5.niqe", niqe), ("parameters", 1e6)):
+            tracker.client.log_metric(run_id, key, value, step=1000)
+        for key, value in (("macs_per_mp", 1e11), ("iterations", 1000), ("wall_time_s", 60)):
+            tracker.client.log_metric(run_id, key, value, step=1000)
+        tracker.finish(run_id, "FINISHED")
+    write_leaderboards(["srgan_content_loss"], uri, tmp_path / "lb", data_root)
+    page = (tmp_path / "lb" / "srgan_content_loss.md").read_text()
+    rows = rows_of(page)
+    column = rows["variant"].index("NIQE ↓ Set5")
+    scorers = prepare([get_metric("niqe")], {})
+    [bicubic] = evaluate_reference("bicubic", [get_spec("Set5")], [4], data_root, scorers=scorers)
+    [hr] = evaluate_reference("hr", [get_spec("Set5")], [4], data_root, scorers=scorers)
+    assert rows["bicubic"][column] == f"{bicubic.figures['niqe']:.2f}"
+    assert rows["HR (the images themselves)"][column] == f"{hr.figures['niqe']:.2f}"
+    assert rows["HR (the images themselves)"][1] == ""  # no PSNR / SSIM of HR against itself
+    assert [rows[v][column] for v in ("SRResNet-MSE", "SRGAN-MSE", "SRGAN-VGG54")] == ["6.50", "**4.00**", "5.00"]
+    assert "![srgan_content_loss-perception-distortion](srgan_content_loss-perception-distortion.png)" in page
+    assert (tmp_path / "lb" / "srgan_content_loss-perception-distortion.png").stat().st_size > 10_000
+    csv = pd.read_csv(tmp_path / "lb" / "srgan_content_loss.csv")
+    hr_row = csv[csv["variant"] == "HR (the images themselves)"].iloc[0]
+    assert hr_row["niqe"] == pytest.approx(hr.figures["niqe"], abs=5e-4) and pd.isna(hr_row["psnr"])
+
+
+def test_pareto_front_keeps_the_points_nothing_beats_on_both_axes():
+    # lower NIQE is better: (26, 5.0) is beaten by (27, 4.0) on both axes
+    assert pareto_front(pd.Series([29.0, 27.0, 26.0]), pd.Series([6.5, 4.0, 5.0]), False) == ([27.0, 29.0], [4.0, 6.5])
+    # higher is better: the best PSNR alone when it is also the best perceived
+    assert pareto_front(pd.Series([29.0, 27.0]), pd.Series([0.9, 0.5]), True) == ([29.0], [0.9])
 
 
 FIGURES = [(31.0, 0.88), (28.0, 0.80), (27.0, 0.77)]

@@ -11,10 +11,10 @@ from srbench.data import DEFAULT_BENCHMARKS, parse_set_list, resolve_data_root
 from srbench.errors import UserError
 from srbench.evaluate import (
     PROTOCOL,
-    evaluate_bicubic,
+    REFERENCES,
     evaluate_folder,
-    evaluate_hr,
     evaluate_model,
+    evaluate_reference,
     format_table,
     strict_json,
 )
@@ -233,12 +233,12 @@ def run(args: argparse.Namespace) -> int:
         )
         scales = parse_scales(args.scales) if args.scales is not None else [trained_scale]
         scores = evaluate_model(resolver, specs, scales, root, download, scorers=scorers)
-    elif args.source == "bicubic":
+    elif args.source in REFERENCES:
         scales = parse_scales(DEFAULT_SCALES if args.scales is None else args.scales)
-        scores, title = evaluate_bicubic(specs, scales, root, download, scorers), "bicubic (MATLAB imresize)"
-    elif args.source == "hr":
-        scales = parse_scales(DEFAULT_SCALES if args.scales is None else args.scales)
-        scores, title = evaluate_hr(specs, scales, root, download, scorers), "HR images (scored against themselves)"
+        scores, title = (
+            evaluate_reference(args.source, specs, scales, root, download, scorers),
+            REFERENCES[args.source][1],
+        )
     else:
         scales = parse_scales(DEFAULT_SCALES if args.scales is None else args.scales)
         folder = Path(args.source)

@@ -210,4 +210,6 @@ def niqe(sr: torch.Tensor, hr: torch.Tensor | None = None, shave: int = 0) -> to
     return torch.cat(values)
 
 
-NIQE = register_metric(Metric("niqe", "NIQE", higher_is_better=False, digits=2, compute=niqe, reference=False))
+NIQE = register_metric(
+    Metric("niqe", "NIQE", higher_is_better=False, digits=2, compute=niqe, reference=False, perceptual=True)
+)

@@ -62,3 +62,8 @@ def page_metrics(recorded: Iterable[str]) -> list[Metric]:
 
 def scored(frame: pd.DataFrame, metric: Metric, sets: Sequence[str]) -> bool:
     return bool(frame[[f"{s}.{metric.name}" for s in sets]].notna().any(axis=None))
+
+
+def perceptual_metrics(frame: pd.DataFrame, sets: Sequence[str]) -> list[Metric]:
+    """The perceived-quality metrics (NIQE, LPIPS, DISTS...) the rows scored: the perception-distortion plane's."""
+    return [m for m in page_metrics(frame["metric_specs"]) if m.perceptual and scored(frame, m, sets)]

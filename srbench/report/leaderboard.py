@@ -19,11 +19,24 @@ import pandas as pd
 
 from srbench.data import resolve_data_root
 from srbench.errors import UserError
-from srbench.report.baseline import bicubic_scores, plot_baselines, subset_limit
-from srbench.report.columns import variant_label
+from srbench.report.baseline import (
+    Baselines,
+    bicubic_scores,
+    hr_scores,
+    plot_baselines,
+    reference_metrics,
+    subset_limit,
+)
+from srbench.report.columns import page_metrics, perceptual_metrics, scored, variant_label
 from srbench.report.index import page_budgets, page_sections, write_index, write_sidecar
 from srbench.report.markdown import render_comparison, render_study
-from srbench.report.plots import comparison_strip, psnr_vs_hyperparameters, psnr_vs_parameters, validation_curves
+from srbench.report.plots import (
+    comparison_strip,
+    perception_distortion,
+    psnr_vs_hyperparameters,
+    psnr_vs_parameters,
+    validation_curves,
+)
 from srbench.report.runs import load_images, load_runs, select_sweeps, study_sets
 from srbench.report.stats import aggregate, searched
 from srbench.report.table_csv import images_csv_name, render_csv, render_images_csv
@@ -69,31 +82,40 @@ def write_study(
             file=sys.stderr,
         )
         return None
-    bicubic = baselines(runs, agg, data_root)
+    references = baselines(runs, agg, data_root)
     with quiet_downloads():  # the crops each strip fetches, the runs' results
-        pictures = draw_pictures(study, runs, agg, bicubic, tracker, data_root, out) if not agg.empty else []
+        pictures = draw_pictures(study, runs, agg, references, tracker, data_root, out) if not agg.empty else []
         images = load_images(tracker, runs) if not agg.empty else pd.DataFrame()
     stopped = runs[runs["stopped_at"].notna()] if not runs.empty else None
-    page.write_text(render_study(study, agg, bicubic, images, pictures, stopped))
-    page.with_suffix(".csv").write_text(render_csv(study, agg, bicubic))
+    page.write_text(render_study(study, agg, references, images, pictures, stopped))
+    page.with_suffix(".csv").write_text(render_csv(study, agg, references))
     (out / images_csv_name(study)).write_text(render_images_csv(study, runs, agg, images))
     write_sidecar(page, study, page_sections(agg) if not agg.empty else [])
     return page
 
 
-def baselines(runs: pd.DataFrame, agg: pd.DataFrame, data_root: Path) -> dict:
-    """Bicubic on the pages' sets and scales: whole sets, and each subset a budget scored."""
+def baselines(runs: pd.DataFrame, agg: pd.DataFrame, data_root: Path) -> Baselines:
+    """Bicubic and HR on the pages' sets and scales: whole sets, and each subset a budget scored; scored with the
+    protocol's figures and each weight-free metric the rows scored (NIQE of bicubic and of HR)."""
     if agg.empty:
-        return {}
+        return Baselines({})
     scales, sets = list(agg["scale"]), study_sets(runs)
-    bicubic = bicubic_scores(scales, data_root, sets)
-    for limit in {subset_limit(e) for e in agg["eval_images"]} - {None}:
-        bicubic.update(bicubic_scores(scales, data_root, sets, limit))
-    return bicubic
+    metrics = reference_metrics([m for m in page_metrics(agg["metric_specs"]) if scored(agg, m, sets)])
+    bicubic, hr = {}, {}
+    for limit in {None} | {subset_limit(e) for e in agg["eval_images"]}:  # whole sets: the curves' level
+        bicubic.update(bicubic_scores(scales, data_root, sets, limit, metrics))
+        hr.update(hr_scores(scales, data_root, sets, limit, metrics))
+    return Baselines(bicubic, hr)
 
 
 def draw_pictures(
-    study: str, runs: pd.DataFrame, agg: pd.DataFrame, bicubic: dict, tracker: Tracker, data_root: Path, out: Path
+    study: str,
+    runs: pd.DataFrame,
+    agg: pd.DataFrame,
+    baselines: Baselines,
+    tracker: Tracker,
+    data_root: Path,
+    out: Path,
 ) -> list[Path]:
     """The page's pictures: PSNR against size (and against the searched values), validation curves, crops."""
     sets = study_sets(runs)
@@ -102,9 +124,10 @@ def draw_pictures(
     runs = runs.assign(label=[variant_label(r) for _, r in runs.iterrows()])
     finished = runs[runs["stopped_at"].isna()]
     pictures = [
-        psnr_vs_parameters(study, agg, plot_baselines(agg, bicubic, sets[0]), sets[0], out),
+        psnr_vs_parameters(study, agg, plot_baselines(agg, baselines, sets[0]), sets[0], out),
+        perception_distortion(study, agg, baselines, perceptual_metrics(agg, sets), sets, out),
         psnr_vs_hyperparameters(study, agg, sets[0], out) if searched(agg) else None,
-        validation_curves(study, runs, tracker, sets[0], out, bicubic),
+        validation_curves(study, runs, tracker, sets[0], out, baselines),
         comparison_strip(study, finished, tracker, sets, data_root, out),
     ]
     return [p for p in pictures if p is not None]

@@ -12,7 +12,7 @@ import pandas as pd
 
 from srbench.data import set_label
 from srbench.metrics import Metric
-from srbench.report.baseline import bicubic_of, subset_limit
+from srbench.report.baseline import REFERENCE_ROWS, Baselines, Figures, subset_limit
 from srbench.report.columns import (
     PRIMARY,
     mean_std,
@@ -45,7 +45,7 @@ def _best(values: pd.Series, metric: Metric) -> float:
 
 
 def _table(
-    study: str, group: pd.DataFrame, bicubic: dict, scale: int, sets: Sequence[str], footnotes: list[str]
+    study: str, group: pd.DataFrame, baselines: Baselines, scale: int, sets: Sequence[str], footnotes: list[str]
 ) -> list[str]:
     gan = _is_gan(group, sets)
     cited = bool(paper_results(study))  # a study of the user's own network has no paper columns
@@ -59,11 +59,10 @@ def _table(
     best.update({(s, m.name): _best(group[f"{s}.{m.name}"], m) for s in sets for m in extras})
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     limit = subset_limit("; ".join(group["eval_images"]))
-    baseline = {s: bicubic_of(bicubic, scale, s, limit) for s in sets}
-    cells = [f"bicubic (first {limit} per set)" if limit else "bicubic"]
-    cells += [f"{num(baseline[s][0], 2)} / {num(baseline[s][1], 4)}" for s in sets]
-    cells += [""] * ((len(sets) if cited else 0) + len(extras)) + ["", "", "", "", "", "`srbench eval bicubic`"]
-    lines.append("| " + " | ".join(cells) + " |")
+    for source in ("bicubic", "hr"):
+        figures = {s: baselines.of(source, scale, s, limit) for s in sets}
+        if any(figures.values()):
+            lines.append(_reference_row(source, figures, limit, sets, len(sets) if cited else 0, extras))
     for _, r in group.iterrows():
         not_comparable = vgg_not_comparable(r)
         cells = [variant_label(r)]
@@ -92,6 +91,27 @@ def _table(
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _reference_row(
+    source: str, figures: dict[str, Figures], limit: int | None, sets: Sequence[str], cited: int, extras: list[Metric]
+) -> str:
+    """Bicubic's or HR's row: the PSNR / SSIM cells (bicubic), the figures of each further metric it was scored
+    with, blanks elsewhere."""
+    name, command = REFERENCE_ROWS[source]
+    cells = [f"{name} (first {limit} per set)" if limit else name]
+    cells += [
+        f"{num(figures[s]['psnr'], 2)} / {num(figures[s]['ssim'], 4)}" if "psnr" in figures[s] else "" for s in sets
+    ]
+    cells += [""] * cited
+    cells += [
+        " / ".join(num(figures[s].get(m.name, math.nan), m.digits) for s in sets)
+        if any(m.name in figures[s] for s in sets)
+        else ""
+        for m in extras
+    ]
+    cells += ["", "", "", "", "", command]
+    return "| " + " | ".join(cells) + " |"
 
 
 def _metric_cell(metric: Metric, r: pd.Series, best: dict, sets: Sequence[str]) -> str:
@@ -230,7 +250,7 @@ def _sweep_line(study: str, group: pd.DataFrame, stopped: pd.DataFrame) -> str:
 def render_study(
     study: str,
     agg: pd.DataFrame,
-    bicubic: dict,
+    baselines: Baselines,
     images: pd.DataFrame,
     pictures: Sequence[Path] = (),
     stopped: pd.DataFrame | None = None,
@@ -250,7 +270,7 @@ def render_study(
     footnotes: list[str] = []
     for (scale, budget), group in agg.groupby(["scale", "budget"], sort=True):
         group_stopped = stopped[(stopped["budget"] == budget) & stopped["sweep"].isin(set(group["sweep"]))]
-        lines += _section(study, scale, budget, group, group_stopped, bicubic, images, footnotes)
+        lines += _section(study, scale, budget, group, group_stopped, baselines, images, footnotes)
     if pictures:
         lines += ["## Pictures", ""] + [f"![{p.stem}]({p.name})" for p in pictures] + [""]
     lines += [f"[^{i + 1}]: {note}" for i, note in enumerate(footnotes)]
@@ -263,7 +283,7 @@ def _section(
     budget: str,
     group: pd.DataFrame,
     stopped: pd.DataFrame,
-    bicubic: dict,
+    baselines: Baselines,
     images: pd.DataFrame,
     footnotes: list[str],
 ) -> list[str]:
@@ -271,7 +291,7 @@ def _section(
     the papers' orderings checked, and the notes that say how to read it."""
     sets = list(dict.fromkeys(s for row_sets in group["sets"] for s in row_sets))
     lines = [f"## x{scale}, budget `{budget}`", "", _sweep_line(study, group, stopped), ""]
-    lines += _table(study, group, bicubic, scale, sets, footnotes)
+    lines += _table(study, group, baselines, scale, sets, footnotes)
     if searched(group):
         lines += [""] + _top_k(group, sets[0])
     if len(stopped):
@@ -279,19 +299,19 @@ def _section(
     orderings = _orderings(study, group, images, sets, footnotes)
     if orderings:
         lines += ["", "Orderings the paper reports, checked on these runs (Y-PSNR, dB):", ""] + orderings
-    for note in _notes(budget, group, _below_bicubic(group, bicubic, scale, sets)):
+    for note in _notes(budget, group, _below_bicubic(group, baselines, scale, sets)):
         lines += ["", note]
     return [*lines, ""]
 
 
-def _below_bicubic(group: pd.DataFrame, bicubic: dict, scale: int, sets: Sequence[str]) -> list[str]:
+def _below_bicubic(group: pd.DataFrame, baselines: Baselines, scale: int, sets: Sequence[str]) -> list[str]:
     """Variants below bicubic on every set. Adversarial variants trade PSNR for texture by design: only
     PSNR-trained ones are flagged."""
     return [
         r["variant"]
         for _, r in group.iterrows()
         if not r["adversarial"]
-        and all(r[f"{s}.psnr"] < bicubic_of(bicubic, scale, s, subset_limit(r["eval_images"]))[0] for s in sets)
+        and all(r[f"{s}.psnr"] < baselines.psnr(scale, s, subset_limit(r["eval_images"])) for s in sets)
     ]
 
 
@@ -308,7 +328,8 @@ def _notes(budget: str, group: pd.DataFrame, below_bicubic: list[str]) -> list[s
     if group["adversarial"].any():
         notes.append(
             "Adversarially trained variants trade PSNR / SSIM for texture, so below-bicubic figures are "
-            "expected of them; compare them by LPIPS and the comparison strip."
+            "expected of them; compare them by the perceptual columns, the perception-distortion plane and the "
+            "comparison strip."
         )
     subsets = sorted({e.removesuffix(" (subset)") for e in group["eval_images"] if e != "all"})
     if subsets:

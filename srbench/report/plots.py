@@ -22,7 +22,8 @@ from PIL import Image  # noqa: E402
 from srbench.crops import centre_box, crop, crop_box, crop_file  # noqa: E402
 from srbench.data import get_spec, load_set, set_label  # noqa: E402
 from srbench.degrade import bicubic_lr, imresize, modcrop  # noqa: E402
-from srbench.metrics import get_metric, psnr  # noqa: E402
+from srbench.metrics import Metric, get_metric, psnr  # noqa: E402
+from srbench.report.baseline import Baselines, subset_limit  # noqa: E402
 from srbench.tracking.names import val_metric  # noqa: E402
 from srbench.tracking.store import Tracker  # noqa: E402
 
@@ -60,6 +61,83 @@ def psnr_vs_parameters(
     )
     ax.legend(fontsize=8)
     return _save(fig, out / f"{study}-psnr-vs-params.png")
+
+
+def perception_distortion(
+    study: str, agg: pd.DataFrame, baselines: Baselines, metrics: list[Metric], sets: list[str], out: Path
+) -> Path | None:
+    """The perception-distortion plane (Blau and Michaeli, CVPR 2018): a panel per perceptual metric (rows) and set
+    (columns), Y-PSNR against the metric, one point per configuration (mean over seeds, std as error bars), bicubic
+    and HR (a no-reference metric's figure of the HR images) as reference points, and each (scale, budget)'s Pareto
+    front; None when no perceptual metric was scored."""
+    if not metrics:
+        return None
+    fig, axes = plt.subplots(len(metrics), len(sets), figsize=(4.2 * len(sets), 3.6 * len(metrics)), squeeze=False)
+    for metric, row in zip(metrics, axes):
+        for set_name, ax in zip(sets, row):
+            _plane_panel(ax, fig, agg, baselines, metric, set_name)
+    fig.suptitle(
+        f"{study}: perception against distortion\n(mean ± std over seeds; dashed: Pareto front; grey: bicubic, HR)",
+        fontsize=9,
+    )
+    return _save(fig, out / f"{study}-perception-distortion.png")
+
+
+def _plane_panel(
+    ax: plt.Axes, fig: plt.Figure, agg: pd.DataFrame, baselines: Baselines, metric: Metric, set_name: str
+) -> None:
+    column = f"{set_name}.{metric.name}"
+    for (scale, budget), group in agg.groupby(["scale", "budget"], sort=True):
+        points = group[group[column].notna()]
+        if points.empty:
+            continue
+        x, y = points[f"{set_name}.psnr"], points[column]
+        bars = ax.errorbar(
+            x, y, xerr=points[f"{set_name}.psnr.std"], yerr=points[f"{column}.std"], fmt="o", ms=4, capsize=2
+        )
+        ax.plot(*pareto_front(x, y, metric.higher_is_better), linestyle="--", color=bars[0].get_color(), lw=1)
+        limit = subset_limit("; ".join(group["eval_images"]))
+        bicubic, hr = (baselines.of(source, scale, set_name, limit) for source in ("bicubic", "hr"))
+        if metric.name in bicubic:
+            ax.scatter([bicubic["psnr"]], [bicubic[metric.name]], marker="s", color="grey", zorder=3)
+            ax.annotate(
+                f"bicubic x{scale}",
+                (bicubic["psnr"], bicubic[metric.name]),
+                fontsize=7,
+                color="grey",
+                xytext=(4, -10),
+                textcoords="offset points",
+            )
+        if metric.name in hr:
+            ax.axhline(hr[metric.name], linestyle=":", color="grey", linewidth=1)
+            ax.annotate(
+                f"HR x{scale}",
+                (0.01, hr[metric.name]),
+                xycoords=("axes fraction", "data"),
+                fontsize=7,
+                color="grey",
+                xytext=(0, 2),
+                textcoords="offset points",
+            )
+        ax.set_title(f"{set_label(set_name)}, x{scale}, {budget}", fontsize=8)
+    ax.margins(0.15)
+    _annotate_apart(
+        ax, fig, [(r[f"{set_name}.psnr"], r[column], r["label"]) for _, r in agg.iterrows() if not np.isnan(r[column])]
+    )
+    better = "up" if metric.higher_is_better else "down"
+    ax.set(xlabel=f"{PSNR_Y.heading}, better right", ylabel=f"{metric.heading} {metric.arrow}, better {better}")
+
+
+def pareto_front(psnr: pd.Series, perceived: pd.Series, higher_is_better: bool) -> tuple[list[float], list[float]]:
+    """The points no other point beats on both axes (higher PSNR, and a better perceptual figure), by PSNR: the
+    front a reader compares configurations along."""
+    sign = 1 if higher_is_better else -1
+    front: list[tuple[float, float]] = []
+    for x, y in sorted(zip(psnr, perceived), key=lambda p: (-p[0], -sign * p[1])):  # best PSNR first
+        if not front or sign * y > sign * front[-1][1]:
+            front.append((x, y))
+    front.sort()
+    return [x for x, _ in front], [y for _, y in front]
 
 
 def _annotate_apart(ax: plt.Axes, fig: plt.Figure, points: list[tuple[float, float, str]]) -> None:
@@ -106,7 +184,7 @@ def validation_curves(
     tracker: Tracker,
     first_set: str,
     out: Path,
-    bicubic: dict[tuple[int, str], tuple[float, float]],
+    baselines: Baselines,
 ) -> Path | None:
     """Validation PSNR over iterations, one line per configuration (its first seed) in the study's order, with the
     bicubic level to beat. A curve that never came within DIVERGED_DB of bicubic is named under the plot instead
@@ -117,7 +195,7 @@ def validation_curves(
         history = sorted((m.step, m.value) for m in tracker.metric_history(r["run_id"], val_metric(first_set)))
         if history:
             steps, values = zip(*history)
-            curves.append((r, steps, values, max(values) < bicubic[(r["scale"], first_set)][0] - DIVERGED_DB))
+            curves.append((r, steps, values, max(values) < baselines.psnr(r["scale"], first_set) - DIVERGED_DB))
     if not curves:
         return None
     shown = [c for c in curves if not c[3]] or curves  # all of them where every one stayed below
@@ -129,7 +207,7 @@ def validation_curves(
         ax.plot(steps, values, marker=".", label=f"{r['label']} (seed {r['seed']}, {r['budget']})")
     for scale in sorted(set(runs["scale"])):
         ax.axhline(
-            bicubic[(scale, first_set)][0],
+            baselines.psnr(scale, first_set),
             linestyle="--",
             color="grey",
             linewidth=1,

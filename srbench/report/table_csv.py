@@ -3,13 +3,44 @@ and beside it every run's figures per image, from which anyone can recompute the
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from srbench.data import set_label
+from srbench.metrics import Metric
+from srbench.report.baseline import REFERENCE_ROWS, Baselines, Figures
 from srbench.report.columns import LISTED, num, page_metrics, references, scored, vgg_not_comparable
 
+# The CSV's columns before and after each further metric's pair (value, std)
+HEAD = (
+    "study",
+    "scale",
+    "budget",
+    "sweep",
+    "config_hash",
+    "variant",
+    "set",
+    "seeds",
+    "psnr",
+    "psnr_std",
+    "ssim",
+    "ssim_std",
+)
+TAIL = (
+    "vgg_weights",
+    "paper_psnr",
+    "delta",
+    "parameters",
+    "macs_per_mp",
+    "iterations",
+    "wall_time_s",
+    "hardware",
+    "run_ids",
+)
 
-def render_csv(study: str, agg: pd.DataFrame, bicubic: dict) -> str:
+
+def render_csv(study: str, agg: pd.DataFrame, baselines: Baselines) -> str:
     rows = []
     sets = list(dict.fromkeys(s for row_sets in agg["sets"] for s in row_sets)) if not agg.empty else []
     extras = (
@@ -17,37 +48,12 @@ def render_csv(study: str, agg: pd.DataFrame, bicubic: dict) -> str:
         if not agg.empty
         else []
     )
-    for key, (psnr, ssim) in sorted(
-        bicubic.items(), key=lambda item: (item[0][0], len(item[0]), item[0][2:], sets.index(item[0][1]))
-    ):
-        scale, s = key[:2]
-        if scale in set(agg["scale"]):
-            rows.append(
-                {
-                    "study": study,
-                    "scale": scale,
-                    "budget": "",
-                    "sweep": "",
-                    "config_hash": "",
-                    "variant": "bicubic" if len(key) == 2 else f"bicubic (first {key[2]} per set)",
-                    "set": set_label(s),
-                    "seeds": "",
-                    "psnr": f"{psnr:.4f}",
-                    "psnr_std": "",
-                    "ssim": f"{ssim:.5f}",
-                    "ssim_std": "",
-                    **{f"{m.name}{tail}": "" for m in extras for tail in ("", "_std")},
-                    "vgg_weights": "",
-                    "paper_psnr": "",
-                    "delta": "",
-                    "parameters": "",
-                    "macs_per_mp": "",
-                    "iterations": "",
-                    "wall_time_s": "",
-                    "hardware": "",
-                    "run_ids": "",
-                }
-            )
+    for source, table in (("bicubic", baselines.bicubic), ("hr", baselines.hr)):
+        for key, figures in sorted(
+            table.items(), key=lambda item: (item[0][0], len(item[0]), item[0][2:], sets.index(item[0][1]))
+        ):
+            if key[0] in set(agg["scale"]):
+                rows.append(_reference_row(study, source, key, figures, extras))
     for _, r in agg.iterrows():
         for s in r["sets"]:
             refs = references(study, r["scale"], r["variant"], s)
@@ -85,6 +91,27 @@ def render_csv(study: str, agg: pd.DataFrame, bicubic: dict) -> str:
                 }
             )
     return pd.DataFrame(rows).to_csv(index=False, lineterminator="\n") if rows else ""
+
+
+def _reference_row(study: str, source: str, key: tuple, figures: Figures, extras: list[Metric]) -> dict[str, str]:
+    """Bicubic's or HR's row on one set (``key``: scale, set and, for a subset, its first images' count)."""
+    name = REFERENCE_ROWS[source][0]
+    row = dict.fromkeys(_columns(extras), "")  # the runs' rows' columns, in their order
+    row.update(
+        study=study,
+        scale=key[0],
+        variant=name if len(key) == 2 else f"{name} (first {key[2]} per set)",
+        set=set_label(key[1]),
+        psnr=num(figures.get("psnr", math.nan), 4),
+        ssim=num(figures.get("ssim", math.nan), 5),
+        **{m.name: num(figures.get(m.name, math.nan), m.digits + 1) for m in extras},
+    )
+    return row
+
+
+def _columns(extras: list[Metric]) -> list[str]:
+    further = [f"{m.name}{tail}" for m in extras for tail in ("", "_std")]
+    return [*HEAD, *further, *TAIL]
 
 
 def images_csv_name(study: str) -> str:

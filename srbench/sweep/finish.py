@@ -146,7 +146,7 @@ def summary_table(trials: list[Any], sets: list[str], scale: int, data_root: Pat
         bicubic = bicubic_scores([scale], data_root, sets)
         lines.append(
             f"  {'bicubic':<{width}}{'':<22}"
-            + "".join(f"{bicubic[scale, s][0]:>14.2f} / {bicubic[scale, s][1]:.4f}" for s in sets)
+            + "".join(f"{bicubic[scale, s]['psnr']:>14.2f} / {bicubic[scale, s]['ssim']:.4f}" for s in sets)
         )
     for run in sorted(trials, key=lambda r: r.info.run_name):
         stopped = run.data.tags.get(TAG_STOPPED_EARLY)
