@@ -18,7 +18,7 @@ import torch
 from srbench.errors import UserError
 
 # Input pixels. Receptive field radii: SRCNN 9-1-5 6 (none needed with 'valid' padding: the border pad is real
-# context), SRResNet 39, SRDenseNet 65; the far tail of a trained network's field weighs little.
+# context), SRResNet 39, SRDenseNet 65 (32 leaves out only the far tail of their fields).
 DEFAULT_OVERLAP = 32
 
 
