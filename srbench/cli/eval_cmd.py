@@ -19,6 +19,7 @@ from srbench.evaluate import (
     strict_json,
 )
 from srbench.metrics import METRICS, Scorer, Weights, choose, prepare
+from srbench.tiling import DEFAULT_OVERLAP, Tiling
 
 DEFAULT_SCALES = "2,3,4"  # --scales "" is refused as empty, never this default
 
@@ -88,6 +89,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAMES",
         help="comma-separated metrics to score beside PSNR-Y, SSIM-Y and PSNR-RGB (always scored): "
         "registered names (lpips, dists) or your own as package.module:NAME or file.py:NAME",
+    )
+    p.add_argument(
+        "--tile",
+        type=int,
+        metavar="N",
+        help="run the network on N x N tiles of its input (the LR image, or the bicubic-enlarged one for SRCNN) and "
+        "stitch their centres, bounding memory: for large images (Urban100) or big models on a small GPU or a CPU "
+        "(default: the whole image at once)",
+    )
+    p.add_argument(
+        "--tile-overlap",
+        type=int,
+        metavar="M",
+        help=f"with --tile, input pixels of context around each tile's kept centre (default {DEFAULT_OVERLAP}); "
+        "the figures equal whole-image ones when M covers the network's receptive field radius (srbench's SRCNN: 6, "
+        "or 0 with 'valid' padding, whose border pad is the context; SRResNet 39; SRDenseNet 65)",
     )
     p.add_argument("--json", action="store_true", help="print JSON with per-image figures instead of a table")
     add_data_root(p)
@@ -215,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.model_config is not None and args.model is None:
         raise UserError("--model-config goes with --model")
+    tiling = _tiling(args)
     specs = parse_set_list(args.sets)
     root = resolve_data_root(args.data_root)
     download = not args.no_download
@@ -224,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
         resolver, title, scale = _weights_resolver(
             args.model, args.model_config, args.weights, parse_scales(args.scales) if args.scales is not None else None
         )
+        resolver.tiling = tiling
         scores = evaluate_model(resolver, specs, [scale], root, download, scorers=scorers)
     elif args.checkpoint is not None or args.model_uri is not None:
         resolver, title, trained_scale = (
@@ -232,6 +251,7 @@ def run(args: argparse.Namespace) -> int:
             else _logged_model_resolver(args.model_uri, args.tracking_uri)
         )
         scales = parse_scales(args.scales) if args.scales is not None else [trained_scale]
+        resolver.tiling = tiling
         scores = evaluate_model(resolver, specs, scales, root, download, scorers=scorers)
     elif args.source in REFERENCES:
         scales = parse_scales(DEFAULT_SCALES if args.scales is None else args.scales)
@@ -244,6 +264,8 @@ def run(args: argparse.Namespace) -> int:
         folder = Path(args.source)
         scores, title = evaluate_folder(folder, specs, scales, root, download, scorers), str(folder)
     notes = {s.name: s.note for s in scorers if s.note}  # which weights a metric used (LPIPS's trunk), or why none
+    if tiling is not None:  # how the figures were produced, beside them
+        notes["tiling"] = tiling.as_dict()
     if args.json:
         print(
             json.dumps(
@@ -254,8 +276,28 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         labels = [s.note if s.compute else f"{s.metric.label} {s.note}" for s in scorers if s.note]  # "DISTS n/a: ..."
-        print(format_table(scores, "; ".join([title, *labels])))
+        tiled = [tiling.describe()] if tiling is not None else []
+        print(format_table(scores, "; ".join([title, *tiled, *labels])))
     return 0
+
+
+def _tiling(args: argparse.Namespace) -> Tiling | None:
+    """``--tile`` / ``--tile-overlap``, checked; none: the whole image in one pass."""
+    if args.tile is None:
+        if args.tile_overlap is not None:
+            raise UserError("--tile-overlap goes with --tile")
+        return None
+    if args.source is not None:
+        raise UserError("--tile goes with a network: --checkpoint, --model-uri or --model")
+    overlap = DEFAULT_OVERLAP if args.tile_overlap is None else args.tile_overlap
+    if overlap < 0:
+        raise UserError(f"--tile-overlap {overlap}: give the context pixels as an integer >= 0")
+    if args.tile <= 2 * overlap:
+        raise UserError(
+            f"--tile {args.tile}: a tile must be larger than twice --tile-overlap ({overlap} pixels), "
+            f"e.g. --tile {max(256, 4 * overlap)}"
+        )
+    return Tiling(args.tile, overlap)
 
 
 def _scorers(metrics: str | None, settings: dict[str, str]) -> list[Scorer]:

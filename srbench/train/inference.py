@@ -5,6 +5,8 @@
 * Bicubic-input models (SRCNN) get the bicubic-enlarged image, edge-padded by their
   ``border`` so a 'valid'-padded network still returns the full-size image.
 * SFT-GAN gets condition maps computed from the bicubic-enlarged image.
+* With a :class:`~srbench.tiling.Tiling`, the network runs tile by tile (:func:`~srbench.tiling.run_tiled`),
+  bounding its memory on large images.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from srbench.degrade import imresize
 from srbench.errors import UserError
 from srbench.metrics import quantize
 from srbench.models.interface import traits
+from srbench.tiling import Tiling, run_tiled
 
 
 class SuperResolver:
-    def __init__(self, model: nn.Module, condition_source=None) -> None:
-        self.model, self.condition_source = model, condition_source
+    def __init__(self, model: nn.Module, condition_source=None, tiling: Tiling | None = None) -> None:
+        self.model, self.condition_source, self.tiling = model, condition_source, tiling
 
     @torch.no_grad()
     def __call__(self, lr: torch.Tensor, scale: int, name: str | None = None) -> torch.Tensor:
@@ -47,7 +50,11 @@ class SuperResolver:
             x = x[None].float().to(device)
             if network.border:
                 x = F.pad(x, (network.border,) * 4, mode="replicate")
-            out = model(x, *extra)[0].double().cpu() * 255
+            if self.tiling is None:
+                out = model(x, *extra)
+            else:
+                out = run_tiled(model, x, network.output_ratio(scale), self.tiling, network.border, extra)
+            out = out[0].double().cpu() * 255
             if not torch.isfinite(out).all():  # quantize would clamp NaN / Inf into a finite, meaningless score
                 raise UserError(
                     f"the network's output for {name or 'an image'} holds NaN or Inf (diverged or broken weights?)"
