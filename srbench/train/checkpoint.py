@@ -42,8 +42,9 @@ def read_weights_only(path: Path, label: str, map_location: str | torch.device =
     except pickle.UnpicklingError as exc:
         if "Unsupported global" in str(exc):  # a torch.save file with objects of classes torch will not import
             raise UserError(
-                f"{label} holds pickled objects besides tensors, which srbench does not load "
-                f"(torch.load(weights_only=True) cannot run their code); save a state dict"
+                f"{label} holds pickled objects besides tensors, which would need unpickling (running code from "
+                f"the file) and srbench refuses that; re-save it as a plain state dict "
+                f"(torch.save(model.state_dict(), PATH)) or as .safetensors"
             ) from None
         raise UserError(f"{label} is not a PyTorch checkpoint (truncated or another format)") from None
     except Exception:  # EOFError, KeyError, RuntimeError (zip), OSError, IndexError: what a non-checkpoint gives
