@@ -74,8 +74,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--weights",
         type=Path,
         metavar="PATH",
-        help="--model's weights: a state dict (.pth) or an srbench checkpoint, read with torch.load(weights_only=True); "
-        "without --model, the architecture and scale are detected by spandrel (.pth or .safetensors)",
+        help="--model's weights: a state dict (.pth) or an srbench checkpoint, read with "
+        "torch.load(weights_only=True); without --model, the architecture and scale are detected by spandrel "
+        "(.pth or .safetensors)",
     )
     p.add_argument(
         "--tracking-uri", help="MLflow tracking URI for --model-uri (default: $MLFLOW_TRACKING_URI, else ./mlflow.db)"
