@@ -20,6 +20,7 @@ from srbench.cli import main
 from srbench.data import get_spec
 from srbench.evaluate import evaluate_model
 from srbench.metrics import quantize
+from srbench.models import build_model
 from srbench.models.detect import detect_network
 from srbench.train.checkpoint import save_checkpoint
 from srbench.train.inference import SuperResolver
@@ -206,3 +207,25 @@ def test_a_scale_other_than_the_detected_one_is_one_line(tmp_path, monkeypatch, 
         capsys,
         "--weights x3.pth holds a x3 network (SRVGGNetCompact (RealESRGAN Compact)), but --scales asks for 2,4",
     )
+
+
+def test_a_network_that_does_not_upscale_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    torch.save(Compact(num_feat=8, num_conv=2, upscale=1).state_dict(), tmp_path / "x1.pth")
+    _refused(
+        ["--weights", "x1.pth"],
+        capsys,
+        "--weights x1.pth holds a SRVGGNetCompact (RealESRGAN Compact) Restoration model, not a super-resolution one",
+    )
+
+
+def test_model_takes_safetensors_weights_too(tmp_path, capsys, data_root):
+    torch.manual_seed(0)
+    network = build_model({"name": "srcnn"})
+    save_file(network.state_dict(), str(tmp_path / "srcnn.safetensors"))
+    torch.save(network.state_dict(), tmp_path / "srcnn.pth")
+    runs = [
+        _eval_json(["--model", "srcnn", "--weights", str(tmp_path / f"srcnn.{ext}"), "--scales", "3"], capsys)[0]
+        for ext in ("safetensors", "pth")
+    ]
+    assert runs[0] == runs[1]

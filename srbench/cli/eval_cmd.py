@@ -74,9 +74,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--weights",
         type=Path,
         metavar="PATH",
-        help="--model's weights: a state dict (.pth) or an srbench checkpoint, read with "
-        "torch.load(weights_only=True); without --model, the architecture and scale are detected by spandrel "
-        "(.pth or .safetensors)",
+        help="--model's weights: a state dict (.pth, read with torch.load(weights_only=True), or .safetensors) or "
+        "an srbench checkpoint; without --model, the architecture and scale are detected by spandrel",
     )
     p.add_argument(
         "--tracking-uri", help="MLflow tracking URI for --model-uri (default: $MLFLOW_TRACKING_URI, else ./mlflow.db)"
@@ -188,11 +187,11 @@ def _saved_source(model: dict) -> str | None:
 
 def _read_weights(path: Path) -> tuple[dict, dict | None]:
     """The state dict in ``path`` and, for an srbench checkpoint, its training configuration."""
-    from srbench.train.checkpoint import FORMAT, load_checkpoint, read_weights_only  # only for this command
+    from srbench.train.checkpoint import FORMAT, load_checkpoint, read_tensors  # only for this command
 
     if not path.is_file():
         raise UserError(f"--weights {path} does not exist")
-    data = read_weights_only(path, f"--weights {path}")
+    data = read_tensors(path, f"--weights {path}")
     if isinstance(data, dict) and data.get("format") == FORMAT:
         state = load_checkpoint(path)
         return state["model"], state["config"]

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
 from torch import nn
 
 from srbench.errors import UserError
 from srbench.models.complexity import count_parameters
 from srbench.models.interface import check_network
-from srbench.train.checkpoint import FORMAT, read_weights_only
+from srbench.train.checkpoint import FORMAT, read_tensors
 
 # Where training code keeps the state dict inside a checkpoint, in the order tried: BasicSR's EMA weights first,
 # which its released models are scored with.
@@ -95,12 +94,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     label = f"--weights {path}"
     if not path.is_file():
         raise UserError(f"{label} does not exist")
-    if path.suffix.lower() == ".safetensors":
-        try:
-            return load_file(path, device="cpu")
-        except Exception:  # SafetensorError, OSError: a truncated or foreign file
-            raise UserError(f"{label} is not a safetensors file (truncated or another format)") from None
-    data = read_weights_only(path, label)
+    data = read_tensors(path, label)
     if isinstance(data, dict) and data.get("format") == FORMAT:
         data = data.get("model")
     else:

@@ -51,6 +51,18 @@ def read_weights_only(path: Path, label: str, map_location: str | torch.device =
         raise UserError(f"{label} is not a PyTorch checkpoint (truncated or another format)") from None
 
 
+def read_tensors(path: Path, label: str) -> Any:
+    """What a weights file holds: a ``.safetensors`` file's tensors, else :func:`read_weights_only` of it."""
+    if path.suffix.lower() != ".safetensors":
+        return read_weights_only(path, label)
+    from safetensors.torch import load_file  # only for such files
+
+    try:
+        return load_file(path, device="cpu")
+    except Exception:  # SafetensorError, OSError: a truncated or foreign file
+        raise UserError(f"{label} is not a safetensors file (truncated or another format)") from None
+
+
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
