@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
+from spandrel import ImageModelDescriptor, ModelDescriptor, ModelLoader, UnsupportedModelError
 from torch import nn
 
 from srbench.errors import UserError
@@ -104,7 +104,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return data
 
 
-def _load(state: dict[str, torch.Tensor], path: Path) -> ImageModelDescriptor:
+def _load(state: dict[str, torch.Tensor], path: Path) -> ModelDescriptor:
     try:
         with warnings.catch_warnings():
             # SwinIR-like builders call torch.meshgrid without indexing=: torch's notice is spandrel's to heed
