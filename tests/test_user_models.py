@@ -167,7 +167,7 @@ def test_a_builder_import_path_builds_and_its_mistakes_are_one_line(tmp_path, mo
     "args, message",
     [
         (["--model", "srcnn", "--scales", "3"], "--model and --weights go together"),
-        (["--weights", "w.pth", "--scales", "3"], "--model and --weights go together"),
+        (["--weights", "missing.pth", "--scales", "3"], "--weights missing.pth does not exist"),  # detection's
         (["--model", "srcnn", "--weights", "missing.pth", "--scales", "3"], "--weights missing.pth does not exist"),
         (["--model", "srcnn", "--weights", "list.pth", "--scales", "3"], "--weights list.pth holds no state dict"),
         (["--model", "srcnn", "--weights", "w.pth", "--scales", "3"], "--weights w.pth does not fit --model srcnn"),

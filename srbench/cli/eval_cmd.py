@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from srbench.cli.common import add_data_root, parse_scales
@@ -35,6 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "  srbench eval --checkpoint runs/srcnn-x3-quick-.../checkpoints/last.pt\n"
         "  srbench eval --model-uri models:/srcnn_ablation@best_quick\n"
         "  srbench eval --model mylab.nets:TinySR --weights tiny.pth --sets Set5,Set14,BSD100 --scales 4\n"
+        "  srbench eval --weights RealESRGAN_x4plus.pth --sets Set5,Set14   (architecture and scale detected)\n"
         "  srbench eval results/mygan --sets Set5 --scales 4 "
         "--lpips-weights ~/weights/alexnet-owt-7be5be79.pth\n"
         "  srbench eval results/mygan --sets Set5 --scales 4 --metrics dists "
@@ -73,7 +75,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--weights",
         type=Path,
         metavar="PATH",
-        help="--model's weights: a state dict (.pth) or an srbench checkpoint, read with torch.load(weights_only=True)",
+        help="--model's weights: a state dict (.pth, read with torch.load(weights_only=True), or .safetensors) or "
+        "an srbench checkpoint; without --model, the architecture and scale are detected by spandrel",
     )
     p.add_argument(
         "--tracking-uri", help="MLflow tracking URI for --model-uri (default: $MLFLOW_TRACKING_URI, else ./mlflow.db)"
@@ -175,6 +178,21 @@ def _weights_resolver(model_text: str, fields_json: str | None, weights: Path, s
     return _resolver(model.eval()), f"{model_text} with {weights} (x{scale})", scale
 
 
+def _detected_resolver(weights: Path, scales: list[int] | None):
+    """``--weights`` without ``--model``: the network spandrel detects in the file as ``super_resolve``, with a title
+    and its scale."""
+    from srbench.models.detect import detect_network  # only for this command (spandrel imports every architecture)
+
+    network, found = detect_network(weights)
+    if scales is not None and scales != [found.scale]:
+        raise UserError(
+            f"--weights {weights} holds a x{found.scale} network ({found.architecture}), but --scales asks for "
+            f"{','.join(map(str, scales))}; give --scales {found.scale} or leave it out"
+        )
+    print(f"detected {found} in {weights}", file=sys.stderr)
+    return _resolver(network), f"{weights} ({found})", found.scale
+
+
 def _saved_source(model: dict) -> str | None:
     from srbench.models.registry import entry_for  # only for this command
 
@@ -186,11 +204,11 @@ def _saved_source(model: dict) -> str | None:
 
 def _read_weights(path: Path) -> tuple[dict, dict | None]:
     """The state dict in ``path`` and, for an srbench checkpoint, its training configuration."""
-    from srbench.train.checkpoint import FORMAT, load_checkpoint, read_weights_only  # only for this command
+    from srbench.train.checkpoint import FORMAT, load_checkpoint, read_tensors  # only for this command
 
     if not path.is_file():
         raise UserError(f"--weights {path} does not exist")
-    data = read_weights_only(path, f"--weights {path}")
+    data = read_tensors(path, f"--weights {path}")
     if isinstance(data, dict) and data.get("format") == FORMAT:
         state = load_checkpoint(path)
         return state["model"], state["config"]
@@ -223,12 +241,12 @@ def _logged_model_resolver(model_uri: str, tracking_uri: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
-    if (args.model is None) != (args.weights is None):
+    if args.model is not None and args.weights is None:
         raise UserError("--model and --weights go together: the network, and the weights to score it with")
-    if sum(x is not None for x in (args.source, args.checkpoint, args.model_uri, args.model)) != 1:
+    if sum(x is not None for x in (args.source, args.checkpoint, args.model_uri, args.weights)) != 1:
         raise UserError(
             "give one of SOURCE ('bicubic', 'hr' or a folder of SR images), --checkpoint PATH, --model-uri URI "
-            "or --model MODEL --weights PATH"
+            "or --weights PATH (with --model MODEL, or the architecture detected)"
         )
     if args.model_config is not None and args.model is None:
         raise UserError("--model-config goes with --model")
@@ -238,9 +256,12 @@ def run(args: argparse.Namespace) -> int:
     download = not args.no_download
     settings = {option: vars(args)[option] for option in _weights_options() if vars(args).get(option)}
     scorers = _scorers(args.metrics, settings)
-    if args.model is not None:
-        resolver, title, scale = _weights_resolver(
-            args.model, args.model_config, args.weights, parse_scales(args.scales) if args.scales is not None else None
+    if args.weights is not None:
+        asked = parse_scales(args.scales) if args.scales is not None else None
+        resolver, title, scale = (
+            _weights_resolver(args.model, args.model_config, args.weights, asked)
+            if args.model is not None
+            else _detected_resolver(args.weights, asked)
         )
         resolver.tiling = tiling
         scores = evaluate_model(resolver, specs, [scale], root, download, scorers=scorers)

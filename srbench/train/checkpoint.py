@@ -42,12 +42,25 @@ def read_weights_only(path: Path, label: str, map_location: str | torch.device =
     except pickle.UnpicklingError as exc:
         if "Unsupported global" in str(exc):  # a torch.save file with objects of classes torch will not import
             raise UserError(
-                f"{label} holds pickled objects besides tensors, which srbench does not load "
-                f"(torch.load(weights_only=True) cannot run their code); save a state dict"
+                f"{label} holds pickled objects besides tensors, which would need unpickling (running code from "
+                f"the file) and srbench refuses that; re-save it as a plain state dict "
+                f"(torch.save(model.state_dict(), PATH)) or as .safetensors"
             ) from None
         raise UserError(f"{label} is not a PyTorch checkpoint (truncated or another format)") from None
     except Exception:  # EOFError, KeyError, RuntimeError (zip), OSError, IndexError: what a non-checkpoint gives
         raise UserError(f"{label} is not a PyTorch checkpoint (truncated or another format)") from None
+
+
+def read_tensors(path: Path, label: str) -> Any:
+    """What a weights file holds: a ``.safetensors`` file's tensors, else :func:`read_weights_only` of it."""
+    if path.suffix.lower() != ".safetensors":
+        return read_weights_only(path, label)
+    from safetensors.torch import load_file  # only for such files
+
+    try:
+        return load_file(path, device="cpu")
+    except Exception:  # SafetensorError, OSError: a truncated or foreign file
+        raise UserError(f"{label} is not a safetensors file (truncated or another format)") from None
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
