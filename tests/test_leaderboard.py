@@ -565,6 +565,7 @@ def test_gan_page_has_niqe_for_every_row_bicubic_and_hr_and_a_perception_distort
     assert rows["HR (the images themselves)"][1] == ""  # no PSNR / SSIM of HR against itself
     assert [rows[v][column] for v in ("SRResNet-MSE", "SRGAN-MSE", "SRGAN-VGG54")] == ["6.50", "**4.00**", "5.00"]
     assert "![srgan_content_loss-perception-distortion](srgan_content_loss-perception-distortion.png)" in page
+    assert "PI (PIRM 2018, ½((10 − Ma) + NIQE)) is not scored" in page
     assert (tmp_path / "lb" / "srgan_content_loss-perception-distortion.png").stat().st_size > 10_000
     csv = pd.read_csv(tmp_path / "lb" / "srgan_content_loss.csv")
     hr_row = csv[csv["variant"] == "HR (the images themselves)"].iloc[0]

@@ -19,6 +19,7 @@ from srbench.report.columns import (
     num,
     page_metrics,
     paper_results,
+    perceptual_metrics,
     references,
     scored,
     variant_label,
@@ -299,7 +300,7 @@ def _section(
     orderings = _orderings(study, group, images, sets, footnotes)
     if orderings:
         lines += ["", "Orderings the paper reports, checked on these runs (Y-PSNR, dB):", ""] + orderings
-    for note in _notes(budget, group, _below_bicubic(group, baselines, scale, sets)):
+    for note in _notes(budget, group, sets, _below_bicubic(group, baselines, scale, sets)):
         lines += ["", note]
     return [*lines, ""]
 
@@ -315,7 +316,7 @@ def _below_bicubic(group: pd.DataFrame, baselines: Baselines, scale: int, sets: 
     ]
 
 
-def _notes(budget: str, group: pd.DataFrame, below_bicubic: list[str]) -> list[str]:
+def _notes(budget: str, group: pd.DataFrame, sets: Sequence[str], below_bicubic: list[str]) -> list[str]:
     """What a reader must know to read the section: data, recipe, subsets, weights that are not comparable,
     shared hardware, and how to reproduce it."""
     notes = [f"Training set, from each run's parameters: {' and '.join(sorted(set(group['train_set'])))}."]
@@ -330,6 +331,12 @@ def _notes(budget: str, group: pd.DataFrame, below_bicubic: list[str]) -> list[s
             "Adversarially trained variants trade PSNR / SSIM for texture, so below-bicubic figures are "
             "expected of them; compare them by the perceptual columns, the perception-distortion plane and the "
             "comparison strip."
+        )
+    if "niqe" in {m.name for m in perceptual_metrics(group, sets)}:
+        notes.append(
+            "NIQE: lower is better; the HR row is the HR images' own NIQE, the level natural images reach. PI (PIRM "
+            "2018, ½((10 − Ma) + NIQE)) is not scored: it needs Ma et al.'s trained model, which srbench does not "
+            "ship."
         )
     subsets = sorted({e.removesuffix(" (subset)") for e in group["eval_images"] if e != "all"})
     if subsets:
