@@ -109,6 +109,8 @@ def add_trial(
     config_hash: str | None = None,
     sets: tuple = ("Set5", "Set14", "BSD100"),
     per_image: dict | None = None,
+    study: str = "srcnn_ablation",
+    tags: dict | None = None,
 ) -> str:
     identity = (
         {TAG_SWEEP: sweep, TAG_CONFIG_HASH: config_hash or f"hash-{variant}", "mlflow.parentRunId": parent}
@@ -120,7 +122,7 @@ def add_trial(
         run_name=f"{variant}_seed{seed}",
         tags={
             TAG_KIND: "trial",
-            TAG_STUDY: "srcnn_ablation",
+            TAG_STUDY: study,
             TAG_VARIANT: variant,
             TAG_BUDGET: "quick",
             TAG_EVAL_IMAGES: "all",
@@ -128,6 +130,7 @@ def add_trial(
             TAG_VGG_USED: "none",
             TAG_CONDITION_SOURCE: "none",
             **identity,
+            **(tags or {}),
         },
     ).info.run_id
     tracker.log_params(
@@ -522,37 +525,22 @@ def test_gan_page_has_niqe_for_every_row_bicubic_and_hr_and_a_perception_distort
     tracker = Tracker(uri)
     experiment = tracker.experiment_id("srgan_content_loss")
     for variant, psnr, niqe in (("SRResNet-MSE", 29.0, 6.5), ("SRGAN-MSE", 27.0, 4.0), ("SRGAN-VGG54", 26.0, 5.0)):
-        run_id = tracker.client.create_run(
+        run_id = add_trial(
+            tracker,
             experiment,
-            run_name=f"{variant}_seed0",
-            tags={
-                TAG_KIND: "trial",
-                TAG_STUDY: "srgan_content_loss",
-                TAG_VARIANT: variant,
-                TAG_BUDGET: "quick",
-                TAG_EVAL_IMAGES: "all",
-                TAG_HARDWARE: "2 x Test CPU (CPU), 1 process",
-                TAG_VGG_USED: "none",
-                TAG_CONDITION_SOURCE: "none",
-                TAG_METRICS: json.dumps([get_metric("niqe").describe()]),
-            },
-        ).info.run_id
-        adversarial = 0.0 if variant.startswith("SRResNet") else 1e-3
-        tracker.log_params(
-            run_id,
-            {
-                "seed": 0,
-                "scale": 4,
-                "adversarial_weight": adversarial,
-                "content_loss": variant,
-                "eval_sets": '["Set5"]',
-            },
+            None,
+            None,
+            variant,
+            0,
+            [(psnr, 0.8)],
+            1_000_000,
+            60.0,
+            extra={"scale": 4, "adversarial_weight": 0.0 if "SRResNet" in variant else 1e-3, "content_loss": variant},
+            sets=("Set5",),
+            study="srgan_content_loss",
+            tags={TAG_METRICS: json.dumps([get_metric("niqe").describe()])},
         )
-        for key, value in (("Set5.psnr_y", psnr), ("Set5.ssim_y", 0.8), ("Set5.niqe", niqe), ("parameters", 1e6)):
-            tracker.client.log_metric(run_id, key, value, step=1000)
-        for key, value in (("macs_per_mp", 1e11), ("iterations", 1000), ("wall_time_s", 60)):
-            tracker.client.log_metric(run_id, key, value, step=1000)
-        tracker.finish(run_id, "FINISHED")
+        tracker.client.log_metric(run_id, final_metric("Set5", "niqe"), niqe, step=FINAL_STEP)
     write_leaderboards(["srgan_content_loss"], uri, tmp_path / "lb", data_root)
     page = (tmp_path / "lb" / "srgan_content_loss.md").read_text()
     rows = rows_of(page)
