@@ -45,3 +45,23 @@ def set5(data_root):
 @pytest.fixture(scope="session")
 def set14(data_root):
     return load_set(get_spec("Set14"), data_root, download=False)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray per pytest process for the tests that sweep in-process (a sweep joins a running Ray as it
+    joins a cluster); tests that run `srbench sweep` as a program start their own, as a user's does."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def ray_starts(monkeypatch) -> list:
+    """Every Ray start or connection a test's sweep makes (recorded, not made): a test that must start nothing
+    checks the list is empty, whether or not this process already runs a Ray (``ray_session``)."""
+    calls: list = []
+    monkeypatch.setattr("srbench.sweep.launch.init_ray", lambda *args: calls.append(args))
+    return calls

@@ -9,7 +9,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-import ray
 from PIL import Image
 
 from srbench.cli import main
@@ -292,14 +291,14 @@ def _own_set_folders(folder: Path, data_root: Path) -> None:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_input_is_one_line_and_exit_2_before_anything_starts(workdir, capsys, case):
+def test_bad_input_is_one_line_and_exit_2_before_anything_starts(ray_starts, workdir, capsys, case):
     argv, fragment = CASES[case]
     argv = [a(workdir) if callable(a) else a for a in argv]
     before = _contents(workdir)
     code = main(argv)
     err = capsys.readouterr().err
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
-    assert not ray.is_initialized()
+    assert ray_starts == []
     assert _contents(workdir) == before  # nothing created (no mlflow.db, run/), no file changed
 
 

@@ -58,13 +58,12 @@ def test_unusable_gpu_shapes_are_refused(workers, gpus, fragment):
         (["--workers-per-trial", "3"], "field 'batch_size' = 64 does not split into 3 equal shares"),
     ],
 )
-def test_refused_trial_shapes_are_one_line_before_ray_starts(capsys, flags, fragment):
-    import ray
+def test_refused_trial_shapes_are_one_line_before_ray_starts(ray_starts, capsys, flags, fragment):
 
     code = main(["sweep", str(REPO / "experiments" / "srcnn_ablation.py"), "--budget", "quick", "--dry-run", *flags])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and fragment in err
-    assert not ray.is_initialized()
+    assert ray_starts == []
 
 
 def test_ranks_take_equal_disjoint_shares_of_one_global_batch(data_root):

@@ -102,13 +102,12 @@ def test_bad_experiment_files_give_one_line_naming_file_and_field(tmp_path, caps
     "study,count",
     [("srcnn_ablation", 27), ("srdensenet_ablation", 9), ("srgan_content_loss", 5), ("sftgan_ablation", 2)],
 )
-def test_dry_run_prints_the_trials_and_starts_nothing(capsys, study, count):
-    import ray
+def test_dry_run_prints_the_trials_and_starts_nothing(ray_starts, capsys, study, count):
 
     summary = run_sweep(str(REPO / "experiments" / f"{study}.py"), budget="quick", dry_run=True)
     out = capsys.readouterr().out
     assert len(summary["trials"]) == count and f"{count} trial(s)" in out and "trained in its Tune trial" in out
-    assert not ray.is_initialized()
+    assert ray_starts == []
 
 
 def test_search_space_grid_and_samples_expand(tmp_path):
@@ -199,15 +198,6 @@ def test_missing_optuna_extra_is_named_before_ray_starts(tmp_path, monkeypatch, 
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "search_alg 'optuna' needs the optuna extra: pip install -e \".[optuna]\"" in err
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def child_runs(tracker: Tracker, study: str):

@@ -10,7 +10,6 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 import torch
 from test_sweep import write_experiment
 
@@ -23,15 +22,6 @@ from srbench.tracking.store import Tracker
 from srbench.train.checkpoint import load_checkpoint
 
 from conftest import REPO
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def trial_runs(tracker: Tracker, study: str, sweep: str | None = None):

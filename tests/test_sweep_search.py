@@ -4,7 +4,6 @@ and shown apart. (Its own file: xdist runs it beside the other sweep tests.)"""
 
 from __future__ import annotations
 
-import pytest
 from test_sweep_identity import trial_runs
 
 from srbench.sweep.run import run_sweep
@@ -12,15 +11,6 @@ from srbench.tracking.names import TAG_STOPPED_EARLY
 from srbench.tracking.store import Tracker
 
 from conftest import REPO
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def test_search_study_samples_six_values_and_asha_stops_some_early(ray_session, tmp_path, monkeypatch, data_root):

@@ -17,13 +17,14 @@ from pathlib import Path
 from test_sweep_faults import experiment, steps, wait_for
 
 from srbench.tracking.names import TAG_KIND
-from srbench.tracking.patience import PATIENCE_ENV
+from srbench.tracking.patience import PATIENCE_ENV, RETRY_ENV
 from srbench.tracking.store import Tracker
 
 from processes import kill_session, stop_session
 
 BIN = Path(sys.executable).parent
-OUTAGE_S = 15  # the client gives up after one try with a 3 s timeout: the outage outlasts it five times
+OUTAGE_S = 8  # the client gives up after one try with a 2 s timeout: the outage outlasts it four times
+RETRY_S = 1  # srbench's first wait between tries (then 2, 4, 8 s...): the sweep resumes soon after the restart
 
 
 def start_server(folder: Path, port: int) -> subprocess.Popen:
@@ -84,8 +85,9 @@ def sweep_through_outage(
         **os.environ,
         "SRBENCH_DATA": str(data_root),
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-        "MLFLOW_HTTP_REQUEST_TIMEOUT": "3",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "2",
         PATIENCE_ENV: "600",
+        RETRY_ENV: str(RETRY_S),
     }
     env.pop("RAY_ADDRESS", None)
     sweep = subprocess.Popen(

@@ -16,6 +16,7 @@ from mlflow.exceptions import MlflowException
 T = TypeVar("T")
 
 PATIENCE_ENV = "SRBENCH_TRACKING_PATIENCE_S"  # how long a trial waits out a tracking outage (default: an hour)
+RETRY_ENV = "SRBENCH_TRACKING_RETRY_S"  # the first wait between tries (default 5 s), doubled each time up to 60 s
 # Where else ``patiently``'s warnings go: a trial's worker adds the sweep's console (srbench.sweep_console).
 OUTAGE_SINKS: list[Callable[[str], None]] = []
 
@@ -30,10 +31,11 @@ def _transient(exc: Exception) -> bool:
 
 def patiently(call: Callable[[], T], what: str) -> T:
     """``call()``, waiting out a tracking-server outage longer than the MLflow client's own retries: a warning,
-    then retries with backoff (5 s doubling to 60 s) for up to $SRBENCH_TRACKING_PATIENCE_S seconds, so a trial
-    pauses instead of failing and losing what it was logging. Other errors raise at once."""
+    then retries with backoff ($SRBENCH_TRACKING_RETRY_S, default 5 s, doubling to 60 s) for up to
+    $SRBENCH_TRACKING_PATIENCE_S seconds, so a trial pauses instead of failing and losing what it was logging. Other
+    errors raise at once."""
     deadline = time.monotonic() + float(os.environ.get(PATIENCE_ENV, 3600))
-    wait = 5.0
+    wait = float(os.environ.get(RETRY_ENV, 5))
     while True:
         try:
             return call()
