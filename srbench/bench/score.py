@@ -91,8 +91,9 @@ def score_on_ray(
         [done], _ = ray.wait(list(pending), num_returns=1)
         job = pending.pop(done)
         try:
-            yield job, ray.get(done)
+            result = ray.get(done)
         except ray.exceptions.RayTaskError as exc:
             if isinstance(exc.cause, UserError):  # the network's output held NaN, ...: one line, as eval says it
                 raise UserError(f"{job.checkpoint.entry}: {exc.cause}") from None
             raise
+        yield job, result
