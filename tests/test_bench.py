@@ -19,6 +19,7 @@ from srbench.bench.record import BenchProtocol, bench_rows, experiment_name, fin
 from srbench.bench.score import SetResult, score_checkpoint_on_set
 from srbench.cli import main
 from srbench.evaluate import SetScore
+from srbench.models import build_model
 from srbench.report.baseline import bicubic_scores
 from srbench.report.bench_page import write_bench_page
 from srbench.tracking.names import PER_IMAGE_TABLE, RESULTS_ARTIFACT, TAG_SHA256
@@ -56,6 +57,19 @@ def test_a_file_on_a_set_scores_as_eval_weights_does(tmp_path, capsys, data_root
         expected = _eval_json(path, capsys)
         assert result.score.as_dict() == expected  # the same figures, per set and per image, to the last bit
         assert result.seconds > 0 and result.hardware
+
+
+def test_a_model_named_for_its_file_scores_as_eval_model_does(tmp_path, capsys, data_root):
+    torch.manual_seed(0)
+    torch.save(build_model({"name": "srcnn"}).state_dict(), tmp_path / "srcnn.pth")
+    checkpoint = parse_entry(f"srcnn={tmp_path / 'srcnn.pth'}")
+    assert checkpoint.model == "srcnn" and prepare_checkpoint(checkpoint, [3]).architecture == "srcnn"
+    result = score_checkpoint_on_set(checkpoint, "Set5", 3, [], data_root)
+    code = main(
+        ["eval", "--model", "srcnn", "--weights", str(tmp_path / "srcnn.pth"), "--scales", "3", "--sets", "Set5"]
+    )
+    assert code == 0
+    assert f"{result.score.psnr_y:.2f}" in capsys.readouterr().out.splitlines()[-1]
 
 
 def _sets(names: tuple[str, ...], psnr: float, scale: int = 3) -> list[SetResult]:
@@ -152,6 +166,7 @@ def test_a_bench_of_files_already_scored_reuses_their_runs_and_writes_the_page(
     assert captured.out.count("reused ") == 2 and "scored " not in captured.out
     page = (out / "bench-t.md").read_text()
     assert page.index("| net1.pth |") < page.index("| net0.pth |") and "| bicubic |" in page
+    assert "[bench-t](bench-t.md)" in (out / "README.md").read_text()
 
 
 def _refused(argv: list[str], capsys, message: str) -> None:
@@ -176,6 +191,8 @@ def test_bad_input_is_one_line(tmp_path, monkeypatch, capsys):
     for name in ("../up", "a b", "x/y", "", ".hidden"):
         _refused([good, "--name", name], capsys, "--name")
     _refused([good, "--name", "t", "--metrics", "nosuch"], capsys, "--metrics: unknown metric 'nosuch'")
+    _refused(["=x3.pth", "--name", "t"], capsys, "checkpoint '=x3.pth': give FILE or MODEL=FILE")
+    _refused([good, "--name", "t", "--max-concurrent", "0"], capsys, "--max-concurrent 0: give at least 1")
     assert not (tmp_path / "mlflow.db").exists()  # every refusal before the store is opened
 
 

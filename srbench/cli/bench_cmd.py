@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from srbench.outdir import check_output_folder
     from srbench.report.baseline import bicubic_scores, reference_metrics
     from srbench.report.bench_page import further_metrics, write_bench_page
+    from srbench.report.index import write_index
     from srbench.tracking.store import Tracker
     from srbench.tracking.uri import check_store, resolve_tracking_uri, ui_command
 
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     )
     for page in write_bench_page(args.out, name, rows, sets, bicubic, _command(name, rows, args.sets, args.metrics)):
         print(page)
+    write_index(args.out)  # the folder's README lists the bench beside the studies' pages
     print(f"MLflow: {ui_command(uri, experiment_id)}")
     return 0
 
