@@ -65,11 +65,11 @@ def test_a_model_named_for_its_file_scores_as_eval_model_does(tmp_path, capsys, 
     checkpoint = parse_entry(f"srcnn={tmp_path / 'srcnn.pth'}")
     assert checkpoint.model == "srcnn" and prepare_checkpoint(checkpoint, [3]).architecture == "srcnn"
     result = score_checkpoint_on_set(checkpoint, "Set5", 3, [], data_root)
-    code = main(
-        ["eval", "--model", "srcnn", "--weights", str(tmp_path / "srcnn.pth"), "--scales", "3", "--sets", "Set5"]
-    )
-    assert code == 0
-    assert f"{result.score.psnr_y:.2f}" in capsys.readouterr().out.splitlines()[-1]
+    weights = str(tmp_path / "srcnn.pth")
+    code = main(["eval", "--model", "srcnn", "--weights", weights, "--scales", "3", "--sets", "Set5", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert [result.score.as_dict()] == json.loads(captured.out)["results"]
 
 
 def _sets(names: tuple[str, ...], psnr: float, scale: int = 3) -> list[SetResult]:
