@@ -7,9 +7,17 @@ import argparse
 import shlex
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from srbench.cli.common import add_data_root, parse_scales
 from srbench.errors import UserError
+
+if TYPE_CHECKING:  # the command's modules load torch, MLflow and Ray: imported when it runs
+    from srbench.bench.checkpoints import Prepared
+    from srbench.bench.record import BenchProtocol
+    from srbench.bench.score import SetResult
+    from srbench.data import DatasetSpec
+    from srbench.tracking.store import Tracker
 
 DEFAULT_SETS = "Set5,Set14"
 
@@ -56,12 +64,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from srbench.bench.checkpoints import check_name, parse_entry, prepare_checkpoint  # only for this command
-    from srbench.bench.record import BenchProtocol, bench_rows, experiment_name, find_scored
+    from srbench.bench.record import BenchProtocol, experiment_name
     from srbench.data import parse_set_list, resolve_data_root
     from srbench.outdir import check_output_folder
-    from srbench.report.baseline import bicubic_scores, reference_metrics
-    from srbench.report.bench_page import further_metrics, write_bench_page
-    from srbench.report.index import write_index
     from srbench.tracking.store import Tracker
     from srbench.tracking.uri import check_store, resolve_tracking_uri, ui_command
 
@@ -82,6 +87,21 @@ def run(args: argparse.Namespace) -> int:
     protocol = BenchProtocol(tuple(s.name for s in specs), metric_names)
     tracker = Tracker(uri)
     experiment_id = tracker.experiment_id(experiment_name(name), f"`srbench bench --name {name}`: scored files")
+    fresh = _not_yet_scored(tracker, experiment_id, protocol, jobs)
+    if fresh:
+        _score(tracker, experiment_id, name, protocol, fresh, references, root, args)
+    for page in _write_page(tracker, experiment_id, name, protocol, root, args):
+        print(page)
+    print(f"MLflow: {ui_command(uri, experiment_id)}")
+    return 0
+
+
+def _not_yet_scored(
+    tracker: Tracker, experiment_id: str, protocol: BenchProtocol, jobs: list[Prepared]
+) -> list[Prepared]:
+    """The jobs no finished run has scored under ``protocol``; the others are said to be reused, with their run."""
+    from srbench.bench.record import find_scored  # only for this command
+
     fresh = []
     for job in jobs:
         run_id = find_scored(tracker, experiment_id, protocol, job)
@@ -89,18 +109,26 @@ def run(args: argparse.Namespace) -> int:
             fresh.append(job)
         else:
             print(f"reused {job.checkpoint.entry} (sha256 {job.checkpoint.sha256[:12]}, x{job.scale}): run {run_id}")
-    if fresh:
-        _score(tracker, experiment_id, name, protocol, fresh, references, root, args)
+    return fresh
+
+
+def _write_page(
+    tracker: Tracker, experiment_id: str, name: str, protocol: BenchProtocol, root: Path, args: argparse.Namespace
+) -> list[Path]:
+    """The page and CSV of every file the bench scored under ``protocol``, and the folder's index."""
+    from srbench.bench.record import bench_rows  # only for this command
+    from srbench.report.baseline import bicubic_scores, reference_metrics
+    from srbench.report.bench_page import further_metrics, write_bench_page
+    from srbench.report.index import write_index
+
     rows = bench_rows(tracker, experiment_id, protocol)
     sets = list(protocol.sets)
     bicubic = bicubic_scores(
         sorted({r["scale"] for r in rows}), root, sets, metrics=reference_metrics(further_metrics(rows, sets))
     )
-    for page in write_bench_page(args.out, name, rows, sets, bicubic, _command(name, rows, args.sets, args.metrics)):
-        print(page)
+    pages = write_bench_page(args.out, name, rows, sets, bicubic, _command(name, rows, args.sets, args.metrics))
     write_index(args.out)  # the folder's README lists the bench beside the studies' pages
-    print(f"MLflow: {ui_command(uri, experiment_id)}")
-    return 0
+    return pages
 
 
 def _metrics(text: str | None) -> tuple[list[str], tuple[str, ...]]:
@@ -117,7 +145,7 @@ def _metrics(text: str | None) -> tuple[list[str], tuple[str, ...]]:
     return references, tuple(m.name for m in chosen if m.name not in ALWAYS)
 
 
-def _check_sets(specs: list, scales: set[int], root: Path, download: bool) -> None:
+def _check_sets(specs: list[DatasetSpec], scales: set[int], root: Path, download: bool) -> None:
     """Every set is on disk (downloaded here, once: tasks never download) and every scale fits its images."""
     from srbench.data import image_sizes  # only for this command
     from srbench.evaluate import check_scale
@@ -128,12 +156,21 @@ def _check_sets(specs: list, scales: set[int], root: Path, download: bool) -> No
             check_scale(spec.name, sizes, scale)
 
 
-def _score(tracker, experiment_id: str, name: str, protocol, jobs: list, references: list[str], root: Path, args):
+def _score(
+    tracker: Tracker,
+    experiment_id: str,
+    name: str,
+    protocol: BenchProtocol,
+    jobs: list[Prepared],
+    references: list[str],
+    root: Path,
+    args: argparse.Namespace,
+) -> None:
     """Score ``jobs`` on Ray and log each file's run as soon as its last set is scored."""
     from srbench.bench.record import log_bench_run  # only for this command
     from srbench.bench.score import score_on_ray
 
-    results = defaultdict(list)
+    results: dict[Prepared, list[SetResult]] = defaultdict(list)
     tasks = score_on_ray(jobs, protocol.sets, references, root, args.address, args.max_concurrent)
     for job, result in tasks:
         score = result.score
