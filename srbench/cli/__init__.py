@@ -5,7 +5,17 @@ from __future__ import annotations
 import sys
 
 from srbench import __version__
-from srbench.cli import data_cmd, eval_cmd, leaderboard_cmd, models_cmd, studies_cmd, sweep_cmd, sweeps_cmd, train_cmd
+from srbench.cli import (
+    bench_cmd,
+    data_cmd,
+    eval_cmd,
+    leaderboard_cmd,
+    models_cmd,
+    studies_cmd,
+    sweep_cmd,
+    sweeps_cmd,
+    train_cmd,
+)
 from srbench.cli.common import OneLineParser
 from srbench.errors import UserError
 
@@ -19,6 +29,7 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--version", action="version", version=f"srbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
     eval_cmd.add_parser(sub)
+    bench_cmd.add_parser(sub)
     data_cmd.add_parser(sub)
     models_cmd.add_parser(sub)
     train_cmd.add_parser(sub)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from srbench.cli.common import add_data_root, parse_scales
@@ -20,6 +19,7 @@ from srbench.evaluate import (
     strict_json,
 )
 from srbench.metrics import METRICS, Scorer, Weights, choose, prepare
+from srbench.models.resolve import Resolved, detected_resolver, resolver, weights_resolver
 from srbench.tiling import DEFAULT_OVERLAP, Tiling
 
 DEFAULT_SCALES = "2,3,4"  # --scales "" is refused as empty, never this default
@@ -119,18 +119,7 @@ def _weights_options() -> dict[str, Weights]:
     return {m.weights.option: m.weights for m in METRICS.values() if m.weights is not None}
 
 
-def _resolver(model):
-    """A network as ``super_resolve(lr, scale, name)``, with SFT-GAN's condition maps where it takes them."""
-    from srbench.models.conditions import build_condition_source  # only for this command
-    from srbench.models.interface import traits
-    from srbench.train.inference import SuperResolver
-
-    network = traits(model)
-    condition = build_condition_source(network.condition_config) if network.needs_condition else None
-    return SuperResolver(model, condition)
-
-
-def _checkpoint_resolver(checkpoint: Path):
+def _checkpoint_resolver(checkpoint: Path) -> Resolved:
     """The checkpoint's model as ``super_resolve``, with a title and its trained scale."""
     from srbench.models import build_model  # only for this command
     from srbench.train.checkpoint import load_checkpoint
@@ -141,95 +130,10 @@ def _checkpoint_resolver(checkpoint: Path):
     model.load_state_dict(state["model"])
     network = config["model"].get("name") or config["model"].get("builder")
     title = f"{checkpoint} ({network}, trained x{config['scale']}, iteration {state['iteration']})"
-    return _resolver(model), title, config["scale"]
+    return Resolved(resolver(model), title, config["scale"], network)
 
 
-def _weights_resolver(model_text: str, fields_json: str | None, weights: Path, scales: list[int] | None):
-    """``--model`` built (at the checkpoint's or the one given scale) with ``--weights`` loaded, as ``super_resolve``,
-    with a title and its scale."""
-    from srbench.models.interface import check_network  # only for this command
-    from srbench.models.registry import build_model, entry_for, model_reference, resolve_config
-
-    reference = model_reference(model_text)
-    entry = entry_for(reference)
-    state, saved = _read_weights(weights)
-    fields = dict(saved.get("model", {})) if saved else {}
-    if fields and _saved_source(fields) != entry.source:  # the same code under another name (registered / path) is fine
-        raise UserError(
-            f"--weights {weights} holds a {fields.get('builder', fields.get('name'))} network, not {entry.name}"
-        )
-    fields.update(_json_object(fields_json, "--model-config") if fields_json else {})
-    if scales is not None and len(scales) != 1:
-        raise UserError(f"--scales: --model scores one scale at a time, got {','.join(map(str, scales))}")
-    scale = scales[0] if scales else saved.get("scale") if saved else None
-    if scale is None:
-        raise UserError("--scales: give the scale --model works at, e.g. --scales 4")
-    if "scale" in entry.fields():
-        fields["scale"] = scale
-    fields = {k: v for k, v in fields.items() if k not in ("name", "builder")}  # --model names the network
-    model = build_model(resolve_config({**reference, **fields}))
-    check_network(model, scale, f"--model {model_text}")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:  # missing / unexpected keys, wrong shapes: the first lines say which
-        raise UserError(
-            f"--weights {weights} does not fit --model {model_text}: {' '.join(str(exc).split())[:300]}"
-        ) from None
-    return _resolver(model.eval()), f"{model_text} with {weights} (x{scale})", scale
-
-
-def _detected_resolver(weights: Path, scales: list[int] | None):
-    """``--weights`` without ``--model``: the network spandrel detects in the file as ``super_resolve``, with a title
-    and its scale."""
-    from srbench.models.detect import detect_network  # only for this command (spandrel imports every architecture)
-
-    network, found = detect_network(weights)
-    if scales is not None and scales != [found.scale]:
-        raise UserError(
-            f"--weights {weights} holds a x{found.scale} network ({found.architecture}), but --scales asks for "
-            f"{','.join(map(str, scales))}; give --scales {found.scale} or leave it out"
-        )
-    print(f"detected {found} in {weights}", file=sys.stderr)
-    return _resolver(network), f"{weights} ({found})", found.scale
-
-
-def _saved_source(model: dict) -> str | None:
-    from srbench.models.registry import entry_for  # only for this command
-
-    try:
-        return entry_for(model).source
-    except UserError:  # registered by a study this process has not read
-        return None
-
-
-def _read_weights(path: Path) -> tuple[dict, dict | None]:
-    """The state dict in ``path`` and, for an srbench checkpoint, its training configuration."""
-    from srbench.train.checkpoint import FORMAT, load_checkpoint, read_tensors  # only for this command
-
-    if not path.is_file():
-        raise UserError(f"--weights {path} does not exist")
-    data = read_tensors(path, f"--weights {path}")
-    if isinstance(data, dict) and data.get("format") == FORMAT:
-        state = load_checkpoint(path)
-        return state["model"], state["config"]
-    if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):  # a common convention
-        data = data["state_dict"]
-    if not isinstance(data, dict) or not all(hasattr(v, "shape") for v in data.values()):
-        raise UserError(f"--weights {path} holds no state dict (parameter name -> tensor)")
-    return data, None
-
-
-def _json_object(text: str, flag: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{flag} is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise UserError(f"{flag} must be a JSON object, e.g. '{{\"channels\": 8}}'")
-    return value
-
-
-def _logged_model_resolver(model_uri: str, tracking_uri: str | None):
+def _logged_model_resolver(model_uri: str, tracking_uri: str | None) -> Resolved:
     """A model a sweep logged to MLflow as ``super_resolve``, with a title and its trained scale."""
     from srbench.tracking.model_registry import load_logged_model  # only for this command
     from srbench.tracking.uri import check_store, resolve_tracking_uri
@@ -237,7 +141,7 @@ def _logged_model_resolver(model_uri: str, tracking_uri: str | None):
     uri = resolve_tracking_uri(tracking_uri)
     check_store(uri, reading=True)
     model, scale, run_id = load_logged_model(model_uri, uri)
-    return _resolver(model.eval()), f"{model_uri} (run {run_id}, trained x{scale})", scale
+    return Resolved(resolver(model.eval()), f"{model_uri} (run {run_id}, trained x{scale})", scale, model_uri)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -258,22 +162,22 @@ def run(args: argparse.Namespace) -> int:
     scorers = _scorers(args.metrics, settings)
     if args.weights is not None:
         asked = parse_scales(args.scales) if args.scales is not None else None
-        resolver, title, scale = (
-            _weights_resolver(args.model, args.model_config, args.weights, asked)
+        network = (
+            weights_resolver(args.model, args.model_config, args.weights, asked)
             if args.model is not None
-            else _detected_resolver(args.weights, asked)
+            else detected_resolver(args.weights, asked)
         )
-        resolver.tiling = tiling
-        scores = evaluate_model(resolver, specs, [scale], root, download, scorers=scorers)
+        network.resolve.tiling, title = tiling, network.title
+        scores = evaluate_model(network.resolve, specs, [network.scale], root, download, scorers=scorers)
     elif args.checkpoint is not None or args.model_uri is not None:
-        resolver, title, trained_scale = (
+        network = (
             _checkpoint_resolver(args.checkpoint)
             if args.checkpoint is not None
             else _logged_model_resolver(args.model_uri, args.tracking_uri)
         )
-        scales = parse_scales(args.scales) if args.scales is not None else [trained_scale]
-        resolver.tiling = tiling
-        scores = evaluate_model(resolver, specs, scales, root, download, scorers=scorers)
+        scales = parse_scales(args.scales) if args.scales is not None else [network.scale]
+        network.resolve.tiling, title = tiling, network.title
+        scores = evaluate_model(network.resolve, specs, scales, root, download, scorers=scorers)
     elif args.source in REFERENCES:
         scales = parse_scales(DEFAULT_SCALES if args.scales is None else args.scales)
         scores, title = (

@@ -12,7 +12,7 @@ from __future__ import annotations
 TAG_STUDY = "srbench.study"
 TAG_SWEEP = "srbench.sweep"
 TAG_TRIAL = "srbench.trial"
-TAG_KIND = "srbench.kind"  # sweep | trial | train (an `srbench train --tracking-uri` run)
+TAG_KIND = "srbench.kind"  # sweep | trial | train (an `srbench train --tracking-uri` run) | bench (a scored file)
 TAG_RUN_DIR = "srbench.run_dir"  # a train run's folder: `train --resume` continues the same MLflow run
 TAG_VARIANT = "srbench.variant"  # the study's name for the trial's row (9-5-5, HL, ...)
 TAG_VARIANT_ORDER = "srbench.variant_order"  # the variant's place in the study file: pages keep the study's order
@@ -38,6 +38,11 @@ TAG_EXPERIMENT_KIND = "mlflow.experimentKind"  # what MLflow 3's UI opens an exp
 MODEL_DEVELOPMENT = "custom_model_development"  # its runs view (the other kind, genai_development, opens on traces)
 TAG_SHARED_VIEW = "mlflow.sharedViewState."  # + key: a saved runs view, opened by the UI's ?viewStateShareKey=key
 
+TAG_BENCH = "srbench.bench"  # a bench's name: its runs are in the MLflow experiment bench-<name>
+TAG_SHA256 = "srbench.sha256"  # a bench run's weights file, by its contents
+TAG_BENCH_PROTOCOL = "srbench.bench_protocol"  # digest of what a bench scores (sets, metrics, protocol version)
+TAG_BENCH_KEY = "srbench.bench_key"  # digest of the file, its network, scale and the protocol: reused where equal
+
 # Params beyond the training configuration's own fields (``model.<field>`` for the model's)
 PARAM_PRECISION_USED = "precision_used"  # what ``precision: auto`` resolved to on the trial's workers
 
@@ -50,6 +55,7 @@ STARTUP = ("startup.worker_group_s", "startup.train_set_s", "startup.model_build
 
 # Artifacts
 RESULTS_ARTIFACT = "results.json"  # a run's final figures, per set and per image (pages read the per-image ones)
+PER_IMAGE_TABLE = "per_image.json"  # a bench run's figures per set and image, as an MLflow table (the UI shows it)
 
 
 def _label(set_name: str) -> str:

@@ -316,6 +316,10 @@ class Tracker:
     def log_artifacts(self, run_id: str, folder: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifacts(run_id, str(folder), artifact_path=artifact_path)
 
+    @_waits("storing a table")
+    def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
+        self.client.log_table(run_id, data, artifact_file)
+
     @_waits("storing an image")
     def log_image(self, run_id: str, image: Any, key: str, step: int) -> None:
         self.client.log_image(run_id, image, key=key, step=step)

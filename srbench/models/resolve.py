@@ -1,0 +1,121 @@
+"""A network given as a weights file, made ready to score: ``super_resolve(lr, scale, name)`` with a title, its scale
+and its architecture's name. ``srbench eval --weights`` (with or without ``--model``) and ``srbench bench`` build
+their networks here, so both read a file, refuse a bad one and score the result the same way."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Collection
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from srbench.errors import UserError
+
+
+class Resolved(NamedTuple):
+    """A network ready to score: ``resolve(lr_uint8, scale, image_name) -> sr_uint8`` (a ``SuperResolver``)."""
+
+    resolve: Callable[[torch.Tensor, int, str], torch.Tensor]
+    title: str
+    scale: int
+    architecture: str  # what was detected (``RRDBNet (ESRGAN)``), else the model as named (``srcnn``)
+
+
+def resolver(model: nn.Module):
+    """A network as ``super_resolve(lr, scale, name)``, with SFT-GAN's condition maps where it takes them."""
+    from srbench.models.conditions import build_condition_source  # imported on use: conditions load torchvision
+    from srbench.models.interface import traits
+    from srbench.train.inference import SuperResolver
+
+    network = traits(model)
+    condition = build_condition_source(network.condition_config) if network.needs_condition else None
+    return SuperResolver(model, condition)
+
+
+def weights_resolver(model_text: str, fields_json: str | None, weights: Path, scales: list[int] | None) -> Resolved:
+    """``model_text`` (a registered name, ``package.module:Callable`` or ``file.py:Callable``) built at the one scale
+    given, else the srbench checkpoint's own, with ``weights`` loaded."""
+    from srbench.models.interface import check_network  # the registry imports every family: only on use
+    from srbench.models.registry import build_model, entry_for, model_reference, resolve_config
+
+    reference = model_reference(model_text)
+    entry = entry_for(reference)
+    state, saved = read_weights(weights)
+    fields = dict(saved.get("model", {})) if saved else {}
+    if fields and _saved_source(fields) != entry.source:  # the same code under another name (registered / path) is fine
+        raise UserError(
+            f"--weights {weights} holds a {fields.get('builder', fields.get('name'))} network, not {entry.name}"
+        )
+    fields.update(_json_object(fields_json, "--model-config") if fields_json else {})
+    if scales is not None and len(scales) != 1:
+        raise UserError(f"--scales: --model scores one scale at a time, got {','.join(map(str, scales))}")
+    scale = scales[0] if scales else saved.get("scale") if saved else None
+    if scale is None:
+        raise UserError("--scales: give the scale --model works at, e.g. --scales 4")
+    if "scale" in entry.fields():
+        fields["scale"] = scale
+    fields = {k: v for k, v in fields.items() if k not in ("name", "builder")}  # --model names the network
+    model = build_model(resolve_config({**reference, **fields}))
+    check_network(model, scale, f"--model {model_text}")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # missing / unexpected keys, wrong shapes: the first lines say which
+        raise UserError(
+            f"--weights {weights} does not fit --model {model_text}: {' '.join(str(exc).split())[:300]}"
+        ) from None
+    return Resolved(resolver(model.eval()), f"{model_text} with {weights} (x{scale})", scale, model_text)
+
+
+def detected_resolver(weights: Path, scales: Collection[int] | None, among: bool = False) -> Resolved:
+    """The network spandrel detects in ``weights``, at its own scale: that must be ``scales`` (``eval``: the one
+    scale asked for), or with ``among`` one of them (``bench``: every file at its own scale)."""
+    from srbench.models.detect import detect_network  # spandrel imports every architecture: only on use
+
+    network, found = detect_network(weights)
+    if scales is not None and (found.scale not in scales if among else list(scales) != [found.scale]):
+        raise UserError(
+            f"--weights {weights} holds a x{found.scale} network ({found.architecture}), but --scales asks for "
+            f"{','.join(map(str, scales))}; give --scales {found.scale} or leave it out"
+        )
+    print(f"detected {found} in {weights}", file=sys.stderr)
+    return Resolved(resolver(network), f"{weights} ({found})", found.scale, found.architecture)
+
+
+def _saved_source(model: dict) -> str | None:
+    from srbench.models.registry import entry_for  # the registry imports every family: only on use
+
+    try:
+        return entry_for(model).source
+    except UserError:  # registered by a study this process has not read
+        return None
+
+
+def read_weights(path: Path) -> tuple[dict, dict | None]:
+    """The state dict in ``path`` and, for an srbench checkpoint, its training configuration."""
+    from srbench.train.checkpoint import FORMAT, load_checkpoint, read_tensors  # torch.load's wrappers: only on use
+
+    if not path.is_file():
+        raise UserError(f"--weights {path} does not exist")
+    data = read_tensors(path, f"--weights {path}")
+    if isinstance(data, dict) and data.get("format") == FORMAT:
+        state = load_checkpoint(path)
+        return state["model"], state["config"]
+    if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):  # a common convention
+        data = data["state_dict"]
+    if not isinstance(data, dict) or not all(hasattr(v, "shape") for v in data.values()):
+        raise UserError(f"--weights {path} holds no state dict (parameter name -> tensor)")
+    return data, None
+
+
+def _json_object(text: str, flag: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{flag} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{flag} must be a JSON object, e.g. '{{\"channels\": 8}}'")
+    return value

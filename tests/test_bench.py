@@ -1,0 +1,250 @@
+"""``srbench bench``: a file x set scored as ``srbench eval --weights`` scores it, runs found again by the file's
+SHA-256 and the protocol, the page from a real MLflow store, one-line refusals. The end-to-end test (its name holds
+``_ray_``) starts a local Ray; the others never do (``-k "not _ray_"`` leaves it out)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from spandrel.architectures.Compact import Compact
+from spandrel.architectures.RCAN import RCAN
+
+from srbench.bench.checkpoints import parse_entry, prepare_checkpoint
+from srbench.bench.record import BenchProtocol, bench_rows, experiment_name, find_scored, log_bench_run
+from srbench.bench.score import SetResult, score_checkpoint_on_set
+from srbench.cli import main
+from srbench.evaluate import SetScore
+from srbench.models import build_model
+from srbench.report.baseline import bicubic_scores
+from srbench.report.bench_page import write_bench_page
+from srbench.tracking.names import PER_IMAGE_TABLE, RESULTS_ARTIFACT, TAG_SHA256
+from srbench.tracking.store import Tracker
+
+# spandrel's builders call torch.meshgrid without indexing= (SwinIR-like ones): theirs to heed
+pytestmark = pytest.mark.filterwarnings("ignore:torch.meshgrid:UserWarning")
+
+
+def _save_compact(path: Path, seed: int, scale: int = 3) -> Path:
+    """A tiny, seeded Real-ESRGAN Compact network's state dict: spandrel detects it."""
+    torch.manual_seed(seed)
+    torch.save(Compact(num_feat=8, num_conv=2, upscale=scale).state_dict(), path)
+    return path
+
+
+def _save_rcan(path: Path, seed: int) -> Path:
+    torch.manual_seed(seed)
+    torch.save(RCAN(scale=3, n_resgroups=1, n_resblocks=1, n_feats=8, reduction=4).state_dict(), path)
+    return path
+
+
+def _eval_json(path: Path, capsys) -> dict:
+    code = main(["eval", "--weights", str(path), "--sets", "Set5", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    [result] = json.loads(captured.out)["results"]
+    return result
+
+
+def test_a_file_on_a_set_scores_as_eval_weights_does(tmp_path, capsys, data_root):
+    files = [_save_compact(tmp_path / "a.pth", 0), _save_rcan(tmp_path / "b.pth", 1)]
+    for path in files:
+        result = score_checkpoint_on_set(parse_entry(str(path)), "Set5", 3, [], data_root)
+        expected = _eval_json(path, capsys)
+        assert result.score.as_dict() == expected  # the same figures, per set and per image, to the last bit
+        assert result.seconds > 0 and result.hardware
+
+
+def test_a_model_named_for_its_file_scores_as_eval_model_does(tmp_path, capsys, data_root):
+    torch.manual_seed(0)
+    torch.save(build_model({"name": "srcnn"}).state_dict(), tmp_path / "srcnn.pth")
+    checkpoint = parse_entry(f"srcnn={tmp_path / 'srcnn.pth'}")
+    assert checkpoint.model == "srcnn" and prepare_checkpoint(checkpoint, [3]).architecture == "srcnn"
+    result = score_checkpoint_on_set(checkpoint, "Set5", 3, [], data_root)
+    weights = str(tmp_path / "srcnn.pth")
+    code = main(["eval", "--model", "srcnn", "--weights", weights, "--scales", "3", "--sets", "Set5", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert [result.score.as_dict()] == json.loads(captured.out)["results"]
+
+
+def _sets(names: tuple[str, ...], psnr: float, scale: int = 3) -> list[SetResult]:
+    """Figures as a task returns them, made up (the page and the store care about their values, not their origin)."""
+    rows = [{"image": "baby.png", "psnr_y": psnr, "ssim_y": 0.9, "psnr_rgb": psnr - 1}]
+    return [
+        SetResult(SetScore(name, scale, 1, {"psnr_y": psnr - i, "ssim_y": 0.9, "psnr_rgb": psnr - 1}, rows), 1.0, "CPU")
+        for i, name in enumerate(names)
+    ]
+
+
+@pytest.fixture
+def store(tmp_path):
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return tracker, tracker.experiment_id(experiment_name("t"))
+
+
+def test_a_scored_file_is_found_again_by_its_sha256_and_the_protocol(tmp_path, store):
+    tracker, experiment_id = store
+    protocol = BenchProtocol(("Set5", "Set14"), ())
+    path = _save_compact(tmp_path / "net.pth", 0)
+    job = prepare_checkpoint(parse_entry(str(path)), None)
+    assert find_scored(tracker, experiment_id, protocol, job) is None
+    run_id = log_bench_run(tracker, experiment_id, "t", protocol, job, _sets(protocol.sets, 30.0))
+    assert find_scored(tracker, experiment_id, protocol, job) == run_id
+    # the same bytes under another name are the same file
+    copy = tmp_path / "copy.pth"
+    copy.write_bytes(path.read_bytes())
+    assert find_scored(tracker, experiment_id, protocol, prepare_checkpoint(parse_entry(str(copy)), None)) == run_id
+    # another protocol (sets, metrics) or the file changed: scored again
+    assert find_scored(tracker, experiment_id, BenchProtocol(("Set5",), ()), job) is None
+    assert find_scored(tracker, experiment_id, BenchProtocol(("Set5", "Set14"), ("niqe",)), job) is None
+    _save_compact(path, 1)
+    assert find_scored(tracker, experiment_id, protocol, prepare_checkpoint(parse_entry(str(path)), None)) is None
+
+    run = tracker.run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags[TAG_SHA256] == job.checkpoint.sha256
+    assert run.data.params["architecture"] == "SRVGGNetCompact (RealESRGAN Compact)"
+    assert run.data.params["scale"] == "3" and int(run.data.params["parameters"]) == job.parameters
+    assert run.data.metrics["Set5.psnr_y"] == 30.0 and run.data.metrics["Set14.psnr_y"] == 29.0
+    assert run.data.metrics["macs_per_mp"] == job.macs_per_mp > 0
+    assert "HR modcropped" in run.data.params["protocol"] and run.data.tags["mlflow.source.git.commit"]
+    artifacts = {f.path for f in tracker.client.list_artifacts(run_id)}
+    assert {RESULTS_ARTIFACT, PER_IMAGE_TABLE} <= artifacts
+
+
+def test_a_run_missing_a_figure_is_not_reused(tmp_path, store):
+    tracker, experiment_id = store
+    protocol = BenchProtocol(("Set5", "Set14"), ())
+    job = prepare_checkpoint(parse_entry(str(_save_compact(tmp_path / "net.pth", 0))), None)
+    log_bench_run(tracker, experiment_id, "t", protocol, job, _sets(("Set5",), 30.0))  # Set14 never came
+    assert find_scored(tracker, experiment_id, protocol, job) is None
+
+
+def test_the_page_sorts_by_the_first_sets_psnr_below_bicubic(tmp_path, store, data_root):
+    tracker, experiment_id = store
+    protocol = BenchProtocol(("Set5", "Set14"), ())
+    for seed, psnr in ((0, 30.0), (1, 31.5), (2, 29.0)):
+        job = prepare_checkpoint(parse_entry(str(_save_compact(tmp_path / f"net{seed}.pth", seed))), None)
+        log_bench_run(tracker, experiment_id, "t", protocol, job, _sets(protocol.sets, psnr))
+    rows = bench_rows(tracker, experiment_id, protocol)
+    bicubic = bicubic_scores([3], data_root, protocol.sets)
+    page, table = write_bench_page(tmp_path / "out", "t", rows, protocol.sets, bicubic, "srbench bench ...")
+    assert (page.name, table.name) == ("bench-t.md", "bench-t.csv")
+    lines = [line for line in page.read_text().splitlines() if line.startswith("| ")]
+    assert lines[0].startswith("| checkpoint | architecture | Set5 PSNR / SSIM | Set14 PSNR / SSIM | params")
+    assert [line.split(" | ")[0] for line in lines[1:]] == ["| bicubic", "| net1.pth", "| net0.pth", "| net2.pth"]
+    assert lines[1].split(" | ")[2] == "30.40 / 0.8689"  # Set5 x3 bicubic, the README's figure
+    assert "31.50 / 0.9000 | 30.50 / 0.9000" in lines[2] and "`srbench eval bicubic`" in lines[1]
+    text = page.read_text()
+    assert "## x3" in text and "Protocol: HR modcropped" in text and "Reproduce: `srbench bench ...`" in text
+    csv_rows = list(csv.DictReader(io.StringIO(table.read_text())))
+    assert [r["file"] for r in csv_rows] == ["bicubic", "net1.pth", "net0.pth", "net2.pth"]
+    assert csv_rows[1]["Set5.psnr"] == "31.5000" and len(csv_rows[1]["sha256"]) == 64 and csv_rows[1]["run_id"]
+
+
+def test_a_bench_of_files_already_scored_reuses_their_runs_and_writes_the_page(
+    tmp_path, store, data_root, monkeypatch, capsys
+):
+    """No Ray: every file is found in the store, so nothing is scored (a task would fail the test)."""
+    tracker, experiment_id = store
+    monkeypatch.setattr("srbench.bench.score.score_on_ray", lambda *a, **k: pytest.fail("nothing is to be scored"))
+    protocol = BenchProtocol(("Set5",), ())
+    files = [_save_compact(tmp_path / f"net{seed}.pth", seed) for seed in (0, 1)]
+    for i, path in enumerate(files):
+        job = prepare_checkpoint(parse_entry(str(path)), None)
+        log_bench_run(tracker, experiment_id, "t", protocol, job, _sets(protocol.sets, 30.0 + i))
+    out = tmp_path / "pages"
+    code = main(
+        ["bench", *map(str, files), "--name", "t", "--sets", "Set5", "--tracking-uri", tracker.uri, "--out", str(out)]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out.count("reused ") == 2 and "scored " not in captured.out
+    page = (out / "bench-t.md").read_text()
+    assert page.index("| net1.pth |") < page.index("| net0.pth |") and "| bicubic |" in page
+    assert "[bench-t](bench-t.md)" in (out / "README.md").read_text()
+
+
+def _refused(argv: list[str], capsys, message: str) -> None:
+    code = main(["bench", *argv, "--sets", "Set5"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_bad_input_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    good = str(_save_compact(tmp_path / "x3.pth", 0))
+    _refused(["missing.pth", "--name", "t"], capsys, "srbench bench: error: checkpoint missing.pth does not exist")
+    torch.save({"encoder.weight": torch.zeros(4, 3, 3, 3)}, tmp_path / "odd.pth")
+    _refused(["odd.pth", "--name", "t"], capsys, "spandrel could not detect the architecture of --weights")
+    torch.save(Compact(num_feat=8, num_conv=2, upscale=3), tmp_path / "whole.pth")
+    _refused(["whole.pth", "--name", "t"], capsys, "holds pickled objects besides tensors")
+    _refused(
+        [good, "--name", "t", "--scales", "2,4"],
+        capsys,
+        "holds a x3 network (SRVGGNetCompact (RealESRGAN Compact)), but --scales asks for 2,4",
+    )
+    for name in ("../up", "a b", "x/y", "", ".hidden"):
+        _refused([good, "--name", name], capsys, "--name")
+    _refused([good, "--name", "t", "--metrics", "nosuch"], capsys, "--metrics: unknown metric 'nosuch'")
+    _refused(["=x3.pth", "--name", "t"], capsys, "checkpoint '=x3.pth': give FILE or MODEL=FILE")
+    _refused([good, "--name", "t", "--max-concurrent", "0"], capsys, "--max-concurrent 0: give at least 1")
+    assert not (tmp_path / "mlflow.db").exists()  # every refusal before the store is opened
+
+
+@pytest.fixture
+def local_ray():
+    import ray
+
+    yield
+    ray.shutdown()
+
+
+def test_bench_ray_three_files_two_at_a_time_then_reused_then_a_changed_one_rescored(
+    tmp_path, data_root, local_ray, capsys
+):
+    """The whole command on a local Ray of its own: three files x Set5, Set14, two tasks at a time; three runs and one
+    page; the same bench again reuses all three; a file rewritten with other weights is scored again, alone."""
+    files = [
+        _save_compact(tmp_path / "a.pth", 0),
+        _save_compact(tmp_path / "b.pth", 1),
+        _save_rcan(tmp_path / "c.pth", 2),
+    ]
+    uri, out = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "pages"
+    argv = ["bench", *map(str, files), "--name", "trio", "--sets", "Set5,Set14", "--max-concurrent", "2"]
+    argv += ["--tracking-uri", uri, "--out", str(out)]
+
+    def bench() -> str:
+        code = main(argv)
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        return captured.out
+
+    first = bench()
+    assert first.count("scored ") == 3 and "reused " not in first
+    tracker = Tracker(uri)
+    experiment = tracker.experiment_by_name("bench-trio")
+    runs = tracker.runs([experiment.experiment_id])
+    assert len(runs) == 3 and {r.info.status for r in runs} == {"FINISHED"}
+    assert all({"Set5.psnr_y", "Set14.psnr_y", "Set5.ssim_y", "Set14.ssim_y"} <= r.data.metrics.keys() for r in runs)
+    # the Ray task's figures are the plain function's
+    by_file = {Path(r.data.params["file"]).name: r for r in runs}
+    direct = score_checkpoint_on_set(parse_entry(str(files[0])), "Set14", 3, [], data_root)
+    assert by_file["a.pth"].data.metrics["Set14.psnr_y"] == direct.score.psnr_y
+    page = (out / "bench-trio.md").read_text()
+    assert all(f"| {f.name} |" in page for f in files) and "| bicubic |" in page
+
+    again = bench()
+    assert again.count("reused ") == 3 and "scored " not in again
+    assert len(tracker.runs([experiment.experiment_id])) == 3
+
+    _save_compact(files[1], 7)
+    changed = bench()
+    [rescored] = [line for line in changed.splitlines() if line.startswith("scored ")]
+    assert changed.count("reused ") == 2 and "b.pth (sha256" in rescored
+    assert len(tracker.runs([experiment.experiment_id])) == 4
+    assert (out / "bench-trio.md").read_text().count("| b.pth |") == 2  # the old weights' row and the new one's
