@@ -38,10 +38,10 @@ def check_pair(sr: torch.Tensor, hr: torch.Tensor, shave: int) -> None:
         raise ValueError(f"image {tuple(sr.shape[-2:])} is too small for shave {shave} and SSIM")
 
 
-def psnr_of(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR (peak 255) of two batches of the same shape, in float64."""
+def psnr_of(a: torch.Tensor, b: torch.Tensor, peak: float = PEAK) -> torch.Tensor:
+    """Per-image PSNR of two batches of the same shape, in float64 (``peak``: 255 in the images' units)."""
     mse = (a.to(torch.float64) - b.to(torch.float64)).pow(2).flatten(1).mean(dim=1)
-    return 10 * torch.log10(PEAK**2 / mse)
+    return 10 * torch.log10(peak**2 / mse)
 
 
 def per_image_chunks(*tensors: torch.Tensor) -> Iterator[tuple[torch.Tensor, ...]]:
