@@ -14,6 +14,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import torch
+import torch.nn.functional as F
 
 from srbench.color import Y_UNITS, rgb_to_y_int
 from srbench.metrics.protocol import PEAK, SSIM_WINDOW, check_pair, per_image_chunks, psnr_of, quantize, shave_border
@@ -46,6 +47,25 @@ def blur_valid(maps: torch.Tensor, taps: tuple[float, ...], dim: int) -> torch.T
         torch.add(maps.narrow(dim, k, n), maps.narrow(dim, 2 * radius - k, n), out=pair)
         out.add_(pair, alpha=taps[k])
     return out
+
+
+def _blur_columns(maps: torch.Tensor, taps: tuple[float, ...]) -> torch.Tensor:
+    """:func:`blur_valid` along dim 2 of contiguous float32 ``(N, M, H, W)`` maps as oneDNN's depthwise convolution,
+    each of the W columns a channel: the maps' own layout is then channels-last, which oneDNN vectorizes across
+    channels (about twice as fast as the elementwise passes), with no copy in or out."""
+    n, m, height, width = maps.shape
+    weight = torch.tensor(taps, dtype=maps.dtype, device=maps.device).view(1, 1, 1, -1).expand(width, 1, 1, -1)
+    out = F.conv2d(maps.view(1, n * m, height, width).permute(0, 3, 1, 2), weight.contiguous(), groups=width)
+    return out.permute(0, 2, 3, 1).reshape(n, m, out.shape[-1], width)
+
+
+def _blur(stats: torch.Tensor, taps: tuple[float, ...]) -> torch.Tensor:
+    """SSIM's 2-D Gaussian, 'valid', of ``(N, M, H, W)`` maps. On CPU as two column convolutions with a transpose
+    between them, so the result is ``(N, M, W', H')``: the SSIM formula is elementwise and its mean is the same.
+    On accelerators the elementwise passes: cuDNN may run convolutions in TF32, too coarse for SSIM."""
+    if stats.device.type != "cpu":
+        return blur_valid(blur_valid(stats, taps, 2), taps, 3)
+    return _blur_columns(_blur_columns(stats, taps).transpose(2, 3).contiguous(), taps)
 
 
 def luma_psnr(k_sr: torch.Tensor, k_hr: torch.Tensor) -> torch.Tensor:
@@ -89,7 +109,7 @@ def psnr_ssim_y(sr: torch.Tensor, hr: torch.Tensor, shave: int = 0) -> tuple[tor
         k_sr = rgb_to_y_int(shave_border(sr_chunk, shave))
         k_hr = rgb_to_y_int(shave_border(hr_chunk, shave))
         psnrs.append(luma_psnr(k_sr, k_hr))
-        ssims.append(_mean_ssim(blur_valid(blur_valid(_moments(k_sr, k_hr), taps, 2), taps, 3)))
+        ssims.append(_mean_ssim(_blur(_moments(k_sr, k_hr), taps)))
     return torch.cat(psnrs), torch.cat(ssims)
 
 
