@@ -87,17 +87,18 @@ def _moments(k_sr: torch.Tensor, k_hr: torch.Tensor) -> torch.Tensor:
 
 
 def _mean_ssim(stats: torch.Tensor) -> torch.Tensor:
-    """Per-image mean SSIM from the filtered maps of :func:`_moments` (overwritten: in place saves passes)."""
+    """Per-image mean SSIM from the filtered maps of :func:`_moments`, overwritten in place (fewer passes). The map
+    is computed as a quarter of SSIM, ``(mu_x mu_y + C1/2)(cov + C2/2) / (...)``: two passes fewer, and exact."""
     mu_x, mu_y, squares, xy = stats.unbind(1)
-    mu_xy = mu_x * mu_y
-    gap = (mu_x - mu_y).square_()  # mu_x^2 + mu_y^2 - 2 mu_x mu_y, without cancellation
-    cs_num = xy.sub_(mu_xy).mul_(2).add_(_C2)  # 2 cov + C2
-    cs_den = squares.sub_(gap).sub_(mu_xy, alpha=2).add_(_C2)  # var_x + var_y + C2
-    l_num = mu_x.add_(_UNCENTRE).mul_(mu_y.add_(_UNCENTRE)).mul_(2).add_(_C1)  # 2 mu_x mu_y + C1, of Y itself
-    l_den = gap.add_(l_num)  # mu_x^2 + mu_y^2 + C1
-    ssim_map = l_num.mul_(cs_num).div_(l_den.mul_(cs_den))
-    # float32 rounding can put identical images a hair above 1; SSIM's range is [-1, 1].
-    return ssim_map.flatten(1).mean(dim=1, dtype=torch.float64).clamp(-1.0, 1.0)
+    spread = squares.sub_(xy, alpha=2)  # E[(x - y)^2]
+    half_cs_num = xy.addcmul_(mu_x, mu_y, value=-1).add_(_C2 / 2)  # cov + C2/2
+    gap = torch.sub(mu_x, mu_y).square_()  # (mu_x - mu_y)^2, without cancellation
+    half_l_num = mu_x.add_(_UNCENTRE).mul_(mu_y.add_(_UNCENTRE)).add_(_C1 / 2)  # mu_x mu_y + C1/2, of Y itself
+    cs_den = spread.sub_(gap).add_(half_cs_num, alpha=2)  # var_x + var_y + C2
+    l_den = gap.add_(half_l_num, alpha=2)  # mu_x^2 + mu_y^2 + C1
+    quarter = half_l_num.mul_(half_cs_num).div_(l_den.mul_(cs_den))
+    # float32's cascade sum is exact enough for a mean in [-1, 1]; rounding can put identical images a hair above 1.
+    return (quarter.flatten(1).mean(dim=1).to(torch.float64) * 4).clamp(-1.0, 1.0)
 
 
 def psnr_ssim_y(sr: torch.Tensor, hr: torch.Tensor, shave: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
