@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from basicsr_source import bgr_of, load_basicsr_metric
 from niqe_reference import SETS, reference_images
-from timing import best_of_turns, speed_arguments
+from timing import best_of_turns, pad_heap, speed_arguments
 
 from srbench.data import get_spec, load_set, resolve_data_root
 from srbench.degrade import bicubic_lr, imresize, modcrop
@@ -37,12 +37,14 @@ SCALE = 4
 
 def main() -> None:
     args = speed_arguments(__doc__, "metrics/")
+    padded = pad_heap()
 
     images = load_set(get_spec("BSD100"), resolve_data_root())
     pairs = [(imresize(bicubic_lr(hr, SCALE), scale=SCALE), modcrop(hr, SCALE)) for _, hr in images]
     print(
         f"BSD100 x{SCALE} bicubic, {len(pairs)} image pairs; {describe_hardware()}, "
         f"torch {torch.__version__}, {args.threads} threads; best of {args.repeats}, timed in turns"
+        f"{', heap padded (64 MiB)' if padded else ''}"
     )
     runs = {
         "srbench (torch)": lambda: [tuple(v.item() for v in psnr_ssim_y(s[None], h[None], SCALE)) for s, h in pairs]
