@@ -3,10 +3,11 @@ averaged over the 'valid' region; and Y-PSNR with it in one pass, converting to 
 
 Speed and precision: Y is exact, an integer in units of 1/255000 (``rgb_to_y_int``: int32 arithmetic from uint8
 costs far less than float64), so Y-PSNR has no rounding before its mean and SSIM's maps are centred at 128 in
-integer arithmetic and rounded once to float32. SSIM's window is separable and symmetric, so it runs as two 1-D
-passes of 6 multiplies each on the four maps the formula needs, and the formula reuses its products in place; it
-agrees with float64 references to about 1e-7 (the tests' tolerance is 1e-5). On CPU the images are filtered one at
-a time so the working set stays in cache, which is several times faster than one big batched pass.
+integer arithmetic and rounded once to float32. SSIM's window is separable: on CPU two 1-D depthwise convolutions
+(oneDNN, every row then every column a channel, with no layout copies), elsewhere two elementwise passes of 6
+multiplies each, on the four maps the formula needs; the formula reuses its products in place. It agrees with
+float64 references to about 1e-7 (the tests' tolerance is 1e-5). On CPU the images are filtered one at a time so
+the working set stays in cache, which is several times faster than one big batched pass.
 """
 
 from __future__ import annotations
