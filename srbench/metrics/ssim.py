@@ -23,8 +23,8 @@ from srbench.metrics.registry import Metric, register_metric
 
 SSIM_SIGMA = 1.5
 SSIM_K1, SSIM_K2 = 0.01, 0.03
-# The luma is centred at 128 (keeps E[x^2] - mu^2 well conditioned in float32) in rgb_to_y_int's units, Y_UNITS
-# per level: SSIM is the same when the images and sqrt(C1), sqrt(C2) are scaled alike.
+# The luma is centred at 128 (keeps cov = E[xy] - mu_x mu_y well conditioned in float32) in rgb_to_y_int's units,
+# Y_UNITS per level: SSIM is the same when the images and sqrt(C1), sqrt(C2) are scaled alike.
 _CENTRE_INT = (128 - 16) * Y_UNITS
 _UNCENTRE = 128.0 * Y_UNITS
 _C1, _C2 = (SSIM_K1 * PEAK * Y_UNITS) ** 2, (SSIM_K2 * PEAK * Y_UNITS) ** 2
@@ -107,7 +107,8 @@ def _moments(k_sr: torch.Tensor, k_hr: torch.Tensor) -> torch.Tensor:
 
 def _mean_ssim(stats: torch.Tensor) -> torch.Tensor:
     """Per-image mean SSIM from the filtered maps of :func:`_moments`, overwritten in place (fewer passes). The map
-    is computed as a quarter of SSIM, ``(mu_x mu_y + C1/2)(cov + C2/2) / (...)``: two passes fewer, and exact."""
+    is a quarter of SSIM's, ``(mu_x mu_y + C1/2)(cov + C2/2) / (...)``: two passes fewer, and the 4 that the mean
+    is multiplied by afterwards is exact in floating point."""
     mu_x, mu_y, spread, xy = stats.unbind(1)  # spread: E[(x - y)^2]
     half_cs_num = xy.addcmul_(mu_x, mu_y, value=-1).add_(_C2 / 2)  # cov + C2/2
     gap = torch.sub(mu_x, mu_y).square_()  # (mu_x - mu_y)^2, without cancellation
