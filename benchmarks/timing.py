@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import os
 import time
 from collections.abc import Callable
@@ -26,6 +28,16 @@ def speed_arguments(doc: str, basicsr_holds: str) -> argparse.Namespace:
     torch.set_num_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     return args
+
+
+def pad_heap(mib: int = 64) -> bool:
+    """Keep ``mib`` MiB of freed memory at the top of glibc's heap (``mallopt(M_TOP_PAD)``) instead of returning it to
+    the system after each image: otherwise the next image's buffers are fresh pages, faulted in one by one, and
+    whether that happens depends on what ran before (measured: 170 to 430 images/s for the same Y-PSNR/SSIM code).
+    Padding the heap times the code rather than the allocator's state. False where the C library has no mallopt."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    m_top_pad = -2
+    return hasattr(libc, "mallopt") and libc.mallopt(m_top_pad, mib << 20) == 1
 
 
 def best_of(fn: Callable[[], T], repeats: int) -> tuple[float, T]:

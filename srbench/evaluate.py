@@ -30,7 +30,7 @@ PROTOCOL = (
     "SR clamped and rounded to uint8; PSNR and SSIM (11x11 Gaussian, sigma 1.5, valid) on float "
     "BT.601 Y, s pixels shaved from each border; mean over images"
 )
-# Bounds the float64 SSIM working set when a set has many same-size images.
+# Bounds the SSIM working set on accelerators when a set has many same-size images (CPU scores one at a time).
 MAX_BATCH = 16
 
 

@@ -7,8 +7,10 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from srbench.color import Y_UNITS, rgb_to_y_int
 from srbench.degrade import bicubic_lr, imresize, modcrop
 from srbench.metrics import psnr, psnr_ssim_y, quantize, rgb_to_y, ssim
+from srbench.metrics.ssim import _blur, _gaussian_taps, blur_valid
 
 
 def reference(sr: torch.Tensor, hr: torch.Tensor, shave: int) -> tuple[float, float]:
@@ -82,6 +84,20 @@ def test_y_channel_uses_bt601_studio_range_without_rounding():
     y = rgb_to_y(rgb).flatten().tolist()
     assert y[0] == pytest.approx(16.0) and y[1] == pytest.approx(235.0)
     assert y[2] == pytest.approx(16 + (65.481 * 10 + 128.553 * 20 + 24.966 * 30) / 255) and y[2] != round(y[2])
+
+
+def test_integer_luma_is_the_float_luma_exactly():
+    rgb = torch.randint(0, 256, (1, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    rgb[..., 0, :2] = torch.tensor([[0, 255]] * 3, dtype=torch.uint8)  # the extremes: 0 and 219 * Y_UNITS
+    exact = rgb_to_y_int(rgb).double() / Y_UNITS + 16
+    assert torch.allclose(exact, rgb_to_y(rgb), rtol=0, atol=1e-12)
+
+
+def test_cpu_convolutions_blur_as_the_accelerators_elementwise_passes():
+    maps = torch.randn(2, 4, 40, 33, generator=torch.Generator().manual_seed(0)) * 1e7
+    taps = _gaussian_taps()
+    elementwise = blur_valid(blur_valid(maps, taps, 2), taps, 3)
+    assert torch.allclose(_blur(maps, taps), elementwise, rtol=1e-6, atol=1.0)
 
 
 def test_rgb_psnr_differs_from_y_psnr(set5):

@@ -38,10 +38,11 @@ def check_pair(sr: torch.Tensor, hr: torch.Tensor, shave: int) -> None:
         raise ValueError(f"image {tuple(sr.shape[-2:])} is too small for shave {shave} and SSIM")
 
 
-def psnr_of(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR (peak 255) of two batches of the same shape, in float64."""
-    mse = (a.to(torch.float64) - b.to(torch.float64)).pow(2).flatten(1).mean(dim=1)
-    return 10 * torch.log10(PEAK**2 / mse)
+def psnr_of(a: torch.Tensor, b: torch.Tensor, peak: float = PEAK) -> torch.Tensor:
+    """Per-image PSNR, in float64, of two batches of integer images of the same shape (uint8 RGB, or int32 luma with
+    ``peak`` 255 in its units). Subtracted in int32, exact and cheaper than converting both to float64."""
+    diff = (a.to(torch.int32) - b.to(torch.int32)).flatten(1).to(torch.float64)
+    return 10 * torch.log10(peak**2 / diff.square_().mean(dim=1))
 
 
 def per_image_chunks(*tensors: torch.Tensor) -> Iterator[tuple[torch.Tensor, ...]]:

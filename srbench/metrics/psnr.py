@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import torch
 
-from srbench.color import rgb_to_y
+from srbench.color import rgb_to_y_int
 from srbench.metrics.protocol import check_pair, psnr_of, quantize, shave_border
 from srbench.metrics.registry import Metric, register_metric
-from srbench.metrics.ssim import y_figures
+from srbench.metrics.ssim import luma_psnr, y_figures
 
 
 def psnr(sr: torch.Tensor, hr: torch.Tensor, shave: int = 0, y_channel: bool = True) -> torch.Tensor:
     """Per-image PSNR in dB of ``(N, 3, H, W)`` RGB batches (SR is quantized first)."""
     check_pair(sr, hr, shave)
-    a, b = quantize(sr), quantize(hr)
+    a, b = shave_border(quantize(sr), shave), shave_border(quantize(hr), shave)
     if y_channel:
-        a, b = rgb_to_y(a), rgb_to_y(b)
-    return psnr_of(shave_border(a, shave), shave_border(b, shave))
+        return luma_psnr(rgb_to_y_int(a), rgb_to_y_int(b))
+    return psnr_of(a, b)
 
 
 def psnr_rgb(sr: torch.Tensor, hr: torch.Tensor, shave: int = 0) -> torch.Tensor:
