@@ -32,8 +32,9 @@ DIVERGED_DB = 3.0  # a curve that never comes within this of bicubic is named, n
 LABEL_OFFSETS = ((4, 4), (4, -11), (4, 14), (4, -22))  # points apart, tried in turn so near labels do not overlap
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.tight_layout()
+def _save(fig: plt.Figure, path: Path, layout: bool = True) -> Path:
+    if layout:  # a figure with a legend beside its panels lays itself out
+        fig.tight_layout()
     fig.savefig(path, dpi=110, metadata={"Software": None})
     plt.close(fig)
     return path
@@ -67,63 +68,68 @@ def perception_distortion(
     study: str, agg: pd.DataFrame, baselines: Baselines, metrics: list[Metric], sets: list[str], out: Path
 ) -> Path | None:
     """The perception-distortion plane (Blau and Michaeli, CVPR 2018): a panel per perceptual metric (rows) and set
-    (columns), Y-PSNR against the metric, one point per configuration (mean over seeds, std as error bars), bicubic
-    and HR (a no-reference metric's figure of the HR images) as reference points, and each (scale, budget)'s Pareto
-    front; None when no perceptual metric was scored."""
+    (columns), Y-PSNR against the metric, one point per configuration (mean over seeds, std as error bars; a colour
+    and marker each, named in the legend: near points stay readable), bicubic and HR (a no-reference metric's figure
+    of the HR images) as reference points, and each (scale, budget)'s Pareto front (ringed); None when no perceptual
+    metric was scored."""
     if not metrics:
         return None
-    fig, axes = plt.subplots(len(metrics), len(sets), figsize=(4.2 * len(sets), 3.6 * len(metrics)), squeeze=False)
+    fig, axes = plt.subplots(len(metrics), len(sets), figsize=(4 * len(sets) + 2.2, 3.4 * len(metrics)), squeeze=False)
+    styles = _point_styles(agg)
     for metric, row in zip(metrics, axes):
         for set_name, ax in zip(sets, row):
-            _plane_panel(ax, fig, agg, baselines, metric, set_name)
+            _plane_panel(ax, agg, baselines, metric, set_name, styles)
+    handles = {text: handle for ax in axes.flat for handle, text in zip(*ax.get_legend_handles_labels())}
+    fig.legend(handles.values(), handles.keys(), loc="center right", fontsize=7, frameon=False)
     fig.suptitle(
-        f"{study}: perception against distortion\n(mean ± std over seeds; dashed: Pareto front; grey: bicubic, HR)",
+        f"{study}: perception against distortion\n(mean ± std over seeds; ringed: Pareto front; grey: bicubic, HR)",
         fontsize=9,
     )
-    return _save(fig, out / f"{study}-perception-distortion.png")
+    fig.tight_layout(rect=(0, 0, 1 - 2.0 / fig.get_figwidth(), 1))  # the legend's column on the right
+    return _save(fig, out / f"{study}-perception-distortion.png", layout=False)
+
+
+def _point_styles(agg: pd.DataFrame) -> dict[str, dict]:
+    """A colour and marker per row label, the same in every panel."""
+    colors, markers = plt.get_cmap("tab10").colors, "osD^v<>ph*"
+    labels = list(dict.fromkeys(agg["label"]))
+    return {
+        label: {"color": colors[i % 10], "marker": markers[i // 10 % len(markers)]} for i, label in enumerate(labels)
+    }
 
 
 def _plane_panel(
-    ax: plt.Axes, fig: plt.Figure, agg: pd.DataFrame, baselines: Baselines, metric: Metric, set_name: str
+    ax: plt.Axes, agg: pd.DataFrame, baselines: Baselines, metric: Metric, set_name: str, styles: dict[str, dict]
 ) -> None:
     column = f"{set_name}.{metric.name}"
     for (scale, budget), group in agg.groupby(["scale", "budget"], sort=True):
         points = group[group[column].notna()]
         if points.empty:
             continue
-        x, y = points[f"{set_name}.psnr"], points[column]
-        bars = ax.errorbar(
-            x, y, xerr=points[f"{set_name}.psnr.std"], yerr=points[f"{column}.std"], fmt="o", ms=4, capsize=2
-        )
-        ax.plot(*pareto_front(x, y, metric.higher_is_better), linestyle="--", color=bars[0].get_color(), lw=1)
+        for _, r in points.iterrows():
+            ax.errorbar(
+                r[f"{set_name}.psnr"],
+                r[column],
+                xerr=r[f"{set_name}.psnr.std"],
+                yerr=r[f"{column}.std"],
+                ms=5,
+                capsize=2,
+                linestyle="none",
+                label=r["label"],
+                **styles[r["label"]],
+            )
+        front = pareto_front(points[f"{set_name}.psnr"], points[column], metric.higher_is_better)
+        ax.plot(*front, linestyle="--", marker="o", ms=10, mfc="none", color="black", lw=0.8, label="Pareto front")
         limit = subset_limit("; ".join(group["eval_images"]))
         bicubic, hr = (baselines.of(source, scale, set_name, limit) for source in ("bicubic", "hr"))
         if metric.name in bicubic:
-            ax.scatter([bicubic["psnr"]], [bicubic[metric.name]], marker="s", color="grey", zorder=3)
-            ax.annotate(
-                f"bicubic x{scale}",
-                (bicubic["psnr"], bicubic[metric.name]),
-                fontsize=7,
-                color="grey",
-                xytext=(4, -10),
-                textcoords="offset points",
+            ax.scatter(
+                [bicubic["psnr"]], [bicubic[metric.name]], marker="s", color="grey", zorder=3, label=f"bicubic x{scale}"
             )
         if metric.name in hr:
-            ax.axhline(hr[metric.name], linestyle=":", color="grey", linewidth=1)
-            ax.annotate(
-                f"HR x{scale}",
-                (0.01, hr[metric.name]),
-                xycoords=("axes fraction", "data"),
-                fontsize=7,
-                color="grey",
-                xytext=(0, 2),
-                textcoords="offset points",
-            )
+            ax.axhline(hr[metric.name], linestyle=":", color="grey", linewidth=1, label=f"HR x{scale}")
         ax.set_title(f"{set_label(set_name)}, x{scale}, {budget}", fontsize=8)
-    ax.margins(0.15)
-    _annotate_apart(
-        ax, fig, [(r[f"{set_name}.psnr"], r[column], r["label"]) for _, r in agg.iterrows() if not np.isnan(r[column])]
-    )
+    ax.margins(0.1)
     better = "up" if metric.higher_is_better else "down"
     ax.set(xlabel=f"{PSNR_Y.heading}, better right", ylabel=f"{metric.heading} {metric.arrow}, better {better}")
 
