@@ -229,6 +229,7 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     for s in ("Set5", "Set14", "BSD100"):
         assert 0 < metrics[f"{s}.psnr_y"] < 100 and 0 < metrics[f"{s}.ssim_y"] <= 1
         assert (0 < metrics[f"{s}.lpips"] < 1) if gan else f"{s}.lpips" not in metrics
+        assert (0 < metrics[f"{s}.niqe"] < 100) if gan else f"{s}.niqe" not in metrics
     assert ("not comparable" in runs[0].data.tags[TAG_LPIPS]) if gan else runs[0].data.tags[TAG_LPIPS] == "n/a"
     assert runs[0].data.params["model.name"] == first.model["name"] and runs[0].data.tags[TAG_BUDGET] == "smoke"
     assert runs[0].data.tags["mlflow.parentRunId"] == summary["parent_run_id"]
@@ -237,7 +238,7 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     finals = {
         final_metric(s, f)
         for s in ("Set5", "Set14", "BSD100")
-        for f in ("psnr_y", "ssim_y", "psnr_rgb", *(("lpips",) if gan else ()))
+        for f in ("psnr_y", "ssim_y", "psnr_rgb", *(("lpips", "niqe") if gan else ()))  # GAN studies score NIQE
     }
     curves = {val_metric(s, f) for s in json.loads(runs[0].data.params["val_sets"]) for f in ("psnr_y", "ssim_y")}
     training = {m for m in metrics if m.startswith("train.")}
