@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from test_sweep import child_runs, ray_session  # noqa: F401  (the module's shared local Ray)
+from test_sweep import child_runs
 
 from srbench.cli import main
 from srbench.data import CATALOGUE, ensure, get_spec, set_folder, status
@@ -119,7 +119,7 @@ def test_a_folder_set_is_never_downloaded(five, tmp_path):
 
 
 def test_a_sweep_on_own_folders_records_them_and_gives_them_a_column(
-    ray_session,  # noqa: F811
+    ray_session,
     own_sets,
     tmp_path,
     monkeypatch,

@@ -71,6 +71,21 @@ def test_batch_equals_single_images_and_identical_images_score_perfectly(set5):
     assert torch.allclose(ssim(hr, hr, 4), torch.ones(len(hr), dtype=torch.float64), atol=1e-6)
 
 
+def test_figures_do_not_change_with_the_thread_count(set5):
+    """A trial scores on one thread and `srbench eval` on all: the same images must give the same figures."""
+    hr = torch.stack([modcrop(img, 4)[:, :240, :240] for _, img in set5[:2]])
+    sr = torch.stack([imresize(bicubic_lr(h, 4), scale=4) for h in hr])
+    threads = torch.get_num_threads()
+    try:
+        figures = []
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            figures.append(psnr_ssim_y(sr, hr, 4))
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(a, b) for a, b in zip(*figures))
+
+
 def test_sr_is_clamped_and_rounded_half_away_from_zero_before_scoring():
     sr = torch.tensor([-3.0, 0.5, 1.49, 2.5, 254.5, 300.0])
     assert quantize(sr).tolist() == [0, 1, 1, 3, 255, 255]

@@ -116,8 +116,10 @@ def _mean_ssim(stats: torch.Tensor) -> torch.Tensor:
     cs_den = spread.sub_(gap).add_(half_cs_num, alpha=2)  # var_x + var_y + C2
     l_den = gap.add_(half_l_num, alpha=2)  # mu_x^2 + mu_y^2 + C1
     quarter = half_l_num.mul_(half_cs_num).div_(l_den.mul_(cs_den))
-    # float32's cascade sum is exact enough for a mean in [-1, 1]; rounding can put identical images a hair above 1.
-    return (quarter.flatten(1).mean(dim=1).to(torch.float64) * 4).clamp(-1.0, 1.0)
+    # Summed in float64: a float32 sum's rounding follows how the threads split it, and a figure must not change with
+    # the thread count (a trial scores on one thread, `srbench eval` on all). Rounding can put identical images a
+    # hair above 1.
+    return (quarter.flatten(1).to(torch.float64).mean(dim=1) * 4).clamp(-1.0, 1.0)
 
 
 def psnr_ssim_y(sr: torch.Tensor, hr: torch.Tensor, shave: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
