@@ -15,6 +15,7 @@ import pandas as pd
 from srbench.data import get_spec
 from srbench.evaluate import evaluate_reference
 from srbench.metrics import ALWAYS, METRICS, Metric, get_metric, prepare
+from srbench.report.columns import PRIMARY
 
 Figures = dict[str, float]  # a reference point's means on one set: "psnr", "ssim" and further metrics by name
 DEFAULT_SETS = ("Set5", "Set14", "BSD100")
@@ -90,7 +91,7 @@ def subset_limit(eval_images: str) -> int | None:
 
 
 # A reference point's figures under the page's column names (the PSNR / SSIM cells are "psnr" and "ssim").
-COLUMNS = {"psnr_y": "psnr", "ssim_y": "ssim"}
+COLUMNS = {metric: column for column, metric in PRIMARY.items()}
 
 
 @lru_cache(maxsize=16)
