@@ -85,3 +85,26 @@ def test_the_hardware_of_a_run_is_what_it_reserved_not_what_the_node_has(monkeyp
     assert describe_trial_hardware(torch.device("cuda", 0), 2, 1, 2) == "2 workers x 1 NVIDIA A10G on 2 nodes"
     assert describe_trial_hardware(torch.device("cuda", 0), 1, 0.25, 1) == "1 worker x 0.25 NVIDIA A10G on 1 node"
     assert describe_trial_hardware(torch.device("cpu"), 1, 0, 1).endswith("(CPU), 1 process on 1 node")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("model, scale", [({"name": "srcnn"}, 3), ({"name": "srresnet"}, 4)])
+def test_a_training_iteration_on_a_gpu_never_makes_the_host_wait(tmp_path, data_root, model, scale):
+    """Sampling a batch and one update queue their work on the GPU: any synchronising call (a pageable copy, an
+    ``.item()``) raises under torch's sync debug mode. Losses are read only every ``log_every``."""
+    from srbench.train.config import make_config
+    from srbench.train.loop import Trainer
+
+    trainer = Trainer(make_config(model, scale, "smoke"), tmp_path / "run", data_root, show_progress=False)
+    assert trainer.device.type == "cuda"
+
+    def iteration() -> None:
+        trainer._step(trainer.sampler.sample(trainer.sampler_rng, trainer.config.batch_size))
+
+    iteration()  # the first allocates and picks kernels
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(3):
+            iteration()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

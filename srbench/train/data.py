@@ -27,6 +27,7 @@ from srbench.color import rgb_to_y
 from srbench.data import DatasetSpec, get_spec, image_sizes
 from srbench.errors import UserError
 from srbench.evaluate import check_scale
+from srbench.train.device import to_device_without_waiting
 from srbench.train.prepared import prepare_training_set
 
 if TYPE_CHECKING:
@@ -186,7 +187,9 @@ class PatchSampler:
         transforms = torch.randint(8, (batch_size,), generator=generator)
         mine = torch.arange(rank, batch_size, world)
         # The draws come from the CPU generator (the same stream on every device); the cutting runs on the bank's.
-        which, fractions, transforms = (t[mine].to(self.device) for t in (which, fractions, transforms))
+        which, fractions, transforms = (
+            to_device_without_waiting(t[mine], self.device) for t in (which, fractions, transforms)
+        )
         # Align the crop on the input's grid so input and target cover the same area.
         ratio = self.scale if self.input_kind == "lr" else 1
         h, w = self.targets.heights[which], self.targets.widths[which]

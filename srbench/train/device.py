@@ -36,3 +36,12 @@ def standalone_device() -> torch.device:
     return (
         torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() else torch.device("cpu")
     )
+
+
+def to_device_without_waiting(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on ``device`` without the host waiting for it: on a GPU through pinned memory, non-blocking.
+    A plain copy from pageable memory waits for everything queued on the GPU first, a host sync each training step;
+    the pinned buffer is not reused before the copy ends (torch's host allocator records it on the stream)."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
