@@ -72,6 +72,21 @@ def test_a_model_named_for_its_file_scores_as_eval_model_does(tmp_path, capsys, 
     assert [result.score.as_dict()] == json.loads(captured.out)["results"]
 
 
+def test_a_task_scores_its_metrics_on_the_device_it_runs_the_network_on(tmp_path, data_root, monkeypatch):
+    """No GPU needed: the task's device stands in as ``meta``, and evaluate_model records where it was asked to
+    score (the metrics once ran on the CPU beside a GPU network)."""
+    calls = []
+
+    def evaluate(resolve, *args, **kwargs):
+        calls.append((next(resolve.model.parameters()).device, kwargs.get("device")))
+        return [_sets(("Set5",), 30.0)[0].score]
+
+    monkeypatch.setattr("srbench.bench.score.task_device", lambda: torch.device("meta"))
+    monkeypatch.setattr("srbench.bench.score.evaluate_model", evaluate)
+    score_checkpoint_on_set(parse_entry(str(_save_compact(tmp_path / "a.pth", 0))), "Set5", 3, [], data_root)
+    assert calls == [(torch.device("meta"), torch.device("meta"))]
+
+
 def _sets(names: tuple[str, ...], psnr: float, scale: int = 3) -> list[SetResult]:
     """Figures as a task returns them, made up (the page and the store care about their values, not their origin)."""
     rows = [{"image": "baby.png", "psnr_y": psnr, "ssim_y": 0.9, "psnr_rgb": psnr - 1}]

@@ -41,15 +41,23 @@ def score_checkpoint_on_set(
     download: bool = False,
 ) -> SetResult:
     """``checkpoint``'s network on ``set_name`` at ``scale`` (its own), as ``srbench eval --weights`` scores it: PSNR-Y,
-    SSIM-Y, PSNR-RGB and ``metrics`` (their default weights; one that cannot have its weights is left out). On the GPU
-    where this process has one (a Ray task given a GPU sees only its own)."""
+    SSIM-Y, PSNR-RGB and ``metrics`` (their default weights; one that cannot have its weights is left out). The
+    network and the metrics both on :func:`task_device`: the LR image goes to the network's device and the SR image
+    comes back to the CPU (``SuperResolver``), then to ``device`` again with its HR for the metrics."""
     start = time.perf_counter()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = task_device()
     network = resolve_checkpoint(checkpoint, [scale])
     network.resolve.model.to(device)
     scorers = prepare(choose(metrics, {}), {}, lenient=True)
-    [score] = evaluate_model(network.resolve, [get_spec(set_name)], [scale], data_root, download, scorers=scorers)
+    [score] = evaluate_model(
+        network.resolve, [get_spec(set_name)], [scale], data_root, download, scorers=scorers, device=device
+    )
     return SetResult(score, time.perf_counter() - start, describe_hardware())
+
+
+def task_device() -> torch.device:
+    """The GPU where this process has one (a Ray task given a GPU sees only its own), else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _score_shipped(checkpoint: Checkpoint, contents: bytes, *args: Any) -> SetResult:
