@@ -188,6 +188,25 @@ def _refused(argv: list[str], capsys, message: str) -> None:
     code = main(["bench", *argv, "--sets", "Set5"])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "--weights" not in err, err  # bench has no such flag: errors name the entry as typed
+
+
+def test_a_files_errors_name_it_as_the_bench_command_line_typed_it(tmp_path, monkeypatch, capsys):
+    """Detection's and --model's errors under bench: the CHECKPOINT entry, never eval's --weights / --model."""
+    monkeypatch.chdir(tmp_path)
+    torch.save({"encoder.weight": torch.zeros(4, 3, 3, 3)}, tmp_path / "odd.pth")
+    _refused(
+        ["odd.pth", "--name", "t"],
+        capsys,
+        "spandrel could not detect the architecture of checkpoint odd.pth; name the network: MODEL=odd.pth (MODEL: ",
+    )
+    torch.save(Compact(num_feat=8, num_conv=2, upscale=1).state_dict(), tmp_path / "x1.pth")
+    _refused(["x1.pth", "--name", "t"], capsys, "checkpoint x1.pth holds a SRVGGNetCompact (RealESRGAN Compact) Resto")
+    _save_compact(tmp_path / "x3.pth", 0)
+    _refused(["srcnn=x3.pth", "--name", "t"], capsys, "--scales: give the scale MODEL srcnn works at")
+    _refused(
+        ["srcnn=x3.pth", "--name", "t", "--scales", "3"], capsys, "checkpoint srcnn=x3.pth does not fit MODEL srcnn:"
+    )
 
 
 def test_bad_input_is_one_line(tmp_path, monkeypatch, capsys):
@@ -195,13 +214,13 @@ def test_bad_input_is_one_line(tmp_path, monkeypatch, capsys):
     good = str(_save_compact(tmp_path / "x3.pth", 0))
     _refused(["missing.pth", "--name", "t"], capsys, "srbench bench: error: checkpoint missing.pth does not exist")
     torch.save({"encoder.weight": torch.zeros(4, 3, 3, 3)}, tmp_path / "odd.pth")
-    _refused(["odd.pth", "--name", "t"], capsys, "spandrel could not detect the architecture of --weights")
+    _refused(["odd.pth", "--name", "t"], capsys, "spandrel could not detect the architecture of checkpoint odd.pth")
     torch.save(Compact(num_feat=8, num_conv=2, upscale=3), tmp_path / "whole.pth")
-    _refused(["whole.pth", "--name", "t"], capsys, "holds pickled objects besides tensors")
+    _refused(["whole.pth", "--name", "t"], capsys, "checkpoint whole.pth holds pickled objects besides tensors")
     _refused(
         [good, "--name", "t", "--scales", "2,4"],
         capsys,
-        "holds a x3 network (SRVGGNetCompact (RealESRGAN Compact)), but --scales asks for 2,4",
+        f"checkpoint {good} holds a x3 network (SRVGGNetCompact (RealESRGAN Compact)), but --scales asks for 2,4",
     )
     for name in ("../up", "a b", "x/y", "", ".hidden"):
         _refused([good, "--name", name], capsys, "--name")

@@ -19,7 +19,7 @@ from srbench.evaluate import (
     strict_json,
 )
 from srbench.metrics import METRICS, Scorer, Weights, choose, prepare
-from srbench.models.resolve import Resolved, detected_resolver, resolver, weights_resolver
+from srbench.models.resolve import Given, Resolved, detected_resolver, resolver, weights_resolver
 from srbench.tiling import DEFAULT_OVERLAP, Tiling
 
 DEFAULT_SCALES = "2,3,4"  # --scales "" is refused as empty, never this default
@@ -162,10 +162,15 @@ def run(args: argparse.Namespace) -> int:
     scorers = _scorers(args.metrics, settings)
     if args.weights is not None:
         asked = parse_scales(args.scales) if args.scales is not None else None
+        given = Given(
+            f"--weights {args.weights}",
+            f"--model {args.model}",
+            f"--model NAME|package.module:Callable --weights {args.weights}",
+        )
         network = (
-            weights_resolver(args.model, args.model_config, args.weights, asked)
+            weights_resolver(args.model, args.model_config, args.weights, asked, given)
             if args.model is not None
-            else detected_resolver(args.weights, asked)
+            else detected_resolver(args.weights, asked, given)
         )
         network.resolve.tiling, title = tiling, network.title
         scores = evaluate_model(network.resolve, specs, [network.scale], root, download, scorers=scorers)
