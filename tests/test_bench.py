@@ -145,9 +145,9 @@ def test_the_page_sorts_by_the_first_sets_psnr_below_bicubic(tmp_path, store, da
     for seed, psnr in ((0, 30.0), (1, 31.5), (2, 29.0)):
         job = prepare_checkpoint(parse_entry(str(_save_compact(tmp_path / f"net{seed}.pth", seed))), None)
         log_bench_run(tracker, experiment_id, "t", protocol, job, _sets(protocol.sets, psnr))
-    rows = bench_rows(tracker, experiment_id, protocol)
+    rows, older = bench_rows(tracker, experiment_id, protocol)
     bicubic = bicubic_scores([3], data_root, protocol.sets)
-    page, table = write_bench_page(tmp_path / "out", "t", rows, protocol.sets, bicubic, "srbench bench ...")
+    page, table = write_bench_page(tmp_path / "out", "t", rows, protocol.sets, bicubic, "srbench bench ...", older)
     assert (page.name, table.name) == ("bench-t.md", "bench-t.csv")
     lines = [line for line in page.read_text().splitlines() if line.startswith("| ")]
     assert lines[0].startswith("| checkpoint | architecture | Set5 PSNR / SSIM | Set14 PSNR / SSIM | params")
@@ -159,6 +159,29 @@ def test_the_page_sorts_by_the_first_sets_psnr_below_bicubic(tmp_path, store, da
     csv_rows = list(csv.DictReader(io.StringIO(table.read_text())))
     assert [r["file"] for r in csv_rows] == ["bicubic", "net1.pth", "net0.pth", "net2.pth"]
     assert csv_rows[1]["Set5.psnr"] == "31.5000" and len(csv_rows[1]["sha256"]) == 64 and csv_rows[1]["run_id"]
+    assert older == 0 and "left off" not in text
+
+
+def test_a_rewritten_file_shows_its_newest_version_alone_and_its_older_ones_stay_in_mlflow(tmp_path, store):
+    tracker, experiment_id = store
+    protocol = BenchProtocol(("Set5",), ())
+    path, jobs = tmp_path / "net.pth", []
+    for seed, psnr in ((0, 30.0), (1, 31.0)):  # one path, rewritten with other weights and scored again
+        jobs.append(prepare_checkpoint(parse_entry(str(_save_compact(path, seed))), None))
+        log_bench_run(tracker, experiment_id, "t", protocol, jobs[-1], _sets(protocol.sets, psnr))
+    other = prepare_checkpoint(parse_entry(str(_save_compact(tmp_path / "other.pth", 2))), None)
+    log_bench_run(tracker, experiment_id, "t", protocol, other, _sets(protocol.sets, 29.0))
+
+    rows, older = bench_rows(tracker, experiment_id, protocol)
+    assert sorted((r["file"], r["Set5.psnr_y"]) for r in rows) == [("net.pth", 31.0), ("other.pth", 29.0)]
+    assert older == 1 and len(tracker.runs([experiment_id])) == 3  # left off the page, not out of MLflow
+    page, table = write_bench_page(tmp_path / "out", "t", rows, protocol.sets, {}, "srbench bench ...", older)
+    text = page.read_text()
+    assert text.count("| net.pth |") == 1 and table.read_text().count("net.pth") == 2  # its file and path cells
+    assert "1 run(s) of files since rewritten are left off" in text and "experiment `bench-t`" in text
+    # rewritten back to the first weights: the bench finds that run again (reused), and the page shows it
+    rows, older = bench_rows(tracker, experiment_id, protocol, {protocol.key(jobs[0])})
+    assert [r["Set5.psnr_y"] for r in rows if r["file"] == "net.pth"] == [30.0] and older == 1
 
 
 def test_a_bench_of_files_already_scored_reuses_their_runs_and_writes_the_page(
@@ -280,5 +303,6 @@ def test_bench_ray_three_files_two_at_a_time_then_reused_then_a_changed_one_resc
     changed = bench()
     [rescored] = [line for line in changed.splitlines() if line.startswith("scored ")]
     assert changed.count("reused ") == 2 and "b.pth (sha256" in rescored
-    assert len(tracker.runs([experiment.experiment_id])) == 4
-    assert (out / "bench-trio.md").read_text().count("| b.pth |") == 2  # the old weights' row and the new one's
+    assert len(tracker.runs([experiment.experiment_id])) == 4  # the old weights' run stays in MLflow
+    page = (out / "bench-trio.md").read_text()
+    assert page.count("| b.pth |") == 1 and "1 run(s) of files since rewritten are left off" in page

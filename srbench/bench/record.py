@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -147,26 +147,37 @@ def log_bench_run(
     return run_id
 
 
-def bench_rows(tracker: Tracker, experiment_id: str, protocol: BenchProtocol) -> list[dict[str, Any]]:
-    """Every finished run of the bench under ``protocol`` as a page's row: what the file is, its figures by MLflow
-    name (``Set5.psnr_y``), and how pages show its further metrics."""
+def bench_rows(
+    tracker: Tracker, experiment_id: str, protocol: BenchProtocol, current: Collection[str] = ()
+) -> tuple[list[dict[str, Any]], int]:
+    """The page's rows, one per entry (a file's path and the network named for it): the finished run under
+    ``protocol`` of its newest version, and how many older versions (runs of the file before it was rewritten) are
+    left off; those stay in MLflow. The newest is the version this command scored or reused (``current``: their
+    keys), else the last scored: a file rewritten back to weights scored before shows that run again."""
     runs = tracker.runs(
         [experiment_id],
         f"tags.`{TAG_BENCH_PROTOCOL}` = '{protocol.digest}' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time ASC"],
+        order_by=["attributes.start_time DESC"],
     )
-    return [
-        {
-            "file": Path(r.data.params["file"]).name,
-            "path": r.data.params["file"],
-            "model": r.data.params["model"],
-            "architecture": r.data.params["architecture"],
-            "scale": int(r.data.params["scale"]),
-            "sha256": r.data.tags[TAG_SHA256],
-            "hardware": r.data.tags.get(TAG_HARDWARE, ""),
-            "metric_specs": r.data.tags.get(TAG_METRICS, "[]"),
-            "run_id": r.info.run_id,
-            **r.data.metrics,
-        }
-        for r in runs
-    ]
+    newest: dict[tuple[str, str], Any] = {}
+    for run in sorted(runs, key=lambda r: r.data.tags[TAG_BENCH_KEY] not in current):  # stable: newest first
+        newest.setdefault((run.data.params["file"], run.data.params["model"]), run)
+    return [_row(run) for run in newest.values()], len(runs) - len(newest)
+
+
+def _row(run: Any) -> dict[str, Any]:
+    """A run as a page's row: what the file is, its figures by MLflow name (``Set5.psnr_y``), and how pages show its
+    further metrics."""
+    params, tags = run.data.params, run.data.tags
+    return {
+        "file": Path(params["file"]).name,
+        "path": params["file"],
+        "model": params["model"],
+        "architecture": params["architecture"],
+        "scale": int(params["scale"]),
+        "sha256": tags[TAG_SHA256],
+        "hardware": tags.get(TAG_HARDWARE, ""),
+        "metric_specs": tags.get(TAG_METRICS, "[]"),
+        "run_id": run.info.run_id,
+        **run.data.metrics,
+    }

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     fresh = _not_yet_scored(tracker, experiment_id, protocol, jobs)
     if fresh:
         _score(tracker, experiment_id, name, protocol, fresh, references, root, args)
-    for page in _write_page(tracker, experiment_id, name, protocol, root, args):
+    for page in _write_page(tracker, experiment_id, name, protocol, jobs, root, args):
         print(page)
     print(f"MLflow: {ui_command(uri, experiment_id)}")
     return 0
@@ -113,20 +113,28 @@ def _not_yet_scored(
 
 
 def _write_page(
-    tracker: Tracker, experiment_id: str, name: str, protocol: BenchProtocol, root: Path, args: argparse.Namespace
+    tracker: Tracker,
+    experiment_id: str,
+    name: str,
+    protocol: BenchProtocol,
+    jobs: list[Prepared],
+    root: Path,
+    args: argparse.Namespace,
 ) -> list[Path]:
-    """The page and CSV of every file the bench scored under ``protocol``, and the folder's index."""
+    """The page and CSV of every file the bench scored under ``protocol`` (``jobs``' as this command found them, the
+    others' newest version), and the folder's index."""
     from srbench.bench.record import bench_rows  # only for this command
     from srbench.report.baseline import bicubic_scores, reference_metrics
     from srbench.report.bench_page import further_metrics, write_bench_page
     from srbench.report.index import write_index
 
-    rows = bench_rows(tracker, experiment_id, protocol)
+    rows, older = bench_rows(tracker, experiment_id, protocol, {protocol.key(job) for job in jobs})
     sets = list(protocol.sets)
     bicubic = bicubic_scores(
         sorted({r["scale"] for r in rows}), root, sets, metrics=reference_metrics(further_metrics(rows, sets))
     )
-    pages = write_bench_page(args.out, name, rows, sets, bicubic, _command(name, rows, args.sets, args.metrics))
+    command = _command(name, rows, args.sets, args.metrics)
+    pages = write_bench_page(args.out, name, rows, sets, bicubic, command, older)
     write_index(args.out)  # the folder's README lists the bench beside the studies' pages
     return pages
 

@@ -15,6 +15,7 @@ from srbench.evaluate import PROTOCOL
 from srbench.metrics import Metric
 from srbench.report.baseline import REFERENCE_ROWS, Figures
 from srbench.report.columns import num, page_metrics
+from srbench.tracking.names import TAG_SHA256
 
 Row = dict[str, Any]  # srbench.bench.record.bench_rows's: what the file is, its figures by MLflow name
 SHORT_SHA = 12
@@ -42,9 +43,10 @@ def _figure(row: Row, set_name: str, metric: str) -> float | None:
 
 
 def render_page(
-    bench: str, rows: Sequence[Row], sets: Sequence[str], bicubic: dict[tuple, Figures], command: str
+    bench: str, rows: Sequence[Row], sets: Sequence[str], bicubic: dict[tuple, Figures], command: str, older: int
 ) -> str:
-    """The markdown page: how the figures were made and how to make them again, then a table per scale."""
+    """The markdown page: how the figures were made and how to make them again, how many older versions of rewritten
+    files it leaves off (``older``), then a table per scale."""
     extras = further_metrics(rows, sets)
     hardware = "; ".join(dict.fromkeys(r["hardware"] for r in rows if r["hardware"])) or "unknown"
     lines = [
@@ -54,6 +56,12 @@ def render_page(
         "",
         f"Protocol: {PROTOCOL}. Scored on: {hardware}. Reproduce: `{command}`",
     ]
+    if older:
+        lines += [
+            "",
+            f"Each file's newest version only: {older} run(s) of files since rewritten are left off. They stay in "
+            f"MLflow, in the experiment `{page_name(bench)}` (its runs' `{TAG_SHA256}` tag tells the versions apart).",
+        ]
     ordered = sorted_rows(rows, sets)
     for scale in sorted({r["scale"] for r in rows}):
         at_scale = [r for r in ordered if r["scale"] == scale]
@@ -117,10 +125,16 @@ def render_csv(rows: Sequence[Row], sets: Sequence[str], bicubic: dict[tuple, Fi
 
 
 def write_bench_page(
-    out: Path, bench: str, rows: Sequence[Row], sets: Sequence[str], bicubic: dict[tuple, Figures], command: str
+    out: Path,
+    bench: str,
+    rows: Sequence[Row],
+    sets: Sequence[str],
+    bicubic: dict[tuple, Figures],
+    command: str,
+    older: int,
 ) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     page, table = out / f"{page_name(bench)}.md", out / f"{page_name(bench)}.csv"
-    page.write_text(render_page(bench, rows, sets, bicubic, command))
+    page.write_text(render_page(bench, rows, sets, bicubic, command, older))
     table.write_text(render_csv(rows, sets, bicubic))
     return [page, table]
