@@ -16,14 +16,19 @@ from spandrel.architectures.RCAN import RCAN
 
 from srbench.bench.checkpoints import parse_entry, prepare_checkpoint
 from srbench.bench.record import BenchProtocol, bench_rows, experiment_name, find_scored, log_bench_run
-from srbench.bench.score import SetResult, score_checkpoint_on_set
+from srbench.bench.score import SetResult, score_checkpoint_on_set, score_shipped, user_code
+from srbench.bench.shipping import land, landed_reference, pack
 from srbench.cli import main
 from srbench.evaluate import SetScore
+from srbench.metrics import METRICS
 from srbench.models import build_model
 from srbench.report.baseline import bicubic_scores
 from srbench.report.bench_page import write_bench_page
 from srbench.tracking.names import PER_IMAGE_TABLE, RESULTS_ARTIFACT, TAG_SHA256
 from srbench.tracking.store import Tracker
+from srbench.user_code import absolute_references
+
+from user_networks import TINY_SR
 
 # spandrel's builders call torch.meshgrid without indexing= (SwinIR-like ones): theirs to heed
 pytestmark = pytest.mark.filterwarnings("ignore:torch.meshgrid:UserWarning")
@@ -85,6 +90,53 @@ def test_a_task_scores_its_metrics_on_the_device_it_runs_the_network_on(tmp_path
     monkeypatch.setattr("srbench.bench.score.evaluate_model", evaluate)
     score_checkpoint_on_set(parse_entry(str(_save_compact(tmp_path / "a.pth", 0))), "Set5", 3, [], data_root)
     assert calls == [(torch.device("meta"), torch.device("meta"))]
+
+
+# a metric of one's own in a file.py, as `--metrics lab/metrics.py:GREY` names it
+GREY_METRIC = """
+import torch
+from srbench.metrics import Metric
+
+GREY = Metric("shipped_grey", "Grey", higher_is_better=True, digits=1,
+              compute=lambda sr, hr, shave: torch.full((sr.shape[0],), 7.0, dtype=torch.float64))
+"""
+
+
+def test_a_task_scores_a_file_py_network_and_metric_its_node_has_not_got(tmp_path, data_root, monkeypatch):
+    """A cluster's node lacks the driver's lab/: the task gets the files' bytes and imports landed copies."""
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    (lab / "nets.py").write_text(TINY_SR)
+    (lab / "metrics.py").write_text(GREY_METRIC)
+    built: dict = {}
+    exec(TINY_SR, built)
+    torch.manual_seed(0)
+    torch.save(built["TinySR"](scale=3).state_dict(), tmp_path / "tiny.pth")
+    monkeypatch.chdir(tmp_path)
+    checkpoint = parse_entry("lab/nets.py:TinySR=tiny.pth")
+    metrics = absolute_references(["lab/metrics.py:GREY"])  # as bench's --metrics makes them
+    files = user_code([prepare_checkpoint(checkpoint, [3])], metrics)
+    assert set(files) == {str(lab / "nets.py"), str(lab / "metrics.py")}
+    expected = score_checkpoint_on_set(checkpoint, "Set5", 3, [], data_root)  # the driver's files
+    lab.rename(tmp_path / "elsewhere")
+    try:
+        result = score_shipped(checkpoint, (tmp_path / "tiny.pth").read_bytes(), files, "Set5", 3, metrics, data_root)
+    finally:
+        METRICS.pop("shipped_grey", None)  # the registry is process-wide
+    assert result.score.figures == {**expected.score.figures, "shipped_grey": 7.0}
+
+
+def test_shipped_files_land_once_by_their_contents_under_their_own_names(tmp_path):
+    first, second = tmp_path / "a" / "nets.py", tmp_path / "b" / "nets.py"  # one name, two contents
+    for path, text in ((first, "A = 1"), (second, "A = 2")):
+        path.parent.mkdir()
+        path.write_text(text)
+    local = land(pack([str(first), str(second), str(first)]), tmp_path / "node")
+    assert Path(local[str(first)]).read_text() == "A = 1" and Path(local[str(second)]).read_text() == "A = 2"
+    assert Path(local[str(first)]).name == "nets.py" and local[str(first)] != local[str(second)]
+    assert land(pack([str(first)]), tmp_path / "node") == {str(first): local[str(first)]}  # found again
+    assert landed_reference(f"{first}:TinySR", local) == f"{local[str(first)]}:TinySR"
+    assert [landed_reference(r, local) for r in ("srcnn", "mylab.nets:TinySR")] == ["srcnn", "mylab.nets:TinySR"]
 
 
 def _sets(names: tuple[str, ...], psnr: float, scale: int = 3) -> list[SetResult]:

@@ -64,7 +64,7 @@ def parse_entry(text: str) -> Checkpoint:
     path = Path(file).expanduser()
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist")
-    # a file.py:Callable network made absolute: Ray's workers run in other folders
+    # a file.py:Callable network made absolute: the path its bytes are shipped to the tasks by (bench.shipping)
     network = absolute_references([model])[0] if model is not None else None
     naming = f"MODEL={file} (MODEL: a registered name, package.module:Callable or file.py:Callable)"
     given = Given(f"checkpoint {text}", f"MODEL {model}", naming)

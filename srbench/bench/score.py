@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from srbench.bench.checkpoints import Checkpoint, Prepared, resolve_checkpoint
+from srbench.bench.shipping import Files, code_file, land, landed_reference, landing, pack
 from srbench.data import get_spec
 from srbench.errors import UserError
 from srbench.evaluate import SetScore, evaluate_model
@@ -60,13 +61,33 @@ def task_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _score_shipped(checkpoint: Checkpoint, contents: bytes, *args: Any) -> SetResult:
+def score_shipped(
+    checkpoint: Checkpoint,
+    contents: bytes,
+    files: Files,
+    set_name: str,
+    scale: int,
+    metrics: Sequence[str],
+    data_root: Path,
+) -> SetResult:
     """A Ray task: the file's bytes came through Ray's object store (a cluster's nodes need not share the driver's
-    files), written under the file's own name (its suffix says safetensors or torch.save) and scored."""
+    files), written under the file's own name (its suffix says safetensors or torch.save), and scored with the
+    network's and metrics' ``file.py`` (``files``) landed on this node (:mod:`srbench.bench.shipping`)."""
+    local = land(files, landing())
+    model = landed_reference(checkpoint.model, local) if checkpoint.model is not None else None
+    references = [landed_reference(name, local) for name in metrics]
     with tempfile.TemporaryDirectory(prefix="srbench-bench-") as folder:
-        local = Path(folder) / checkpoint.path.name
-        local.write_bytes(contents)
-        return score_checkpoint_on_set(replace(checkpoint, path=local), *args)
+        path = Path(folder) / checkpoint.path.name
+        path.write_bytes(contents)
+        return score_checkpoint_on_set(
+            replace(checkpoint, path=path, model=model), set_name, scale, references, data_root
+        )
+
+
+def user_code(jobs: Sequence[Prepared], metrics: Sequence[str]) -> Files:
+    """The ``file.py`` files of the jobs' networks and of ``metrics``, read for the tasks."""
+    references = [*(job.checkpoint.model for job in jobs if job.checkpoint.model is not None), *metrics]
+    return pack(file for file in map(code_file, references) if file is not None)
 
 
 def score_on_ray(
@@ -86,15 +107,18 @@ def score_on_ray(
 
     where = init_ray(address)
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-    task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=TASK_RETRIES)(_score_shipped)
+    task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=TASK_RETRIES)(score_shipped)
     contents = {job.checkpoint.sha256: ray.put(job.checkpoint.path.read_bytes()) for job in jobs}
+    files = ray.put(user_code(jobs, metrics))
     queue = [(job, s) for job in jobs for s in sets]
     print(f"scoring {len(queue)} file x set task(s) on {where}{' (1 GPU each)' if gpus else ''}", file=sys.stderr)
     pending: dict[Any, Prepared] = {}
     while queue or pending:
         while queue and len(pending) < (max_concurrent or len(queue) + len(pending)):
             job, set_name = queue.pop(0)
-            ref = task.remote(job.checkpoint, contents[job.checkpoint.sha256], set_name, job.scale, metrics, data_root)
+            ref = task.remote(
+                job.checkpoint, contents[job.checkpoint.sha256], files, set_name, job.scale, metrics, data_root
+            )
             pending[ref] = job
         [done], _ = ray.wait(list(pending), num_returns=1)
         job = pending.pop(done)

@@ -140,8 +140,8 @@ def _write_page(
 
 
 def _metrics(text: str | None) -> tuple[list[str], tuple[str, ...]]:
-    """``--metrics`` as the tasks take it (``file.py:NAME`` made absolute: Ray's workers run elsewhere) and the
-    names of the figures it adds."""
+    """``--metrics`` as the tasks take it (``file.py:NAME`` made absolute: the path its bytes are shipped to the tasks
+    by) and the names of the figures it adds."""
     from srbench.metrics import ALWAYS, choose  # only for this command
     from srbench.user_code import absolute_references
 
