@@ -14,11 +14,19 @@ import torch
 from spandrel.architectures.Compact import Compact
 from spandrel.architectures.RCAN import RCAN
 
-from srbench.bench.checkpoints import parse_entry, prepare_checkpoint
-from srbench.bench.record import BenchProtocol, bench_rows, experiment_name, find_scored, log_bench_run
-from srbench.bench.score import SetResult, score_checkpoint_on_set, score_shipped, user_code
-from srbench.bench.shipping import land, landed_reference, pack
+from srbench.bench.checkpoints import file_sha256, parse_entry, prepare_checkpoint
+from srbench.bench.record import (
+    BenchProtocol,
+    bench_rows,
+    experiment_name,
+    find_scored,
+    log_bench_run,
+    weights_identity,
+)
+from srbench.bench.score import SetResult, score_checkpoint_on_set, score_shipped
+from srbench.bench.shipping import absolute_setting, land, landed_reference, pack, shipment
 from srbench.cli import main
+from srbench.data import save_png
 from srbench.evaluate import SetScore
 from srbench.metrics import METRICS
 from srbench.models import build_model
@@ -115,12 +123,12 @@ def test_a_task_scores_a_file_py_network_and_metric_its_node_has_not_got(tmp_pat
     monkeypatch.chdir(tmp_path)
     checkpoint = parse_entry("lab/nets.py:TinySR=tiny.pth")
     metrics = absolute_references(["lab/metrics.py:GREY"])  # as bench's --metrics makes them
-    files = user_code([prepare_checkpoint(checkpoint, [3])], metrics)
-    assert set(files) == {str(lab / "nets.py"), str(lab / "metrics.py")}
+    shipped = shipment([checkpoint.model, "srcnn"], metrics, {})
+    assert set(shipped.code) == {str(lab / "nets.py"), str(lab / "metrics.py")} and not shipped.weights
     expected = score_checkpoint_on_set(checkpoint, "Set5", 3, [], data_root)  # the driver's files
     lab.rename(tmp_path / "elsewhere")
     try:
-        result = score_shipped(checkpoint, (tmp_path / "tiny.pth").read_bytes(), files, "Set5", 3, metrics, data_root)
+        result = score_shipped(checkpoint, (tmp_path / "tiny.pth").read_bytes(), shipped, "Set5", 3, data_root)
     finally:
         METRICS.pop("shipped_grey", None)  # the registry is process-wide
     assert result.score.figures == {**expected.score.figures, "shipped_grey": 7.0}
@@ -139,11 +147,18 @@ def test_shipped_files_land_once_by_their_contents_under_their_own_names(tmp_pat
     assert [landed_reference(r, local) for r in ("srcnn", "mylab.nets:TinySR")] == ["srcnn", "mylab.nets:TinySR"]
 
 
-def _sets(names: tuple[str, ...], psnr: float, scale: int = 3) -> list[SetResult]:
-    """Figures as a task returns them, made up (the page and the store care about their values, not their origin)."""
-    rows = [{"image": "baby.png", "psnr_y": psnr, "ssim_y": 0.9, "psnr_rgb": psnr - 1}]
+def _sets(names: tuple[str, ...], psnr: float, scale: int = 3, lpips: str | None = None) -> list[SetResult]:
+    """Figures as a task returns them, made up (the page and the store care about their values, not their origin);
+    with LPIPS where ``lpips`` labels its weights."""
+    figures = {"psnr_y": psnr, "ssim_y": 0.9, "psnr_rgb": psnr - 1, **({"lpips": 0.25} if lpips else {})}
+    weights = {"lpips": lpips} if lpips else {}
     return [
-        SetResult(SetScore(name, scale, 1, {"psnr_y": psnr - i, "ssim_y": 0.9, "psnr_rgb": psnr - 1}, rows), 1.0, "CPU")
+        SetResult(
+            SetScore(name, scale, 1, {**figures, "psnr_y": psnr - i}, [{"image": "baby.png", **figures}]),
+            1.0,
+            "CPU",
+            weights,
+        )
         for i, name in enumerate(names)
     ]
 
@@ -259,6 +274,83 @@ def test_a_bench_of_files_already_scored_reuses_their_runs_and_writes_the_page(
     assert "[bench-t](bench-t.md)" in (out / "README.md").read_text()
 
 
+RANDOM_LPIPS = "LPIPS v0.1 AlexNet, trunk random (not ImageNet: not comparable)"
+
+
+def test_the_metric_weights_are_part_of_the_protocol_by_their_contents(tmp_path):
+    (tmp_path / "a").mkdir()
+    trunk, copy, other = tmp_path / "alexnet.pth", tmp_path / "a" / "copy.pth", tmp_path / "other.pth"
+    for path, text in ((trunk, "weights"), (copy, "weights"), (other, "others")):
+        path.write_text(text)
+    identity = weights_identity({"lpips_weights": str(trunk), "dists_weights": f"random,{other}"})
+    assert dict(identity) == {
+        "lpips_weights": f"sha256:{file_sha256(trunk)}",
+        "dists_weights": f"random,sha256:{file_sha256(other)}",
+    }
+    assert weights_identity({"lpips_weights": str(copy)}) == identity[1:]  # the contents count, not the path
+    assert weights_identity({"lpips_weights": "random"}) == (("lpips_weights", "random"),)
+    # the default weights (--metrics lpips alone) and none: the protocol as before bench took weights options
+    default = BenchProtocol(("Set5",), ("lpips",))
+    for settings in ({"lpips_weights": "imagenet"}, {"dists_weights": "none"}):
+        assert BenchProtocol(("Set5",), ("lpips",), weights_identity(settings)).digest == default.digest
+    digests = {
+        BenchProtocol(("Set5",), ("lpips",), weights_identity({"lpips_weights": s})).digest
+        for s in ("random", str(trunk), str(other))
+    }
+    assert len(digests | {default.digest}) == 4
+
+
+def test_runs_scored_with_other_metric_weights_are_not_reused_and_the_page_names_the_weights(
+    tmp_path, store, data_root, monkeypatch
+):
+    """No Ray: scoring is recorded, not done; a run under the random trunk is in the store."""
+    tracker, experiment_id = store
+    asked: list = []
+    monkeypatch.setattr(
+        "srbench.bench.score.score_on_ray", lambda jobs, sets, metrics, settings, *_: asked.append(settings) or iter(())
+    )
+    monkeypatch.chdir(tmp_path)
+    path = _save_compact(tmp_path / "net.pth", 0)
+    random = BenchProtocol(("Set5",), ("lpips",), weights_identity({"lpips_weights": "random"}))
+    job = prepare_checkpoint(parse_entry(str(path)), None)
+    log_bench_run(tracker, experiment_id, "t", random, job, _sets(random.sets, 30.0, lpips=RANDOM_LPIPS))
+    argv = ["bench", "net.pth", "--name", "t", "--sets", "Set5", "--tracking-uri", tracker.uri, "--out", "pages"]
+
+    assert main([*argv, "--lpips-weights", "random"]) == 0 and asked == []  # the same weights: reused
+    page = (tmp_path / "pages" / "bench-t.md").read_text()
+    assert f"Metric weights: {RANDOM_LPIPS}." in page and "| LPIPS ↓ Set5 (not comparable) |" in page
+    assert "--lpips-weights random`" in page  # in the command that scores the page again
+    # ImageNet's weights (the default), or a file's: scored again, the file by the absolute path it is shipped by
+    assert main([*argv, "--metrics", "lpips"]) == 0 and asked == [{}]
+    (tmp_path / "alexnet.pth").write_text("weights")
+    assert main([*argv, "--lpips-weights", "alexnet.pth"]) == 0
+    assert asked[-1] == {"lpips_weights": str(tmp_path / "alexnet.pth")}
+
+
+def test_a_task_scores_with_the_weights_files_the_driver_named_and_says_which(tmp_path, data_root, set5):
+    """DISTS on the random trunk with alpha/beta from a file the task's node has not got (a cheap stand-in for a
+    local VGG16 file: both are files a weights option names)."""
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    for name, hr in set5[:2]:
+        save_png(hr[:, :96, :96].contiguous(), crops / name)
+    small = f"folder:{crops}"
+    (tmp_path / "driver").mkdir()
+    alpha_beta = tmp_path / "driver" / "ab.pt"
+    torch.manual_seed(0)
+    torch.save({"alpha": torch.rand(1, 1475, 1, 1), "beta": torch.rand(1, 1475, 1, 1)}, alpha_beta)
+    settings = {"dists_weights": absolute_setting("--dists-weights", f"random,{alpha_beta}")}
+    checkpoint = parse_entry(str(_save_compact(tmp_path / "net.pth", 0)))
+    shipped = shipment([], [], settings)
+    assert set(shipped.weights) == {str(alpha_beta)}
+    expected = score_checkpoint_on_set(checkpoint, small, 3, [], data_root, settings=settings)
+    (tmp_path / "driver").rename(tmp_path / "elsewhere")
+    result = score_shipped(checkpoint, (tmp_path / "net.pth").read_bytes(), shipped, small, 3, data_root)
+    assert result.score.figures == expected.score.figures and "dists" in result.score.figures
+    label = "DISTS VGG16, trunk random (not ImageNet: not comparable), alpha/beta file ab.pt (not dists-pytorch 0.1's"
+    assert result.weights == expected.weights == {"dists": f"{label} weights.pt: not comparable)"}
+
+
 def _refused(argv: list[str], capsys, message: str) -> None:
     code = main(["bench", *argv, "--sets", "Set5"])
     err = capsys.readouterr().err
@@ -302,6 +394,11 @@ def test_bad_input_is_one_line(tmp_path, monkeypatch, capsys):
     _refused([good, "--name", "t", "--metrics", "nosuch"], capsys, "--metrics: unknown metric 'nosuch'")
     _refused(["=x3.pth", "--name", "t"], capsys, "checkpoint '=x3.pth': give FILE or MODEL=FILE")
     _refused([good, "--name", "t", "--max-concurrent", "0"], capsys, "--max-concurrent 0: give at least 1")
+    _refused(
+        [good, "--name", "t", "--lpips-weights", "alexnet.pth"],
+        capsys,
+        "--lpips-weights alexnet.pth: 'alexnet.pth' is neither imagenet nor random nor an existing file",
+    )
     assert not (tmp_path / "mlflow.db").exists()  # every refusal before the store is opened
 
 

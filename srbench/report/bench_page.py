@@ -21,6 +21,7 @@ Row = dict[str, Any]  # srbench.bench.record.bench_rows's: what the file is, its
 SHORT_SHA = 12
 CSV_HEAD = ("scale", "file", "model", "architecture", "sha256")
 CSV_TAIL = ("parameters", "macs_per_mp", "hardware", "run_id", "path")
+NOT_COMPARABLE = "not comparable"  # what a metric's weights label says of weights that published figures did not use
 
 
 def page_name(bench: str) -> str:
@@ -56,6 +57,9 @@ def render_page(
         "",
         f"Protocol: {PROTOCOL}. Scored on: {hardware}. Reproduce: `{command}`",
     ]
+    weights = _weights(rows)
+    if weights:
+        lines += ["", f"Metric weights: {'; '.join(weights)}."]
     if older:
         lines += [
             "",
@@ -69,12 +73,26 @@ def render_page(
     return "\n".join(lines) + "\n"
 
 
+def _weights(rows: Sequence[Row]) -> list[str]:
+    """The weights of the metrics that take some, as the runs recorded them (eval's words: a label saying "not
+    comparable" where they are not the ones published figures used, "n/a" where there were none), each once."""
+    return list(dict.fromkeys(label for r in rows for label in r["metric_weights"].values()))
+
+
+def _not_comparable(rows: Sequence[Row]) -> set[str]:
+    """The metrics some row scored with weights whose figures are not comparable with published ones."""
+    return {name for r in rows for name, label in r["metric_weights"].items() if NOT_COMPARABLE in label}
+
+
 def _table(
     rows: Sequence[Row], scale: int, sets: Sequence[str], extras: Sequence[Metric], bicubic: dict[tuple, Figures]
 ) -> list[str]:
     names = [set_label(s) for s in sets]
     header = ["checkpoint", "architecture", *(f"{n} PSNR / SSIM" for n in names)]
-    header += [f"{m.heading} {m.arrow} {' / '.join(names)}" for m in extras]
+    odd = _not_comparable(rows)
+    header += [
+        f"{m.heading} {m.arrow} {' / '.join(names)}" + (f" ({NOT_COMPARABLE})" if m.name in odd else "") for m in extras
+    ]
     header += ["params", "MACs / MP", "sha256", "MLflow run"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     reference = {s: bicubic.get((scale, s), {}) for s in sets}
