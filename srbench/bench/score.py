@@ -58,7 +58,7 @@ def score_checkpoint_on_set(
     [score] = evaluate_model(
         network.resolve, [get_spec(set_name)], [scale], data_root, download, scorers=scorers, device=device
     )
-    weights = {s.name: s.label for s in scorers if s.label}
+    weights = {s.name: s.weights_label for s in scorers if s.weights_label}
     return SetResult(score, time.perf_counter() - start, describe_hardware(), weights)
 
 

@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     else:
-        labels = [s.label for s in scorers if s.label]  # "DISTS n/a: ..."
+        labels = [s.weights_label for s in scorers if s.weights_label]  # "DISTS n/a: ..."
         tiled = [tiling.describe()] if tiling is not None else []
         print(format_table(scores, "; ".join([title, *tiled, *labels])))
     return 0

@@ -173,7 +173,7 @@ class Scorer:
         return self.metric.name
 
     @property
-    def label(self) -> str | None:
+    def weights_label(self) -> str | None:
         """How a table names its weights (``LPIPS v0.1 AlexNet, trunk random (...: not comparable)``) or why it is
         unscored (``DISTS n/a: ...``); None for a metric without weights."""
         if self.note is None:
