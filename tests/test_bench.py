@@ -14,16 +14,29 @@ import torch
 from spandrel.architectures.Compact import Compact
 from spandrel.architectures.RCAN import RCAN
 
-from srbench.bench.checkpoints import parse_entry, prepare_checkpoint
-from srbench.bench.record import BenchProtocol, bench_rows, experiment_name, find_scored, log_bench_run
-from srbench.bench.score import SetResult, score_checkpoint_on_set
+from srbench.bench.checkpoints import file_sha256, parse_entry, prepare_checkpoint
+from srbench.bench.record import (
+    BenchProtocol,
+    bench_rows,
+    experiment_name,
+    find_scored,
+    log_bench_run,
+    weights_identity,
+)
+from srbench.bench.score import SetResult, score_checkpoint_on_set, score_shipped
+from srbench.bench.shipping import absolute_setting, land, landed_reference, pack, shipment
 from srbench.cli import main
+from srbench.data import save_png
 from srbench.evaluate import SetScore
+from srbench.metrics import METRICS
 from srbench.models import build_model
 from srbench.report.baseline import bicubic_scores
 from srbench.report.bench_page import write_bench_page
 from srbench.tracking.names import PER_IMAGE_TABLE, RESULTS_ARTIFACT, TAG_SHA256
 from srbench.tracking.store import Tracker
+from srbench.user_code import absolute_references
+
+from user_networks import TINY_SR
 
 # spandrel's builders call torch.meshgrid without indexing= (SwinIR-like ones): theirs to heed
 pytestmark = pytest.mark.filterwarnings("ignore:torch.meshgrid:UserWarning")
@@ -72,11 +85,80 @@ def test_a_model_named_for_its_file_scores_as_eval_model_does(tmp_path, capsys, 
     assert [result.score.as_dict()] == json.loads(captured.out)["results"]
 
 
-def _sets(names: tuple[str, ...], psnr: float, scale: int = 3) -> list[SetResult]:
-    """Figures as a task returns them, made up (the page and the store care about their values, not their origin)."""
-    rows = [{"image": "baby.png", "psnr_y": psnr, "ssim_y": 0.9, "psnr_rgb": psnr - 1}]
+def test_a_task_scores_its_metrics_on_the_device_it_runs_the_network_on(tmp_path, data_root, monkeypatch):
+    """No GPU needed: the task's device stands in as ``meta``, and evaluate_model records where it was asked to
+    score (the metrics once ran on the CPU beside a GPU network)."""
+    calls = []
+
+    def evaluate(resolve, *args, **kwargs):
+        calls.append((next(resolve.model.parameters()).device, kwargs.get("device")))
+        return [_sets(("Set5",), 30.0)[0].score]
+
+    monkeypatch.setattr("srbench.bench.score.task_device", lambda: torch.device("meta"))
+    monkeypatch.setattr("srbench.bench.score.evaluate_model", evaluate)
+    score_checkpoint_on_set(parse_entry(str(_save_compact(tmp_path / "a.pth", 0))), "Set5", 3, [], data_root)
+    assert calls == [(torch.device("meta"), torch.device("meta"))]
+
+
+# a metric of one's own in a file.py, as `--metrics lab/metrics.py:GREY` names it
+GREY_METRIC = """
+import torch
+from srbench.metrics import Metric
+
+GREY = Metric("shipped_grey", "Grey", higher_is_better=True, digits=1,
+              compute=lambda sr, hr, shave: torch.full((sr.shape[0],), 7.0, dtype=torch.float64))
+"""
+
+
+def test_a_task_scores_a_file_py_network_and_metric_its_node_has_not_got(tmp_path, data_root, monkeypatch):
+    """A cluster's node lacks the driver's lab/: the task gets the files' bytes and imports landed copies."""
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    (lab / "nets.py").write_text(TINY_SR)
+    (lab / "metrics.py").write_text(GREY_METRIC)
+    built: dict = {}
+    exec(TINY_SR, built)
+    torch.manual_seed(0)
+    torch.save(built["TinySR"](scale=3).state_dict(), tmp_path / "tiny.pth")
+    monkeypatch.chdir(tmp_path)
+    checkpoint = parse_entry("lab/nets.py:TinySR=tiny.pth")
+    metrics = absolute_references(["lab/metrics.py:GREY"])  # as bench's --metrics makes them
+    shipped = shipment([checkpoint.model, "srcnn"], metrics, {})
+    assert set(shipped.code) == {str(lab / "nets.py"), str(lab / "metrics.py")} and not shipped.weights
+    expected = score_checkpoint_on_set(checkpoint, "Set5", 3, [], data_root)  # the driver's files
+    lab.rename(tmp_path / "elsewhere")
+    try:
+        result = score_shipped(checkpoint, (tmp_path / "tiny.pth").read_bytes(), shipped, "Set5", 3, data_root)
+    finally:
+        METRICS.pop("shipped_grey", None)  # the registry is process-wide
+    assert result.score.figures == {**expected.score.figures, "shipped_grey": 7.0}
+
+
+def test_shipped_files_land_once_by_their_contents_under_their_own_names(tmp_path):
+    first, second = tmp_path / "a" / "nets.py", tmp_path / "b" / "nets.py"  # one name, two contents
+    for path, text in ((first, "A = 1"), (second, "A = 2")):
+        path.parent.mkdir()
+        path.write_text(text)
+    local = land(pack([str(first), str(second), str(first)]), tmp_path / "node")
+    assert Path(local[str(first)]).read_text() == "A = 1" and Path(local[str(second)]).read_text() == "A = 2"
+    assert Path(local[str(first)]).name == "nets.py" and local[str(first)] != local[str(second)]
+    assert land(pack([str(first)]), tmp_path / "node") == {str(first): local[str(first)]}  # found again
+    assert landed_reference(f"{first}:TinySR", local) == f"{local[str(first)]}:TinySR"
+    assert [landed_reference(r, local) for r in ("srcnn", "mylab.nets:TinySR")] == ["srcnn", "mylab.nets:TinySR"]
+
+
+def _sets(names: tuple[str, ...], psnr: float, scale: int = 3, lpips: str | None = None) -> list[SetResult]:
+    """Figures as a task returns them, made up (the page and the store care about their values, not their origin);
+    with LPIPS where ``lpips`` labels its weights."""
+    figures = {"psnr_y": psnr, "ssim_y": 0.9, "psnr_rgb": psnr - 1, **({"lpips": 0.25} if lpips else {})}
+    weights = {"lpips": lpips} if lpips else {}
     return [
-        SetResult(SetScore(name, scale, 1, {"psnr_y": psnr - i, "ssim_y": 0.9, "psnr_rgb": psnr - 1}, rows), 1.0, "CPU")
+        SetResult(
+            SetScore(name, scale, 1, {**figures, "psnr_y": psnr - i}, [{"image": "baby.png", **figures}]),
+            1.0,
+            "CPU",
+            weights,
+        )
         for i, name in enumerate(names)
     ]
 
@@ -130,9 +212,9 @@ def test_the_page_sorts_by_the_first_sets_psnr_below_bicubic(tmp_path, store, da
     for seed, psnr in ((0, 30.0), (1, 31.5), (2, 29.0)):
         job = prepare_checkpoint(parse_entry(str(_save_compact(tmp_path / f"net{seed}.pth", seed))), None)
         log_bench_run(tracker, experiment_id, "t", protocol, job, _sets(protocol.sets, psnr))
-    rows = bench_rows(tracker, experiment_id, protocol)
+    rows, older = bench_rows(tracker, experiment_id, protocol)
     bicubic = bicubic_scores([3], data_root, protocol.sets)
-    page, table = write_bench_page(tmp_path / "out", "t", rows, protocol.sets, bicubic, "srbench bench ...")
+    page, table = write_bench_page(tmp_path / "out", "t", rows, protocol.sets, bicubic, "srbench bench ...", older)
     assert (page.name, table.name) == ("bench-t.md", "bench-t.csv")
     lines = [line for line in page.read_text().splitlines() if line.startswith("| ")]
     assert lines[0].startswith("| checkpoint | architecture | Set5 PSNR / SSIM | Set14 PSNR / SSIM | params")
@@ -144,6 +226,29 @@ def test_the_page_sorts_by_the_first_sets_psnr_below_bicubic(tmp_path, store, da
     csv_rows = list(csv.DictReader(io.StringIO(table.read_text())))
     assert [r["file"] for r in csv_rows] == ["bicubic", "net1.pth", "net0.pth", "net2.pth"]
     assert csv_rows[1]["Set5.psnr"] == "31.5000" and len(csv_rows[1]["sha256"]) == 64 and csv_rows[1]["run_id"]
+    assert older == 0 and "left off" not in text
+
+
+def test_a_rewritten_file_shows_its_newest_version_alone_and_its_older_ones_stay_in_mlflow(tmp_path, store):
+    tracker, experiment_id = store
+    protocol = BenchProtocol(("Set5",), ())
+    path, jobs = tmp_path / "net.pth", []
+    for seed, psnr in ((0, 30.0), (1, 31.0)):  # one path, rewritten with other weights and scored again
+        jobs.append(prepare_checkpoint(parse_entry(str(_save_compact(path, seed))), None))
+        log_bench_run(tracker, experiment_id, "t", protocol, jobs[-1], _sets(protocol.sets, psnr))
+    other = prepare_checkpoint(parse_entry(str(_save_compact(tmp_path / "other.pth", 2))), None)
+    log_bench_run(tracker, experiment_id, "t", protocol, other, _sets(protocol.sets, 29.0))
+
+    rows, older = bench_rows(tracker, experiment_id, protocol)
+    assert sorted((r["file"], r["Set5.psnr_y"]) for r in rows) == [("net.pth", 31.0), ("other.pth", 29.0)]
+    assert older == 1 and len(tracker.runs([experiment_id])) == 3  # left off the page, not out of MLflow
+    page, table = write_bench_page(tmp_path / "out", "t", rows, protocol.sets, {}, "srbench bench ...", older)
+    text = page.read_text()
+    assert text.count("| net.pth |") == 1 and table.read_text().count("net.pth") == 2  # its file and path cells
+    assert "1 run(s) of files since rewritten are left off" in text and "experiment `bench-t`" in text
+    # rewritten back to the first weights: the bench finds that run again (reused), and the page shows it
+    rows, older = bench_rows(tracker, experiment_id, protocol, {protocol.key(jobs[0])})
+    assert [r["Set5.psnr_y"] for r in rows if r["file"] == "net.pth"] == [30.0] and older == 1
 
 
 def test_a_bench_of_files_already_scored_reuses_their_runs_and_writes_the_page(
@@ -169,10 +274,106 @@ def test_a_bench_of_files_already_scored_reuses_their_runs_and_writes_the_page(
     assert "[bench-t](bench-t.md)" in (out / "README.md").read_text()
 
 
+RANDOM_LPIPS = "LPIPS v0.1 AlexNet, trunk random (not ImageNet: not comparable)"
+
+
+def test_the_metric_weights_are_part_of_the_protocol_by_their_contents(tmp_path):
+    (tmp_path / "a").mkdir()
+    trunk, copy, other = tmp_path / "alexnet.pth", tmp_path / "a" / "copy.pth", tmp_path / "other.pth"
+    for path, text in ((trunk, "weights"), (copy, "weights"), (other, "others")):
+        path.write_text(text)
+    identity = weights_identity({"lpips_weights": str(trunk), "dists_weights": f"random,{other}"})
+    assert dict(identity) == {
+        "lpips_weights": f"sha256:{file_sha256(trunk)}",
+        "dists_weights": f"random,sha256:{file_sha256(other)}",
+    }
+    assert weights_identity({"lpips_weights": str(copy)}) == identity[1:]  # the contents count, not the path
+    assert weights_identity({"lpips_weights": "random"}) == (("lpips_weights", "random"),)
+    # the default weights (--metrics lpips alone) and none: the protocol as before bench took weights options
+    default = BenchProtocol(("Set5",), ("lpips",))
+    for settings in ({"lpips_weights": "imagenet"}, {"dists_weights": "none"}):
+        assert BenchProtocol(("Set5",), ("lpips",), weights_identity(settings)).digest == default.digest
+    digests = {
+        BenchProtocol(("Set5",), ("lpips",), weights_identity({"lpips_weights": s})).digest
+        for s in ("random", str(trunk), str(other))
+    }
+    assert len(digests | {default.digest}) == 4
+
+
+def test_runs_scored_with_other_metric_weights_are_not_reused_and_the_page_names_the_weights(
+    tmp_path, store, data_root, monkeypatch
+):
+    """No Ray: scoring is recorded, not done; a run under the random trunk is in the store."""
+    tracker, experiment_id = store
+    asked: list = []
+    monkeypatch.setattr(
+        "srbench.bench.score.score_on_ray", lambda jobs, sets, metrics, settings, *_: asked.append(settings) or iter(())
+    )
+    monkeypatch.chdir(tmp_path)
+    path = _save_compact(tmp_path / "net.pth", 0)
+    random = BenchProtocol(("Set5",), ("lpips",), weights_identity({"lpips_weights": "random"}))
+    job = prepare_checkpoint(parse_entry(str(path)), None)
+    log_bench_run(tracker, experiment_id, "t", random, job, _sets(random.sets, 30.0, lpips=RANDOM_LPIPS))
+    argv = ["bench", "net.pth", "--name", "t", "--sets", "Set5", "--tracking-uri", tracker.uri, "--out", "pages"]
+
+    assert main([*argv, "--lpips-weights", "random"]) == 0 and asked == []  # the same weights: reused
+    page = (tmp_path / "pages" / "bench-t.md").read_text()
+    assert f"Metric weights: {RANDOM_LPIPS}." in page and "| LPIPS ↓ Set5 (not comparable) |" in page
+    assert "--lpips-weights random`" in page  # in the command that scores the page again
+    # ImageNet's weights (the default), or a file's: scored again, the file by the absolute path it is shipped by
+    assert main([*argv, "--metrics", "lpips"]) == 0 and asked == [{}]
+    (tmp_path / "alexnet.pth").write_text("weights")
+    assert main([*argv, "--lpips-weights", "alexnet.pth"]) == 0
+    assert asked[-1] == {"lpips_weights": str(tmp_path / "alexnet.pth")}
+
+
+def test_a_task_scores_with_the_weights_files_the_driver_named_and_says_which(tmp_path, data_root, set5):
+    """DISTS on the random trunk with alpha/beta from a file the task's node has not got (a cheap stand-in for a
+    local VGG16 file: both are files a weights option names)."""
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    for name, hr in set5[:2]:
+        save_png(hr[:, :96, :96].contiguous(), crops / name)
+    small = f"folder:{crops}"
+    (tmp_path / "driver").mkdir()
+    alpha_beta = tmp_path / "driver" / "ab.pt"
+    torch.manual_seed(0)
+    torch.save({"alpha": torch.rand(1, 1475, 1, 1), "beta": torch.rand(1, 1475, 1, 1)}, alpha_beta)
+    settings = {"dists_weights": absolute_setting("--dists-weights", f"random,{alpha_beta}")}
+    checkpoint = parse_entry(str(_save_compact(tmp_path / "net.pth", 0)))
+    shipped = shipment([], [], settings)
+    assert set(shipped.weights) == {str(alpha_beta)}
+    expected = score_checkpoint_on_set(checkpoint, small, 3, [], data_root, settings=settings)
+    (tmp_path / "driver").rename(tmp_path / "elsewhere")
+    result = score_shipped(checkpoint, (tmp_path / "net.pth").read_bytes(), shipped, small, 3, data_root)
+    assert result.score.figures == expected.score.figures and "dists" in result.score.figures
+    label = "DISTS VGG16, trunk random (not ImageNet: not comparable), alpha/beta file ab.pt (not dists-pytorch 0.1's"
+    assert result.weights == expected.weights == {"dists": f"{label} weights.pt: not comparable)"}
+
+
 def _refused(argv: list[str], capsys, message: str) -> None:
     code = main(["bench", *argv, "--sets", "Set5"])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "--weights" not in err, err  # bench has no such flag: errors name the entry as typed
+
+
+def test_a_files_errors_name_it_as_the_bench_command_line_typed_it(tmp_path, monkeypatch, capsys):
+    """Detection's and --model's errors under bench: the CHECKPOINT entry, never eval's --weights / --model."""
+    monkeypatch.chdir(tmp_path)
+    torch.save({"encoder.weight": torch.zeros(4, 3, 3, 3)}, tmp_path / "odd.pth")
+    _refused(
+        ["odd.pth", "--name", "t"],
+        capsys,
+        "spandrel could not detect the architecture of checkpoint odd.pth; name the network: MODEL=odd.pth (MODEL: ",
+    )
+    torch.save(Compact(num_feat=8, num_conv=2, upscale=1).state_dict(), tmp_path / "x1.pth")
+    _refused(["x1.pth", "--name", "t"], capsys, "checkpoint x1.pth holds a SRVGGNetCompact (RealESRGAN Compact) Resto")
+    _save_compact(tmp_path / "x3.pth", 0)
+    _refused(["srcnn=x3.pth", "--name", "t"], capsys, "--scales: give the scale MODEL srcnn works at")
+    _refused(
+        ["srcnn=x3.pth", "--name", "t", "--scales", "3"], capsys, "checkpoint srcnn=x3.pth does not fit MODEL srcnn:"
+    )
 
 
 def test_bad_input_is_one_line(tmp_path, monkeypatch, capsys):
@@ -180,19 +381,24 @@ def test_bad_input_is_one_line(tmp_path, monkeypatch, capsys):
     good = str(_save_compact(tmp_path / "x3.pth", 0))
     _refused(["missing.pth", "--name", "t"], capsys, "srbench bench: error: checkpoint missing.pth does not exist")
     torch.save({"encoder.weight": torch.zeros(4, 3, 3, 3)}, tmp_path / "odd.pth")
-    _refused(["odd.pth", "--name", "t"], capsys, "spandrel could not detect the architecture of --weights")
+    _refused(["odd.pth", "--name", "t"], capsys, "spandrel could not detect the architecture of checkpoint odd.pth")
     torch.save(Compact(num_feat=8, num_conv=2, upscale=3), tmp_path / "whole.pth")
-    _refused(["whole.pth", "--name", "t"], capsys, "holds pickled objects besides tensors")
+    _refused(["whole.pth", "--name", "t"], capsys, "checkpoint whole.pth holds pickled objects besides tensors")
     _refused(
         [good, "--name", "t", "--scales", "2,4"],
         capsys,
-        "holds a x3 network (SRVGGNetCompact (RealESRGAN Compact)), but --scales asks for 2,4",
+        f"checkpoint {good} holds a x3 network (SRVGGNetCompact (RealESRGAN Compact)), but --scales asks for 2,4",
     )
     for name in ("../up", "a b", "x/y", "", ".hidden"):
         _refused([good, "--name", name], capsys, "--name")
     _refused([good, "--name", "t", "--metrics", "nosuch"], capsys, "--metrics: unknown metric 'nosuch'")
     _refused(["=x3.pth", "--name", "t"], capsys, "checkpoint '=x3.pth': give FILE or MODEL=FILE")
     _refused([good, "--name", "t", "--max-concurrent", "0"], capsys, "--max-concurrent 0: give at least 1")
+    _refused(
+        [good, "--name", "t", "--lpips-weights", "alexnet.pth"],
+        capsys,
+        "--lpips-weights alexnet.pth: 'alexnet.pth' is neither imagenet nor random nor an existing file",
+    )
     assert not (tmp_path / "mlflow.db").exists()  # every refusal before the store is opened
 
 
@@ -246,5 +452,6 @@ def test_bench_ray_three_files_two_at_a_time_then_reused_then_a_changed_one_resc
     changed = bench()
     [rescored] = [line for line in changed.splitlines() if line.startswith("scored ")]
     assert changed.count("reused ") == 2 and "b.pth (sha256" in rescored
-    assert len(tracker.runs([experiment.experiment_id])) == 4
-    assert (out / "bench-trio.md").read_text().count("| b.pth |") == 2  # the old weights' row and the new one's
+    assert len(tracker.runs([experiment.experiment_id])) == 4  # the old weights' run stays in MLflow
+    page = (out / "bench-trio.md").read_text()
+    assert page.count("| b.pth |") == 1 and "1 run(s) of files since rewritten are left off" in page

@@ -22,6 +22,7 @@ from srbench.evaluate import evaluate_model
 from srbench.metrics import quantize
 from srbench.models import build_model
 from srbench.models.detect import detect_network
+from srbench.models.resolve import Given
 from srbench.train.checkpoint import save_checkpoint
 from srbench.train.inference import SuperResolver
 
@@ -61,6 +62,10 @@ NETWORKS: dict[str, tuple[Callable[[], nn.Module], int, str, int]] = {
         4,
     ),
 }
+
+
+# how errors would name the file (eval's wording; tests/test_bench.py checks bench's)
+GIVEN = Given("--weights w.pth", "--model m", "--model NAME --weights w.pth")
 
 
 def _build(name: str) -> nn.Module:
@@ -149,7 +154,7 @@ def test_a_one_channel_network_scores_the_y_channel(tmp_path, capsys, data_root)
 def test_the_usual_wrappers_are_unwrapped(wrap, tmp_path):
     state = _build("compact").state_dict()
     torch.save(wrap(state), tmp_path / "w.pth")
-    network, found = detect_network(tmp_path / "w.pth")
+    network, found = detect_network(tmp_path / "w.pth", GIVEN)
     assert found.scale == 3 and found.parameters == sum(v.numel() for v in state.values())
     assert all(torch.equal(network.network.state_dict()[k], v) for k, v in state.items())
 
@@ -157,7 +162,7 @@ def test_the_usual_wrappers_are_unwrapped(wrap, tmp_path):
 def test_an_srbench_checkpoint_is_unwrapped(tmp_path):
     state = _build("rcan").state_dict()
     save_checkpoint({"model": state, "config": {}, "iteration": 1}, tmp_path / "last.pt")
-    network, found = detect_network(tmp_path / "last.pt")
+    network, found = detect_network(tmp_path / "last.pt", GIVEN)
     assert str(found).startswith("RCAN x3, 3 -> 3 channels, 8.1k parameters")
     assert all(torch.equal(network.network.state_dict()[k], v) for k, v in state.items())
 
@@ -166,7 +171,7 @@ def test_an_srbench_checkpoint_is_unwrapped(tmp_path):
 def test_the_network_meets_spandrels_size_requirements_on_any_input(name, tmp_path):
     """SwinIR's minimum side (16) and an unshuffle's multiple (4): padded, then cropped back."""
     torch.save(_build(name).state_dict(), tmp_path / "w.pth")
-    network, found = detect_network(tmp_path / "w.pth")
+    network, found = detect_network(tmp_path / "w.pth", GIVEN)
     with torch.no_grad():
         assert network(torch.rand(1, 3, 5, 7)).shape == (1, 3, 5 * found.scale, 7 * found.scale)
 

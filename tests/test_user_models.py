@@ -172,7 +172,7 @@ def test_a_builder_import_path_builds_and_its_mistakes_are_one_line(tmp_path, mo
         (["--model", "srcnn", "--weights", "list.pth", "--scales", "3"], "--weights list.pth holds no state dict"),
         (["--model", "srcnn", "--weights", "w.pth", "--scales", "3"], "--weights w.pth does not fit --model srcnn"),
         (["--model", "srcnn", "--weights", "w.pth", "--scales", "2,3"], "--model scores one scale at a time"),
-        (["--model", "srcnn", "--weights", "w.pth"], "--scales: give the scale --model works at"),
+        (["--model", "srcnn", "--weights", "w.pth"], "--scales: give the scale --model srcnn works at"),
         (
             ["--model", "srcnn", "--weights", "w.pth", "--scales", "3", "--model-config", "[1]"],
             "--model-config must be a JSON object",

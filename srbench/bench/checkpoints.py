@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from srbench.errors import UserError
-from srbench.models.resolve import Resolved, detected_resolver, weights_resolver
+from srbench.models.resolve import Given, Resolved, detected_resolver, weights_resolver
 from srbench.user_code import absolute_references
 
 # A bench's name goes into file names (leaderboards/bench-NAME.md) and an MLflow experiment's name.
@@ -22,11 +22,13 @@ HASH_CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """One file to score: where it is, the network named for it (None: detected) and its contents' SHA-256."""
+    """One file to score: where it is, the network named for it (None: detected), its contents' SHA-256 and how
+    errors name it (as the command line typed it)."""
 
     path: Path
     model: str | None
     sha256: str
+    given: Given
 
     @property
     def entry(self) -> str:
@@ -62,9 +64,11 @@ def parse_entry(text: str) -> Checkpoint:
     path = Path(file).expanduser()
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist")
-    # a file.py:Callable network made absolute: Ray's workers run in other folders
+    # a file.py:Callable network made absolute: the path its bytes are shipped to the tasks by (bench.shipping)
     network = absolute_references([model])[0] if model is not None else None
-    return Checkpoint(path.resolve(), network, file_sha256(path))
+    naming = f"MODEL={file} (MODEL: a registered name, package.module:Callable or file.py:Callable)"
+    given = Given(f"checkpoint {text}", f"MODEL {model}", naming)
+    return Checkpoint(path.resolve(), network, file_sha256(path), given)
 
 
 def file_sha256(path: Path) -> str:
@@ -79,12 +83,12 @@ def resolve_checkpoint(checkpoint: Checkpoint, scales: Sequence[int] | None) -> 
     """The checkpoint's network at its own scale (detected, or an srbench checkpoint's), which must be one of
     ``scales``; a ``MODEL=FILE`` without a scale of its own needs exactly one."""
     if checkpoint.model is None:
-        return detected_resolver(checkpoint.path, scales, among=True)
+        return detected_resolver(checkpoint.path, scales, checkpoint.given, among=True)
     one = list(scales) if scales is not None and len(scales) == 1 else None
-    network = weights_resolver(checkpoint.model, None, checkpoint.path, one)
+    network = weights_resolver(checkpoint.model, None, checkpoint.path, one, checkpoint.given)
     if scales is not None and network.scale not in scales:
         raise UserError(
-            f"--weights {checkpoint.path} was trained at x{network.scale}, but --scales asks for "
+            f"{checkpoint.given.weights} was trained at x{network.scale}, but --scales asks for "
             f"{','.join(map(str, scales))}"
         )
     return network

@@ -6,17 +6,18 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from srbench.bench.checkpoints import Prepared
+from srbench.bench.checkpoints import Prepared, file_sha256
 from srbench.bench.score import SetResult
+from srbench.bench.shipping import setting_files, setting_parts
 from srbench.data import get_spec
 from srbench.evaluate import PROTOCOL, strict_json
-from srbench.metrics import ALWAYS, get_metric
+from srbench.metrics import ALWAYS, get_metric, weights_options
 from srbench.tracking.names import (
     FINAL_STEP,
     PER_IMAGE_TABLE,
@@ -49,10 +50,12 @@ def experiment_name(bench: str) -> str:
 @dataclass(frozen=True)
 class BenchProtocol:
     """What a bench scores every file with: the sets (by name and pixel digest), the metrics beyond the protocol's
-    own, the protocol's text and bench's version. Equal protocols give equal figures for the same file."""
+    own and their weights where not the default (:func:`weights_identity`), the protocol's text and bench's version.
+    Equal protocols give equal figures for the same file."""
 
     sets: tuple[str, ...]
     metrics: tuple[str, ...]
+    weights: tuple[tuple[str, str], ...] = ()
 
     @cached_property
     def digest(self) -> str:
@@ -61,6 +64,8 @@ class BenchProtocol:
             "protocol": PROTOCOL,
             "sets": [[name, get_spec(name).set_digest] for name in self.sets],
             "metrics": list(self.metrics),
+            # only where some weights are not the default: runs scored before bench took weights options keep theirs
+            **({"weights": dict(self.weights)} if self.weights else {}),
         }
         return _digest(identity)
 
@@ -71,6 +76,20 @@ class BenchProtocol:
     def figures(self) -> set[str]:
         """The MLflow metrics a complete run has."""
         return {final_metric(s, m) for s in self.sets for m in (*ALWAYS, *self.metrics)}
+
+
+def weights_identity(settings: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The weights options as a protocol tells them apart: each file by its SHA-256 (its path does not matter, its
+    contents do: ``sha256:...``), keywords as they are (``random``); an option off (``none``) or at its metric's
+    default (``imagenet``, what ``--metrics lpips`` alone scores with) is left out."""
+    defaults = {option: weights.default for option, weights in weights_options().items()}
+    identity = []
+    for option, setting in sorted(settings.items()):
+        files = setting_files(setting)
+        parts = [f"sha256:{file_sha256(Path(part))}" if part in files else part for part in setting_parts(setting)]
+        if parts not in (["none"], [defaults[option]]):
+            identity.append((option, ",".join(parts)))
+    return tuple(identity)
 
 
 def _digest(value: Any) -> str:
@@ -103,6 +122,8 @@ def log_bench_run(
     run_id = tracker.find_or_create_run(experiment_id, {TAG_BENCH_KEY: key}, run_name=checkpoint.path.name)
     scores = [r.score for r in results]
     scored = dict.fromkeys(name for s in scores for name in s.figures)
+    # each metric with weights: which (or why it is unscored), under its own name as a trial's run has it
+    weights = {name: label for r in results for name, label in r.weights.items()}
     tracker.set_tags(
         run_id,
         {
@@ -115,6 +136,7 @@ def log_bench_run(
             TAG_SOURCE_TYPE: "LOCAL",
             TAG_HARDWARE: "; ".join(dict.fromkeys(r.hardware for r in results)),
             TAG_METRICS: json.dumps([get_metric(name).describe() for name in scored]),
+            **weights,
             **{f"version.{k}": v for k, v in software_versions().items()},
         },
     )
@@ -128,6 +150,7 @@ def log_bench_run(
             "parameters": job.parameters,
             "sets": ",".join(protocol.sets),
             "metrics": ",".join(protocol.metrics),
+            "metric_weights": ",".join(f"{option}={setting}" for option, setting in protocol.weights) or "default",
             "protocol": PROTOCOL,
             "bench_version": BENCH_VERSION,
         },
@@ -147,26 +170,38 @@ def log_bench_run(
     return run_id
 
 
-def bench_rows(tracker: Tracker, experiment_id: str, protocol: BenchProtocol) -> list[dict[str, Any]]:
-    """Every finished run of the bench under ``protocol`` as a page's row: what the file is, its figures by MLflow
-    name (``Set5.psnr_y``), and how pages show its further metrics."""
+def bench_rows(
+    tracker: Tracker, experiment_id: str, protocol: BenchProtocol, current: Collection[str] = ()
+) -> tuple[list[dict[str, Any]], int]:
+    """The page's rows, one per entry (a file's path and the network named for it): the finished run under
+    ``protocol`` of its newest version, and how many older versions (runs of the file before it was rewritten) are
+    left off; those stay in MLflow. The newest is the version this command scored or reused (``current``: their
+    keys), else the last scored: a file rewritten back to weights scored before shows that run again."""
     runs = tracker.runs(
         [experiment_id],
         f"tags.`{TAG_BENCH_PROTOCOL}` = '{protocol.digest}' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time ASC"],
+        order_by=["attributes.start_time DESC"],
     )
-    return [
-        {
-            "file": Path(r.data.params["file"]).name,
-            "path": r.data.params["file"],
-            "model": r.data.params["model"],
-            "architecture": r.data.params["architecture"],
-            "scale": int(r.data.params["scale"]),
-            "sha256": r.data.tags[TAG_SHA256],
-            "hardware": r.data.tags.get(TAG_HARDWARE, ""),
-            "metric_specs": r.data.tags.get(TAG_METRICS, "[]"),
-            "run_id": r.info.run_id,
-            **r.data.metrics,
-        }
-        for r in runs
-    ]
+    newest: dict[tuple[str, str], Any] = {}
+    for run in sorted(runs, key=lambda r: r.data.tags[TAG_BENCH_KEY] not in current):  # stable: newest first
+        newest.setdefault((run.data.params["file"], run.data.params["model"]), run)
+    return [_row(run, protocol) for run in newest.values()], len(runs) - len(newest)
+
+
+def _row(run: Any, protocol: BenchProtocol) -> dict[str, Any]:
+    """A run as a page's row: what the file is, its figures by MLflow name (``Set5.psnr_y``), how pages show its
+    further metrics, and the weights of those that take some (``random (...: not comparable)``)."""
+    params, tags = run.data.params, run.data.tags
+    return {
+        "file": Path(params["file"]).name,
+        "path": params["file"],
+        "model": params["model"],
+        "architecture": params["architecture"],
+        "scale": int(params["scale"]),
+        "sha256": tags[TAG_SHA256],
+        "hardware": tags.get(TAG_HARDWARE, ""),
+        "metric_specs": tags.get(TAG_METRICS, "[]"),
+        "metric_weights": {name: tags[name] for name in protocol.metrics if name in tags},
+        "run_id": run.info.run_id,
+        **run.data.metrics,
+    }

@@ -35,6 +35,27 @@ def parse_scales(text: str, flag: str = "--scales") -> list[int]:
     return list(dict.fromkeys(scales))
 
 
+def add_weights_options(parser: argparse.ArgumentParser) -> None:
+    """``--lpips-weights``, ``--dists-weights``, ...: each turns its metric on, with the weights it names."""
+    from srbench.metrics import weights_options  # torch: only once a command's parser is built
+
+    for option, weights in weights_options().items():
+        parser.add_argument(weights_flag(option), metavar="WEIGHTS", help=weights.help)
+
+
+def weights_flag(option: str) -> str:
+    """The command-line flag of a weights option: ``lpips_weights`` -> ``--lpips-weights``."""
+    return "--" + option.replace("_", "-")
+
+
+def weights_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The weights options given, by option name (``{"lpips_weights": "random"}``), as ``metrics.choose`` and
+    ``metrics.prepare`` take them."""
+    from srbench.metrics import weights_options
+
+    return {option: vars(args)[option] for option in weights_options() if vars(args).get(option)}
+
+
 def add_data_root(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-root",

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from srbench.cli.common import add_data_root, parse_scales
+from srbench.cli.common import add_data_root, add_weights_options, parse_scales, weights_settings
 from srbench.data import DEFAULT_BENCHMARKS, parse_set_list, resolve_data_root
 from srbench.errors import UserError
 from srbench.evaluate import (
@@ -18,8 +18,8 @@ from srbench.evaluate import (
     format_table,
     strict_json,
 )
-from srbench.metrics import METRICS, Scorer, Weights, choose, prepare
-from srbench.models.resolve import Resolved, detected_resolver, resolver, weights_resolver
+from srbench.metrics import Scorer, choose, prepare
+from srbench.models.resolve import Given, Resolved, detected_resolver, resolver, weights_resolver
 from srbench.tiling import DEFAULT_OVERLAP, Tiling
 
 DEFAULT_SCALES = "2,3,4"  # --scales "" is refused as empty, never this default
@@ -85,8 +85,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--sets", default=",".join(DEFAULT_BENCHMARKS), help="comma-separated benchmark sets (default: %(default)s)"
     )
     p.add_argument("--scales", help="comma-separated integer scales (default: 2,3,4; a checkpoint's own scale)")
-    for option, weights in _weights_options().items():  # --lpips-weights, --dists-weights: each turns its metric on
-        p.add_argument("--" + option.replace("_", "-"), metavar="WEIGHTS", help=weights.help)
+    add_weights_options(p)
     p.add_argument(
         "--metrics",
         metavar="NAMES",
@@ -112,11 +111,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON with per-image figures instead of a table")
     add_data_root(p)
     p.set_defaults(run=run)
-
-
-def _weights_options() -> dict[str, Weights]:
-    """The options choosing the weights of srbench's metrics that take some (``lpips_weights``, ...): eval flags."""
-    return {m.weights.option: m.weights for m in METRICS.values() if m.weights is not None}
 
 
 def _checkpoint_resolver(checkpoint: Path) -> Resolved:
@@ -158,14 +152,19 @@ def run(args: argparse.Namespace) -> int:
     specs = parse_set_list(args.sets)
     root = resolve_data_root(args.data_root)
     download = not args.no_download
-    settings = {option: vars(args)[option] for option in _weights_options() if vars(args).get(option)}
+    settings = weights_settings(args)
     scorers = _scorers(args.metrics, settings)
     if args.weights is not None:
         asked = parse_scales(args.scales) if args.scales is not None else None
+        given = Given(
+            f"--weights {args.weights}",
+            f"--model {args.model}",
+            f"--model NAME|package.module:Callable --weights {args.weights}",
+        )
         network = (
-            weights_resolver(args.model, args.model_config, args.weights, asked)
+            weights_resolver(args.model, args.model_config, args.weights, asked, given)
             if args.model is not None
-            else detected_resolver(args.weights, asked)
+            else detected_resolver(args.weights, asked, given)
         )
         network.resolve.tiling, title = tiling, network.title
         scores = evaluate_model(network.resolve, specs, [network.scale], root, download, scorers=scorers)
@@ -200,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     else:
-        labels = [s.note if s.compute else f"{s.metric.label} {s.note}" for s in scorers if s.note]  # "DISTS n/a: ..."
+        labels = [s.weights_label for s in scorers if s.weights_label]  # "DISTS n/a: ..."
         tiled = [tiling.describe()] if tiling is not None else []
         print(format_table(scores, "; ".join([title, *tiled, *labels])))
     return 0

@@ -29,6 +29,7 @@ from srbench.metrics.registry import (
     prepare,
     register_metric,
     score_batch,
+    weights_options,
 )
 from srbench.metrics.ssim import psnr_ssim_y, ssim
 
@@ -50,4 +51,5 @@ __all__ = [
     "score_batch",
     "shave_border",
     "ssim",
+    "weights_options",
 ]

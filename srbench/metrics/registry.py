@@ -145,6 +145,12 @@ def find_metric(text: str) -> Metric:
     )
 
 
+def weights_options() -> dict[str, Weights]:
+    """The options choosing the weights of the metrics that take some (``lpips_weights``, ...), by name: eval's and
+    bench's flags, a training configuration's fields."""
+    return {m.weights.option: m.weights for m in METRICS.values() if m.weights is not None}
+
+
 def choose(names: Sequence[str], settings: Mapping[str, str]) -> list[Metric]:
     """The metrics an evaluation scores, each once: the protocol's (``ALWAYS``), then ``names`` in order, then every
     metric whose weights option is set in ``settings`` (not ``"none"``: ``lpips_weights`` turns LPIPS on). A name
@@ -165,6 +171,14 @@ class Scorer:
     @property
     def name(self) -> str:
         return self.metric.name
+
+    @property
+    def weights_label(self) -> str | None:
+        """How a table names its weights (``LPIPS v0.1 AlexNet, trunk random (...: not comparable)``) or why it is
+        unscored (``DISTS n/a: ...``); None for a metric without weights."""
+        if self.note is None:
+            return None
+        return self.note if self.compute else f"{self.metric.label} {self.note}"
 
 
 def prepare(metrics: Sequence[Metric], settings: Mapping[str, str], lenient: bool = False) -> list[Scorer]:

@@ -21,6 +21,7 @@ from torch import nn
 from srbench.errors import UserError
 from srbench.models.complexity import count_parameters
 from srbench.models.interface import check_network
+from srbench.models.resolve import Given
 from srbench.train.checkpoint import FORMAT, read_tensors
 
 # Where training code keeps the state dict inside a checkpoint, in the order tried: BasicSR's EMA weights first,
@@ -62,11 +63,12 @@ class SpandrelNetwork(nn.Module):
         return self.descriptor(x)
 
 
-def detect_network(path: Path) -> tuple[SpandrelNetwork, Detection]:
+def detect_network(path: Path, given: Given) -> tuple[SpandrelNetwork, Detection]:
     """The network whose weights ``path`` holds, as srbench scores it, and what was detected; anything srbench
-    cannot score (an unknown architecture, a pickle, a denoiser, 4 channels) is a one-line :class:`UserError`."""
-    descriptor = _load(read_state_dict(path), path)
-    label = f"--weights {path}"
+    cannot score (an unknown architecture, a pickle, a denoiser, 4 channels) is a one-line :class:`UserError` naming
+    the file as ``given`` (``--weights w.pth``, ``checkpoint w.pth``)."""
+    label = given.weights
+    descriptor = _load(read_state_dict(path, label), given)
     name = type(descriptor.model).__name__
     arch = descriptor.architecture.name
     architecture = name if name == arch else f"{name} ({arch})"
@@ -89,9 +91,9 @@ def detect_network(path: Path) -> tuple[SpandrelNetwork, Detection]:
     return network, found
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """The parameter tensors in ``path`` (a ``.safetensors`` file or a ``torch.save`` one), never unpickled."""
-    label = f"--weights {path}"
+def read_state_dict(path: Path, label: str) -> dict[str, torch.Tensor]:
+    """The parameter tensors in ``path`` (a ``.safetensors`` file or a ``torch.save`` one), never unpickled; errors
+    name the file as ``label``."""
     if not path.is_file():
         raise UserError(f"{label} does not exist")
     data = read_tensors(path, label)
@@ -104,7 +106,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return data
 
 
-def _load(state: dict[str, torch.Tensor], path: Path) -> ModelDescriptor:
+def _load(state: dict[str, torch.Tensor], given: Given) -> ModelDescriptor:
     try:
         with warnings.catch_warnings():
             # SwinIR-like builders call torch.meshgrid without indexing=: torch's notice is spandrel's to heed
@@ -112,12 +114,11 @@ def _load(state: dict[str, torch.Tensor], path: Path) -> ModelDescriptor:
             return ModelLoader().load_from_state_dict(state)
     except UnsupportedModelError:
         raise UserError(
-            f"spandrel could not detect the architecture of --weights {path}; name the network: "
-            f"--model NAME|package.module:Callable --weights {path}"
+            f"spandrel could not detect the architecture of {given.weights}; name the network: {given.naming}"
         ) from None
     except Exception as exc:  # spandrel recognised the names, but its builder fails on the shapes
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-        raise UserError(f"--weights {path}: spandrel recognised the layout but could not build it ({detail})") from None
+        raise UserError(f"{given.weights}: spandrel recognised the layout but could not build it ({detail})") from None
 
 
 def _count(n: int) -> str:

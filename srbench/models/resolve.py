@@ -16,6 +16,15 @@ from torch import nn
 from srbench.errors import UserError
 
 
+class Given(NamedTuple):
+    """How the command line gave a weights file and its network, so that errors name what the user typed: eval's
+    ``--weights PATH`` and ``--model MODEL``, or bench's ``CHECKPOINT`` entry (bench has no --weights)."""
+
+    weights: str  # the file: "--weights w.pth", "checkpoint srcnn=w.pth"
+    network: str  # the network named for it: "--model srcnn", "MODEL srcnn"
+    naming: str  # how to name a network spandrel cannot detect: "--model NAME|... --weights w.pth", "MODEL=w.pth"
+
+
 class Resolved(NamedTuple):
     """A network ready to score: ``resolve(lr_uint8, scale, image_name) -> sr_uint8`` (a ``SuperResolver``)."""
 
@@ -36,49 +45,49 @@ def resolver(model: nn.Module):
     return SuperResolver(model, condition)
 
 
-def weights_resolver(model_text: str, fields_json: str | None, weights: Path, scales: list[int] | None) -> Resolved:
+def weights_resolver(
+    model_text: str, fields_json: str | None, weights: Path, scales: list[int] | None, given: Given
+) -> Resolved:
     """``model_text`` (a registered name, ``package.module:Callable`` or ``file.py:Callable``) built at the one scale
-    given, else the srbench checkpoint's own, with ``weights`` loaded."""
+    given, else the srbench checkpoint's own, with ``weights`` loaded; errors name them as ``given``."""
     from srbench.models.interface import check_network  # the registry imports every family: only on use
     from srbench.models.registry import build_model, entry_for, model_reference, resolve_config
 
     reference = model_reference(model_text)
     entry = entry_for(reference)
-    state, saved = read_weights(weights)
+    state, saved = read_weights(weights, given.weights)
     fields = dict(saved.get("model", {})) if saved else {}
     if fields and _saved_source(fields) != entry.source:  # the same code under another name (registered / path) is fine
-        raise UserError(
-            f"--weights {weights} holds a {fields.get('builder', fields.get('name'))} network, not {entry.name}"
-        )
+        saved_name = fields.get("builder", fields.get("name"))
+        raise UserError(f"{given.weights} holds a {saved_name} network, not {entry.name}")
     fields.update(_json_object(fields_json, "--model-config") if fields_json else {})
     if scales is not None and len(scales) != 1:
         raise UserError(f"--scales: --model scores one scale at a time, got {','.join(map(str, scales))}")
     scale = scales[0] if scales else saved.get("scale") if saved else None
     if scale is None:
-        raise UserError("--scales: give the scale --model works at, e.g. --scales 4")
+        raise UserError(f"--scales: give the scale {given.network} works at, e.g. --scales 4")
     if "scale" in entry.fields():
         fields["scale"] = scale
     fields = {k: v for k, v in fields.items() if k not in ("name", "builder")}  # --model names the network
     model = build_model(resolve_config({**reference, **fields}))
-    check_network(model, scale, f"--model {model_text}")
+    check_network(model, scale, given.network)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:  # missing / unexpected keys, wrong shapes: the first lines say which
-        raise UserError(
-            f"--weights {weights} does not fit --model {model_text}: {' '.join(str(exc).split())[:300]}"
-        ) from None
+        raise UserError(f"{given.weights} does not fit {given.network}: {' '.join(str(exc).split())[:300]}") from None
     return Resolved(resolver(model.eval()), f"{model_text} with {weights} (x{scale})", scale, model_text)
 
 
-def detected_resolver(weights: Path, scales: Collection[int] | None, among: bool = False) -> Resolved:
+def detected_resolver(weights: Path, scales: Collection[int] | None, given: Given, among: bool = False) -> Resolved:
     """The network spandrel detects in ``weights``, at its own scale: that must be ``scales`` (``eval``: the one
-    scale asked for), or with ``among`` one of them (``bench``: every file at its own scale)."""
+    scale asked for), or with ``among`` one of them (``bench``: every file at its own scale); errors name the file as
+    ``given``."""
     from srbench.models.detect import detect_network  # spandrel imports every architecture: only on use
 
-    network, found = detect_network(weights)
+    network, found = detect_network(weights, given)
     if scales is not None and (found.scale not in scales if among else list(scales) != [found.scale]):
         raise UserError(
-            f"--weights {weights} holds a x{found.scale} network ({found.architecture}), but --scales asks for "
+            f"{given.weights} holds a x{found.scale} network ({found.architecture}), but --scales asks for "
             f"{','.join(map(str, scales))}; give --scales {found.scale} or leave it out"
         )
     print(f"detected {found} in {weights}", file=sys.stderr)
@@ -94,20 +103,21 @@ def _saved_source(model: dict) -> str | None:
         return None
 
 
-def read_weights(path: Path) -> tuple[dict, dict | None]:
-    """The state dict in ``path`` and, for an srbench checkpoint, its training configuration."""
+def read_weights(path: Path, label: str) -> tuple[dict, dict | None]:
+    """The state dict in ``path`` and, for an srbench checkpoint, its training configuration; errors name the file as
+    ``label`` (``--weights w.pth``)."""
     from srbench.train.checkpoint import FORMAT, load_checkpoint, read_tensors  # torch.load's wrappers: only on use
 
     if not path.is_file():
-        raise UserError(f"--weights {path} does not exist")
-    data = read_tensors(path, f"--weights {path}")
+        raise UserError(f"{label} does not exist")
+    data = read_tensors(path, label)
     if isinstance(data, dict) and data.get("format") == FORMAT:
         state = load_checkpoint(path)
         return state["model"], state["config"]
     if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):  # a common convention
         data = data["state_dict"]
     if not isinstance(data, dict) or not all(hasattr(v, "shape") for v in data.values()):
-        raise UserError(f"--weights {path} holds no state dict (parameter name -> tensor)")
+        raise UserError(f"{label} holds no state dict (parameter name -> tensor)")
     return data, None
 
 

@@ -15,11 +15,13 @@ from srbench.evaluate import PROTOCOL
 from srbench.metrics import Metric
 from srbench.report.baseline import REFERENCE_ROWS, Figures
 from srbench.report.columns import num, page_metrics
+from srbench.tracking.names import TAG_SHA256
 
 Row = dict[str, Any]  # srbench.bench.record.bench_rows's: what the file is, its figures by MLflow name
 SHORT_SHA = 12
 CSV_HEAD = ("scale", "file", "model", "architecture", "sha256")
 CSV_TAIL = ("parameters", "macs_per_mp", "hardware", "run_id", "path")
+NOT_COMPARABLE = "not comparable"  # what a metric's weights label says of weights that published figures did not use
 
 
 def page_name(bench: str) -> str:
@@ -42,9 +44,10 @@ def _figure(row: Row, set_name: str, metric: str) -> float | None:
 
 
 def render_page(
-    bench: str, rows: Sequence[Row], sets: Sequence[str], bicubic: dict[tuple, Figures], command: str
+    bench: str, rows: Sequence[Row], sets: Sequence[str], bicubic: dict[tuple, Figures], command: str, older: int
 ) -> str:
-    """The markdown page: how the figures were made and how to make them again, then a table per scale."""
+    """The markdown page: how the figures were made and how to make them again, how many older versions of rewritten
+    files it leaves off (``older``), then a table per scale."""
     extras = further_metrics(rows, sets)
     hardware = "; ".join(dict.fromkeys(r["hardware"] for r in rows if r["hardware"])) or "unknown"
     lines = [
@@ -54,6 +57,15 @@ def render_page(
         "",
         f"Protocol: {PROTOCOL}. Scored on: {hardware}. Reproduce: `{command}`",
     ]
+    weights = _weights(rows)
+    if weights:
+        lines += ["", f"Metric weights: {'; '.join(weights)}."]
+    if older:
+        lines += [
+            "",
+            f"Each file's newest version only: {older} run(s) of files since rewritten are left off. They stay in "
+            f"MLflow, in the experiment `{page_name(bench)}` (its runs' `{TAG_SHA256}` tag tells the versions apart).",
+        ]
     ordered = sorted_rows(rows, sets)
     for scale in sorted({r["scale"] for r in rows}):
         at_scale = [r for r in ordered if r["scale"] == scale]
@@ -61,12 +73,26 @@ def render_page(
     return "\n".join(lines) + "\n"
 
 
+def _weights(rows: Sequence[Row]) -> list[str]:
+    """The weights of the metrics that take some, as the runs recorded them (eval's words: a label saying "not
+    comparable" where they are not the ones published figures used, "n/a" where there were none), each once."""
+    return list(dict.fromkeys(label for r in rows for label in r["metric_weights"].values()))
+
+
+def _not_comparable(rows: Sequence[Row]) -> set[str]:
+    """The metrics some row scored with weights whose figures are not comparable with published ones."""
+    return {name for r in rows for name, label in r["metric_weights"].items() if NOT_COMPARABLE in label}
+
+
 def _table(
     rows: Sequence[Row], scale: int, sets: Sequence[str], extras: Sequence[Metric], bicubic: dict[tuple, Figures]
 ) -> list[str]:
     names = [set_label(s) for s in sets]
     header = ["checkpoint", "architecture", *(f"{n} PSNR / SSIM" for n in names)]
-    header += [f"{m.heading} {m.arrow} {' / '.join(names)}" for m in extras]
+    odd = _not_comparable(rows)
+    header += [
+        f"{m.heading} {m.arrow} {' / '.join(names)}" + (f" ({NOT_COMPARABLE})" if m.name in odd else "") for m in extras
+    ]
     header += ["params", "MACs / MP", "sha256", "MLflow run"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     reference = {s: bicubic.get((scale, s), {}) for s in sets}
@@ -117,10 +143,16 @@ def render_csv(rows: Sequence[Row], sets: Sequence[str], bicubic: dict[tuple, Fi
 
 
 def write_bench_page(
-    out: Path, bench: str, rows: Sequence[Row], sets: Sequence[str], bicubic: dict[tuple, Figures], command: str
+    out: Path,
+    bench: str,
+    rows: Sequence[Row],
+    sets: Sequence[str],
+    bicubic: dict[tuple, Figures],
+    command: str,
+    older: int,
 ) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     page, table = out / f"{page_name(bench)}.md", out / f"{page_name(bench)}.csv"
-    page.write_text(render_page(bench, rows, sets, bicubic, command))
+    page.write_text(render_page(bench, rows, sets, bicubic, command, older))
     table.write_text(render_csv(rows, sets, bicubic))
     return [page, table]
