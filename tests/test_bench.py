@@ -18,6 +18,7 @@ from srbench.bench.checkpoints import file_sha256, parse_entry, prepare_checkpoi
 from srbench.bench.record import (
     BenchProtocol,
     bench_rows,
+    code_identity,
     experiment_name,
     find_scored,
     log_bench_run,
@@ -275,6 +276,28 @@ def test_a_bench_of_files_already_scored_reuses_their_runs_and_writes_the_page(
 
 
 RANDOM_LPIPS = "LPIPS v0.1 AlexNet, trunk random (not ImageNet: not comparable)"
+
+
+def test_a_file_py_edited_in_place_is_not_the_code_it_was(tmp_path, monkeypatch):
+    """A ``file.py:Callable`` network's and a ``file.py:NAME`` metric's contents are part of what a run scored: the
+    same path with other code is scored again, never reused."""
+    (tmp_path / "lab").mkdir()
+    nets, metrics = tmp_path / "lab" / "nets.py", tmp_path / "lab" / "metrics.py"
+    nets.write_text(TINY_SR)
+    metrics.write_text(GREY_METRIC)
+    built: dict = {}
+    exec(TINY_SR, built)
+    torch.save(built["TinySR"](scale=3).state_dict(), tmp_path / "tiny.pth")
+    monkeypatch.chdir(tmp_path)
+    job = prepare_checkpoint(parse_entry("lab/nets.py:TinySR=tiny.pth"), [3])
+    references = absolute_references(["lab/metrics.py:GREY"])
+    protocol = BenchProtocol(("Set5",), ("shipped_grey",), (), code_identity(references))
+    key, digest = protocol.key(job), protocol.digest
+    assert dict(protocol.code) == {str(metrics): file_sha256(metrics)}
+    nets.write_text(TINY_SR + "\n# tuned\n")
+    metrics.write_text(GREY_METRIC.replace("7.0", "8.0"))
+    edited = BenchProtocol(("Set5",), ("shipped_grey",), (), code_identity(references))
+    assert edited.digest != digest and protocol.key(job) != key
 
 
 def test_the_metric_weights_are_part_of_the_protocol_by_their_contents(tmp_path):

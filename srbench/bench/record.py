@@ -14,7 +14,7 @@ from typing import Any
 
 from srbench.bench.checkpoints import Prepared, file_sha256
 from srbench.bench.score import SetResult
-from srbench.bench.shipping import setting_files, setting_parts
+from srbench.bench.shipping import code_file, setting_files, setting_parts
 from srbench.data import get_spec
 from srbench.evaluate import PROTOCOL, strict_json
 from srbench.metrics import ALWAYS, get_metric, weights_options
@@ -56,6 +56,7 @@ class BenchProtocol:
     sets: tuple[str, ...]
     metrics: tuple[str, ...]
     weights: tuple[tuple[str, str], ...] = ()
+    code: tuple[tuple[str, str], ...] = ()  # the ``file.py`` of ``--metrics file.py:NAME`` (:func:`code_identity`)
 
     @cached_property
     def digest(self) -> str:
@@ -66,12 +67,15 @@ class BenchProtocol:
             "metrics": list(self.metrics),
             # only where some weights are not the default: runs scored before bench took weights options keep theirs
             **({"weights": dict(self.weights)} if self.weights else {}),
+            **({"code": dict(self.code)} if self.code else {}),
         }
         return _digest(identity)
 
     def key(self, job: Prepared) -> str:
-        """One scoring of one file: its contents, the network named for it, the scale and this protocol."""
-        return _digest([job.checkpoint.sha256, job.checkpoint.model, job.scale, self.digest])
+        """One scoring of one file: its contents, the network named for it (and its ``file.py``'s contents: a file
+        edited in place scores again), the scale and this protocol."""
+        code = code_identity([job.checkpoint.model] if job.checkpoint.model is not None else [])
+        return _digest([job.checkpoint.sha256, job.checkpoint.model, job.scale, self.digest, *code])
 
     def figures(self) -> set[str]:
         """The MLflow metrics a complete run has."""
@@ -90,6 +94,13 @@ def weights_identity(settings: Mapping[str, str]) -> tuple[tuple[str, str], ...]
         if parts not in (["none"], [defaults[option]]):
             identity.append((option, ",".join(parts)))
     return tuple(identity)
+
+
+def code_identity(references: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """The ``file.py`` of each ``file.py:NAME`` reference with its contents' SHA-256: the code a figure came from,
+    which its path alone does not say."""
+    files = dict.fromkeys(file for file in map(code_file, references) if file is not None)
+    return tuple((file, file_sha256(Path(file))) for file in files)
 
 
 def _digest(value: Any) -> str:

@@ -68,7 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from srbench.bench.checkpoints import check_name, parse_entry, prepare_checkpoint  # only for this command
-    from srbench.bench.record import BenchProtocol, experiment_name, weights_identity
+    from srbench.bench.record import BenchProtocol, code_identity, experiment_name, weights_identity
     from srbench.data import parse_set_list, resolve_data_root
     from srbench.outdir import check_output_folder
     from srbench.tracking.store import Tracker
@@ -89,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
     checkpoints = list({(c.sha256, c.model): c for c in map(parse_entry, args.checkpoints)}.values())
     jobs = [prepare_checkpoint(c, scales) for c in checkpoints]
     _check_sets(specs, {job.scale for job in jobs}, root, not args.no_download)
-    protocol = BenchProtocol(tuple(s.name for s in specs), metric_names, weights_identity(settings))
+    protocol = BenchProtocol(
+        tuple(s.name for s in specs), metric_names, weights_identity(settings), code_identity(references)
+    )
     tracker = Tracker(uri)
     experiment_id = tracker.experiment_id(experiment_name(name), f"`srbench bench --name {name}`: scored files")
     fresh = _not_yet_scored(tracker, experiment_id, protocol, jobs)
