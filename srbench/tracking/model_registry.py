@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,6 @@ import mlflow
 import mlflow.pytorch
 import numpy as np
 import torch
-import torchvision
 from mlflow.exceptions import MlflowException
 
 from srbench.errors import UserError
@@ -62,7 +62,7 @@ def log_trained_model(tracking_uri: str, run_id: str, model_config: dict[str, An
                     # given, not inferred: inference imports and scans the whole environment
                     pip_requirements=[
                         f"torch=={torch.__version__.split('+')[0]}",
-                        f"torchvision=={torchvision.__version__.split('+')[0]}",
+                        f"torchvision=={version('torchvision').split('+')[0]}",  # not imported: 1.6 s
                     ],
                 )
             finally:
