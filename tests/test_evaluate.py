@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from srbench.data import get_spec
 from srbench.data.images import save_png
 from srbench.degrade import bicubic_lr, imresize
-from srbench.evaluate import evaluate_folder, evaluate_reference
+from srbench.evaluate import evaluate_folder, evaluate_model, evaluate_reference
 
 # Published bicubic figures (e.g. Lim et al. 2017, Zhang et al. 2018), Y channel, standard protocol.
 PUBLISHED = {
@@ -43,3 +45,26 @@ def test_folder_of_bicubic_images_scores_like_the_baseline(tmp_path, data_root, 
         assert s.psnr_y == pytest.approx(bicubic_scores[("Set5", s.scale)].psnr_y, abs=1e-12)
         assert s.ssim_y == pytest.approx(bicubic_scores[("Set5", s.scale)].ssim_y, abs=1e-12)
         assert [r["image"] for r in s.per_image] == [name for name, _ in set5]
+
+
+def test_lr_images_made_ahead_on_a_helper_thread_give_the_same_figures(data_root, monkeypatch):
+    """Where the network runs on an accelerator each LR image is made on a helper thread while it runs on the ones
+    before: the same LR images, in the same order, the same figures as made one by one in line."""
+    made_on: list[str] = []
+
+    def recorded(hr, scale):
+        made_on.append(threading.current_thread().name)
+        return bicubic_lr(hr, scale)
+
+    monkeypatch.setattr("srbench.evaluate.bicubic_lr", recorded)
+
+    def enlarge(lr, scale, _name):
+        return imresize(lr, scale=scale)
+
+    spec = get_spec("Set14")
+    [in_line] = evaluate_model(enlarge, [spec], [3], data_root, download=False, lr_ahead=False)
+    assert set(made_on) == {threading.current_thread().name}
+    made_on.clear()
+    [ahead] = evaluate_model(enlarge, [spec], [3], data_root, download=False, lr_ahead=True)
+    assert len(made_on) == in_line.images and threading.current_thread().name not in made_on
+    assert ahead.per_image == in_line.per_image and ahead.figures == in_line.figures
