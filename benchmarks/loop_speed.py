@@ -34,13 +34,14 @@ from srbench.train.precision import autocast
 
 
 def bare_step_ms(trainer: Trainer, steps: int) -> float:
-    """The network, its loss and its optimiser on one in-memory batch: the floor the loop is measured against."""
+    """The network, its loss and its optimiser (fused Adam, as the trainer's) on one in-memory batch: the floor the
+    loop is measured against."""
     batch = trainer.sampler.sample(torch.Generator().manual_seed(1), trainer.config.batch_size)
     x = batch.inputs.contiguous(memory_format=trainer.memory_format)
     border = trainer.network.border
     target = batch.targets[..., border:-border, border:-border] if border else batch.targets
     model = trainer.model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=trainer.config.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=trainer.config.lr, fused=True)  # as the trainer's
 
     def step() -> None:
         with autocast(trainer.precision, trainer.device):
