@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from srbench.cli import main
+from srbench.cli import COMMANDS, build_parser, main
 from srbench.data import load_rgb
 from srbench.data.images import save_png
 from srbench.degrade import bicubic_lr, imresize
@@ -33,9 +34,35 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
         assert fragment in lines[0], (fragment, lines[0])
 
 
-def test_module_entry_point_lists_subcommands():
-    result = subprocess.run([sys.executable, "-m", "srbench", "--help"], capture_output=True, text=True, check=True)
-    assert "eval" in result.stdout and "data" in result.stdout
+def srbench_imports(*argv: str) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """``python -m srbench ARGV``, and the top-level packages it imported (read from ``-X importtime``)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "srbench", *argv], capture_output=True, text=True
+    )
+    timed = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
+    return result, {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in timed}
+
+
+def test_module_entry_point_lists_every_command(monkeypatch):
+    """``srbench --help`` builds no command's own parser, yet shows what the parser with all of them shows."""
+    monkeypatch.setenv("COLUMNS", "100")  # the same line width here and in the child
+    result, _ = srbench_imports("--help")
+    assert result.returncode == 0 and result.stdout == build_parser().format_help()
+    for command in COMMANDS:
+        assert re.search(rf"^ +{command.NAME}\b", result.stdout, re.MULTILINE), command.NAME
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("--help",), ("--version",), ("nosuchcommand",)]
+    + [(name, "--help") for name in ("data", "models", "sweep", "studies", "sweeps", "leaderboard")],
+)
+def test_help_version_and_typos_import_neither_torch_nor_mlflow_nor_ray(argv):
+    """Every srbench process builds the parser: help, a typo and the commands whose options need no registry
+    answer in a fraction of a second, without the seconds torch, MLflow and Ray take to import."""
+    result, packages = srbench_imports(*argv)
+    assert result.returncode == (2 if argv == ("nosuchcommand",) else 0), result.stderr
+    assert not packages & {"torch", "mlflow", "ray"}
 
 
 def test_module_entry_point_user_error_exits_2_without_traceback(data_root):

@@ -19,13 +19,16 @@ if TYPE_CHECKING:  # the command's modules load torch, MLflow and Ray: imported 
     from srbench.data import DatasetSpec
     from srbench.tracking.store import Tracker
 
+NAME = "bench"
+HELP = "score weights files on benchmark sets (Ray tasks, MLflow runs) and write a page comparing them"
+
 DEFAULT_SETS = "Set5,Set14"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "bench",
-        help="score weights files on benchmark sets (Ray tasks, MLflow runs) and write a page comparing them",
+        NAME,
+        help=HELP,
         description="Score every CHECKPOINT on every set, each file x set a Ray task (a local Ray of its own, or "
         "--address), each file one MLflow run in the experiment bench-NAME, and write <out>/bench-NAME.md and .csv. "
         "A file already scored under the same protocol (same SHA-256, network, scale, sets and metrics) is reused.",

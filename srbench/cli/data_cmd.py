@@ -8,17 +8,17 @@ import sys
 from pathlib import Path
 
 from srbench.cli.common import add_data_root, parse_scales
-from srbench.data import CATALOGUE, ensure, get_spec, load_set, resolve_data_root, save_png, status
-from srbench.degrade import bicubic_lr
 from srbench.errors import UserError
-from srbench.evaluate import check_scale
 from srbench.outdir import check_output_folder
+
+NAME = "data"
+HELP = "list, verify and fetch data sets; write LR images"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "data",
-        help="list, verify and fetch data sets; write LR images",
+        NAME,
+        help=HELP,
         description="Manage the data sets srbench knows (see 'srbench data list').",
     )
     sub = p.add_subparsers(dest="data_command", required=True, metavar="{list,verify,fetch,lr}")
@@ -52,6 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from srbench.data import CATALOGUE, resolve_data_root, status  # only for this command
+
     root = resolve_data_root(args.data_root)
     print(f"data root: {root}")
     print(f"{'name':<10}{'kind':<11}{'images':>7}  {'here':<32}source")
@@ -62,6 +64,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from srbench.data import CATALOGUE, get_spec, resolve_data_root, status  # only for this command
+
     root = resolve_data_root(args.data_root)
     specs = [get_spec(n) for n in args.sets] or list(CATALOGUE.values())
     failed = False
@@ -77,6 +81,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
+    from srbench.data import CATALOGUE, ensure, get_spec, resolve_data_root, status  # only for this command
+
     root = resolve_data_root(args.data_root)
     if [n.lower() for n in args.sets] == ["all"]:
         specs = [s for s in CATALOGUE.values() if s.url]
@@ -95,6 +101,10 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def run_lr(args: argparse.Namespace) -> int:
+    from srbench.data import get_spec, load_set, resolve_data_root, save_png  # only for this command
+    from srbench.degrade import bicubic_lr
+    from srbench.evaluate import check_scale
+
     spec = get_spec(args.set_name, kind="benchmark")
     scales = parse_scales(args.scale, "--scale")
     if len(scales) != 1:

@@ -5,30 +5,30 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from srbench.cli.common import add_data_root, add_weights_options, parse_scales, weights_settings
-from srbench.data import DEFAULT_BENCHMARKS, parse_set_list, resolve_data_root
 from srbench.errors import UserError
-from srbench.evaluate import (
-    PROTOCOL,
-    REFERENCES,
-    evaluate_folder,
-    evaluate_model,
-    evaluate_reference,
-    format_table,
-    strict_json,
-)
-from srbench.metrics import Scorer, choose, prepare
-from srbench.models.resolve import Given, Resolved, detected_resolver, resolver, weights_resolver
-from srbench.tiling import DEFAULT_OVERLAP, Tiling
+
+if TYPE_CHECKING:  # the command's modules load torch: imported when its parser is built or it runs
+    from srbench.metrics import Scorer
+    from srbench.models.resolve import Resolved
+    from srbench.tiling import Tiling
+
+NAME = "eval"
+HELP = "score the bicubic baseline or SR images from any method"
 
 DEFAULT_SCALES = "2,3,4"  # --scales "" is refused as empty, never this default
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from srbench.data import DEFAULT_BENCHMARKS  # torch: only once this command's parser is built
+    from srbench.evaluate import PROTOCOL
+    from srbench.tiling import DEFAULT_OVERLAP
+
     p = subparsers.add_parser(
-        "eval",
-        help="score the bicubic baseline or SR images from any method",
+        NAME,
+        help=HELP,
         description="Score SR results on benchmark sets with the standard protocol: " + PROTOCOL + ".",
         epilog="examples:\n  srbench eval bicubic --sets Set5,Set14,BSD100 --scales 2,3,4\n"
         "  srbench eval results/mymethod --sets Set5 --scales 4   "
@@ -116,6 +116,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _checkpoint_resolver(checkpoint: Path) -> Resolved:
     """The checkpoint's model as ``super_resolve``, with a title and its trained scale."""
     from srbench.models import build_model  # only for this command
+    from srbench.models.resolve import Resolved, resolver
     from srbench.train.checkpoint import load_checkpoint
 
     state = load_checkpoint(checkpoint)
@@ -129,7 +130,8 @@ def _checkpoint_resolver(checkpoint: Path) -> Resolved:
 
 def _logged_model_resolver(model_uri: str, tracking_uri: str | None) -> Resolved:
     """A model a sweep logged to MLflow as ``super_resolve``, with a title and its trained scale."""
-    from srbench.tracking.model_registry import load_logged_model  # only for this command
+    from srbench.models.resolve import Resolved, resolver  # only for this command
+    from srbench.tracking.model_registry import load_logged_model
     from srbench.tracking.uri import check_store, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
@@ -139,6 +141,18 @@ def _logged_model_resolver(model_uri: str, tracking_uri: str | None) -> Resolved
 
 
 def run(args: argparse.Namespace) -> int:
+    from srbench.data import parse_set_list, resolve_data_root  # only for this command
+    from srbench.evaluate import (
+        PROTOCOL,
+        REFERENCES,
+        evaluate_folder,
+        evaluate_model,
+        evaluate_reference,
+        format_table,
+        strict_json,
+    )
+    from srbench.models.resolve import Given, detected_resolver, weights_resolver
+
     if args.model is not None and args.weights is None:
         raise UserError("--model and --weights go together: the network, and the weights to score it with")
     if sum(x is not None for x in (args.source, args.checkpoint, args.model_uri, args.weights)) != 1:
@@ -207,6 +221,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _tiling(args: argparse.Namespace) -> Tiling | None:
     """``--tile`` / ``--tile-overlap``, checked; none: the whole image in one pass."""
+    from srbench.tiling import DEFAULT_OVERLAP, Tiling  # only for this command
+
     if args.tile is None:
         if args.tile_overlap is not None:
             raise UserError("--tile-overlap goes with --tile")
@@ -227,6 +243,8 @@ def _tiling(args: argparse.Namespace) -> Tiling | None:
 def _scorers(metrics: str | None, settings: dict[str, str]) -> list[Scorer]:
     """What to score: the protocol's figures, ``--metrics``, and each metric whose weights flag is given
     (``--lpips-weights``). Weights that cannot be downloaded leave their metric unscored, with a warning."""
+    from srbench.metrics import choose, prepare  # only for this command
+
     names = [name.strip() for name in (metrics or "").split(",") if name.strip()]
     try:
         chosen = choose(names, settings)

@@ -9,11 +9,14 @@ from srbench.cli.common import add_data_root, open_store
 from srbench.errors import UserError
 from srbench.outdir import check_output_folder
 
+NAME = "leaderboard"
+HELP = "write leaderboards (markdown + CSV) from the MLflow runs"
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "leaderboard",
-        help="write leaderboards (markdown + CSV) from the MLflow runs",
+        NAME,
+        help=HELP,
         description="Read the finished trial runs of each study from MLflow and write <out>/<study>.md, "
         "<out>/<study>.csv and the index <out>/README.md: per budget the latest sweep (or --sweep), "
         "pooling only runs of one configuration as seeds. The same MLflow contents give the same files.",

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from srbench.models import MODELS, model_figures
+NAME = "models"
+HELP = "list registered models and variants with parameters and MACs"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "models",
-        help="list registered models and variants with parameters and MACs",
+        NAME,
+        help=HELP,
         description="List the model zoo: each model and variant at its default config (the paper's), with "
         "parameter count and multiply-accumulates per output megapixel (discriminators: per input "
         "megapixel), counted at a 960x960 output.",
@@ -21,6 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def rows() -> list[dict]:
+    from srbench.models import MODELS, model_figures  # only for this command
+
     out = []
     for entry in MODELS.values():
         for variant in entry.variants or [None]:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+NAME = "studies"
+HELP = "list the studies srbench ships (run one with 'srbench sweep NAME')"
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "studies",
-        help="list the studies srbench ships (run one with 'srbench sweep NAME')",
+        NAME,
+        help=HELP,
         description="The studies that ship with srbench, by name: 'srbench sweep NAME' runs one from any folder. "
         "A path to a file of your own works everywhere a name does.",
     )

@@ -6,13 +6,16 @@ import argparse
 import signal
 
 from srbench.cli.common import add_data_root
-from srbench.study.experiment import LAUNCHERS
+from srbench.study.launchers import LAUNCHERS
+
+NAME = "sweep"
+HELP = "run a study: Ray Tune trials (Ray Train DDP jobs where a trial has several workers), tracked in MLflow"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "sweep",
-        help="run a study: Ray Tune trials (Ray Train DDP jobs where a trial has several workers), tracked in MLflow",
+        NAME,
+        help=HELP,
         description="Run every trial of an experiment file. With no flags: a local Ray and a local MLflow store "
         "(./mlflow.db) in the working directory; --address / RAY_ADDRESS and --tracking-uri / "
         "MLFLOW_TRACKING_URI take it to a cluster.",

@@ -6,11 +6,14 @@ import argparse
 
 from srbench.cli.common import open_store
 
+NAME = "sweeps"
+HELP = "list the sweeps of each study: id, start, budget, commit, settings, how their trials ended"
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "sweeps",
-        help="list the sweeps of each study: id, start, budget, commit, settings, how their trials ended",
+        NAME,
+        help=HELP,
         description="List the sweeps recorded in MLflow (one parent run per 'srbench sweep'), newest first: sweep id, "
         "start time, budget, git commit, status, trials finished / failed / stopped early / other "
         "(running or interrupted), and the --set settings it ran with.",

@@ -13,30 +13,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from srbench.cli.common import add_data_root, parse_scales
-from srbench.data import resolve_data_root
 from srbench.errors import UserError
-from srbench.evaluate import SetScore, format_table
-from srbench.models.registry import generator_names, model_reference
-from srbench.study.load import parse_settings
-from srbench.tracking.logger import MetricLogger
 from srbench.tracking.names import PARAM_PRECISION_USED, TAG_KIND, TAG_RUN_DIR, TAG_VARIANT
-from srbench.tracking.records import record_configuration, record_results
-from srbench.tracking.store import Tracker
-from srbench.tracking.uri import check_store, ui_command
-from srbench.train.checkpoint import load_checkpoint
-from srbench.train.config import BUDGETS, TrainConfig, config_from_dict, make_config
 from srbench.train.run_folder import check_new_run_folder, check_resumable
 
-if TYPE_CHECKING:  # imported where it runs: torch's training stack is slow to import
+if TYPE_CHECKING:  # imported where they are used: torch's training stack and MLflow are slow to import
+    from srbench.tracking.store import Tracker
+    from srbench.train.config import TrainConfig
     from srbench.train.loop import Trainer
+
+NAME = "train"
+HELP = "train one model (one trial, no Ray)"
 
 TRAIN_EXPERIMENT = "srbench-train"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from srbench.models.registry import generator_names  # torch: only once this command's parser is built
+    from srbench.train.config import BUDGETS  # (importing it registers the models generator_names lists)
+
     p = subparsers.add_parser(
-        "train",
-        help="train one model (one trial, no Ray)",
+        NAME,
+        help=HELP,
         description="Train one configuration in this process: the debugging path and the smallest users' path. "
         "Writes RUN_DIR/config.json, history.jsonl, checkpoints/{last,best}.pt and results.json.",
         epilog="examples:\n  srbench train --model srcnn --scale 3 --budget quick\n"
@@ -81,6 +79,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    from srbench.models.registry import model_reference  # only for this command
+    from srbench.study.load import parse_settings
+    from srbench.train.config import make_config
+
     if not args.model or not args.scale:
         raise UserError("--model and --scale are required (or --resume RUN_DIR)")
     scales = parse_scales(args.scale, "--scale")
@@ -104,6 +106,9 @@ def _start_mlflow_run(
     uri: str, experiment: str, config: TrainConfig, run_dir: Path, data_root: Path
 ) -> tuple[Tracker, str]:
     """The run folder's MLflow run (found again on --resume, by the folder), recording its configuration."""
+    from srbench.tracking.records import record_configuration  # only for this command
+    from srbench.tracking.store import Tracker
+
     tracker = Tracker(uri, patient=True)  # a run of hours waits out a tracking-server outage
     experiment_id = tracker.experiment_id(experiment, "runs of srbench train --tracking-uri")
     run_id = tracker.find_or_create_run(
@@ -153,7 +158,14 @@ class _Stop:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srbench.train.data import check_trial_data  # heavy imports only for this command
+    from srbench.data import resolve_data_root  # heavy imports only for this command
+    from srbench.evaluate import SetScore, format_table
+    from srbench.tracking.logger import MetricLogger
+    from srbench.tracking.records import record_results
+    from srbench.tracking.uri import check_store, ui_command
+    from srbench.train.checkpoint import load_checkpoint
+    from srbench.train.config import config_from_dict
+    from srbench.train.data import check_trial_data
     from srbench.train.loop import Trainer
 
     if args.resume:

@@ -18,6 +18,7 @@ from typing import Any
 from srbench.data import DEFAULT_BENCHMARKS, absolute_set_fields
 from srbench.errors import UserError
 from srbench.models.registry import entry_for
+from srbench.study.launchers import LAUNCHERS
 from srbench.study.plan import (
     STUDY_OWNED,
     TrialBase,
@@ -33,9 +34,6 @@ from srbench.typecheck import check_fields
 from srbench.user_code import absolute_references
 
 SCHEDULERS = ("fifo", "asha")
-# How a trial trains: "tune" in its Tune trial's own process (one worker), "train" on a Ray Train TorchTrainer
-# worker group (DDP); "auto" is "tune" for one worker per trial and "train" for several.
-LAUNCHERS = ("auto", "tune", "train")
 RUN_NAME = "srbench_experiment"  # the module name a study file runs under, on the driver and in trial processes
 SEARCH_ALGS = ("random", "optuna")
 
