@@ -20,8 +20,8 @@ from torch import nn
 
 from srbench.errors import UserError
 from srbench.models.complexity import count_parameters
+from srbench.models.given import Given
 from srbench.models.interface import check_network
-from srbench.models.resolve import Given
 from srbench.train.checkpoint import FORMAT, read_tensors
 
 # Where training code keeps the state dict inside a checkpoint, in the order tried: BasicSR's EMA weights first,
