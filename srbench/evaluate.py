@@ -146,10 +146,11 @@ def _evaluate(
     world: int = 1,
     scorers: list[Scorer] | None = None,
     device: torch.device = torch.device("cpu"),
+    on_sr: Callable[[str, str, torch.Tensor], None] | None = None,
 ) -> list[SetScore]:
     """Score ``make_sr``'s output on each set and scale (the metrics on ``device``). Under ``torch.distributed``
-    each rank
-    scores every ``world``-th image and the per-image rows are gathered, so all ranks work."""
+    each rank scores every ``world``-th image and the per-image rows are gathered, so all ranks work. ``on_sr(set,
+    image, sr)`` sees each SR image this rank made (a trial keeps the first of each set for its crops)."""
     scores = []
     for spec in specs:
         images = load_set(spec, data_root, download, limit)
@@ -162,6 +163,8 @@ def _evaluate(
                     file=sys.stderr,
                 )
             srs = make_sr(spec, scale, share)
+            for (name, _), sr in zip(share, srs) if on_sr is not None else ():
+                on_sr(spec.name, name, sr)
             rows = score_pairs(
                 [(name, sr, modcrop(hr, scale)) for (name, hr), sr in zip(share, srs)], scale, scorers, device
             )
@@ -220,11 +223,12 @@ def evaluate_model(
     scorers: list[Scorer] | None = None,
     device: torch.device = torch.device("cpu"),
     lr_ahead: bool | None = None,
+    on_sr: Callable[[str, str, torch.Tensor], None] | None = None,
 ) -> list[SetScore]:
     """Score a model, given as ``super_resolve(lr_uint8, scale, image_name) -> sr_uint8``, on the protocol's LR.
     ``lr_ahead``: make each LR image on a helper thread while the network runs on the ones before, so an accelerator
     does not wait for that CPU work (default: where the metrics run on one; on a CPU the two would share its cores).
-    The same images either way."""
+    The same images either way. ``on_sr(set, image, sr)`` sees each SR image made here."""
     ahead = device.type != "cpu" if lr_ahead is None else lr_ahead
 
     def run(_spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
@@ -232,7 +236,7 @@ def evaluate_model(
             lrs = (helper.map if ahead else map)(lambda image: bicubic_lr(image[1], scale), images)
             return [super_resolve(lr, scale, name) for (name, _), lr in zip(images, lrs)]
 
-    return _evaluate(specs, scales, data_root, run, download, limit, rank, world, scorers, device)
+    return _evaluate(specs, scales, data_root, run, download, limit, rank, world, scorers, device, on_sr)
 
 
 def find_sr_folder(root: Path, set_name: str, scale: int, single_set: bool, single_scale: bool) -> Path:

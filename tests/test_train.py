@@ -16,7 +16,10 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from srbench.cli import main
-from srbench.data import get_spec
+from srbench.crops import crop, crop_box, crop_file
+from srbench.data import get_spec, load_set
+from srbench.data.images import load_rgb
+from srbench.degrade import bicubic_lr, modcrop
 from srbench.evaluate import evaluate_model
 from srbench.models import build_model
 from srbench.tracking.model_registry import load_logged_model
@@ -26,7 +29,7 @@ from srbench.train.checkpoint import load_checkpoint, save_checkpoint
 from srbench.train.config import make_config
 from srbench.train.inference import SuperResolver
 from srbench.train.loop import Trainer
-from srbench.train.precision import resolve_precision
+from srbench.train.precision import fp32_scoring, resolve_precision
 
 
 def train(tmp_path: Path, data_root: Path, model: dict, scale: int, name: str = "run", **overrides):
@@ -85,6 +88,18 @@ def test_every_family_trains_at_the_smoke_budget(tmp_path, data_root, model, sca
         assert "not comparable" in results["vgg_weights"]
     if model["name"] == "sftgan" and model.get("variant") != "nosft":
         assert "not semantic" in results["condition_source"]
+
+
+def test_each_sets_crop_is_the_networks_sr_of_its_first_image(tmp_path, data_root):
+    """The crops a trial saves for the pages come from the final scoring's SR images (not made a second time): the
+    same pixels as the network's own super-resolution of each set's first image."""
+    trainer, _ = train(tmp_path, data_root, {"name": "srcnn"}, 3)
+    for name in trainer.config.eval_sets:
+        [(image, hr)] = load_set(get_spec(name), data_root, limit=1)
+        with fp32_scoring(trainer.model, trainer.memory_format) as model:
+            sr = SuperResolver(model)(bicubic_lr(hr, 3), 3, image)
+        saved = load_rgb(tmp_path / "run" / "crops" / crop_file(name, image))
+        assert torch.equal(saved, crop(sr, crop_box(modcrop(hr, 3))))
 
 
 def test_srcnn_learns_at_a_short_budget(tmp_path, data_root):

@@ -17,7 +17,7 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from srbench.crops import crop, crop_box, crop_file
 from srbench.data import get_spec, load_set
 from srbench.data.images import save_png
-from srbench.degrade import bicubic_lr, modcrop
+from srbench.degrade import modcrop
 from srbench.evaluate import SetScore, evaluate_model
 from srbench.hardware import describe_trial_hardware
 from srbench.losses import category_loss, content_loss, discriminator_loss, generator_adversarial_loss, pixel_loss
@@ -257,7 +257,12 @@ class Trainer:
         return metrics
 
     # -- validation, checkpoints, records ---------------------------------------------------
-    def evaluate(self, set_names: Sequence[str], scorers: list[Scorer] | None = None) -> list[SetScore]:
+    def evaluate(
+        self,
+        set_names: Sequence[str],
+        scorers: list[Scorer] | None = None,
+        on_sr: Callable[[str, str, torch.Tensor], None] | None = None,
+    ) -> list[SetScore]:
         specs = [get_spec(n) for n in set_names]
         if self.distributed:  # rank 0's BatchNorm statistics everywhere: every row scores the model rank 0 saves
             for buffer in self.model.buffers():
@@ -273,6 +278,7 @@ class Trainer:
                 world=self.world,
                 scorers=scorers,
                 device=self.device,
+                on_sr=on_sr,
             )
 
     def _state(self) -> dict[str, Any]:
@@ -394,25 +400,26 @@ class Trainer:
             return None
         return self._finish()
 
-    def _save_crops(self) -> None:
+    def _save_crops(self, firsts: dict[str, tuple[str, torch.Tensor]]) -> None:
         """A fixed crop of the first image of each evaluation set, super-resolved (``crops/<set>-<image>.png``),
-        so leaderboards can show variants side by side without the model."""
+        so leaderboards can show variants side by side without the model; ``firsts``: each set's first image and
+        its SR image, as the final scoring made it."""
         (self.run_dir / "crops").mkdir(exist_ok=True)
         for name in self.config.eval_sets:
-            image_name, hr = load_set(get_spec(name), self.data_root, limit=1)[0]
-            with fp32_scoring(self.model, self.memory_format) as model:
-                sr = SuperResolver(model, self.condition_source)(
-                    bicubic_lr(hr, self.config.scale), self.config.scale, image_name
-                )
+            image_name, sr = firsts[name]
+            [(_, hr)] = load_set(get_spec(name), self.data_root, limit=1)
             box = crop_box(modcrop(hr, self.config.scale))
             save_png(crop(sr, box), self.run_dir / "crops" / crop_file(name, image_name))
 
     def _finish(self) -> dict[str, Any]:
         self.finishing = True
+        firsts: dict[str, tuple[str, torch.Tensor]] = {}  # rank 0 makes each set's first image: kept for the crops
         # Every chosen metric here; validations score the protocol's figures only (LPIPS is slow).
-        scores = self.evaluate(self.config.eval_sets, self.final_scorers)
+        scores = self.evaluate(
+            self.config.eval_sets, self.final_scorers, lambda s, image, sr: firsts.setdefault(s, (image, sr))
+        )
         if self.rank == 0:
-            self._save_crops()
+            self._save_crops(firsts)
         results = {
             "config": self.config.to_dict(),
             "iterations": self.iteration,
