@@ -1,9 +1,10 @@
-"""A real ``mlflow server`` stopped mid-sweep for longer than the MLflow client's (lowered) retry budget, then
-restarted on the same store: the trial pauses instead of failing, and ends with every validation step logged
-once and its whole history.jsonl."""
+"""A real ``mlflow server`` stopped mid-sweep, three times, for longer than the MLflow client's (lowered) retry
+budget, then restarted on the same store: while a trial trains, between two trials and as the sweep ends. Nothing
+fails and nothing is lost. One sweep for the three: each sweep is a Ray and a server to start."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from test_sweep_faults import experiment, steps, wait_for
@@ -71,11 +72,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def sweep_through_outage(
-    tmp_path: Path, data_root: Path, outage_begins: Callable[[Tracker], bool], *extra: str
+def sweep_through_outages(
+    tmp_path: Path, data_root: Path, outages: Sequence[Callable[[Tracker], bool]], *extra: str
 ) -> Tracker:
-    """Run faults.py against a real mlflow server, stop the server for OUTAGE_S once ``outage_begins`` (polled
-    through the server), restart it on the same store and let the sweep end; the server's store to read."""
+    """Run faults.py against a real mlflow server; each time one of ``outages`` (in turn, polled through the server)
+    says so, stop the server for OUTAGE_S and restart it on the same store; let the sweep end. The server's store
+    to read."""
     server_folder = tmp_path / "server"
     server_folder.mkdir()
     port = free_port()
@@ -100,10 +102,11 @@ def sweep_through_outage(
     )
     tracker = Tracker(uri)
     try:
-        wait_for(lambda: outage_begins(tracker), "the moment of the outage", timeout=300, every=0.2)
-        stop_session(server)
-        time.sleep(OUTAGE_S)
-        server = start_server(server_folder, port)
+        for begins in outages:
+            wait_for(functools.partial(begins, tracker), f"the moment of {begins.__name__}", timeout=300, every=0.2)
+            stop_session(server)
+            time.sleep(OUTAGE_S)
+            server = start_server(server_folder, port)
         assert sweep.wait(timeout=400) == 0, (tmp_path / "sweep.log").read_text()[-3000:]
     finally:
         for proc in (sweep, server):
@@ -123,69 +126,61 @@ def trial_runs(tracker: Tracker) -> list:
     )
 
 
-def test_a_tracking_outage_beyond_the_client_retries_pauses_the_trial_and_loses_nothing(tmp_path, data_root):
-    experiment(tmp_path, '{"a": {}}', iterations=200)
+def trial_run(tracker: Tracker, name: str):
+    return next((r for r in trial_runs(tracker) if r.info.run_name == name), None)
 
-    def validated_once(tracker: Tracker) -> bool:
-        runs = trial_runs(tracker)
-        return bool(runs) and bool(steps(tracker, runs[0].info.run_id, "val.Set5.psnr_y"))
 
-    tracker = sweep_through_outage(tmp_path, data_root, validated_once)
-    # The trial's warning on the sweep's own console, with the trial's name
-    assert "trial a_seed0: the MLflow tracking server did not answer while" in (tmp_path / "sweep.log").read_text()
-    [run] = trial_runs(tracker)
-    assert run.info.status == "FINISHED"
-    assert steps(tracker, run.info.run_id, "val.Set5.psnr_y") == list(range(40, 201, 40))
-    assert steps(tracker, run.info.run_id, "train.loss") == list(range(20, 201, 20))
-    server_folder = tmp_path / "server"
-    history_file = next((server_folder / "artifacts").rglob("history.jsonl"))
+def test_outages_while_a_trial_trains_between_trials_and_as_the_sweep_ends_pause_it_and_lose_nothing(
+    tmp_path, data_root
+):
+    """One sweep of two trials, one at a time, through three outages, each beyond the client's retries: (1) while
+    the first trial trains (after its first validation): it pauses instead of failing; (2) the moment its run is
+    ended, while the second trial's driver starts (run found or created, configuration recorded); (3) the moment the
+    last trial's run is ended: the sweep's own closing calls (trials counted, sweep run ended, page written and
+    stored, best model registered). Every run ends with each step logged once and its whole history.jsonl."""
+    experiment(tmp_path, '{"a": {}, "b": {"iterations": 40}}', iterations=200)
+
+    def a_validated(tracker: Tracker) -> bool:
+        run = trial_run(tracker, "a_seed0")
+        return run is not None and bool(steps(tracker, run.info.run_id, "val.Set5.psnr_y"))
+
+    def a_ended(tracker: Tracker) -> bool:
+        run = trial_run(tracker, "a_seed0")
+        return run is not None and run.info.status == "FINISHED"
+
+    def b_ended(tracker: Tracker) -> bool:
+        run = trial_run(tracker, "b_seed0")
+        return run is not None and run.info.status == "FINISHED"
+
+    tracker = sweep_through_outages(tmp_path, data_root, [a_validated, a_ended, b_ended], "--max-concurrent", "1")
+    log = (tmp_path / "sweep.log").read_text()
+    # each trial's warning on the sweep's own console, with its name; one of the closing calls met the last outage
+    # (which one depends on how fast the sweep gets there)
+    assert "trial a_seed0: the MLflow tracking server did not answer while" in log, log[-3000:]
+    assert "trial b_seed0: the MLflow tracking server did not answer while" in log, log[-3000:]
+    closing = ("reading the sweep's trials", "ending a run", "writing the leaderboards")
+    assert any(f"did not answer while {call}" in log for call in closing), log[-3000:]
+
+    runs = trial_runs(tracker)
+    assert [(r.info.run_name, r.info.status) for r in runs] == [("a_seed0", "FINISHED"), ("b_seed0", "FINISHED")]
+    a, b = runs
+    assert steps(tracker, a.info.run_id, "val.Set5.psnr_y") == list(range(40, 201, 40))
+    assert steps(tracker, a.info.run_id, "train.loss") == list(range(20, 201, 20))
+    assert steps(tracker, b.info.run_id, "val.Set5.psnr_y") == [40]
+    assert steps(tracker, b.info.run_id, "train.loss") == [20, 40]
+    stored = tmp_path / "server" / "artifacts"  # the server's artifact store
+    history_file = next(stored.rglob(f"{a.info.run_id}/artifacts/history.jsonl"))
     rows = [json.loads(line) for line in history_file.read_text().splitlines()]
     assert [r["iteration"] for r in rows if "loss" in r] == list(range(20, 201, 20))
     assert [r["iteration"] for r in rows if "val/Set5/psnr_y" in r] == list(range(40, 201, 40))
 
-
-def test_an_outage_as_one_trial_ends_and_the_next_starts_fails_neither(tmp_path, data_root):
-    """The trials' drivers (run found or created, configuration recorded, run ended) wait out an outage too: it
-    begins the moment the first trial's run is ended, while the second trial's driver starts."""
-    experiment(tmp_path, '{"a": {}, "b": {}}', iterations=40)
-
-    def first_ended(tracker: Tracker) -> bool:
-        runs = trial_runs(tracker)
-        return bool(runs) and runs[0].info.status == "FINISHED"
-
-    tracker = sweep_through_outage(tmp_path, data_root, first_ended, "--max-concurrent", "1")
-    assert "trial b_seed0: the MLflow tracking server did not answer while" in (tmp_path / "sweep.log").read_text()
-    runs = trial_runs(tracker)
-    assert [(r.data.tags["mlflow.runName"], r.info.status) for r in runs] == [
-        ("a_seed0", "FINISHED"),
-        ("b_seed0", "FINISHED"),
-    ]
-    for run in runs:
-        assert steps(tracker, run.info.run_id, "val.Set5.psnr_y") == [40]
-        assert steps(tracker, run.info.run_id, "train.loss") == [20, 40]
-
-
-def test_an_outage_as_the_last_trial_ends_lets_the_sweep_finish_its_records(tmp_path, data_root):
-    """The sweep's own closing calls (trials counted, sweep run ended, page written and stored, best model
-    registered) wait out an outage that begins the moment the last trial's run is ended."""
-    experiment(tmp_path, '{"a": {}}', iterations=40)
-
-    def ended(tracker: Tracker) -> bool:
-        runs = trial_runs(tracker)
-        return bool(runs) and runs[0].info.status == "FINISHED"
-
-    tracker = sweep_through_outage(tmp_path, data_root, ended)
-    # which closing call meets the outage first depends on how fast the sweep gets there; one of them must
-    closing = ("reading the sweep's trials", "ending a run", "writing the leaderboards")
-    log = (tmp_path / "sweep.log").read_text()
-    assert any(f"did not answer while {call}" in log for call in closing), log[-3000:]
-    [run] = trial_runs(tracker)
-    parent = tracker.client.get_run(run.data.tags["mlflow.parentRunId"])
+    parent = tracker.client.get_run(a.data.tags["mlflow.parentRunId"])
     assert parent.info.status == "FINISHED"
-    assert "\n| a | " in (tmp_path / "leaderboards-smoke" / "faults.md").read_text()
-    stored = tmp_path / "server" / "artifacts"  # the server's artifact store: the page beside the sweep's run
+    page = (tmp_path / "leaderboards-smoke" / "faults.md").read_text()
+    assert "\n| a | " in page and "\n| b | " in page
     assert {p.name for p in stored.rglob(f"{parent.info.run_id}/artifacts/leaderboard/*")} >= {
         "faults.md",
         "faults.csv",
     }
-    assert tracker.client.get_model_version_by_alias("faults", "best_smoke").run_id == run.info.run_id
+    best = max(runs, key=lambda r: r.data.metrics["Set5.psnr_y"])
+    assert tracker.client.get_model_version_by_alias("faults", "best_smoke").run_id == best.info.run_id
