@@ -403,11 +403,12 @@ class Trainer:
     def _save_crops(self, firsts: dict[str, tuple[str, torch.Tensor]]) -> None:
         """A fixed crop of the first image of each evaluation set, super-resolved (``crops/<set>-<image>.png``),
         so leaderboards can show variants side by side without the model; ``firsts``: each set's first image and
-        its SR image, as the final scoring made it."""
+        its SR image, as the final scoring made it (by the set's name: a folder set's differs from its field's)."""
         (self.run_dir / "crops").mkdir(exist_ok=True)
         for name in self.config.eval_sets:
-            image_name, sr = firsts[name]
-            [(_, hr)] = load_set(get_spec(name), self.data_root, limit=1)
+            spec = get_spec(name)
+            image_name, sr = firsts[spec.name]
+            [(_, hr)] = load_set(spec, self.data_root, limit=1)
             box = crop_box(modcrop(hr, self.config.scale))
             save_png(crop(sr, box), self.run_dir / "crops" / crop_file(name, image_name))
 
