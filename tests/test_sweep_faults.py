@@ -151,48 +151,13 @@ def test_sigkilled_training_process_resumes_from_its_checkpoint(tmp_path, data_r
     )  # the study's note for this budget
 
 
-def test_killed_driver_then_resume_skips_finished_trials_and_completes(tmp_path, data_root):
+def test_a_stopped_driver_and_a_killed_one_each_resume_and_the_sweep_completes(tmp_path, data_root):
+    """Two interruptions of one sweep of two trials, one at a time, each continued with ``--resume``: (1) SIGTERM to
+    the driver (``kill``, a scheduler) as Ctrl-C, after the first trial's second checkpoint: Tune ends the trial at
+    its checkpoint, the sweep prints its --resume command and exits 128 + 15; (2) SIGKILL to the resumed driver's
+    whole session as the first trial has finished and the second runs. Resumed again, the sweep skips the finished
+    trial and both end with every step logged once. One sweep for both: each start is a Ray of its own."""
     experiment(tmp_path, '{"first": {}, "second": {"model.variant": "n32-16"}}', KILLABLE, val_every=200, log_every=100)
-    proc = start_sweep(tmp_path, data_root)
-    try:
-
-        def one_finished_one_running() -> bool:
-            _, found = runs(tmp_path)
-            return sorted(r.info.status for r in found) == ["FINISHED", "RUNNING"]
-
-        wait_for(one_finished_one_running, "the first trial to finish and the second to start")
-        time.sleep(3)  # let Tune record the finished trial in its experiment state
-        kill_session(proc)
-    finally:
-        if proc.poll() is None:
-            kill_session(proc)
-    tracker, before = runs(tmp_path)
-    finished = next(r for r in before if r.info.status == "FINISHED")
-    finished_history = steps(tracker, finished.info.run_id, "train.loss")
-
-    again = start_sweep(tmp_path, data_root, "--resume")
-    try:
-        assert again.wait(timeout=TIMEOUT) == 0, (tmp_path / "sweep.log").read_text()[-3000:]
-    finally:
-        if again.poll() is None:
-            kill_session(again)
-    tracker, after = runs(tmp_path)
-    assert len(after) == 2 and all(r.info.status == "FINISHED" for r in after)
-    log = (tmp_path / "sweep.log").read_text()  # the console counts the trials Tune has not created yet
-    assert re.search(r"first\S*\s+started \(1 running, 1 waiting\)", log), log[-3000:]
-    assert re.search(r"second\S*\s+started \(1 running, 0 waiting\)", log), log[-3000:]
-    same = next(r for r in after if r.info.run_id == finished.info.run_id)
-    assert steps(tracker, same.info.run_id, "train.loss") == finished_history  # not trained again
-    for run in after:
-        assert_no_repeated_steps(tracker, run)
-        assert run.data.metrics[ITERATIONS_TRAINED] == KILLABLE
-    assert (tmp_path / "leaderboards-smoke" / "faults.md").exists()
-
-
-def test_sigterm_stops_the_sweep_resumably_and_the_resumed_trial_completes(tmp_path, data_root):
-    """SIGTERM to the driver (``kill``, a scheduler) as Ctrl-C: Tune ends the trial at its checkpoint, the sweep
-    prints its --resume command and exits 128 + 15; resumed, the trial finishes with every step logged once."""
-    experiment(tmp_path, '{"a": {}}', KILLABLE, val_every=200, log_every=100)
     proc = start_sweep(tmp_path, data_root)
     try:
         wait_for_two_checkpoints(tmp_path)
@@ -202,10 +167,41 @@ def test_sigterm_stops_the_sweep_resumably_and_the_resumed_trial_completes(tmp_p
         if proc.poll() is None:
             kill_session(proc)
     assert "; continue with: python -m srbench sweep faults.py --resume " in (tmp_path / "sweep.log").read_text()
+
     again = start_sweep(tmp_path, data_root, "--resume")
     try:
-        assert again.wait(timeout=TIMEOUT) == 0, (tmp_path / "sweep.log").read_text()[-3000:]
+
+        def one_finished_one_running() -> bool:
+            _, found = runs(tmp_path)
+            return sorted(r.info.status for r in found) == ["FINISHED", "RUNNING"]
+
+        wait_for(one_finished_one_running, "the first trial to finish and the second to start")
+        time.sleep(3)  # let Tune record the finished trial in its experiment state
+        kill_session(again)
     finally:
         if again.poll() is None:
             kill_session(again)
-    assert_one_whole_run(tmp_path)
+    tracker, before = runs(tmp_path)
+    finished = next(r for r in before if r.info.status == "FINISHED")
+    finished_history = steps(tracker, finished.info.run_id, "train.loss")
+
+    last = start_sweep(tmp_path, data_root, "--resume")
+    try:
+        assert last.wait(timeout=TIMEOUT) == 0, (tmp_path / "sweep.log").read_text()[-3000:]
+    finally:
+        if last.poll() is None:
+            kill_session(last)
+    tracker, after = runs(tmp_path)
+    assert sorted(r.info.run_name for r in after) == ["first_seed0", "second_seed0"]
+    assert all(r.info.status == "FINISHED" for r in after)
+    log = (tmp_path / "sweep.log").read_text()  # the console counts the trials Tune has not created yet
+    assert re.search(r"first\S*\s+started \(1 running, 1 waiting\)", log), log[-3000:]
+    assert re.search(r"second\S*\s+started \(1 running, 0 waiting\)", log), log[-3000:]
+    same = next(r for r in after if r.info.run_id == finished.info.run_id)
+    assert steps(tracker, same.info.run_id, "train.loss") == finished_history  # not trained again
+    for run in after:  # both whole: the one stopped by SIGTERM, the one killed with its driver
+        assert_no_repeated_steps(tracker, run)
+        assert run.data.metrics[ITERATIONS_TRAINED] == KILLABLE
+        assert steps(tracker, run.info.run_id, "val.Set5.psnr_y") == list(range(200, KILLABLE + 1, 200))
+        assert steps(tracker, run.info.run_id, "train.loss") == list(range(100, KILLABLE + 1, 100))
+    assert (tmp_path / "leaderboards-smoke" / "faults.md").exists()
