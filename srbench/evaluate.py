@@ -163,8 +163,9 @@ def _evaluate(
                     file=sys.stderr,
                 )
             srs = make_sr(spec, scale, share)
-            for (name, _), sr in zip(share, srs) if on_sr is not None else ():
-                on_sr(spec.name, name, sr)
+            if on_sr is not None:
+                for (name, _), sr in zip(share, srs):
+                    on_sr(spec.name, name, sr)
             rows = score_pairs(
                 [(name, sr, modcrop(hr, scale)) for (name, hr), sr in zip(share, srs)], scale, scorers, device
             )
