@@ -165,8 +165,8 @@ def _sets(names: tuple[str, ...], psnr: float, scale: int = 3, lpips: str | None
 
 
 @pytest.fixture
-def store(tmp_path):
-    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+def store(empty_store):
+    tracker = Tracker(empty_store)
     return tracker, tracker.experiment_id(experiment_name("t"))
 
 

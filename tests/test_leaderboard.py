@@ -182,10 +182,9 @@ def build_store(uri: str, status: str = "FINISHED", trials_at_once: int | None =
 
 
 @pytest.fixture
-def store(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    build_store(uri)
-    return uri
+def store(empty_store):
+    build_store(empty_store)
+    return empty_store
 
 
 def rows_of(page: str) -> dict[str, list[str]]:
@@ -282,8 +281,8 @@ def test_bicubic_row_equals_eval_bicubic(store, tmp_path, data_root):
     assert f"bicubic,Set5,,{scores[0].psnr_y:.4f},,{scores[0].ssim_y:.5f}" in csv
 
 
-def test_rows_scored_on_a_subset_are_set_beside_bicubic_on_the_same_images(tmp_path, data_root):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_rows_scored_on_a_subset_are_set_beside_bicubic_on_the_same_images(tmp_path, data_root, empty_store):
+    uri = empty_store
     tracker = Tracker(uri)
     experiment = tracker.experiment_id("srcnn_ablation")
     parent = add_sweep(tracker, experiment, SWEEP)
@@ -441,9 +440,9 @@ def test_wall_times_of_trials_that_shared_the_machine_are_flagged(tmp_path, data
     )
 
 
-def test_gan_study_shows_lpips_and_says_why_it_is_missing(tmp_path, data_root):
+def test_gan_study_shows_lpips_and_says_why_it_is_missing(tmp_path, data_root, empty_store):
     """LPIPS per set (lowest in bold); no ImageNet trunk -> n/a; non-ImageNet VGG or LPIPS trunks -> not comparable."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = empty_store
     tracker = Tracker(uri)
     experiment = tracker.experiment_id("srgan_content_loss")
     imagenet, random_trunk = (
@@ -518,10 +517,12 @@ def test_gan_study_shows_lpips_and_says_why_it_is_missing(tmp_path, data_root):
     assert ",SRResNet-MSE,Set5,1,29.0000,,0.80000,,0.30000,,none,32.05,-3.0500," in csv
 
 
-def test_gan_page_has_niqe_for_every_row_bicubic_and_hr_and_a_perception_distortion_plane(tmp_path, data_root):
+def test_gan_page_has_niqe_for_every_row_bicubic_and_hr_and_a_perception_distortion_plane(
+    tmp_path, data_root, empty_store
+):
     """NIQE (no weights) on every row of a GAN page: the runs' own, bicubic's and the HR images' computed with the
     protocol on the same images; the plane is drawn and shown; the CSV has the reference rows' NIQE."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = empty_store
     tracker = Tracker(uri)
     experiment = tracker.experiment_id("srgan_content_loss")
     for variant, psnr, niqe in (("SRResNet-MSE", 29.0, 6.5), ("SRGAN-MSE", 27.0, 4.0), ("SRGAN-VGG54", 26.0, 5.0)):
@@ -570,10 +571,10 @@ def test_pareto_front_keeps_the_points_nothing_beats_on_both_axes():
 FIGURES = [(31.0, 0.88), (28.0, 0.80), (27.0, 0.77)]
 
 
-def test_page_shows_the_latest_sweep_and_pools_only_one_configuration(tmp_path, data_root):
+def test_page_shows_the_latest_sweep_and_pools_only_one_configuration(tmp_path, data_root, empty_store):
     """Two sweeps of a study: the page shows the latest, named with its commit; a sweep with two configurations of
     one variant (a search) keeps them apart, with a top-k table; --sweep shows another; stopped trials stand apart."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = empty_store
     tracker = Tracker(uri)
     experiment = tracker.experiment_id("srcnn_ablation")
     old = add_sweep(tracker, experiment, "srcnn_ablation-quick-20261101-000000-0001")
@@ -658,9 +659,9 @@ def test_page_shows_the_latest_sweep_and_pools_only_one_configuration(tmp_path, 
     assert old_run in older and high not in older and "Sweep `srcnn_ablation-quick-20261101-000000-0001`" in older
 
 
-def test_runs_of_one_configuration_trained_at_different_precisions_are_not_pooled(tmp_path, data_root):
+def test_runs_of_one_configuration_trained_at_different_precisions_are_not_pooled(tmp_path, data_root, empty_store):
     """``precision: auto`` resolves per node: a bf16 and an fp32 run of one configuration hash are two rows."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = empty_store
     tracker = Tracker(uri)
     experiment = tracker.experiment_id("srcnn_ablation")
     parent = add_sweep(tracker, experiment, SWEEP)
@@ -684,8 +685,8 @@ def test_runs_of_one_configuration_trained_at_different_precisions_are_not_poole
     assert rows["9-1-5_precision_used=fp32"][1].startswith("**32.00** / ")
 
 
-def test_columns_follow_the_study_eval_sets(tmp_path, data_root):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_columns_follow_the_study_eval_sets(tmp_path, data_root, empty_store):
+    uri = empty_store
     tracker = Tracker(uri)
     experiment = tracker.experiment_id("srcnn_ablation")
     parent = add_sweep(tracker, experiment, SWEEP)
@@ -698,8 +699,8 @@ def test_columns_follow_the_study_eval_sets(tmp_path, data_root):
     assert "BSD100" not in " ".join(header)
 
 
-def test_rows_follow_the_study_order_not_the_alphabet(tmp_path, data_root):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_rows_follow_the_study_order_not_the_alphabet(tmp_path, data_root, empty_store):
+    uri = empty_store
     tracker = Tracker(uri)
     experiment = tracker.experiment_id("srcnn_ablation")
     parent = add_sweep(tracker, experiment, SWEEP)
@@ -716,7 +717,7 @@ def test_rows_follow_the_study_order_not_the_alphabet(tmp_path, data_root):
     assert table[:3] == ["9-5-5", "9-1-5", "11-1-7"]
 
 
-def test_leaderboard_reads_every_run_of_a_large_store(tmp_path, data_root):
+def test_leaderboard_reads_every_run_of_a_large_store(tmp_path, data_root, empty_store):
     """A store of 2,520 trial runs (more than two pages of MLflow's search): every one is read."""
     import importlib.util
 
@@ -725,7 +726,7 @@ def test_leaderboard_reads_every_run_of_a_large_store(tmp_path, data_root):
     spec.loader.exec_module(benchmark)
     build_large_store = benchmark.build_large_store
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = empty_store
     build_large_store(uri, runs=2520)
     runs = load_runs(Tracker(uri), "srcnn_ablation")
     assert len(runs) == 2520 and runs["run_id"].is_unique
@@ -736,9 +737,9 @@ def test_leaderboard_reads_every_run_of_a_large_store(tmp_path, data_root):
     assert ",hash-9-1-5,9-1-5,Set5,315,31.0000,0.0000," in csv  # 2,520 runs = 8 variants x 315 seeds, all pooled
 
 
-def test_compare_tests_each_change_paired_by_image(tmp_path, data_root):
+def test_compare_tests_each_change_paired_by_image(tmp_path, data_root, empty_store):
     """Two sweeps: 9-1-5 rose on Set14 (SET14_UP's first step), 9-5-5 did not move; Holm over the two rows."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = empty_store
     tracker = Tracker(uri)
     experiment = tracker.experiment_id("srcnn_ablation")
     old = "srcnn_ablation-quick-20261101-000000-0001"
