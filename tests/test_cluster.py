@@ -12,6 +12,7 @@ at the end, also when a test fails, and the module checks that nothing was left 
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import re
@@ -85,11 +86,12 @@ def mlflow_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
     log = folder / "server.log"
-    (folder / "basic_auth.ini").write_text(
-        f"[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///"
-        f"{folder / 'basic_auth.db'}\nadmin_username = admin\nauthorization_function"
-        f" = mlflow.server.auth:authenticate_request_basic_auth\n"
-    )
+    # cluster/mlflow's own configuration, its user database moved here
+    auth = configparser.ConfigParser()
+    auth.read(REPO / "cluster" / "mlflow" / "basic_auth.ini")
+    auth["mlflow"]["database_uri"] = f"sqlite:///{folder / 'basic_auth.db'}"
+    with open(folder / "basic_auth.ini", "w") as ini:
+        auth.write(ini)
     proc = start(
         [
             str(BIN / "mlflow"),
