@@ -367,7 +367,8 @@ def test_train_cli_and_eval_checkpoint(tmp_path, data_root, capsys):
     assert code == 2 and "already holds a run" in capsys.readouterr().err
 
 
-def test_train_with_a_tracking_uri_records_its_run_as_a_sweep_trial_is(tmp_path, data_root, capsys):
+def test_train_with_a_tracking_uri_records_its_run_as_a_sweep_trial_is(tmp_path, data_root, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the store named as users name it, relative to their folder
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     code = main(
         [
@@ -388,7 +389,7 @@ def test_train_with_a_tracking_uri_records_its_run_as_a_sweep_trial_is(tmp_path,
             "--data-root",
             str(data_root),
             "--tracking-uri",
-            uri,
+            "sqlite:///mlflow.db",
         ]
     )
     assert code == 0 and "MLflow: run " in capsys.readouterr().err

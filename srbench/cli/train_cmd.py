@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     from srbench.evaluate import SetScore, format_table
     from srbench.tracking.logger import MetricLogger
     from srbench.tracking.records import record_results
-    from srbench.tracking.uri import check_store, ui_command
+    from srbench.tracking.uri import check_store, resolve_tracking_uri, ui_command
     from srbench.train.checkpoint import load_checkpoint
     from srbench.train.config import config_from_dict
     from srbench.train.data import check_trial_data
@@ -179,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir = args.run_dir or Path("runs") / f"{family}-x{config.scale}-{config.budget}-{stamp}"
         check_new_run_folder(run_dir)
     if args.tracking_uri:
+        args.tracking_uri = resolve_tracking_uri(args.tracking_uri)
         check_store(args.tracking_uri)
     data_root = resolve_data_root(args.data_root)
     check_trial_data(config, data_root, download=not args.no_download)

@@ -16,11 +16,12 @@ from srbench.outdir import check_output_folder
 
 
 def resolve_tracking_uri(cli_value: str | None = None) -> str:
-    if cli_value:
-        return cli_value
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    """The flag's store, else MLFLOW_TRACKING_URI's, else ``./mlflow.db``; a local store given by a relative path
+    (``sqlite:///mlflow.db``) made absolute, as trials and workers open it from folders of their own."""
+    uri = cli_value or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    if uri.startswith("sqlite:///"):
+        return f"sqlite:///{Path(uri.removeprefix('sqlite:///')).absolute()}"
+    return uri
 
 
 def store_exists(tracking_uri: str) -> bool:
