@@ -26,7 +26,7 @@ from srbench.study.code import register_study_models
 from srbench.study.experiment import Experiment
 from srbench.study.plan import TrialBase, TrialPlan, resolve_trial
 from srbench.sweep.console import writer
-from srbench.sweep.stops import stopped_at
+from srbench.sweep.stops import stopped_at, stops_early
 from srbench.sweep.worker import TrialSession, WorkerJob, train_trial, train_worker
 from srbench.tracking.names import (
     ITERATIONS_TRAINED,
@@ -110,7 +110,7 @@ def trial_driver(tune_config: dict[str, Any], context: SweepContext) -> None:
         gpus_per_worker=context.gpus_per_worker,
         trial_started=started,
         study_code=context.study_code,
-        stop_watch=context.experiment.scheduler == "asha",
+        stop_watch=stops_early(context.experiment),
     )
     try:
         if context.launcher == "tune":
@@ -192,7 +192,7 @@ def close_trial_run(tracker: Tracker, context: SweepContext, key: str, run_id: s
     stopped it at (a decision that reached the trial only after it had trained to the end and been scored is
     no stop: it finished)."""
     tracker.set_tags(run_id, {TAG_CHECKPOINT: checkpoint_folder(context, key)})
-    stopped = stopped_at(context.sweep, key)
+    stopped = stopped_at(context.sweep, key) if stops_early(context.experiment) else None
     if stopped is not None and ITERATIONS_TRAINED not in tracker.run(run_id).data.metrics:
         tracker.set_tags(run_id, {TAG_STOPPED_EARLY: stopped})
         tracker.finish(run_id, "KILLED")

@@ -24,7 +24,7 @@ from srbench.sweep.driver import TRIAL_RETRIES, SweepContext, checkpoint_folder,
 from srbench.sweep.finish import Ended, finish_sweep
 from srbench.sweep.preflight import STATE_FILE, Study, study_digest
 from srbench.sweep.search import TrialNamer, early_stop_scheduler, tune_search
-from srbench.sweep.stops import stop_board
+from srbench.sweep.stops import stop_board, stops_early
 from srbench.tracking.names import (
     TAG_BUDGET_NOTE,
     TAG_GIT_COMMIT,
@@ -90,7 +90,8 @@ def launch(
     )
     checkpoints = checkpoint_folder(context, "<trial>")
     announce(study, sweep, tracking_uri, experiment_id, parent, view, concurrency, checkpoints)
-    trial_messages, stops = console(sweep), stop_board(sweep)  # held by the driver for the sweep
+    trial_messages = console(sweep)  # held by the driver for the sweep
+    stops = stop_board(sweep) if stops_early(e) else None  # likewise; a sweep under ASHA only
     tuner = _tuner(study, context, concurrency, verbose)
     # Keeping one checkpoint per trial makes Tune snapshot its state at every checkpoint, and warn about it in
     # three lines each time: a local snapshot is cheap, the warning noise.

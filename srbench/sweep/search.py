@@ -12,7 +12,7 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 from srbench.study.experiment import Experiment
 from srbench.study.plan import TrialBase, TrialPlan, sampled_domains, trial_name
 from srbench.sweep.makespan import longest_first
-from srbench.sweep.stops import CooperativeASHA
+from srbench.sweep.stops import CooperativeASHA, stops_early
 
 
 class TrialNamer:
@@ -50,7 +50,7 @@ def tune_search(experiment: Experiment, trials: list[TrialPlan], concurrency: in
 def early_stop_scheduler(experiment: Experiment, sweep: str, metric: str, trials: list[TrialPlan]) -> Any:
     """ASHA (the study's ``scheduler = "asha"``) over the trials' validations, its stops carried out by the trials
     themselves (``sweep.stops``); None for a study that runs every trial to its end."""
-    if experiment.scheduler != "asha":
+    if not stops_early(experiment):
         return None
     return CooperativeASHA(
         sweep,

@@ -11,6 +11,7 @@ from typing import Any
 import ray
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
+from srbench.study.experiment import Experiment
 from srbench.sweep.console import NAMESPACE
 
 
@@ -30,6 +31,11 @@ class StopBoard:
 
     def stopped_at(self, key: str) -> int | None:
         return self.stops.get(key)
+
+
+def stops_early(experiment: Experiment) -> bool:
+    """Whether the study's scheduler may stop trials early; only such a sweep has a board (an actor: a process)."""
+    return experiment.scheduler == "asha"
 
 
 def stop_board(sweep: str) -> Any:
