@@ -86,18 +86,26 @@ def ray_starts(monkeypatch) -> list:
     return calls
 
 
-# The files that take longest (`pytest --durations=0`, 2-core Zen 4), run first: pytest-xdist hands whole files to
-# its two workers in the order they are collected, and one of these collected last would run alone at the end.
+# The files that take longest (`pytest --durations=0`, 2-core Zen 4), longest first: pytest-xdist hands whole files to
+# its two workers in the order they are collected, as each worker frees up, so the two end together (within a short
+# file's time) rather than one running a long file alone at the end.
 LONGEST_FIRST = (
-    "test_cluster.py",
     "test_sweep_faults.py",
     "test_train.py",
+    "test_cluster.py",
+    "test_sweep.py",
     "test_tracking_outage.py",
     "test_sweep_identity.py",
-    "test_sweep.py",
     "test_user_models.py",
-    "test_leaderboard.py",
     "test_trust.py",
+    "test_metric_registry.py",
+    "test_leaderboard.py",
+    "test_bad_input.py",
+    "test_sweep_search.py",
+    "test_bench.py",
+    "test_models.py",
+    "test_store_concurrency.py",
+    "test_repo.py",
 )
 
 
