@@ -127,6 +127,7 @@ def _state(trainer: Trainer) -> dict[str, torch.Tensor]:
                 "iterations": 3,
                 "val_every": 2,
                 "precision": "fp32",
+                "eval_sets": ["Set5"],  # what is resumed is training: one set scores it (SRResNet's are slow)
             },
             3,
         ),
