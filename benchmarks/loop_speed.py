@@ -3,7 +3,8 @@
     SRBENCH_DATA=../shared/data python benchmarks/loop_speed.py [--variant 9-1-5 --scale 3 --budget quick]
 
 * bare step: the network alone on one batch already in memory: autocast forward, the pixel loss, backward and
-  an Adam step, in the precision and memory layout ``precision: auto`` gives here, nothing else;
+  an Adam step, in the precision and memory layout ``precision: auto`` gives here and under the same OpenMP
+  settings as ``srbench train``, nothing else;
 * the trainer's step on that batch: the same, with the recipe's optimiser groups (SRCNN's last layer at a tenth
   of the rate) and learning-rate schedule: the loop without sampling and bookkeeping;
 * the loop: ``srbench train`` run twice, for ``--short`` and ``--long`` iterations (same network, budget,
@@ -16,6 +17,12 @@ Target (issue 32): the loop within 1.15x of the bare step.
 
 from __future__ import annotations
 
+# First, before torch loads OpenMP: srbench's OpenMP wait policy (passive, see srbench/__init__.py), under which
+# `srbench train` runs the loop, is then also the bare step's (torch's default, spinning, is ~15% faster on an idle
+# machine, and comparing the two measured the policy rather than the loop).
+import srbench  # noqa: F401
+
+# isort: split
 import argparse
 import json
 import subprocess
