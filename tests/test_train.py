@@ -265,6 +265,7 @@ def _ddp_worker(
             val_every=2,
             batch_size=8,
             val_images=4,
+            eval_sets=["Set5"],  # the split and the scoring are each set's alike: one set shows them
             precision="fp32",
         )
         trainer = Trainer(config, Path(run_dir), Path(data_root), show_progress=False)
