@@ -26,6 +26,7 @@ from srbench.data import get_spec, load_set
 from srbench.degrade import bicubic_lr, imresize
 from srbench.models import build_model
 from srbench.tracking.store import Tracker
+from srbench.tracking.uri import resolve_tracking_uri
 from srbench.train.checkpoint import load_checkpoint, save_checkpoint
 from srbench.train.config import make_config
 from srbench.train.loop import Trainer
@@ -253,6 +254,19 @@ def test_a_stop_during_the_final_scoring_stops_at_once_and_resume_scores_again(t
     assert main(["train", "--resume", "run", "--quiet"]) == 0
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["iterations"] == results["config"]["iterations"] and results["sets"][0]["stopper"] == 0.0
+
+
+def test_a_store_named_by_a_relative_path_is_the_one_in_the_folder_it_was_named_in(tmp_path, monkeypatch):
+    """Trials, Ray workers and pages open the store from folders of their own: a relative path is made absolute."""
+    monkeypatch.chdir(tmp_path)
+    here = Path.cwd()
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert resolve_tracking_uri() == f"sqlite:///{here / 'mlflow.db'}"
+    assert resolve_tracking_uri("sqlite:///stores/mlflow.db") == f"sqlite:///{here / 'stores' / 'mlflow.db'}"
+    assert resolve_tracking_uri(f"sqlite:///{here / 'a.db'}") == f"sqlite:///{here / 'a.db'}"
+    assert resolve_tracking_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///m.db")
+    assert resolve_tracking_uri() == f"sqlite:///{here / 'm.db'}"
 
 
 def test_a_store_of_an_older_mlflow_is_refused_never_migrated(tmp_path, monkeypatch, capsys):
