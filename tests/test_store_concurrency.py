@@ -8,7 +8,7 @@ import sys
 
 from srbench.tracking.store import Tracker
 
-WRITERS = 8
+WRITERS = 4  # on 2 cores, as many as keep both busy through the migration twice over
 WRITER = """
 import sys
 from srbench.tracking.store import Tracker
