@@ -185,7 +185,8 @@ def test_reading_an_empty_store_says_there_are_no_finished_sweeps(tmp_path, monk
     assert not (tmp_path / "leaderboards").exists()
 
 
-LONG = ["--set", "iterations=1000", "--set", "log_every=10", "--set", "val_every=500", "--set", "precision=fp32"]
+# Long enough to be stopped mid-way: SIGTERM comes at the first log row (iteration 10), seconds before the end.
+LONG = ["--set", "iterations=400", "--set", "log_every=10", "--set", "val_every=200", "--set", "precision=fp32"]
 
 
 def test_sigterm_stops_train_resumably_and_the_resumed_run_ends_as_an_uninterrupted_one(tmp_path, data_root):
@@ -208,11 +209,11 @@ def test_sigterm_stops_train_resumably_and_the_resumed_run_ends_as_an_uninterrup
     assert err.strip().splitlines()[-1].startswith("stopped at iteration ")
     assert "(SIGTERM); continue with: python -m srbench train --resume run" in err
     stopped = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["iteration"]
-    assert 0 < stopped < 1000 and not (tmp_path / "run" / "results.json").exists()
+    assert 0 < stopped < 400 and not (tmp_path / "run" / "results.json").exists()
 
     resumed = subprocess.run(argv[:4] + ["--resume", "run", "--quiet"], cwd=tmp_path, env=env, capture_output=True)
     assert resumed.returncode == 0, resumed.stderr
-    settings = {"iterations": 1000, "log_every": 10, "val_every": 500, "precision": "fp32"}
+    settings = {"iterations": 400, "log_every": 10, "val_every": 200, "precision": "fp32"}
     straight = Trainer(make_config({"name": "srcnn"}, 3, "smoke", **settings), tmp_path / "straight", data_root)
     expected = straight.fit()
     final = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["model"]
