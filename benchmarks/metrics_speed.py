@@ -16,8 +16,8 @@ thread count); its ``calculate_niqe`` (a numpy loop over 96x96 blocks) for NIQE'
 
 from __future__ import annotations
 
-# First, before torch loads OpenMP: srbench's OpenMP waiting (srbench/__init__.py), which srbench's commands run
-# under, is then this benchmark's too (it is not torch's default, and the two differ in speed).
+# First, before torch loads OpenMP: srbench's OpenMP wait policy (passive, srbench/__init__.py), which srbench's
+# commands run under, is then this benchmark's too (torch's default spins, ~15% faster on an idle machine).
 import srbench  # noqa: F401
 
 # isort: split
