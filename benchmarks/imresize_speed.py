@@ -11,7 +11,7 @@ without rounding). Without ``--basicsr-src`` (an unpacked basicsr package folder
 from __future__ import annotations
 
 # First, before torch loads OpenMP: srbench's OpenMP wait policy (passive, srbench/__init__.py), which srbench's
-# commands run under, is then this benchmark's too (torch's default spins, ~15% faster on an idle machine).
+# commands run under, is then this benchmark's too (torch's default spins: faster on an idle machine).
 import srbench  # noqa: F401
 
 # isort: split

@@ -10,7 +10,7 @@ family's ``quick`` batch and patch size, after warm-up steps; GAN rows time the 
 from __future__ import annotations
 
 # First, before torch loads OpenMP: srbench's OpenMP wait policy (passive, srbench/__init__.py), which srbench's
-# commands run under, is then this benchmark's too (torch's default spins, ~15% faster on an idle machine).
+# commands run under, is then this benchmark's too (torch's default spins: faster on an idle machine).
 import srbench  # noqa: F401
 
 # isort: split
