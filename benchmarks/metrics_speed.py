@@ -3,7 +3,8 @@ against BasicSR's.
 
 Scores the bicubic x4 upscales of BSD100 against their HR images, the same
 pairs for every implementation, and prints images/s and mean figures; then NIQE of the bicubic x4 upscales of Set5
-and Set14 (shave 4):
+and Set14 (shave 4). srbench's are timed as ``srbench eval`` and a trial compute them (``evaluate.score_pairs``: on
+a CPU, image by image, side by side in one thread each):
 
     SRBENCH_DATA=../shared/data python benchmarks/metrics_speed.py [--threads 2]
         [--basicsr-src PATH/TO/basicsr]   # an unpacked basicsr package folder, if not installed
@@ -33,9 +34,9 @@ from timing import best_of_turns, pad_heap, speed_arguments
 
 from srbench.data import get_spec, load_set, resolve_data_root
 from srbench.degrade import bicubic_lr, imresize, modcrop
+from srbench.evaluate import score_pairs
 from srbench.hardware import describe_hardware
-from srbench.metrics import psnr_ssim_y
-from srbench.metrics.niqe import niqe
+from srbench.metrics import get_metric, prepare
 
 SCALE = 4
 
@@ -51,9 +52,9 @@ def main() -> None:
         f"torch {torch.__version__}, {args.threads} threads; best of {args.repeats}, timed in turns"
         f"{', heap padded (64 MiB)' if padded else ''}"
     )
-    runs = {
-        "srbench (torch)": lambda: [tuple(v.item() for v in psnr_ssim_y(s[None], h[None], SCALE)) for s, h in pairs]
-    }
+    protocol = prepare([get_metric("psnr_y"), get_metric("ssim_y")], {})
+    named = [(str(i), sr, hr) for i, (sr, hr) in enumerate(pairs)]
+    runs = {"srbench (torch)": lambda: [(r["psnr_y"], r["ssim_y"]) for r in score_pairs(named, SCALE, protocol)]}
     runs["scikit-image"] = lambda: skimage_figures(pairs)
     basicsr = load_basicsr_metric(args.basicsr_src, "psnr_ssim")
     if basicsr is not None:
@@ -111,13 +112,15 @@ def basicsr_figures(
 
 
 def niqe_speed(basicsr_src: str | None, repeats: int) -> None:
-    """NIQE of the bicubic x4 upscales of Set5 and Set14 (the images of the NIQE fixture), one image at a time as
-    ``srbench eval`` scores them; srbench and BasicSR timed in turns."""
+    """NIQE of the bicubic x4 upscales of Set5 and Set14 (the images of the NIQE fixture), srbench's as ``srbench
+    eval`` scores them; srbench and BasicSR timed in turns."""
     images = [
         reference_images(hr)["bicubic"] for name in SETS for _, hr in load_set(get_spec(name), resolve_data_root())
     ]
     print(f"\nNIQE of the Set5 + Set14 bicubic x{SCALE} upscales ({len(images)} images), shave {SCALE}")
-    runs = {"srbench (torch)": lambda: [niqe(image[None], None, SCALE).item() for image in images]}
+    scorers = prepare([get_metric("niqe")], {})
+    named = [(str(i), image, image) for i, image in enumerate(images)]
+    runs = {"srbench (torch)": lambda: [row["niqe"] for row in score_pairs(named, SCALE, scorers)]}
     basicsr = load_basicsr_metric(basicsr_src, "niqe")
     if basicsr is not None:
         bgr = [bgr_of(image) for image in images]

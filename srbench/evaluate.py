@@ -31,7 +31,7 @@ PROTOCOL = (
     "SR clamped and rounded to uint8; PSNR and SSIM (11x11 Gaussian, sigma 1.5, valid) on float "
     "BT.601 Y, s pixels shaved from each border; mean over images"
 )
-# Bounds the SSIM working set on accelerators when a set has many same-size images (CPU scores one at a time).
+# Bounds the SSIM working set on accelerators when a set has many same-size images (a CPU scores one at a time).
 MAX_BATCH = 16
 
 
@@ -95,21 +95,54 @@ def score_pairs(
     device: torch.device = torch.device("cpu"),
 ) -> list[dict]:
     """Per-image figures of ``scorers`` (default: the protocol's) for ``(name, sr, hr)`` triples of ``(3, H, W)``
-    tensors, batched by size and computed on ``device`` (a GPU trial scores on its GPU)."""
+    tensors, computed on ``device`` (a GPU trial scores on its GPU): on an accelerator in batches of one size, on a
+    CPU image by image, several side by side."""
     scorers = default_scorers() if scorers is None else scorers
+    if device.type == "cpu":
+        return _score_side_by_side(pairs, scale, scorers)
+    return _score_in_batches(pairs, scale, scorers, device)
+
+
+def _score_side_by_side(
+    pairs: list[tuple[str, torch.Tensor, torch.Tensor]], scale: int, scorers: list[Scorer]
+) -> list[dict]:
+    """Each image on its own in one intra-op thread, as many images at a time as torch has threads. Per-image
+    metrics are made of many small ops, and waking srbench's passively waiting OpenMP threads (srbench/__init__.py)
+    for each costs more than they give (BSD100 x4 bicubic, 2 cores: PSNR-Y + SSIM-Y + PSNR-RGB 193 img/s in
+    same-size batches on 2 threads, 574 side by side; NIQE 92 and 241; ``benchmarks/metrics_speed.py``). The
+    figures do not depend on the thread count: an image is always computed in one thread."""
+    threads = torch.get_num_threads()
+    cpu = torch.device("cpu")
+    try:
+        with ThreadPoolExecutor(threads, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            return list(pool.map(lambda pair: _score_together([pair], scale, scorers, cpu)[0], pairs))
+    finally:
+        torch.set_num_threads(threads)  # it also sets process-wide state (MKL's threads): the caller's again
+
+
+def _score_in_batches(
+    pairs: list[tuple[str, torch.Tensor, torch.Tensor]], scale: int, scorers: list[Scorer], device: torch.device
+) -> list[dict]:
     by_shape: dict[tuple, list[int]] = defaultdict(list)
     for i, (_, sr, _) in enumerate(pairs):
         by_shape[tuple(sr.shape)].append(i)
-    rows: list[dict | None] = [None] * len(pairs)
+    rows: dict[int, dict] = {}
     for indices in by_shape.values():
         for start in range(0, len(indices), MAX_BATCH):
             chunk = indices[start : start + MAX_BATCH]
-            sr = quantize(torch.stack([pairs[i][1] for i in chunk]).to(device))
-            hr = quantize(torch.stack([pairs[i][2] for i in chunk]).to(device))
-            values = score_batch(scorers, sr, hr, scale)
-            for k, i in enumerate(chunk):
-                rows[i] = {"image": pairs[i][0], **{name: per_image[k] for name, per_image in values.items()}}
-    return rows
+            rows.update(zip(chunk, _score_together([pairs[i] for i in chunk], scale, scorers, device)))
+    return [rows[i] for i in range(len(pairs))]
+
+
+def _score_together(
+    pairs: list[tuple[str, torch.Tensor, torch.Tensor]], scale: int, scorers: list[Scorer], device: torch.device
+) -> list[dict]:
+    """Per-image rows of ``pairs`` (images of one size), scored as one batch on ``device``."""
+    sr, hr = (quantize(torch.stack([pair[k] for pair in pairs]).to(device)) for k in (1, 2))
+    values = score_batch(scorers, sr, hr, scale)
+    return [
+        {"image": name, **{m: per_image[k] for m, per_image in values.items()}} for k, (name, _, _) in enumerate(pairs)
+    ]
 
 
 def _summarise(set_name: str, scale: int, rows: list[dict]) -> SetScore:

@@ -98,6 +98,25 @@ def test_a_batch_is_scored_with_the_protocols_figures_and_a_users_metric(pairs):
     assert score.figures == {"psnr_y": 30.0, "ssim_y": 0.9, "psnr_rgb": 29.0}  # results.json before the registry
 
 
+def test_a_cpu_scores_each_image_alone_in_one_thread_with_the_batched_figures(pairs, unregister):
+    def threads_seen(sr: torch.Tensor, _hr: torch.Tensor | None, _shave: int) -> torch.Tensor:
+        return torch.full((len(sr),), float(torch.get_num_threads()))
+
+    register_metric(Metric("threads_seen", "threads", True, 0, compute=threads_seen, reference=False))
+    scorers = prepare(choose(["threads_seen"], {}), {})
+    batched = score_batch(scorers, torch.stack([p[1] for p in pairs]), torch.stack([p[2] for p in pairs]), 3)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        rows = score_pairs(pairs * 2, 3, scorers)
+        assert torch.get_num_threads() == 2  # the caller's thread count is left as it was
+    finally:
+        torch.set_num_threads(before)
+    assert [row["threads_seen"] for row in rows] == [1.0] * 4  # each image alone, in one intra-op thread
+    for name in ("psnr_y", "ssim_y", "psnr_rgb"):
+        assert [row[name] for row in rows] == pytest.approx(batched[name] * 2, rel=1e-12, abs=0)
+
+
 def test_registering_and_finding_metrics(unregister, monkeypatch):
     metric = register_metric(Metric("edge", "Edge", True, 3, compute=user_metrics.sharpness, reference=False))
     assert get_metric("edge") is metric and metric.file == str(FIXTURE)

@@ -4,7 +4,9 @@ finds one, by name or by import path, as it finds networks.
 A metric computes per-image values on ``(N, 3, H, W)`` uint8 RGB batches, SR against HR, with the protocol's
 border shave (``shave`` pixels, the scale). srbench's own register when :mod:`srbench.metrics` is imported; a
 user's register the same way from a study file or module (``register_metric(Metric(...))``), or are named by
-their import path (``mylab.metrics:SHARPNESS``, ``path/metrics.py:SHARPNESS``).
+their import path (``mylab.metrics:SHARPNESS``, ``path/metrics.py:SHARPNESS``). On a CPU, images are scored
+side by side in several threads (``srbench.evaluate``): a metric's compute may run in two threads at once, as a
+torch module in eval mode can.
 """
 
 from __future__ import annotations
@@ -202,6 +204,7 @@ def _ready(metric: Metric, settings: Mapping[str, str], lenient: bool) -> Scorer
     return Scorer(metric, compute, label)
 
 
+@torch.no_grad()  # grad mode is per thread: a scoring thread does not inherit its caller's
 def score_batch(scorers: Sequence[Scorer], sr: torch.Tensor, hr: torch.Tensor, shave: int) -> dict[str, list[float]]:
     """Per-image values of every scorer on uint8 batches; metrics that share a joint pass are computed once."""
     wanted = {s.name for s in scorers if s.compute is not None}
