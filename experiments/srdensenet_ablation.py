@@ -1,6 +1,7 @@
 """SRDenseNet skip-connection variants (Tong et al., ICCV 2017, Sec. 3.3), x4 on the Y channel:
 H (last block only), HL (plus low-level features), ALL (every block plus low-level features).
-Three seeds per variant: the leaderboard tests the paper's ordering H < HL < ALL on them."""
+Three seeds per variant: the leaderboard tests the paper's ordering H < HL < ALL on them. Urban100 is not scored:
+one of its images took SRDenseNet 34 s on a CPU beside a running sweep, so its 100 would outlast a quick trial."""
 
 from srbench.experiment import Experiment
 
