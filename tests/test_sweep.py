@@ -17,6 +17,7 @@ import torch
 from srbench.cli import main
 from srbench.errors import UserError
 from srbench.study.load import load_experiment
+from srbench.sweep.preflight import resume_command
 from srbench.sweep.run import run_sweep
 from srbench.tracking.names import (
     FINAL_STEP,
@@ -32,6 +33,7 @@ from srbench.tracking.names import (
     val_metric,
 )
 from srbench.tracking.store import Tracker, fluent_tracking_uri
+from srbench.tracking.uri import resolve_tracking_uri
 from srbench.train.precision import resolve_precision
 
 from conftest import REPO
@@ -376,3 +378,19 @@ def test_sweep_mistakes_are_caught_before_work_starts(tmp_path, monkeypatch, cap
     err = capsys.readouterr().err
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "unused.db").exists()
+
+
+def test_the_resume_command_names_the_store_and_checkpoints_a_bare_resume_would_not_find(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    here, checkpoints = resolve_tracking_uri(), str(tmp_path.resolve() / "ray_results")
+    bare = "python -m srbench sweep 'my study.py' --resume s-1"
+    assert resume_command("my study.py", "s-1", here, checkpoints) == bare
+    elsewhere = f"sqlite:///{tmp_path / 'other dir' / 'mlflow.db'}"
+    assert (
+        resume_command("my study.py", "s-1", elsewhere, "/shared/runs")
+        == f"{bare} --tracking-uri '{elsewhere}' --storage /shared/runs"
+    )
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.lab:5000")  # a resume in this shell finds that server
+    assert resume_command("my study.py", "s-1", "http://mlflow.lab:5000", checkpoints) == bare
+    assert resume_command("my study.py", "s-1", here, checkpoints) == f"{bare} --tracking-uri {here}"

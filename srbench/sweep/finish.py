@@ -35,6 +35,7 @@ class Ended:
     experiment_id: str
     parent_run_id: str
     view: str  # the sweep's saved view of the runs table
+    resume: str  # the command that continues it (preflight.resume_command)
     trial_count: int
     errors: int  # trials Tune reports as failed
     resumed: bool
@@ -127,11 +128,7 @@ def _closing_line(ended: Ended, counts: dict[str, int], interrupted: bool, pages
         f"sweep {ended.sweep}: {counts['finished']} of {ended.trial_count} trials finished"
         + (f", {counts['stopped_early']} stopped early" if counts["stopped_early"] else "")
         + (f", {ended.errors} failed" if ended.errors else "")
-        + (
-            f"; continue with: python -m srbench sweep {ended.file} --resume {ended.sweep}"
-            if interrupted or ended.errors
-            else ""
-        )
+        + (f"; continue with: {ended.resume}" if interrupted or ended.errors else "")
         + (f"; leaderboard: {', '.join(str(p) for p in pages)}" if pages else "; no leaderboard: no finished trial")
     )
 

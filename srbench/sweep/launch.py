@@ -22,7 +22,7 @@ from srbench.sweep.cluster import TrialShape, check_storage_shared, init_ray, tr
 from srbench.sweep.console import console, sweep_console
 from srbench.sweep.driver import TRIAL_RETRIES, SweepContext, checkpoint_folder, trial_driver
 from srbench.sweep.finish import Ended, finish_sweep
-from srbench.sweep.preflight import STATE_FILE, Study, study_digest
+from srbench.sweep.preflight import STATE_FILE, Study, resume_command, study_digest
 from srbench.sweep.search import TrialNamer, early_stop_scheduler, tune_search
 from srbench.sweep.stops import stop_board, stops_early
 from srbench.tracking.names import (
@@ -111,6 +111,7 @@ def launch(
             experiment_id=experiment_id,
             parent_run_id=parent,
             view=view,
+            resume=resume_command(study.file, sweep, tracking_uri, storage_uri),
             trial_count=study.trial_count,
             errors=sum(r.error is not None for r in grid),
             resumed=study.record is not None,

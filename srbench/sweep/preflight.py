@@ -8,6 +8,7 @@ import hashlib
 import json
 import math
 import secrets
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,9 +110,24 @@ def storage_of(study: Study) -> str:
     """Where Ray keeps the sweep's checkpoints: a folder (made absolute, proved writable) or an object-store URI."""
     if study.storage and "://" in study.storage:
         return study.storage
-    folder = Path(study.storage or Path.cwd() / "ray_results").expanduser().resolve()
+    folder = Path(study.storage or _default_storage()).expanduser().resolve()
     check_output_folder(folder, "--storage")
     return str(folder)
+
+
+def _default_storage() -> Path:
+    return (Path.cwd() / "ray_results").resolve()
+
+
+def resume_command(file: str, sweep: str, tracking_uri: str, storage_uri: str) -> str:
+    """How to continue the sweep from this folder and shell: with its store and checkpoints named where a bare
+    ``--resume`` would look elsewhere (``./mlflow.db`` or $MLFLOW_TRACKING_URI, ``./ray_results``)."""
+    command = f"python -m srbench sweep {shlex.quote(file)} --resume {sweep}"
+    if tracking_uri != resolve_tracking_uri():
+        command += f" --tracking-uri {shlex.quote(tracking_uri)}"
+    if storage_uri != str(_default_storage()):
+        command += f" --storage {shlex.quote(storage_uri)}"
+    return command
 
 
 def check_resumable(study: Study, sweep: str, storage_uri: str) -> None:
