@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -33,6 +34,7 @@ PROTOCOL = (
 )
 # Bounds the SSIM working set on accelerators when a set has many same-size images (a CPU scores one at a time).
 MAX_BATCH = 16
+T = TypeVar("T")
 
 
 _NOT_FIGURES = ("set", "scale", "images", "per_image")
@@ -265,12 +267,31 @@ def evaluate_model(
     The same images either way. ``on_sr(set, image, sr)`` sees each SR image made here."""
     ahead = device.type != "cpu" if lr_ahead is None else lr_ahead
 
-    def run(_spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
+    def run(spec: DatasetSpec, scale: int, images: list[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
         with ThreadPoolExecutor(max_workers=1) as helper:
             lrs = (helper.map if ahead else map)(lambda image: bicubic_lr(image[1], scale), images)
-            return [super_resolve(lr, scale, name) for (name, _), lr in zip(images, lrs)]
+            pairs: Iterable = zip(images, lrs)
+            if rank == 0:
+                share = f" (rank 0's share of {world})" if world > 1 else ""
+                pairs = _with_progress(pairs, len(images), f"{spec.name} x{scale}{share}")
+            return [super_resolve(lr, scale, name) for (name, _), lr in pairs]
 
     return _evaluate(specs, scales, data_root, run, download, limit, rank, world, scorers, device, on_sr)
+
+
+PROGRESS_EVERY_S = 10.0  # a network that takes seconds an image (Urban100 on a CPU) says how far it is this often
+
+
+def _with_progress(items: Iterable[T], total: int, what: str) -> Iterator[T]:
+    """``items``, saying on stderr how many of ``total`` images the caller has super-resolved, at most every
+    ``PROGRESS_EVERY_S`` seconds (and not after the last: the scoring line follows)."""
+    start = last = time.monotonic()
+    for done, item in enumerate(items, 1):
+        yield item
+        now = time.monotonic()
+        if now - last >= PROGRESS_EVERY_S and done < total:
+            print(f"  {what}: {done} of {total} images super-resolved, {now - start:.0f} s", file=sys.stderr)
+            last = now
 
 
 def find_sr_folder(root: Path, set_name: str, scale: int, single_set: bool, single_scale: bool) -> Path:

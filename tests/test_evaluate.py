@@ -68,3 +68,19 @@ def test_lr_images_made_ahead_on_a_helper_thread_give_the_same_figures(data_root
     [ahead] = evaluate_model(enlarge, [spec], [3], data_root, download=False, lr_ahead=True)
     assert len(made_on) == in_line.images and threading.current_thread().name not in made_on
     assert ahead.per_image == in_line.per_image and ahead.figures == in_line.figures
+
+
+def test_a_slow_network_says_how_far_it_is_through_a_set(data_root, monkeypatch, capsys):
+    """Every PROGRESS_EVERY_S seconds (here: after every image) a line on stderr; none after the last image."""
+    monkeypatch.setattr("srbench.evaluate.PROGRESS_EVERY_S", 0.0)
+
+    def enlarge(lr, scale, _name):
+        return imresize(lr, scale=scale)
+
+    [score] = evaluate_model(enlarge, [get_spec("Set5")], [4], data_root, download=False)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "scoring Set5 x4 (5 images)"
+    assert [line.split(",")[0] for line in lines[1:]] == [
+        f"  Set5 x4: {done} of 5 images super-resolved" for done in range(1, 5)
+    ]
+    assert score.images == 5
