@@ -32,7 +32,7 @@ PROTOCOL = (
     "SR clamped and rounded to uint8; PSNR and SSIM (11x11 Gaussian, sigma 1.5, valid) on float "
     "BT.601 Y, s pixels shaved from each border; mean over images"
 )
-# Bounds the SSIM working set on accelerators when a set has many same-size images (a CPU scores one at a time).
+# Images scored at once, bounding the metrics' working set: a batch on an accelerator, images side by side on a CPU.
 MAX_BATCH = 16
 T = TypeVar("T")
 
@@ -108,15 +108,15 @@ def score_pairs(
 def _score_side_by_side(
     pairs: list[tuple[str, torch.Tensor, torch.Tensor]], scale: int, scorers: list[Scorer]
 ) -> list[dict]:
-    """Each image on its own in one intra-op thread, as many images at a time as torch has threads. Per-image
-    metrics are made of many small ops, and waking srbench's passively waiting OpenMP threads (srbench/__init__.py)
-    for each costs more than they give (``benchmarks/metrics_speed.py``, 2 Zen 4 cores: PSNR-Y + SSIM-Y of BSD100
+    """Each image on its own in one intra-op thread, as many at a time as torch has threads (up to MAX_BATCH).
+    Per-image metrics are made of many small ops, and waking srbench's passively waiting OpenMP threads
+    (srbench/__init__.py) for each costs more than they give (``benchmarks/metrics_speed.py``, 2 Zen 4 cores: PSNR-Y + SSIM-Y of BSD100
     x4 bicubic 287 img/s one image at a time on 2 threads, 747 to 792 side by side; NIQE 85 and 198 to 202). The
     figures do not depend on the thread count: an image is always computed in one thread."""
     threads = torch.get_num_threads()
     cpu = torch.device("cpu")
     try:
-        with ThreadPoolExecutor(threads, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        with ThreadPoolExecutor(min(threads, MAX_BATCH), initializer=torch.set_num_threads, initargs=(1,)) as pool:
             return list(pool.map(lambda pair: _score_together([pair], scale, scorers, cpu)[0], pairs))
     finally:
         torch.set_num_threads(threads)  # it also sets process-wide state (MKL's threads): the caller's again
