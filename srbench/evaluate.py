@@ -110,9 +110,10 @@ def _score_side_by_side(
 ) -> list[dict]:
     """Each image on its own in one intra-op thread, as many at a time as torch has threads (up to MAX_BATCH).
     Per-image metrics are made of many small ops, and waking srbench's passively waiting OpenMP threads
-    (srbench/__init__.py) for each costs more than they give (``benchmarks/metrics_speed.py``, 2 Zen 4 cores: PSNR-Y + SSIM-Y of BSD100
-    x4 bicubic 287 img/s one image at a time on 2 threads, 747 to 792 side by side; NIQE 85 and 198 to 202). The
-    figures do not depend on the thread count: an image is always computed in one thread."""
+    (srbench/__init__.py) for each costs more than they give (``benchmarks/metrics_speed.py``, 2 Zen 4 cores:
+    PSNR-Y + SSIM-Y of BSD100 x4 bicubic 287 img/s one image at a time on 2 threads, 747 to 792 side by side;
+    NIQE 85 and 198 to 202). The figures do not depend on the thread count: an image is always computed in one
+    thread."""
     threads = torch.get_num_threads()
     cpu = torch.device("cpu")
     try:
