@@ -15,7 +15,7 @@ import functools
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -260,10 +260,22 @@ RESERVED_FIELDS = {
 
 
 def validate(config: TrainConfig) -> None:
+    """Refuses a configuration that cannot train, naming the field, its value and what would be valid."""
+
     def bad(name: str, why: str) -> UserError:
         return UserError(f"field '{name}' = {getattr(config, name)!r}: {why}")
 
     check_fields(config, bad)
+    _check_numbers(config, bad)
+    _check_choices(config, bad)
+    _check_network(config, bad)
+    _check_metrics_and_sets(config, bad)
+
+
+Refusal = Callable[[str, str], UserError]
+
+
+def _check_numbers(config: TrainConfig, bad: Refusal) -> None:
     for f in dataclasses.fields(config):  # JSON's Infinity and NaN parse as floats
         if isinstance(getattr(config, f.name), float) and not math.isfinite(getattr(config, f.name)):
             raise bad(f.name, "must be a finite number")
@@ -283,12 +295,32 @@ def validate(config: TrainConfig) -> None:
         raise bad("seed", "must be >= 0")
     if config.pretrain_iterations < 0:
         raise bad("pretrain_iterations", "must be >= 0")
+
+
+def _check_network(config: TrainConfig, bad: Refusal) -> None:
+    """The patch against the network's input and border, and the losses the network can take."""
     network = model_traits(config.model, config.scale)
     if config.patch_size % config.scale and network.input_kind == "lr":
         raise bad("patch_size", f"must be a multiple of the scale ({config.scale}) for an LR-input model")
     smallest = max(config.scale, 2 * network.border + 1)  # one LR pixel; one output pixel past the 'valid' border
     if config.patch_size < smallest:
         raise bad("patch_size", f"must be at least {smallest} for {config.family} at x{config.scale}")
+    discriminator = entry_for(config.model).discriminator
+    if config.is_gan and discriminator is None:
+        with_one = ", ".join(n for n, e in MODELS.items() if e.discriminator)
+        raise bad(
+            "adversarial_weight",
+            f"model {config.family} has no discriminator to train against (registered "
+            f"with one: {with_one}; register(..., discriminator='srgan_discriminator'))",
+        )
+    if config.content_loss != "pixel" and network.channels != 3:
+        raise bad(
+            "content_loss", f"VGG content losses need an RGB network; {config.family} has {network.channels} channel(s)"
+        )
+
+
+def _check_choices(config: TrainConfig, bad: Refusal) -> None:
+    """The optimiser, its schedule and the losses: rates, names and ranges."""
     for name in ("lr", "lr_gamma", "discriminator_lr"):
         if getattr(config, name) is not None and not getattr(config, name) > 0:
             raise bad(name, "must be positive")
@@ -316,18 +348,10 @@ def validate(config: TrainConfig) -> None:
         raise bad("pixel_loss", f"valid: {', '.join(PIXEL_LOSSES)}")
     if config.adversarial_weight < 0:
         raise bad("adversarial_weight", "must be >= 0")
-    discriminator = entry_for(config.model).discriminator
-    if config.is_gan and discriminator is None:
-        with_one = ", ".join(n for n, e in MODELS.items() if e.discriminator)
-        raise bad(
-            "adversarial_weight",
-            f"model {config.family} has no discriminator to train against (registered "
-            f"with one: {with_one}; register(..., discriminator='srgan_discriminator'))",
-        )
-    if config.content_loss != "pixel" and network.channels != 3:
-        raise bad(
-            "content_loss", f"VGG content losses need an RGB network; {config.family} has {network.channels} channel(s)"
-        )
+
+
+def _check_metrics_and_sets(config: TrainConfig, bad: Refusal) -> None:
+    """Weights settings, the metrics to score and the sets named, each known and each set listed once."""
     check_weights_setting("vgg_weights", config.vgg_weights)
     check_weights_setting("lpips_weights", config.lpips_weights, ("none", *WEIGHT_KEYWORDS))
     check_weights_setting("dists_weights", split_dists_setting(config.dists_weights)[0], ("none", *WEIGHT_KEYWORDS))

@@ -91,39 +91,18 @@ class Trainer:
         self._build_networks()
         self.checkpoints = self.run_dir / "checkpoints"
         checkpoint = load_checkpoint(resume_from or self.checkpoints / "last.pt") if resume or resume_from else None
-        history = self.run_dir / "history.jsonl"
-        if resume_from is not None and (resume_from.parent / "history.jsonl").exists() and not history.exists():
-            # A new attempt's folder (a sweep trial restarted by Ray) continues the history its checkpoint carries.
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(resume_from.parent / "history.jsonl", history)
+        if resume_from is not None:
+            self._carry_history(resume_from)
         # A resumed run keeps the precision it started with, wherever it resumes.
         self.precision = (checkpoint or {}).get("precision") or resolve_precision(config.precision, self.device)
         self.memory_format = memory_format(self.precision, self.device)
         for module in (self.model, self.discriminator):
             if module is not None:
                 module.to(memory_format=self.memory_format)
-        self.perceptual = (
-            content_loss(config.content_loss, config.vgg_weights).to(self.device)
-            if config.content_loss != "pixel"
-            else None
-        )
-        self.pixel_loss = pixel_loss(config.pixel_loss)
-        # The final figures' metrics, weights loaded once; any that cannot get its weights is left unscored, labelled.
-        self.final_scorers = prepare(config.scored_metrics(), config.weight_settings, lenient=True)
-
+        self._build_losses_and_scorers()
         self._build_optimizers()
         self.model_build_s = time.perf_counter() - started  # models, losses and optimisers: start-up figures
-        self.sampler = PatchSampler(
-            config.train_set,
-            config.scale,
-            config.patch_size,
-            self.network.channels,
-            self.network.input_kind,
-            data_root,
-            config.train_images,
-            conditions=self.condition_source,
-            device=self.device,
-        )
+        self.sampler = self._patch_sampler()
         self.sampler_rng = torch.Generator().manual_seed(config.seed)
         self.iteration, self.best_psnr, self.elapsed = 0, -math.inf, 0.0
         self.last_validation: dict[str, float] = {}
@@ -135,6 +114,39 @@ class Trainer:
         if self.rank == 0:
             mark_run_folder(self.run_dir)
             (self.run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+
+    def _patch_sampler(self) -> PatchSampler:
+        config = self.config
+        return PatchSampler(
+            config.train_set,
+            config.scale,
+            config.patch_size,
+            self.network.channels,
+            self.network.input_kind,
+            self.data_root,
+            config.train_images,
+            conditions=self.condition_source,
+            device=self.device,
+        )
+
+    def _carry_history(self, resume_from: Path) -> None:
+        """A new attempt's folder (a sweep trial restarted by Ray) continues the history its checkpoint carries."""
+        history = self.run_dir / "history.jsonl"
+        if (resume_from.parent / "history.jsonl").exists() and not history.exists():
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(resume_from.parent / "history.jsonl", history)
+
+    def _build_losses_and_scorers(self) -> None:
+        """The content and pixel losses, and the final figures' metrics with their weights loaded once (a metric
+        that cannot get its weights is left unscored, labelled)."""
+        config = self.config
+        self.perceptual = (
+            content_loss(config.content_loss, config.vgg_weights).to(self.device)
+            if config.content_loss != "pixel"
+            else None
+        )
+        self.pixel_loss = pixel_loss(config.pixel_loss)
+        self.final_scorers = prepare(config.scored_metrics(), config.weight_settings, lenient=True)
 
     def _build_networks(self) -> None:
         """The generator, its traits and condition source, and the discriminator of a GAN, on the device."""
