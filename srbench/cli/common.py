@@ -9,7 +9,12 @@ from srbench.errors import UserError
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage mistake prints one line (not the usage block) and exits 2."""
+    """argparse, but a usage mistake prints one line (not the usage block) and exits 2. Options are never
+    abbreviated: eval's ``--set`` (sweep's override flag) would otherwise be taken for ``--sets``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)

@@ -24,6 +24,7 @@ DEFAULT_SCALES = "2,3,4"  # --scales "" is refused as empty, never this default
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from srbench.data import DEFAULT_BENCHMARKS  # torch: only once this command's parser is built
     from srbench.evaluate import PROTOCOL
+    from srbench.metrics import ALWAYS, METRICS
     from srbench.tiling import DEFAULT_OVERLAP
 
     p = subparsers.add_parser(
@@ -90,7 +91,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--metrics",
         metavar="NAMES",
         help="comma-separated metrics to score beside PSNR-Y, SSIM-Y and PSNR-RGB (always scored): "
-        "registered names (lpips, dists) or your own as package.module:NAME or file.py:NAME",
+        f"registered names ({', '.join(n for n in METRICS if n not in ALWAYS)}) or your own as "
+        "package.module:NAME or file.py:NAME",
     )
     p.add_argument(
         "--tile",
