@@ -109,7 +109,10 @@ def test_eval_bicubic_table_and_json(capsys, data_root):
         (("eval", "bicubic", "--checkpoint", "x.pt"), ["give one of SOURCE"]),
         (("eval", "--checkpoint", "/no/such.pt"), ["checkpoint /no/such.pt does not exist"]),
         # sweep's --set is not eval's --sets, however alike they look: no option is abbreviated
-        (("eval", "bicubic", "--set", "dists_weights=random"), ["unrecognized arguments: --set dists_weights=random"]),
+        (
+            ("eval", "bicubic", "--set", "dists_weights=random"),
+            ["unrecognized arguments: --set dists_weights=random", "see 'srbench eval --help'"],
+        ),
         (("data", "lr", "--set", "Set5", "--scale", "4,3", "--out", "x"), ["--scale takes one scale"]),
         (("data", "lr", "--set", "BSD200", "--scale", "4", "--out", "x"), ["unknown benchmark set 'BSD200'"]),
         (("data", "fetch", "Set99"), ["unknown data set 'Set99'"]),

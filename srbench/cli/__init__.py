@@ -65,7 +65,11 @@ def _invoked(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(full=_invoked(argv)).parse_args(argv)
+    args, unknown = build_parser(full=_invoked(argv)).parse_known_args(argv)
+    if unknown:  # named by the command that refused them, whose --help lists what it takes
+        prog = f"srbench {args.command}"
+        print(f"{prog}: error: unrecognized arguments: {' '.join(unknown)} (see '{prog} --help')", file=sys.stderr)
+        return 2
     try:
         return args.run(args)
     except UserError as exc:
