@@ -67,3 +67,10 @@ def scored(frame: pd.DataFrame, metric: Metric, sets: Sequence[str]) -> bool:
 def perceptual_metrics(frame: pd.DataFrame, sets: Sequence[str]) -> list[Metric]:
     """The perceived-quality metrics (NIQE, LPIPS, DISTS...) the rows scored: the perception-distortion plane's."""
     return [m for m in page_metrics(frame["metric_specs"]) if m.perceptual and scored(frame, m, sets)]
+
+
+def footnote(note: str, footnotes: list[str]) -> int:
+    """The number of ``note`` among a page's footnotes, added at the end the first time it is cited."""
+    if note not in footnotes:
+        footnotes.append(note)
+    return footnotes.index(note) + 1

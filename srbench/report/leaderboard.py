@@ -28,8 +28,9 @@ from srbench.report.baseline import (
     subset_limit,
 )
 from srbench.report.columns import page_metrics, perceptual_metrics, scored, variant_label
+from srbench.report.comparison import render_comparison
 from srbench.report.index import page_budgets, page_sections, write_index, write_sidecar
-from srbench.report.markdown import render_comparison, render_study
+from srbench.report.markdown import render_study
 from srbench.report.plots import (
     comparison_strip,
     perception_distortion,
