@@ -205,3 +205,6 @@ def test_a_stopped_driver_and_a_killed_one_each_resume_and_the_sweep_completes(t
         assert steps(tracker, run.info.run_id, "val.Set5.psnr_y") == list(range(200, KILLABLE + 1, 200))
         assert steps(tracker, run.info.run_id, "train.loss") == list(range(100, KILLABLE + 1, 100))
     assert (tmp_path / "leaderboards-smoke" / "faults.md").exists()
+    # Stopped part-way, then resumed: no makespan on its parent run (it would be of the first part's trials alone).
+    parent = tracker.client.get_run(after[0].data.tags["mlflow.parentRunId"])
+    assert "makespan_s" not in parent.data.metrics and parent.info.status == "FINISHED"

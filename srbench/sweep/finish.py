@@ -56,7 +56,9 @@ def finish_sweep(tracker: Tracker, ended: Ended) -> dict[str, Any]:
     pages = _publish_leaderboards(tracker, ended) if done else []
     if done:
         _register_best(tracker, ended, trials)
-    span = None if ended.resumed else _log_makespan(tracker, ended, trials)
+    # A makespan describes a sweep run whole in one go: not one stopped part-way (its figure would cover the trials
+    # done so far and stand on the parent run as the sweep's), nor one resumed (its wall time spans the pause).
+    span = None if ended.resumed or interrupted else _log_makespan(tracker, ended, trials)
     summary = {
         "sweep": ended.sweep,
         "parent_run_id": ended.parent_run_id,
