@@ -308,6 +308,10 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     assert network(lr, *conditions).shape[-2:] == (12 * first.scale, 12 * first.scale)
     version = tracker.client.get_model_version_by_alias(study, "best_smoke")
     assert version.run_id == runs[0].info.run_id and version.tags["srbench.sweep"] == summary["sweep"]
+    outputs = tracker.client.get_run(runs[0].info.run_id).outputs
+    logged = tracker.client.get_logged_model(outputs.model_outputs[0].model_id)
+    assert version.source == f"models:/{logged.model_id}"  # linked both ways, as mlflow.register_model links them
+    assert json.loads(logged.tags["mlflow.modelVersions"]) == [{"name": study, "version": int(version.version)}]
     if not conditions:  # srbench eval scores the registered model like any checkpoint
         code = main(
             [

@@ -13,13 +13,14 @@ from pathlib import Path
 import torch
 from test_sweep import write_experiment
 
+from srbench.models import build_model
 from srbench.study.load import load_experiment
 from srbench.study.plan import check_trials
 from srbench.sweep.run import run_sweep
 from srbench.sweep.search import tune_search
 from srbench.tracking.names import TAG_CHECKPOINT, TAG_CONFIG_HASH, TAG_KIND, TAG_LAUNCHER, TAG_SWEEP
 from srbench.tracking.store import Tracker
-from srbench.train.checkpoint import load_checkpoint
+from srbench.train.checkpoint import load_checkpoint, save_checkpoint
 
 from conftest import REPO
 
@@ -212,15 +213,22 @@ def test_sweeps_and_leaderboard_mistakes_give_one_line(tmp_path, monkeypatch, ca
 def test_a_sweep_registers_its_best_run_once_and_another_sweep_gets_its_own_version(tmp_path):
     """Registering is retried after a tracking outage and repeated at the end of a resumed sweep: neither may
     add a second version of one sweep's run; a new sweep's pick is a new version under the alias."""
-    from srbench.tracking.model_registry import register_best
+    from srbench.tracking.model_registry import log_trained_model, register_best
 
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    run = tracker.client.create_run(tracker.client.create_experiment("study"))
+    run = tracker.client.create_run(tracker.client.create_experiment("study", (tmp_path / "artifacts").as_uri()))
+    network = {"name": "srcnn", "variant": "9-1-5"}
+    save_checkpoint({"model": build_model(network).state_dict()}, tmp_path / "best.pt")
+    log_trained_model(tracker.uri, run.info.run_id, network, tmp_path / "best.pt")
     first = register_best(tracker, "study", "smoke", "sweep-1", run.info.run_id, "Set5.psnr_y")
     again = register_best(tracker, "study", "smoke", "sweep-1", run.info.run_id, "Set5.psnr_y")
     other = register_best(tracker, "study", "smoke", "sweep-2", run.info.run_id, "Set5.psnr_y")
     assert first == again != other
     assert len(tracker.client.search_model_versions("name = 'study'")) == 2
+    # The logged model lists each version once, however often registering was retried.
+    logged = tracker.client.get_logged_model(tracker.client.get_run(run.info.run_id).outputs.model_outputs[0].model_id)
+    listed = json.loads(logged.tags["mlflow.modelVersions"])
+    assert listed == [{"name": "study", "version": int(first)}, {"name": "study", "version": int(other)}]
     assert tracker.client.get_model_version_by_alias("study", "best_smoke").version == other
 
 

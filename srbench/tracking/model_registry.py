@@ -5,6 +5,7 @@ versions) then works on srbench's trials."""
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from importlib.metadata import version
@@ -16,6 +17,7 @@ import mlflow.pytorch
 import numpy as np
 import torch
 from mlflow.exceptions import MlflowException
+from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
 from srbench.errors import UserError
 from srbench.models import build_model
@@ -74,9 +76,12 @@ def log_trained_model(tracking_uri: str, run_id: str, model_config: dict[str, An
 def register_best(tracker: Tracker, study: str, budget: str, sweep: str, run_id: str, figure: str) -> str:
     """Register ``runs:/<run_id>/model`` under the study's name, tagged with its sweep, budget and figure, and point
     the budget's alias (``best_<budget>``) at it; returns the version. Retried whole on a patient store."""
-    return tracker.patiently(
-        lambda: _register(tracker.client, study, budget, sweep, run_id, figure), "registering the best trial's model"
-    )
+
+    def register() -> str:
+        with fluent_tracking_uri(tracker.uri):  # the registry resolves a models:/ source in the default store
+            return _register(tracker.client, study, budget, sweep, run_id, figure)
+
+    return tracker.patiently(register, "registering the best trial's model")
 
 
 def _register(client: Any, study: str, budget: str, sweep: str, run_id: str, figure: str) -> str:
@@ -88,18 +93,39 @@ def _register(client: Any, study: str, budget: str, sweep: str, run_id: str, fig
         for v in client.search_model_versions(f"name = '{study}' and run_id = '{run_id}'")
         if v.tags.get("srbench.sweep") == sweep
     ]
+    model_id = _logged_model_id(client, run_id)
     version = (
         registered[0]
         if registered
         else client.create_model_version(
             study,
-            f"runs:/{run_id}/{MODEL_NAME}",
+            f"models:/{model_id}" if model_id else f"runs:/{run_id}/{MODEL_NAME}",
             run_id=run_id,
             tags={"srbench.sweep": sweep, "budget": budget, "selected_by": figure},
+            model_id=model_id,
         )
     )
+    if model_id:
+        _list_version_on_model(client, model_id, study, version.version)
     client.set_registered_model_alias(study, best_alias(budget), version.version)
     return version.version
+
+
+def _logged_model_id(client: Any, run_id: str) -> str | None:
+    """The id of the model ``log_trained_model`` logged to the run (MLflow 3 keeps models apart from the run's
+    artifacts); None where the run logged none."""
+    outputs = client.get_run(run_id).outputs
+    ids = [o.model_id for o in (outputs.model_outputs if outputs else [])]
+    return next((i for i in reversed(ids) if client.get_logged_model(i).name == MODEL_NAME), None)
+
+
+def _list_version_on_model(client: Any, model_id: str, study: str, version: str | int) -> None:
+    """The logged model's list of its registered versions (what the MLflow UI shows beside it), kept as
+    ``mlflow.register_model`` keeps it; once per version, however often registering is retried."""
+    listed = json.loads(client.get_logged_model(model_id).tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
+    entry = {"name": study, "version": int(version)}  # an int, however the store returned it
+    if entry not in listed:
+        client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps([*listed, entry])})
 
 
 def load_logged_model(model_uri: str, tracking_uri: str) -> tuple[torch.nn.Module, int, str]:
