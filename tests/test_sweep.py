@@ -27,6 +27,7 @@ from srbench.tracking.names import (
     TAG_CHECKPOINT,
     TAG_KIND,
     TAG_LPIPS,
+    TAG_RESUMED_AT,
     TAG_TRAIN_SET_CACHE,
     TAG_VARIANT,
     final_metric,
@@ -293,6 +294,7 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
     assert runs[0].data.params["precision_used"] == resolve_precision("auto", torch.device("cpu"))
     assert runs[0].data.tags[TAG_TRAIN_SET_CACHE] in ("hit", "miss")
     checkpoints = Path(runs[0].data.tags[TAG_CHECKPOINT])  # the trial's folder in its Tune experiment's storage
+    assert TAG_RESUMED_AT not in runs[0].data.tags  # one attempt, from the start
     assert checkpoints.is_relative_to(tmp_path / "ray_results") and len(list(checkpoints.glob("checkpoint_*"))) == 1
     assert not list(Path(tempfile.gettempdir()).glob(f"srbench-{summary['sweep']}-{key}-rank*"))
     assert summary["makespan_ratio"] == pytest.approx(1.0)  # one trial, one slot

@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from srbench.tracking.names import ITERATIONS_TRAINED, TAG_BUDGET_NOTE, TAG_KIND
+from srbench.tracking.names import ITERATIONS_TRAINED, TAG_BUDGET_NOTE, TAG_KIND, TAG_RESUMED_AT
 from srbench.tracking.store import Tracker
 
 from processes import kill_session
@@ -140,6 +140,8 @@ def test_sigkilled_training_process_resumes_from_its_checkpoint(tmp_path, data_r
         if proc.poll() is None:
             kill_session(proc)
     tracker, found = assert_one_whole_run(tmp_path)
+    resumed_at = int(found[0].data.tags[TAG_RESUMED_AT])  # the run says where its second attempt started
+    assert resumed_at >= 400 and resumed_at % 200 == 0, resumed_at  # a checkpoint at or after the second validation
     # The restarted attempt continued the history its checkpoint carried: the artifact is whole.
     rows = [
         json.loads(line) for line in next((tmp_path / "mlartifacts").rglob("history.jsonl")).read_text().splitlines()

@@ -28,7 +28,13 @@ from srbench.study.plan import TrialPlan
 from srbench.sweep.console import writer
 from srbench.sweep.stops import StopWatch
 from srbench.tracking.logger import MetricLogger
-from srbench.tracking.names import PARAM_PRECISION_USED, STARTUP, TAG_TRAIN_SET_CACHE, TAG_WORKER_NODES
+from srbench.tracking.names import (
+    PARAM_PRECISION_USED,
+    STARTUP,
+    TAG_RESUMED_AT,
+    TAG_TRAIN_SET_CACHE,
+    TAG_WORKER_NODES,
+)
 from srbench.tracking.patience import OUTAGE_SINKS
 from srbench.tracking.records import record_results
 from srbench.tracking.store import Tracker
@@ -185,13 +191,18 @@ def _log_startup(
 ) -> None:
     """Where a trial's start-up went (this attempt's): Ray worker group, training set, model; and the
     precision the workers resolved ``auto`` to. At the iteration the attempt starts from, once: a retried
-    attempt that starts where the last one did keeps the first figures (no step is logged twice)."""
+    attempt that starts where the last one did keeps the first figures (no step is logged twice). An attempt
+    from a checkpoint also says so in the run's tags (``srbench.resumed_at``)."""
     tracker.log_params(run_id, {PARAM_PRECISION_USED: trainer.precision})
     tracker.set_tags(run_id, {TAG_TRAIN_SET_CACHE: "hit" if trainer.sampler.cached else "miss"})
-    if any(m.step == trainer.iteration for m in tracker.metric_history(run_id, STARTUP[-1])):
+    started = {m.step for m in tracker.metric_history(run_id, STARTUP[-1])}
+    if trainer.iteration in started:
         return
     figures = (worker_group_s, trainer.sampler.seconds, trainer.model_build_s, to_first_step_s)
     tracker.log_metrics(run_id, dict(zip(STARTUP, figures)), step=trainer.iteration)
+    resumed = sorted(step for step in started | {trainer.iteration} if step > 0)
+    if resumed:
+        tracker.set_tags(run_id, {TAG_RESUMED_AT: ",".join(map(str, resumed))})
 
 
 def _worker_nodes(world_size: int) -> list[str]:

@@ -17,6 +17,7 @@ TAG_RUN_DIR = "srbench.run_dir"  # a train run's folder: `train --resume` contin
 TAG_VARIANT = "srbench.variant"  # the study's name for the trial's row (9-5-5, HL, ...)
 TAG_VARIANT_ORDER = "srbench.variant_order"  # the variant's place in the study file: pages keep the study's order
 TAG_CONFIG_HASH = "srbench.config_hash"  # train.config.config_hash: equal only for runs that differ by seed alone
+TAG_RESUMED_AT = "srbench.resumed_at"  # the iterations a trial's later attempts started from ("500", "200,600")
 TAG_STOPPED_EARLY = "srbench.stopped_early"  # the iteration at which the scheduler (ASHA) stopped the trial
 TAG_BUDGET_NOTE = "srbench.budget_note"  # on a sweep: how its budget's recipe differs from the paper's, and why
 TAG_WORKER_NODES = "ray.worker_nodes"  # Ray node id of each DDP rank, in rank order
