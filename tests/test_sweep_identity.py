@@ -262,3 +262,15 @@ def test_a_trial_trains_the_same_weights_in_its_tune_trial_as_on_a_ray_train_wor
     assert weights["tune"].keys() == weights["train"].keys()
     for name, tensor in weights["tune"].items():
         assert torch.equal(tensor, weights["train"][name]), name
+
+
+def test_the_sweeps_saved_view_averages_seeds_of_one_configuration_never_two(tmp_path):
+    """The MLflow UI's view a sweep prints: a group row per configuration (variant and configuration hash), the
+    average of its seeds; never one row over the whole sweep's trials, which would pool H, HL and ALL."""
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = tracker.client.create_experiment("study")
+    key = tracker.save_sweep_view(experiment, "study-quick-1", ["Set5", "Set14"])
+    state = json.loads(tracker.client.get_experiment(experiment).tags[f"mlflow.sharedViewState.{key}"])
+    assert state["searchFilter"] == f"tags.`{TAG_SWEEP}` = 'study-quick-1'"
+    assert [k["groupByData"] for k in state["groupBy"]["groupByKeys"]] == ["srbench.variant", TAG_CONFIG_HASH]
+    assert state["selectedColumns"][:2] == ["metrics.`Set5.psnr_y`", "metrics.`Set5.ssim_y`"]

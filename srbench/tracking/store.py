@@ -33,6 +33,7 @@ from srbench.errors import UserError
 from srbench.scoped_env import scoped_env
 from srbench.tracking.names import (
     MODEL_DEVELOPMENT,
+    TAG_CONFIG_HASH,
     TAG_EXPERIMENT_KIND,
     TAG_KIND,
     TAG_SHARED_VIEW,
@@ -134,20 +135,21 @@ class Tracker:
     @_waits("saving the sweep's view")
     def save_sweep_view(self, experiment_id: str, sweep: str, sets: Sequence[str]) -> str:
         """A saved view of the runs table, kept on the experiment as MLflow's UI keeps a shared view: this sweep's
-        runs only, grouped into the sweep's run and its trials, both groups open (a shared view cannot open a
-        parent run's nested rows), the final Y-PSNR and SSIM per set as columns. Returns its key (the sweep
-        id), for ``ui_command``."""
-        groups = {f"tag.{TAG_KIND}.{kind}": True for kind in ("sweep", "trial")}
+        runs only, a row per configuration (its variant and configuration hash: the runs that differ by seed alone,
+        as a page pools them) averaging its seeds' final Y-PSNR and SSIM per set, each row opening onto its seeds;
+        the sweep's own run is a row of its own. Returns its key (the sweep id), for ``ui_command``."""
         state = {
             "searchFilter": f"tags.`{TAG_SWEEP}` = '{sweep}'",
             "orderByKey": "attributes.start_time",
             "orderByAsc": False,
-            "groupsExpanded": groups,
             "useGroupedValuesInCharts": False,  # charts per run
-            "groupBy": {"aggregateFunction": "average", "groupByKeys": [{"mode": "tag", "groupByData": TAG_KIND}]},
+            "groupBy": {
+                "aggregateFunction": "average",
+                "groupByKeys": [{"mode": "tag", "groupByData": tag} for tag in (TAG_VARIANT, TAG_CONFIG_HASH)],
+            },
+            # (no seed column: a trial's name says its seed, and a group row would average the seeds' numbers)
             "selectedColumns": [
-                f"tags.`{TAG_VARIANT}`",
-                *(f"metrics.`{final_metric(s, figure)}`" for s in sets for figure in ("psnr_y", "ssim_y")),
+                f"metrics.`{final_metric(s, figure)}`" for s in sets for figure in ("psnr_y", "ssim_y")
             ],
         }
         self.client.set_experiment_tag(experiment_id, TAG_SHARED_VIEW + sweep, json.dumps(state))
