@@ -320,7 +320,7 @@ def test_a_page_is_never_replaced_by_one_that_drops_its_budget(store, tmp_path, 
     (out / "srcnn_ablation.md").write_text(committed)
     # A page without its sidecar says nothing of what it shows: kept too.
     assert main(["leaderboard", "--tracking-uri", store, "--out", str(out), "--data-root", str(data_root)]) == 0
-    assert "no srcnn_ablation.json says what it shows" in capsys.readouterr().err
+    assert "no srcnn_ablation.json says srbench wrote it, or what it shows" in capsys.readouterr().err
     sidecar = {
         "study": "srcnn_ablation",
         "sections": [{"scale": 3, "budget": "paper", "sweep": "s", "started": "", "commit": "c"}],
@@ -343,6 +343,27 @@ def test_a_page_is_never_replaced_by_one_that_drops_its_budget(store, tmp_path, 
     # the same budget is replaced by a newer page without asking
     assert main(["leaderboard", "--tracking-uri", store, "--out", str(out), "--data-root", str(data_root)]) == 0
     assert "kept " not in capsys.readouterr().err
+
+
+def test_files_of_the_users_own_in_the_output_folder_are_kept(store, tmp_path, data_root, capsys):
+    """A README.md, a study's CSV or a comparison page of the same name that srbench did not write: kept, and said
+    so (that study's page is not written, nor the folder's index); --replace or another --out writes them."""
+    out = tmp_path / "lb"
+    out.mkdir()
+    mine = {name: f"my own {name}\n" for name in ("README.md", "srcnn_ablation.csv", "srcnn_ablation-compare.md")}
+    for name, text in mine.items():
+        (out / name).write_text(text)
+    argv = ["leaderboard", "--tracking-uri", store, "--out", str(out), "--data-root", str(data_root)]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert f"kept {out / 'srcnn_ablation.csv'}: no srcnn_ablation.json says srbench wrote it" in err
+    assert f"kept {out / 'README.md'}: srbench did not write it" in err
+    sweep = load_runs(Tracker(store), "srcnn_ablation")["sweep"].iloc[0]
+    assert main([*argv, "--compare", sweep, "other-sweep"]) == 2
+    assert "srcnn_ablation-compare.md exists and srbench did not write it" in capsys.readouterr().err
+    assert main([*argv, "--compare", sweep, sweep]) == 2
+    assert "give two different sweeps" in capsys.readouterr().err
+    assert {name: (out / name).read_text() for name in mine} == mine and not (out / "srcnn_ablation.md").exists()
 
 
 SET14_UP = (  # two steps up on Set14, per image, each with a few images the other way

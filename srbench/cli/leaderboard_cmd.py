@@ -39,7 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--replace",
         action="store_true",
-        help="replace pages even where they show a budget these runs do not have (e.g. quick by smoke)",
+        help="replace pages even where they show a budget these runs do not have (e.g. quick by smoke), and files "
+        "of their names that srbench did not write",
     )
     add_data_root(p)
     p.set_defaults(run=run)
@@ -55,8 +56,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"no finished sweeps in {uri}: nothing to write; run a sweep first (srbench sweep STUDY)")
     if (args.sweep or args.compare) and len(studies) != 1:
         raise UserError(f"--sweep / --compare need one study: add --experiment NAME (studies: {', '.join(studies)})")
+    if args.compare and args.sweep:
+        raise UserError("--compare names its two sweeps; --sweep chooses one page's sweep: give one of them")
     if args.compare:
-        page = write_comparison(studies[0], uri, args.out, *args.compare)
+        page = write_comparison(studies[0], uri, args.out, *args.compare, replace=args.replace)
         print(page.read_text(), end="")
         print(page)
         return 0

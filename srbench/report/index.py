@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -45,10 +46,15 @@ def read_sections(page: Path) -> list[dict]:
     return json.loads(sidecar(page).read_text())["sections"] if sidecar(page).exists() else []
 
 
+def study_files(page: Path) -> list[Path]:
+    """The files a study's page is written with (besides its sidecar and pictures): the page and its CSVs."""
+    return [page, page.with_suffix(".csv"), page.with_name(images_csv_name(page.stem))]
+
+
 def page_budgets(page: Path) -> set[str] | None:
-    """The budgets an existing page shows (none for no page); None for a page without a sidecar, which
-    says nothing of what it shows."""
-    if page.exists() and not sidecar(page).exists():
+    """The budgets an existing page shows (none for no page); None where the page or one of its CSVs exists
+    without a sidecar: srbench did not write it (or says nothing of what it shows)."""
+    if any(f.exists() for f in study_files(page)) and not sidecar(page).exists():
         return None
     return {s["budget"] for s in read_sections(page)}
 
@@ -71,9 +77,14 @@ def _images_link(page: Path) -> str:
 
 
 def write_index(out: Path) -> None:
-    """``out/README.md``: every study page in the folder, with its CSVs and what it shows."""
+    """``out/README.md``: every study page in the folder, with its CSVs and what it shows; a README.md that srbench
+    did not write is kept, and said so."""
+    index = out / "README.md"
+    if index.exists() and GENERATED not in index.read_text(errors="replace"):
+        print(f"kept {index}: srbench did not write it, so the folder's index is not written", file=sys.stderr)
+        return
     pages = sorted(p for p in out.glob("*.md") if p.name != "README.md" and not p.stem.endswith("-compare"))
-    (out / "README.md").write_text(
+    index.write_text(
         "# Leaderboards\n\n"
         + GENERATED
         + "\n\n"

@@ -29,8 +29,8 @@ from srbench.report.baseline import (
 )
 from srbench.report.columns import page_metrics, perceptual_metrics, scored, variant_label
 from srbench.report.comparison import render_comparison
-from srbench.report.index import page_budgets, page_sections, write_index, write_sidecar
-from srbench.report.markdown import render_study
+from srbench.report.index import page_budgets, page_sections, study_files, write_index, write_sidecar
+from srbench.report.markdown import GENERATED, render_study
 from srbench.report.plots import (
     comparison_strip,
     perception_distortion,
@@ -76,12 +76,12 @@ def write_study(
     shown = page_budgets(page)
     lost = shown - (set(agg["budget"]) if not agg.empty else set()) if shown is not None else None
     if (lost is None or lost) and not replace:
-        what = f"it shows budget(s) {', '.join(sorted(lost))}" if lost else f"no {page.stem}.json says what it shows"
-        print(
-            f"kept {page}: {what}, which these runs would drop; write elsewhere with --out DIR, or replace it "
-            f"with --replace",
-            file=sys.stderr,
-        )
+        if lost:
+            kept = f"kept {page}: it shows budget(s) {', '.join(sorted(lost))}, which these runs would drop"
+        else:
+            found = ", ".join(str(f) for f in study_files(page) if f.exists())
+            kept = f"kept {found}: no {page.stem}.json says srbench wrote it, or what it shows"
+        print(f"{kept}; write elsewhere with --out DIR, or replace it with --replace", file=sys.stderr)
         return None
     references = baselines(runs, agg, data_root)
     with quiet_downloads():  # the crops each strip fetches, the runs' results
@@ -138,8 +138,14 @@ def draw_pictures(
     return [p for p in pictures if p is not None]
 
 
-def write_comparison(study: str, tracking_uri: str, out: Path, first: str, second: str) -> Path:
-    """``out/<study>-compare.md``: two sweeps of the study side by side."""
+def write_comparison(study: str, tracking_uri: str, out: Path, first: str, second: str, replace: bool = False) -> Path:
+    """``out/<study>-compare.md``: two sweeps of the study side by side. A file of that name srbench did not write
+    is refused unless ``replace``."""
+    if first == second:
+        raise UserError(f"--compare: give two different sweeps (both are '{first}'); see 'srbench sweeps {study}'")
+    page = out / f"{study}-compare.md"
+    if page.exists() and GENERATED not in page.read_text(errors="replace") and not replace:
+        raise UserError(f"{page} exists and srbench did not write it: write elsewhere with --out DIR, or --replace")
     tracker = Tracker(tracking_uri)
     runs = load_runs(tracker, study)
     known = set(runs["sweep"]) if not runs.empty else set()
@@ -150,6 +156,5 @@ def write_comparison(study: str, tracking_uri: str, out: Path, first: str, secon
     with quiet_downloads():
         images = load_images(tracker, runs)
     out.mkdir(parents=True, exist_ok=True)
-    page = out / f"{study}-compare.md"
     page.write_text(render_comparison(study, runs, images, first, second))
     return page
