@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import types
 import typing
@@ -26,8 +27,12 @@ def matches(value: Any, hint: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if origin is list:
         return isinstance(value, list) and all(matches(v, args[0]) for v in value)
+    if origin is collections.abc.Sequence:  # a model builder's Sequence[int]: a JSON list (or a tuple default)
+        return isinstance(value, (list, tuple)) and all(matches(v, args[0]) for v in value)
     if origin is dict:
         return isinstance(value, dict) and all(matches(k, args[0]) and matches(v, args[1]) for k, v in value.items())
+    if origin is not None or not isinstance(hint, type):
+        return True  # a hint this check does not know (a user's builder may annotate anything): the builder's own
     return isinstance(value, hint)
 
 
@@ -36,11 +41,13 @@ def describe(hint: Any) -> str:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(describe(arg) for arg in typing.get_args(hint))
-    if origin is list:
+    if origin in (list, collections.abc.Sequence):
         return f"a list of {describe(typing.get_args(hint)[0]).split(' ', 1)[1]}s"
     if origin is dict:
         return "a dict"
-    return {int: "an integer", float: "a number", str: "a string", type(None): "null"}.get(hint, "a value")
+    return {int: "an integer", float: "a number", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        hint, "a value"
+    )
 
 
 def check_fields(instance: Any, error: Callable[[str, str], Exception]) -> None:

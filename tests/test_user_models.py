@@ -178,6 +178,23 @@ def test_a_builder_import_path_builds_and_its_mistakes_are_one_line(tmp_path, mo
             ["--model", "srcnn", "--weights", "w.pth", "--scales", "3", "--model-config", "[1]"],
             "--model-config must be a JSON object",
         ),
+        # a field of the wrong type or a non-finite number, checked against the builder's annotations
+        (
+            ["--model", "srcnn", "--weights", "w.pth", "--scales", "3", "--model-config", '{"channels": "x"}'],
+            "model srcnn: field 'channels' = 'x': must be a list of integers",
+        ),
+        (
+            ["--model", "srcnn", "--weights", "w.pth", "--scales", "3", "--model-config", '{"init_std": NaN}'],
+            "model srcnn: field 'init_std' = nan: must be a finite number",
+        ),
+        (
+            ["--model", "srcnn", "--weights", "w.pth", "--scales", "3", "--model-config", '{"init_std": -1}'],
+            "field 'init_std': the weights' standard deviation must be >= 0",
+        ),
+        (
+            ["--model", "srcnn", "--weights", "w.pth", "--scales", "3", "--model-config", '{"scale": 4}'],
+            "--model-config: give the scale with --scales, not as a field",
+        ),
     ],
 )
 def test_eval_model_mistakes_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys, data_root, args, message):

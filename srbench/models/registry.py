@@ -17,7 +17,9 @@ Unknown names, unknown fields and invalid values raise :class:`~srbench.errors.U
 from __future__ import annotations
 
 import inspect
+import math
 import re
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -25,6 +27,7 @@ from typing import Any, Literal
 from torch import nn
 
 from srbench.errors import UserError
+from srbench.typecheck import describe, matches
 from srbench.user_code import attribute_of, load_module, source_file, split_reference
 
 Budgets = Mapping[str, Mapping[str, Any]]
@@ -171,6 +174,7 @@ def resolve_config(config: Mapping[str, Any]) -> dict[str, Any]:
     unknown = [k for k in config if k not in entry.fields()]
     if unknown:
         raise UserError(f"model {entry.name}: unknown field '{unknown[0]}'; valid: {', '.join(entry.fields())}")
+    _check_types(entry, config)
     fields.update(config)
     scale = fields.get("scale")
     if scale is not None and entry.scales and scale not in entry.scales:
@@ -179,6 +183,22 @@ def resolve_config(config: Mapping[str, Any]) -> dict[str, Any]:
             f"{', '.join(map(str, entry.scales))}"
         )
     return {key: entry.name, **({"variant": str(variant)} if variant is not None else {}), **fields}
+
+
+def _check_types(entry: ModelEntry, given: Mapping[str, Any]) -> None:
+    """The fields a user gave (``--model-config``, ``--set model.<field>``, a study's ``model``) against the
+    builder's annotations, and every number finite: one line, never a crash inside the builder."""
+    builder = entry.builder.__init__ if inspect.isclass(entry.builder) else entry.builder
+    try:
+        hints = typing.get_type_hints(builder)
+    except Exception:  # a user's builder whose annotations do not resolve: its own checks stand
+        hints = {}
+    for name, value in given.items():
+        hint = hints.get(name)
+        if hint is not None and not matches(value, hint):
+            raise UserError(f"model {entry.name}: field '{name}' = {value!r}: must be {describe(hint)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"model {entry.name}: field '{name}' = {value!r}: must be a finite number")
 
 
 def build_model(config: Mapping[str, Any]) -> nn.Module:

@@ -52,7 +52,10 @@ def weights_resolver(
     if fields and _saved_source(fields) != entry.source:  # the same code under another name (registered / path) is fine
         saved_name = fields.get("builder", fields.get("name"))
         raise UserError(f"{given.weights} holds a {saved_name} network, not {entry.name}")
-    fields.update(_json_object(fields_json, "--model-config") if fields_json else {})
+    given_fields = _json_object(fields_json, "--model-config") if fields_json else {}
+    if "scale" in given_fields:  # one place for the scale: --scales (or the checkpoint's own)
+        raise UserError(f"--model-config: give the scale with --scales, not as a field (got {given_fields['scale']!r})")
+    fields.update(given_fields)
     if scales is not None and len(scales) != 1:
         raise UserError(f"--scales: --model scores one scale at a time, got {','.join(map(str, scales))}")
     scale = scales[0] if scales else saved.get("scale") if saved else None

@@ -52,6 +52,8 @@ class SRCNN(nn.Module):
             raise ValueError(f"field 'padding': '{padding}' is not one of {', '.join(PADDINGS)}")
         if in_channels not in (1, 3):
             raise ValueError(f"field 'in_channels': must be 1 (Y) or 3 (RGB), got {in_channels}")
+        if not init_std >= 0:
+            raise ValueError(f"field 'init_std': the weights' standard deviation must be >= 0, got {init_std}")
         self.kernel_sizes, self.channels, self.padding = kernel_sizes, channels, padding
         self.in_channels = self.out_channels = in_channels
         widths = [in_channels, *channels, in_channels]
