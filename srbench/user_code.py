@@ -8,6 +8,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -75,10 +76,25 @@ def _load_file(file: str, where: str) -> ModuleType:
         sys.modules[name] = module
         try:
             spec.loader.exec_module(module)
+        except UserError:
+            del sys.modules[name]
+            raise
+        except Exception as exc:  # the user's code failed as it was read: where, and why, in one line
+            del sys.modules[name]
+            raise UserError(f"{where} {failure_in(location, exc)}") from None
         except BaseException:
             del sys.modules[name]
             raise
     return sys.modules[name]
+
+
+def failure_in(path: Path, exc: Exception) -> str:
+    """What a user's Python file did wrong as it ran, in one line: ``file.py:3: syntax error: ...`` or
+    ``file.py:7: NameError: ...`` (the file's own line where the traceback passes through it)."""
+    if isinstance(exc, SyntaxError):
+        return f"{path}:{exc.lineno}: syntax error: {exc.msg}"
+    frame = next((f for f in reversed(traceback.extract_tb(exc.__traceback__)) if f.filename == str(path)), None)
+    return f"{path}:{frame.lineno}: {type(exc).__name__}: {exc}" if frame else f"{path}: {type(exc).__name__}: {exc}"
 
 
 def source_file(obj: Any) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -155,10 +156,15 @@ def test_a_builder_import_path_builds_and_its_mistakes_are_one_line(tmp_path, mo
     monkeypatch.syspath_prepend(str(tmp_path))
     config = make_config({"builder": "mylab.nets:TinySR", "channels": 4}, 3, "smoke")
     assert config.family == "mylab.nets:TinySR" and config.model["channels"] == 4
+    (tmp_path / "broken.py").write_text("import torch\nclass Net(torch.nn.Module:\n    pass\n")
+    (tmp_path / "needs.py").write_text("import torch\nimport nosuchpackage\n")
     for path, message in [
         ("mylab.nets", "is not 'package.module:Callable'"),
         ("mylab.nope:TinySR", "cannot import mylab.nope"),
         ("mylab.nets:Nope", "mylab.nets has no 'Nope'"),
+        # a file that fails as it is read: where in it, and why, as a study file's failure is told
+        (f"{tmp_path / 'broken.py'}:Net", re.escape(f"{tmp_path / 'broken.py'}:2: syntax error:")),
+        (f"{tmp_path / 'needs.py'}:Net", re.escape(f"{tmp_path / 'needs.py'}:2: ModuleNotFoundError: No module")),
     ]:
         with pytest.raises(UserError, match=message):
             make_config({"builder": path}, 3, "smoke")

@@ -6,7 +6,6 @@ import difflib
 import json
 import runpy
 import sys
-import traceback
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 from srbench.data import absolute_set_fields
 from srbench.errors import UserError
 from srbench.study.experiment import RUN_NAME, Experiment, validate_experiment
-from srbench.user_code import absolute_references
+from srbench.user_code import absolute_references, failure_in
 
 
 def parse_settings(items: list[str]) -> dict[str, Any]:
@@ -77,8 +76,6 @@ def load_experiment(path: str | Path) -> Experiment:
         sys.path.insert(0, folder)
     try:
         namespace = runpy.run_path(str(path), run_name=RUN_NAME)
-    except SyntaxError as exc:
-        raise UserError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from None
     except SystemExit as exc:  # a study file is run as code: it must define the study, not end srbench
@@ -86,10 +83,8 @@ def load_experiment(path: str | Path) -> Experiment:
             f"{path}: the file called exit({exc.code!r}) while it was read; a study file only "
             f"defines EXPERIMENT = Experiment(...)"
         ) from None
-    except Exception as exc:
-        frame = next((f for f in reversed(traceback.extract_tb(exc.__traceback__)) if f.filename == str(path)), None)
-        where = f"{path}:{frame.lineno}" if frame else str(path)
-        raise UserError(f"{where}: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # a syntax error among them
+        raise UserError(failure_in(path, exc)) from None
     found = [v for v in namespace.values() if isinstance(v, Experiment)]
     if len(found) != 1:
         what = "no Experiment object" if not found else f"{len(found)} Experiment objects"
