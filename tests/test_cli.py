@@ -214,6 +214,20 @@ def test_data_verify_fails_for_a_missing_set(capsys, tmp_path):
     assert code == 1 and "missing" in out
 
 
+def test_a_data_root_that_holds_nothing_is_a_file_or_cannot_be_made_is_one_line(capsys, tmp_path, monkeypatch):
+    """An empty (or mistyped) data root never passes as verified; a file given as the root, or a root that cannot
+    be made for a download, is named with where it came from."""
+    code, _, err = run_cli(capsys, "data", "verify", "--data-root", str(tmp_path / "empty"))
+    assert_one_line_error(code, err, f"no data sets under {tmp_path / 'empty'}: nothing to verify")
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("SRBENCH_DATA", str(tmp_path / "file"))
+    code, _, err = run_cli(capsys, "eval", "bicubic", "--sets", "Set5", "--scales", "4")
+    assert_one_line_error(code, err, f"SRBENCH_DATA {tmp_path / 'file'} is a file, not a folder")
+    monkeypatch.setenv("SRBENCH_DATA", str(tmp_path / "file" / "below"))  # no folder can be made in a file
+    code, _, err = run_cli(capsys, "eval", "bicubic", "--sets", "Set5", "--scales", "4")
+    assert_one_line_error(code, err, f"cannot download Set5: the data folder {tmp_path / 'file' / 'below'} cannot be")
+
+
 def test_models_lists_every_family_with_figures(capsys):
     code, out, _ = run_cli(capsys, "models")
     assert code == 0 and "8,129" in out and "srdensenet" in out and "nosft" in out

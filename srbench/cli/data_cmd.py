@@ -68,15 +68,21 @@ def run_verify(args: argparse.Namespace) -> int:
 
     root = resolve_data_root(args.data_root)
     specs = [get_spec(n) for n in args.sets] or list(CATALOGUE.values())
-    failed = False
+    failed, verified = False, 0
     for spec in specs:
         st = status(spec, root)
         if st.present == 0 and not args.sets:
             continue
+        verified += 1
         print(f"{spec.name:<10}{st.state}  ({st.folder})")
         for name in st.mismatched:
             print(f"  differs: {name}")
         failed |= bool(st.mismatched or st.missing or st.present == 0)
+    if not verified:  # an empty or mistyped data root must not pass as verified
+        raise UserError(
+            f"no data sets under {root}: nothing to verify; point --data-root or SRBENCH_DATA at your copy, or "
+            f"download them with 'srbench data fetch SET'"
+        )
     return 1 if failed else 0
 
 

@@ -151,7 +151,13 @@ def fetch(spec: DatasetSpec, root: Path) -> Path:
             f"{spec.name} cannot be downloaded automatically (access on request: {spec.homepage}); "
             f"put its images in {dest}"
         )
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(
+            f"cannot download {spec.name}: the data folder {root} cannot be made ({exc.strerror}); point "
+            f"--data-root or SRBENCH_DATA at a folder you can write"
+        ) from None
     work = Path(tempfile.mkdtemp(prefix=f".partial-{spec.name}-", dir=root))  # same filesystem as dest
     try:
         archive = work / url.rsplit("/", 1)[-1]
