@@ -71,6 +71,16 @@ def write_experiment(folder: Path, body: str, name: str = "study.py") -> Path:
             "EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, search_space={'lr': 0.1})\n",
             ["search_space['lr'] is not a Ray Tune domain"],
         ),
+        (  # an empty grid would run no trial of it (and the dry run showed the study's default for it)
+            "EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3,\n"
+            "                        search_space={'lr': tune.grid_search([])})\n",
+            ["search_space['lr'] has no values to try"],
+        ),
+        (
+            "EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3,\n"
+            "                        search_space={'lr': tune.choice([])})\n",
+            ["search_space['lr'] has no values to try"],
+        ),
         (
             "EXPERIMENT = Experiment(name='x', model={'name': 'srcnn'}, scale=3, scheduler='pbt')\n",
             ["field 'scheduler'"],

@@ -109,6 +109,8 @@ def validate_experiment(experiment: Experiment, file: str) -> Experiment:
                 f"{file}: search_space['{name}'] is not a Ray Tune domain (tune.grid_search, "
                 f"tune.choice, tune.uniform, ...)"
             )
+        if not (domain["grid_search"] if is_grid(domain) else getattr(domain, "categories", True)):
+            raise UserError(f"{file}: search_space['{name}'] has no values to try: give it at least one")
     keys = [b.key for b in trial_bases(experiment)]
     if len(set(keys)) != len(keys):
         raise UserError(f"{file}: two trials share the name '{next(k for k in keys if keys.count(k) > 1)}'")
