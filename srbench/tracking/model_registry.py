@@ -139,6 +139,8 @@ def load_logged_model(model_uri: str, tracking_uri: str) -> tuple[torch.nn.Modul
     except (MlflowException, OSError) as exc:
         known = _registered_aliases(model_uri, tracking_uri)
         raise UserError(f"--model-uri {model_uri}: {str(exc).splitlines()[0]}{known}") from None
+    except ImportError as exc:  # an artifact store's client library (S3: boto3) not installed
+        raise UserError(f"--model-uri {model_uri}: {exc}; install it to read from this store") from None
     # A registered version's download nests the files in the source's folder (model/extra_files/...).
     weights = next(folder.rglob(f"extra_files/{WEIGHTS_FILE}"), None)
     if info.run_id is None or weights is None:
