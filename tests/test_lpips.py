@@ -52,8 +52,12 @@ def test_bad_weights_settings_name_the_field(tmp_path):
     with pytest.raises(UserError, match="field 'lpips_weights': '/no/such.pth' is neither 'imagenet', 'random' nor"):
         LPIPS("/no/such.pth")
     (tmp_path / "junk.pth").write_bytes(b"junk")
-    with pytest.raises(UserError, match="junk.pth is not a state dict of alexnet-owt-7be5be79.pth"):
+    with pytest.raises(UserError, match="junk.pth is not a PyTorch checkpoint") as junk:
         LPIPS(str(tmp_path / "junk.pth"))
+    torch.save({"features.0.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(UserError, match="other.pth is not a state dict of alexnet-owt-7be5be79.pth") as other:
+        LPIPS(str(tmp_path / "other.pth"))
+    assert "\n" not in str(junk.value) + str(other.value)  # one line each, torch's advice on pickles not among them
 
 
 def test_scoring_adds_lpips_per_image(bicubic_x4):

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from srbench.errors import UserError
+from srbench.train.checkpoint import read_weights_only
 
 
 class WeightsUnavailable(UserError):
@@ -94,10 +95,12 @@ def load_pretrained(net: PretrainedNet, setting: str) -> tuple[nn.Module, bool, 
     if not path.is_file():
         raise UserError(f"field '{net.field}': '{setting}' is neither 'imagenet', 'random' nor an existing file")
     module = net.build(imagenet=False)
+    state = read_weights_only(path, f"field '{net.field}': {path}")
     try:
-        module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except Exception as exc:
-        raise UserError(f"field '{net.field}': {path} is not a state dict of {net.file_name} ({exc})") from None
+        module.load_state_dict(state)
+    except Exception as exc:  # missing or unexpected keys, wrong shapes: the start of torch's list says which
+        why = " ".join(str(exc).split())[:300]
+        raise UserError(f"field '{net.field}': {path} is not a state dict of {net.file_name} ({why})") from None
     imagenet = hashlib.sha256(path.read_bytes()).hexdigest().startswith(net.sha256_prefix)
     return (
         module,
