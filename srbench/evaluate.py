@@ -367,7 +367,8 @@ def evaluate_folder(
     """Score SR images made by any method, laid out as FOLDER/SET/xS/<HR name>; every folder is checked before
     the first image is scored."""
     if not folder.is_dir():
-        raise UserError(f"SR folder {folder} does not exist (expected FOLDER/<set>/x<scale>/<HR file names>)")
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise UserError(f"SR folder {folder} {what} (expected FOLDER/<set>/x<scale>/<HR file names>)")
     single_set, single_scale = len(specs) == 1, len(scales) == 1
     files = {}
     for spec in specs:

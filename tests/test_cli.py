@@ -105,9 +105,17 @@ def test_eval_bicubic_table_and_json(capsys, data_root):
         (("eval", "bicubic", "--scales", "1"), ["bad scale '1'"]),
         (("eval", "bicubic", "--scales", "2.5"), ["bad scale '2.5'"]),
         (("eval", "/no/such/folder", "--sets", "Set5", "--scales", "4"), ["SR folder /no/such/folder does not exist"]),
-        (("eval",), ["give one of SOURCE", "--checkpoint PATH", "--model-uri URI"]),
-        (("eval", "bicubic", "--checkpoint", "x.pt"), ["give one of SOURCE"]),
+        (("eval",), ["give one (and only one) of SOURCE", "--checkpoint PATH", "--model-uri URI"]),
+        (("eval", "bicubic", "--checkpoint", "x.pt"), ["give one (and only one) of SOURCE"]),
         (("eval", "--checkpoint", "/no/such.pt"), ["checkpoint /no/such.pt does not exist"]),
+        (("eval", "--checkpoint", "/"), ["checkpoint / is a folder: give the .pt file in it"]),
+        (("eval", "--weights", "/", "--scales", "4"), ["--weights / is a folder: give the file in it"]),
+        (("eval", "/etc/hostname", "--sets", "Set5", "--scales", "4"), ["SR folder /etc/hostname is a file"]),
+        (("train", "--model", "srresnet", "--variant", "9-1-5", "--scale", "4"), ["it has no variants: leave it out"]),
+        (
+            ("train", "--model", "srcnn", "--scale", "3", "--budget", "smoke", "--set", "model.channels=[8, 4]"),
+            ["unknown training field 'model.channels'", "goes in --model-config"],
+        ),
         # sweep's --set is not eval's --sets, however alike they look: no option is abbreviated
         (
             ("eval", "bicubic", "--set", "dists_weights=random"),

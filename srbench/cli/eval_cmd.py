@@ -159,8 +159,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--model and --weights go together: the network, and the weights to score it with")
     if sum(x is not None for x in (args.source, args.checkpoint, args.model_uri, args.weights)) != 1:
         raise UserError(
-            "give one of SOURCE ('bicubic', 'hr' or a folder of SR images), --checkpoint PATH, --model-uri URI "
-            "or --weights PATH (with --model MODEL, or the architecture detected)"
+            "give one (and only one) of SOURCE ('bicubic', 'hr' or a folder of SR images), --checkpoint PATH, "
+            "--model-uri URI or --weights PATH (with --model MODEL, or the architecture detected)"
         )
     if args.model_config is not None and args.model is None:
         raise UserError("--model-config goes with --model")

@@ -94,8 +94,6 @@ def detect_network(path: Path, given: Given) -> tuple[SpandrelNetwork, Detection
 def read_state_dict(path: Path, label: str) -> dict[str, torch.Tensor]:
     """The parameter tensors in ``path`` (a ``.safetensors`` file or a ``torch.save`` one), never unpickled; errors
     name the file as ``label``."""
-    if not path.is_file():
-        raise UserError(f"{label} does not exist")
     data = read_tensors(path, label)
     if isinstance(data, dict) and data.get("format") == FORMAT:
         data = data.get("model")

@@ -169,7 +169,8 @@ def resolve_config(config: Mapping[str, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if variant is not None:
         if str(variant) not in entry.variants:
-            raise UserError(f"model {entry.name}: unknown variant '{variant}'; valid: {', '.join(entry.variants)}")
+            valid = f"valid: {', '.join(entry.variants)}" if entry.variants else "it has no variants: leave it out"
+            raise UserError(f"model {entry.name}: unknown variant '{variant}'; {valid}")
         fields.update(entry.variants[str(variant)])
     unknown = [k for k in config if k not in entry.fields()]
     if unknown:

@@ -103,8 +103,6 @@ def read_weights(path: Path, label: str) -> tuple[dict, dict | None]:
     ``label`` (``--weights w.pth``)."""
     from srbench.train.checkpoint import FORMAT, load_checkpoint, read_tensors  # torch.load's wrappers: only on use
 
-    if not path.is_file():
-        raise UserError(f"{label} does not exist")
     data = read_tensors(path, label)
     if isinstance(data, dict) and data.get("format") == FORMAT:
         state = load_checkpoint(path)

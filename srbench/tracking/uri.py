@@ -51,6 +51,11 @@ def check_uri_form(tracking_uri: str) -> None:
     """A URI MLflow can use as a store at all: a scheme it knows; file stores are refused (MLflow 3 keeps that
     backend in maintenance mode)."""
     scheme = tracking_uri.split("://", 1)[0].split("+", 1)[0] if "://" in tracking_uri else ""
+    if not scheme and Path(tracking_uri).suffix in (".db", ".sqlite", ".sqlite3"):  # a path where a URI goes
+        raise UserError(
+            f"tracking URI {tracking_uri}: a path, not a URI; for that SQLite store give "
+            f"sqlite:///{Path(tracking_uri).absolute()}"
+        )
     if not scheme or scheme == "file":
         raise UserError(
             f"tracking URI {tracking_uri}: file stores (mlruns folders) are not supported, MLflow 3 "

@@ -53,6 +53,8 @@ def read_weights_only(path: Path, label: str, map_location: str | torch.device =
 
 def read_tensors(path: Path, label: str) -> Any:
     """What a weights file holds: a ``.safetensors`` file's tensors, else :func:`read_weights_only` of it."""
+    if not path.is_file():
+        raise UserError(f"{label} is a folder: give the file in it" if path.is_dir() else f"{label} does not exist")
     if path.suffix.lower() != ".safetensors":
         return read_weights_only(path, label)
     from safetensors.torch import load_file  # only for such files
@@ -66,7 +68,8 @@ def read_tensors(path: Path, label: str) -> Any:
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist")
+        what = "is a folder: give the .pt file in it (last.pt or best.pt)" if path.is_dir() else "does not exist"
+        raise UserError(f"checkpoint {path} {what}")
     state = read_weights_only(path, f"checkpoint {path}", map_location)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path} is not an srbench checkpoint (expected format {FORMAT})")

@@ -194,8 +194,10 @@ def make_config(model: Mapping[str, Any], scale: int, budget: str = "quick", /, 
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = [k for k in overrides if k not in names]
     if unknown:
+        network = "; a network's field goes in --model-config (train) or model.<field> (sweep --set)"
         raise UserError(
             f"unknown training field '{unknown[0]}'; valid: {', '.join(sorted(names - set(RESERVED_FIELDS)))}"
+            + (network if unknown[0].startswith("model.") else "")
         )
     reserved = [k for k in overrides if k in RESERVED_FIELDS]
     if reserved:
