@@ -217,6 +217,7 @@ CASES = {
         "other.db is an SQLite database but not an MLflow store",
     ),
     "sweeps on no store": (["sweeps"], "no MLflow store at sqlite:///"),
+    "sweeps --tracking-uri with no file": (["sweeps", "--tracking-uri", "sqlite:///"], "sqlite:/// names no file"),
     "sweeps --tracking-uri a path": (["sweeps", "--tracking-uri", "runs.db"], "a path, not a URI; for that SQLite"),
     "sweeps --tracking-uri foo://bar": (["sweeps", "--tracking-uri", "foo://bar"], "foo://bar: unknown scheme 'foo'"),
     "leaderboard --tracking-uri foo://bar": (

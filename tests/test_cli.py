@@ -112,6 +112,7 @@ def test_eval_bicubic_table_and_json(capsys, data_root):
         (("eval", "--weights", "/", "--scales", "4"), ["--weights / is a folder: give the file in it"]),
         (("eval", "/etc/hostname", "--sets", "Set5", "--scales", "4"), ["SR folder /etc/hostname is a file"]),
         (("train", "--model", "srresnet", "--variant", "9-1-5", "--scale", "4"), ["it has no variants: leave it out"]),
+        (("train", "--model", "srcnn", "--scale", "3", "--budget", "fast"), ["argument --budget: invalid choice"]),
         (
             ("train", "--model", "srcnn", "--scale", "3", "--budget", "smoke", "--set", "model.channels=[8, 4]"),
             ["unknown training field 'model.channels'", "goes in --model-config"],

@@ -49,7 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--variant", help="named variant, e.g. 9-5-5 (srcnn), ALL (srdensenet), nosft (sftgan)")
     p.add_argument("--scale", help="integer scale, e.g. 3")
-    p.add_argument("--budget", default="quick", help=f"{', '.join(BUDGETS)} (default: %(default)s)")
+    p.add_argument("--budget", default="quick", choices=BUDGETS, help=f"{', '.join(BUDGETS)} (default: %(default)s)")
     p.add_argument("--model-config", metavar="JSON", help='extra model fields, e.g. \'{"padding": "same"}\'')
     p.add_argument(
         "--set",

@@ -19,6 +19,9 @@ def resolve_tracking_uri(cli_value: str | None = None) -> str:
     """The flag's store, else MLFLOW_TRACKING_URI's, else ``./mlflow.db``; a local store given by a relative path
     (``sqlite:///mlflow.db``) made absolute, as trials and workers open it from folders of their own."""
     uri = cli_value or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    if uri.startswith("sqlite:///") and not uri.removeprefix("sqlite:///").strip():
+        source = "--tracking-uri" if cli_value else "MLFLOW_TRACKING_URI"
+        raise UserError(f"{source} {uri} names no file: give sqlite:///PATH/mlflow.db")
     if uri.startswith("sqlite:///"):
         return f"sqlite:///{Path(uri.removeprefix('sqlite:///')).absolute()}"
     return uri
