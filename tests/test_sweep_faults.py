@@ -140,8 +140,8 @@ def test_sigkilled_training_process_resumes_from_its_checkpoint(tmp_path, data_r
         if proc.poll() is None:
             kill_session(proc)
     tracker, found = assert_one_whole_run(tmp_path)
-    resumed_at = int(found[0].data.tags[TAG_RESUMED_AT])  # the run says where its second attempt started
-    assert resumed_at >= 400 and resumed_at % 200 == 0, resumed_at  # a checkpoint at or after the second validation
+    resumed_at = int(found[0].data.tags[TAG_RESUMED_AT])  # the run says where its second attempt started:
+    assert 0 < resumed_at < KILLABLE and resumed_at % 200 == 0, resumed_at  # a checkpoint's (one of the validations)
     # The restarted attempt continued the history its checkpoint carried: the artifact is whole.
     rows = [
         json.loads(line) for line in next((tmp_path / "mlartifacts").rglob("history.jsonl")).read_text().splitlines()
