@@ -373,6 +373,7 @@ def test_each_study_runs_a_smoke_trial_tracked_in_mlflow(ray_session, tmp_path, 
         ),
         (["--budget", "huge"], "--budget: 'huge' is unknown"),
         (["--only", "nothing*"], "--only 'nothing*' matches no trial"),
+        (["--only", ""], "--only '' matches no trial"),  # not the whole study
         (["--resume"], "nothing to resume: no MLflow store at sqlite:///"),
         (["--set", "lr"], "--set 'lr': expected KEY=VALUE"),
         (["--set", "learning_rate=0.1"], "--set: unknown training field 'learning_rate'"),

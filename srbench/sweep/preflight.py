@@ -71,7 +71,7 @@ def prepare_study(
         storage = storage or record.params.get("storage")
     budget = budget or "quick"
     bases = trial_bases(experiment)
-    if only:
+    if only is not None:  # --only '' matches no trial: said so, not taken for the whole study
         bases = [b for b in bases if fnmatch.fnmatch(b.key, only)]
         if not bases:
             raise UserError(
@@ -318,7 +318,7 @@ def check_resume_settings(record: SweepRecord, settings: dict[str, Any] | None, 
             f"({' '.join(f'--set {k}={v}' for k, v in record.settings.items()) or 'none'}); "
             f"start a new sweep to change them"
         )
-    if only:
+    if only is not None:
         raise UserError(
             f"--only with --resume: sweep {record.sweep_id} continues with its own trials; "
             f"start a new sweep to choose others"
