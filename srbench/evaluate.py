@@ -306,7 +306,11 @@ def find_sr_folder(root: Path, set_name: str, scale: int, single_set: bool, sing
         if folder.is_dir() and list_images(folder):
             return folder
     looked = ", ".join(str(c) for c in candidates)
-    raise UserError(f"no SR images for {set_name} x{scale}: looked in {looked}")
+    flat = not (single_set and single_scale) and root.is_dir() and list_images(root)
+    hint = (
+        f" ({root} holds images itself: a flat folder is one set at one scale, e.g. --sets {set_name} --scales {scale})"
+    )
+    raise UserError(f"no SR images for {set_name} x{scale}: looked in {looked}" + (hint if flat else ""))
 
 
 def sr_files(folder: Path, stems: list[str]) -> dict[str, Path]:

@@ -176,6 +176,15 @@ def test_eval_folder_with_corrupt_image_names_it(capsys, data_root, sr_folder):
     assert_one_line_error(code, err, "cannot read image", "head.png")
 
 
+def test_a_flat_folder_asked_for_two_sets_says_it_is_read_for_one(capsys, data_root, tmp_path, set5):
+    for name, hr in set5:
+        save_png(imresize(bicubic_lr(hr, 4), scale=4), tmp_path / name)
+    code, _, err = run_cli(
+        capsys, "eval", str(tmp_path), "--sets", "Set5,Set14", "--scales", "4", "--data-root", str(data_root)
+    )
+    assert_one_line_error(code, err, "holds images itself: a flat folder is one set at one scale, e.g. --sets Set5")
+
+
 def test_eval_folder_without_the_scale_subfolder_says_where_it_looked(capsys, data_root, sr_folder):
     code, _, err = run_cli(
         capsys, "eval", str(sr_folder), "--sets", "Set5", "--scales", "2,4", "--data-root", str(data_root)
