@@ -76,14 +76,10 @@ def _load_file(file: str, where: str) -> ModuleType:
         sys.modules[name] = module
         try:
             spec.loader.exec_module(module)
-        except UserError:
+        except BaseException as exc:
             del sys.modules[name]
-            raise
-        except Exception as exc:  # the user's code failed as it was read: where, and why, in one line
-            del sys.modules[name]
-            raise UserError(f"{where} {failure_in(location, exc)}") from None
-        except BaseException:
-            del sys.modules[name]
+            if isinstance(exc, Exception) and not isinstance(exc, UserError):  # the user's code failed as it ran
+                raise UserError(f"{where} {failure_in(location, exc)}") from None
             raise
     return sys.modules[name]
 
