@@ -77,6 +77,17 @@ def test_module_entry_point_user_error_exits_2_without_traceback(data_root):
     )
 
 
+def test_output_into_a_pipe_its_reader_closed_ends_without_a_traceback():
+    """``srbench studies | head -1``: the reader goes away before srbench writes (it is closed here before the
+    process has even imported srbench)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "srbench", "studies"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err, err
+
+
 @pytest.mark.parametrize("argv", [("eval", "--help"), ("data", "lr", "--help"), ("data", "fetch", "--help")])
 def test_subcommand_help(capsys, argv):
     code, out, _ = run_cli(capsys, *argv)

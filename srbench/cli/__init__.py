@@ -6,6 +6,7 @@ model registries), so only the command being run gets its full parser."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Collection
 
@@ -78,3 +79,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("srbench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (| head): nothing more to say, and no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush of stdout is quiet
+        return 141  # 128 + SIGPIPE, as a shell reports a writer the pipe closed on
