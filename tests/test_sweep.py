@@ -120,6 +120,8 @@ def test_dry_run_prints_the_trials_and_starts_nothing(ray_starts, capsys, study,
     summary = run_sweep(str(REPO / "experiments" / f"{study}.py"), budget="quick", dry_run=True)
     out = capsys.readouterr().out
     assert len(summary["trials"]) == count and f"{count} trial(s)" in out and "trained in its Tune trial" in out
+    perceptual = ", NIQE, LPIPS" if study in ("srgan_content_loss", "sftgan_ablation") else ""
+    assert f"  scores: PSNR-Y, SSIM-Y, PSNR-RGB{perceptual} (the final figures" in out  # what its page will show
     assert ray_starts == []
 
 

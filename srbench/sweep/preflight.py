@@ -252,6 +252,8 @@ def trial_table(experiment: Experiment, trials: list[TrialPlan], budget: str) ->
             else ""
         )
     )
+    scored = dict.fromkeys(m.label for t in trials for m in t.config.scored_metrics())
+    lines.append(f"  scores: {', '.join(scored)} (the final figures, per evaluation set and image)")
     lines.append(f"  {'trial':<22}{'settings':<52}{'iterations':>11}{'batch':>8}{'patch':>8}  evaluation")
     for t in trials:
         c = t.config
