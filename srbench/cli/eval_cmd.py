@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--lpips-weights ~/weights/alexnet-owt-7be5be79.pth\n"
         "  srbench eval results/mygan --sets Set5 --scales 4 --metrics dists "
         "--dists-weights ~/weights/vgg16-397923af.pth\n"
-        "  srbench eval bicubic --sets Set5 --scales 4 --metrics mylab.metrics:SHARPNESS\n"
+        "  srbench eval bicubic --sets Set5 --scales 4 --metrics mylab.metrics:SHARPNESS   (a metric of your own)\n"
         "  srbench eval hr --sets Set5,Set14 --scales 4 --metrics niqe   (NIQE of the HR images)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
