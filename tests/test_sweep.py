@@ -122,6 +122,9 @@ def test_dry_run_prints_the_trials_and_starts_nothing(ray_starts, capsys, study,
     assert len(summary["trials"]) == count and f"{count} trial(s)" in out and "trained in its Tune trial" in out
     perceptual = ", NIQE, LPIPS" if study in ("srgan_content_loss", "sftgan_ablation") else ""
     assert f"  scores: PSNR-Y, SSIM-Y, PSNR-RGB{perceptual} (the final figures" in out  # what its page will show
+    if study == "srgan_content_loss":  # a recipe field that differs between trials is in each trial's row, whole
+        assert re.search(r"SRResNet-MSE_seed0 .* lr=0\.0002 lr_schedule=cosine ", out), out
+        assert re.search(r"SRGAN-VGG54_seed0 .* lr=0\.0001 lr_schedule=constant ", out), out
     assert ray_starts == []
 
 

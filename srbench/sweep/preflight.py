@@ -254,20 +254,28 @@ def trial_table(experiment: Experiment, trials: list[TrialPlan], budget: str) ->
     )
     scored = dict.fromkeys(m.label for t in trials for m in t.config.scored_metrics())
     lines.append(f"  scores: {', '.join(scored)} (the final figures, per evaluation set and image)")
-    lines.append(f"  {'trial':<22}{'settings':<52}{'iterations':>11}{'batch':>8}{'patch':>8}  evaluation")
-    for t in trials:
-        c = t.config
-        settings = " ".join(f"{k.removeprefix('model.')}={v}" for k, v in t.params.items() if k not in sampled) or "-"
-        its = f"{c.pretrain_iterations}+{c.iterations}" if c.pretrain_iterations else str(c.iterations)
-        its, batch, patch = (
-            "sampled" if name in sampled else value
-            for name, value in (("iterations", its), ("batch_size", c.batch_size), ("patch_size", c.patch_size))
-        )
-        lines.append(
-            f"  {t.key:<22}{settings[:51]:<52}{its:>11}{batch:>8}{patch:>8}  "
-            f"{','.join(set_label(s) for s in c.eval_sets)}{' (subset)' if c.val_images else ''}"
-        )
+    varying = varying_recipe(trials, set(sampled))
+    rows = [_trial_row(t, set(sampled), varying) for t in trials]
+    key, settings = (max(width, *(len(row[i]) + 2 for row in rows)) for i, width in ((0, 22), (1, 52)))  # whole
+    lines.append(f"  {'trial':<{key}}{'settings':<{settings}}{'iterations':>11}{'batch':>8}{'patch':>8}  evaluation")
+    lines += [f"  {r[0]:<{key}}{r[1]:<{settings}}{r[2]:>11}{r[3]:>8}{r[4]:>8}  {r[5]}" for r in rows]
     return "\n".join(lines)
+
+
+def _trial_row(trial: TrialPlan, sampled: set[str], varying: list[str]) -> tuple[str, ...]:
+    """A trial's row of the dry-run table: its name, what it sets (and the varying recipe fields it gets, e.g. a
+    family's own lr), iterations, batch, patch and evaluation sets."""
+    c = trial.config
+    given = {k.removeprefix("model."): v for k, v in trial.params.items() if k not in sampled}
+    recipe = {name: getattr(c, name) for name in varying if name not in given}
+    settings = " ".join(f"{k}={v}" for k, v in {**given, **recipe}.items()) or "-"
+    its = f"{c.pretrain_iterations}+{c.iterations}" if c.pretrain_iterations else str(c.iterations)
+    its, batch, patch = (
+        "sampled" if name in sampled else str(value)
+        for name, value in (("iterations", its), ("batch_size", c.batch_size), ("patch_size", c.patch_size))
+    )
+    evaluation = f"{','.join(set_label(s) for s in c.eval_sets)}{' (subset)' if c.val_images else ''}"
+    return trial.key, settings, its, batch, patch, evaluation
 
 
 RECIPE_FIELDS = (
@@ -285,14 +293,23 @@ RECIPE_FIELDS = (
 
 
 def recipe_summary(trials: list[TrialPlan], sampled: set[str]) -> str:
-    """The training recipe every trial shares (``field=value``; fields that vary are in the table, sampled ones
-    say so), so a dry run shows what the study's file and budget resolve to."""
-    values = {name: {json.dumps(getattr(t.config, name)) for t in trials} for name in RECIPE_FIELDS}
+    """The training recipe every trial shares (``field=value``; fields that vary are in each trial's row of the
+    table, sampled ones say so), so a dry run shows what the study's file and budget resolve to."""
+    varying = varying_recipe(trials, sampled)
     return " ".join(
         f"{name}=sampled" if name in sampled else f"{name}={getattr(trials[0].config, name)}"
         for name in RECIPE_FIELDS
-        if name in sampled or len(values[name]) == 1
+        if name not in varying
     )
+
+
+def varying_recipe(trials: list[TrialPlan], sampled: set[str]) -> list[str]:
+    """The recipe's fields whose values differ between trials (not sampled ones)."""
+    return [
+        name
+        for name in RECIPE_FIELDS
+        if name not in sampled and len({json.dumps(getattr(t.config, name)) for t in trials}) > 1
+    ]
 
 
 def describe_domain(domain: Any) -> str:
