@@ -207,6 +207,11 @@ def test_missing_set_offline_names_set_folder_and_fix(capsys, tmp_path, monkeypa
     monkeypatch.setenv("SRBENCH_MIRROR", "http://127.0.0.1:9")
     code, _, err = run_cli(capsys, "eval", "bicubic", "--sets", "Set14", "--scales", "2", "--data-root", str(tmp_path))
     assert_one_line_error(code, err, "Set14 is not in", "--data-root DIR or SRBENCH_DATA=DIR")
+    # a data root the failed download had to make is not left behind, empty
+    code, _, err = run_cli(
+        capsys, "eval", "bicubic", "--sets", "Set14", "--scales", "2", "--data-root", str(tmp_path / "new" / "data")
+    )
+    assert code == 2 and not (tmp_path / "new").exists() and list(tmp_path.iterdir()) == [], err
 
 
 def test_data_lr_writes_matlab_bicubic_pngs_named_like_hr(capsys, tmp_path, data_root, set5):

@@ -10,6 +10,7 @@ and moved into place only once complete, so a failure leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import shutil
@@ -151,6 +152,7 @@ def fetch(spec: DatasetSpec, root: Path) -> Path:
             f"{spec.name} cannot be downloaded automatically (access on request: {spec.homepage}); "
             f"put its images in {dest}"
         )
+    made = [p for p in (root, *root.parents) if not p.exists()]  # removed again if the download fails
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -173,6 +175,11 @@ def fetch(spec: DatasetSpec, root: Path) -> Path:
                     os.replace(f, dest / f.name)
         else:
             os.replace(staging, dest)
-    finally:
+    except BaseException:
         shutil.rmtree(work, ignore_errors=True)
+        for folder in made:  # deepest first: the folders this download made for itself, if still empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    shutil.rmtree(work, ignore_errors=True)
     return dest
