@@ -11,6 +11,8 @@ from srbench.cli.common import add_data_root, add_weights_options, parse_scales,
 from srbench.errors import UserError
 
 if TYPE_CHECKING:  # the command's modules load torch: imported when its parser is built or it runs
+    from srbench.data import DatasetSpec
+    from srbench.evaluate import SetScore
     from srbench.metrics import Scorer
     from srbench.models.resolve import Resolved
     from srbench.tiling import Tiling
@@ -144,17 +146,19 @@ def _logged_model_resolver(model_uri: str, tracking_uri: str | None) -> Resolved
 
 def run(args: argparse.Namespace) -> int:
     from srbench.data import parse_set_list, resolve_data_root  # only for this command
-    from srbench.evaluate import (
-        PROTOCOL,
-        REFERENCES,
-        evaluate_folder,
-        evaluate_model,
-        evaluate_reference,
-        format_table,
-        strict_json,
-    )
-    from srbench.models.resolve import Given, detected_resolver, weights_resolver
 
+    _check_what_to_score(args)
+    tiling = _tiling(args)
+    specs = parse_set_list(args.sets)
+    root = resolve_data_root(args.data_root)
+    scorers = _scorers(args.metrics, weights_settings(args))
+    scores, title = _score(args, specs, root, not args.no_download, scorers, tiling)
+    _print_scores(args, title, scores, scorers, tiling)
+    return 0
+
+
+def _check_what_to_score(args: argparse.Namespace) -> None:
+    """One source of SR images: a reference point or folder, a checkpoint, a logged model, or a weights file."""
     if args.model is not None and args.weights is None:
         raise UserError("--model and --weights go together: the network, and the weights to score it with")
     if sum(x is not None for x in (args.source, args.checkpoint, args.model_uri, args.weights)) != 1:
@@ -164,12 +168,20 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.model_config is not None and args.model is None:
         raise UserError("--model-config goes with --model")
-    tiling = _tiling(args)
-    specs = parse_set_list(args.sets)
-    root = resolve_data_root(args.data_root)
-    download = not args.no_download
-    settings = weights_settings(args)
-    scorers = _scorers(args.metrics, settings)
+
+
+def _score(
+    args: argparse.Namespace,
+    specs: list[DatasetSpec],
+    root: Path,
+    download: bool,
+    scorers: list[Scorer],
+    tiling: Tiling | None,
+) -> tuple[list[SetScore], str]:
+    """The figures of what ``args`` names, per set and scale, and its title."""
+    from srbench.evaluate import REFERENCES, evaluate_folder, evaluate_model, evaluate_reference
+    from srbench.models.resolve import Given, detected_resolver, weights_resolver
+
     if args.weights is not None:
         asked = parse_scales(args.scales) if args.scales is not None else None
         given = Given(
@@ -182,27 +194,29 @@ def run(args: argparse.Namespace) -> int:
             if args.model is not None
             else detected_resolver(args.weights, asked, given)
         )
-        network.resolve.tiling, title = tiling, network.title
-        scores = evaluate_model(network.resolve, specs, [network.scale], root, download, scorers=scorers)
-    elif args.checkpoint is not None or args.model_uri is not None:
+        network.resolve.tiling = tiling
+        return evaluate_model(network.resolve, specs, [network.scale], root, download, scorers=scorers), network.title
+    if args.checkpoint is not None or args.model_uri is not None:
         network = (
             _checkpoint_resolver(args.checkpoint)
             if args.checkpoint is not None
             else _logged_model_resolver(args.model_uri, args.tracking_uri)
         )
         scales = parse_scales(args.scales) if args.scales is not None else [network.scale]
-        network.resolve.tiling, title = tiling, network.title
-        scores = evaluate_model(network.resolve, specs, scales, root, download, scorers=scorers)
-    elif args.source in REFERENCES:
-        scales = parse_scales(DEFAULT_SCALES if args.scales is None else args.scales)
-        scores, title = (
-            evaluate_reference(args.source, specs, scales, root, download, scorers),
-            REFERENCES[args.source][1],
-        )
-    else:
-        scales = parse_scales(DEFAULT_SCALES if args.scales is None else args.scales)
-        folder = Path(args.source)
-        scores, title = evaluate_folder(folder, specs, scales, root, download, scorers), str(folder)
+        network.resolve.tiling = tiling
+        return evaluate_model(network.resolve, specs, scales, root, download, scorers=scorers), network.title
+    scales = parse_scales(DEFAULT_SCALES if args.scales is None else args.scales)
+    if args.source in REFERENCES:
+        return evaluate_reference(args.source, specs, scales, root, download, scorers), REFERENCES[args.source][1]
+    return evaluate_folder(Path(args.source), specs, scales, root, download, scorers), str(Path(args.source))
+
+
+def _print_scores(
+    args: argparse.Namespace, title: str, scores: list[SetScore], scorers: list[Scorer], tiling: Tiling | None
+) -> None:
+    """The table, or with ``--json`` strict JSON; either says which weights each metric used and the tiling."""
+    from srbench.evaluate import PROTOCOL, format_table, strict_json
+
     notes = {s.name: s.note for s in scorers if s.note}  # which weights a metric used (LPIPS's trunk), or why none
     if tiling is not None:  # how the figures were produced, beside them
         notes["tiling"] = tiling.as_dict()
@@ -218,7 +232,6 @@ def run(args: argparse.Namespace) -> int:
         labels = [s.weights_label for s in scorers if s.weights_label]  # "DISTS n/a: ..."
         tiled = [tiling.describe()] if tiling is not None else []
         print(format_table(scores, "; ".join([title, *tiled, *labels])))
-    return 0
 
 
 def _tiling(args: argparse.Namespace) -> Tiling | None:
